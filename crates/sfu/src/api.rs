@@ -1,0 +1,185 @@
+//! The engine's contract with the server: IDs, commands' payloads and the events it emits.
+//!
+//! The server (async, tokio) never touches a worker's state. It calls methods on
+//! [`crate::Sfu`], which turn into commands on the owning worker's channel, and it gets
+//! answers through [`Reply`] callbacks and [`SfuEvent`]s through the [`EventSink`] it
+//! handed to [`crate::Sfu::start`]. Callbacks keep this crate free of any async runtime:
+//! the server puts a `tokio::sync::oneshot::Sender` inside the closure.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A meeting's room in the engine. Same text as the meeting's `roomId`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoomId(Arc<str>);
+
+/// One connection of one user in a room. The server makes it unique per join (its
+/// `peerId`), so that a user who reconnects gets a fresh participant and the old one
+/// can be removed without racing the new one.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParticipantId(Arc<str>);
+
+macro_rules! text_id {
+    ($name:ident) => {
+        impl $name {
+            pub fn new(s: impl Into<Arc<str>>) -> Self {
+                Self(s.into())
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), &*self.0)
+            }
+        }
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self(s.into())
+            }
+        }
+    };
+}
+text_id!(RoomId);
+text_id!(ParticipantId);
+
+/// What a published track carries. Clients say which of their m-lines is which
+/// ([`MidSource`]); without that, the first audio m-line is the microphone, the first
+/// video m-line the camera and the second video m-line the screen share.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum TrackSource {
+    Microphone,
+    Camera,
+    ScreenShare,
+    ScreenShareAudio,
+}
+
+impl TrackSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackSource::Microphone => "microphone",
+            TrackSource::Camera => "camera",
+            TrackSource::ScreenShare => "screen",
+            TrackSource::ScreenShareAudio => "screen-audio",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "microphone" | "audio" | "mic" => TrackSource::Microphone,
+            "camera" | "video" => TrackSource::Camera,
+            "screen" | "screenshare" | "screen-share" => TrackSource::ScreenShare,
+            "screen-audio" => TrackSource::ScreenShareAudio,
+            _ => return None,
+        })
+    }
+}
+
+/// A client's statement that m-line `mid` of its offer carries `source`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct MidSource {
+    pub mid: String,
+    pub source: TrackSource,
+}
+
+/// One m-line that the server sends to a subscriber, so the client can put the track
+/// in the right tile.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct OutgoingTrack {
+    pub mid: String,
+    pub from: ParticipantId,
+    pub source: TrackSource,
+}
+
+/// The answer to a client's offer.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SdpAnswer {
+    pub sdp: String,
+    /// Every m-line the server sends to this client, after this answer.
+    pub tracks: Vec<OutgoingTrack>,
+}
+
+/// ICE/DTLS state of one participant, as the server and the other clients care.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ConnectionState {
+    Connecting,
+    Connected,
+    /// ICE lost the path; the participant may come back by itself.
+    Disconnected,
+}
+
+/// Why a participant left the engine without the server asking.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum GoneReason {
+    /// No ICE/DTLS connection was made in time after joining.
+    ConnectTimeout,
+    /// The connection was lost and did not come back in time.
+    ConnectionLost,
+    /// The peer closed DTLS or str0m reported a fatal error (the text says which).
+    Failed(String),
+}
+
+/// Events the engine reports to the server.
+#[derive(Clone, PartialEq, Debug)]
+pub enum SfuEvent {
+    ConnectionState {
+        room: RoomId,
+        participant: ParticipantId,
+        state: ConnectionState,
+    },
+    /// A participant's track started arriving (first RTP on its m-line).
+    PublicationAdded {
+        room: RoomId,
+        participant: ParticipantId,
+        source: TrackSource,
+    },
+    /// A participant's track is gone (unpublished, or the participant left).
+    PublicationRemoved {
+        room: RoomId,
+        participant: ParticipantId,
+        source: TrackSource,
+    },
+    /// The server wants to change what it sends to `participant`: deliver `offer` to the
+    /// client and pass its answer to [`crate::Sfu::answer`] with the same `offer_id`.
+    Renegotiate {
+        room: RoomId,
+        participant: ParticipantId,
+        offer_id: u64,
+        offer: String,
+        tracks: Vec<OutgoingTrack>,
+    },
+    /// The participant was removed by the engine itself; the server tells the others.
+    ParticipantGone {
+        room: RoomId,
+        participant: ParticipantId,
+        reason: GoneReason,
+    },
+}
+
+/// Where events go. The server's implementation pushes into an async channel.
+pub type EventSink = Arc<dyn Fn(SfuEvent) + Send + Sync>;
+
+/// A one-shot answer to a request. Called exactly once, from a worker thread (or from
+/// the caller's thread when the request fails before reaching a worker).
+pub type Reply<T> = Box<dyn FnOnce(T) + Send>;
+
+/// Counters of one worker, read without stopping it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct WorkerStats {
+    pub index: usize,
+    pub port: u16,
+    pub alive: bool,
+    pub rooms: usize,
+    pub participants: usize,
+    pub datagrams_in: u64,
+    pub datagrams_out: u64,
+    /// Datagrams that matched no participant or failed to parse: foreign or malformed.
+    pub datagrams_dropped: u64,
+    pub rtp_forwarded: u64,
+}
