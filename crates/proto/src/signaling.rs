@@ -261,6 +261,18 @@ pub struct Relay {
     pub payload: serde_json::Map<String, serde_json::Value>,
 }
 
+impl Validate for Relay {
+    fn validate(&self) -> Result<(), ErrorBody> {
+                check_room(&self.room_id)?;
+        check_len("targetUserId", self.target_user_id.as_str(), 1, limits::USER_ID)?;
+        let size = serde_json::to_string(&self.payload).map(|s| s.len()).unwrap_or(usize::MAX);
+        if size > limits::SDP {
+            return Err(ErrorBody::new(ErrorCode::BadRequest, "the relayed payload is too large"));
+        }
+        Ok(())
+    }
+}
+
 /// A participant as the clients see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
