@@ -1,0 +1,69 @@
+// Mesh mode (SFU_MODE_ENABLED=false) in real Chromium: three participants all decode each
+// other's video and audio over direct peer connections; one leaves and the others drop it.
+"use strict";
+
+const { describe, it, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const h = require("./lib/harness");
+
+const skip = h.skipReason();
+
+describe("mesh meeting in Chromium", { skip: skip || false }, () => {
+  let server;
+  let browser;
+  let roomId;
+  const pages = {};
+  const ids = {};
+
+  before(async () => {
+    server = await h.startServer({ sfu: false, maxParticipants: 4 });
+    browser = await h.launchBrowser();
+    const token = await h.guestToken(server, "Host");
+    roomId = await h.createMeeting(server, token, { title: "Mesh test" });
+    const r = await h.api(server, "GET", `/api/meetings/${roomId}`, { token });
+    const meeting = (r.json && (r.json.meeting || r.json.data)) || {};
+    assert.equal(meeting.topology, "mesh", `GET /api/meetings/:id shows the topology: ${r.text}`);
+  });
+
+  after(async () => {
+    for (const p of Object.values(pages)) await h.closePage(p);
+    if (browser) await browser.close().catch(() => {});
+    if (server) await server.stop();
+  });
+
+  it("three participants all decode each other's video and audio", async () => {
+    for (const name of ["Ann", "Ben", "Cat"]) {
+      const key = name.toLowerCase();
+      pages[key] = await h.newPage(browser, server);
+      await h.joinMeeting(pages[key], roomId, name);
+      const m = await h.meeting(pages[key]);
+      assert.equal(m.topology, "mesh");
+      ids[key] = m.peerId;
+    }
+    await h.expectMediaFlowing(pages.ann, [ids.ben, ids.cat], { label: "Ann" });
+    await h.expectMediaFlowing(pages.ben, [ids.ann, ids.cat], { label: "Ben" });
+    await h.expectMediaFlowing(pages.cat, [ids.ann, ids.ben], { label: "Cat" });
+    for (const key of ["ann", "ben", "cat"]) {
+      const n = await pages[key].evaluate(() => window.__meeting.participants.length);
+      assert.equal(n, 3, `${key} lists three participants`);
+    }
+  });
+
+  it("one leaves and the others drop it; the rest keep their media", async () => {
+    await pages.ben.getByTestId("leave-button").click();
+    await h.waitFor(() => pages.ben.evaluate(() => window.__meeting.state === "left"), { what: "Ben left" });
+    for (const key of ["ann", "cat"]) {
+      await h.waitFor(
+        async () => {
+          const m = await h.meeting(pages[key]);
+          return !m.participants.some((p) => p.peerId === ids.ben) && !m.tiles.some((t) => t.peerId === ids.ben);
+        },
+        { what: `${key} to drop Ben` },
+      );
+      const stats = await h.mediaStats(pages[key]);
+      assert.ok(!stats.some((s) => s.peerId === ids.ben), `${key} has no media entry for Ben any more`);
+    }
+    await h.expectMediaFlowing(pages.ann, [ids.cat], { label: "Ann after Ben left" });
+    await h.expectMediaFlowing(pages.cat, [ids.ann], { label: "Cat after Ben left" });
+  });
+});
