@@ -121,6 +121,8 @@
     document.body.dataset.view = view;
   }
 
+  let bannerTimer = null;
+
   function banner(text, opts) {
     const o = opts || {};
     $("banner").hidden = false;
@@ -135,6 +137,8 @@
       hints.appendChild(li);
     }
     M.notices.push(text);
+    clearTimeout(bannerTimer);
+    if (o.kind === "info") bannerTimer = setTimeout(hideBanner, 5000);
   }
 
   function hideBanner() {
@@ -598,6 +602,7 @@
       }
     };
     conn.ontrack = () => render();
+    conn.addEventListener("connectionstatechange", () => render());
     return peer;
   }
 
@@ -610,6 +615,7 @@
       if (localStream && i < 2 && tracks[i]) t.sender.setStreams(localStream);
     });
     peer.transceivers = transceivers;
+    render();
   }
 
   async function offerTo(p) {
@@ -767,10 +773,19 @@
       }
       updateTile(te, t);
     }
-    grid.dataset.count = String(Math.min(tiles.length, 9));
+    layoutGrid(tiles.length);
     M.tiles = tiles.map((t) => ({ peerId: t.peerId, userId: t.userId, source: t.source, local: t.local, hasVideo: !!t.video }));
     renderPeople();
   }
+
+  function layoutGrid(n) {
+    const narrow = window.innerWidth < 700;
+    const cols = narrow ? (n <= 2 ? 1 : 2) : n <= 1 ? 1 : n <= 4 ? 2 : n <= 9 ? 3 : 4;
+    $("grid").style.setProperty("--cols", String(cols));
+    $("grid").dataset.count = String(n);
+  }
+
+  window.addEventListener("resize", () => layoutGrid(tileEls.size));
 
   function makeTile(t) {
     const el = document.createElement("div");
