@@ -366,8 +366,13 @@
       updateControls();
       render();
       const iceServers = d.iceServers || [];
-      if (M.topology === "sfu") await startSfu(iceServers);
-      else startMesh(iceServers);
+      if (M.topology === "sfu") {
+        // Server offers wait until the publishing offer is answered: no glare.
+        sfuChain = startSfu(iceServers);
+        await sfuChain;
+      } else {
+        startMesh(iceServers);
+      }
     } catch (e) {
       setState("error");
       fail(e.code || "INTERNAL", `Joining failed: ${e.message}`);
@@ -498,7 +503,9 @@
     const tS = pc.addTransceiver("video", { direction: "sendonly" });
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
-    await gatheringDone(pc, 1500);
+    // The server is ICE-lite and learns our address from our checks, but a candidate in
+    // the offer costs nothing: wait briefly for the first one.
+    await firstCandidate(pc, 1000);
     const sources = {};
     sources[tA.mid] = "microphone";
     sources[tV.mid] = "camera";
@@ -516,7 +523,7 @@
   }
 
   async function onServerOffer(offer) {
-    if (!pc || !offer || typeof offer.sdp !== "string") return;
+    if (!pc || !offer || typeof offer.sdp !== "string" || pc.signalingState === "closed") return;
     await pc.setRemoteDescription({ type: "offer", sdp: offer.sdp });
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
@@ -528,15 +535,17 @@
     }
   }
 
-  function gatheringDone(conn, timeoutMs) {
-    if (conn.iceGatheringState === "complete") return Promise.resolve();
+  function firstCandidate(conn, timeoutMs) {
+    if (conn.iceGatheringState === "complete" || /a=candidate/.test((conn.localDescription || {}).sdp || "")) return Promise.resolve();
     return new Promise((resolve) => {
       const t = setTimeout(resolve, timeoutMs);
+      const finish = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      conn.addEventListener("icecandidate", finish);
       conn.addEventListener("icegatheringstatechange", () => {
-        if (conn.iceGatheringState === "complete") {
-          clearTimeout(t);
-          resolve();
-        }
+        if (conn.iceGatheringState === "complete") finish();
       });
     });
   }
@@ -682,7 +691,7 @@
       const byMid = new Map(sfuTracks.map((t) => [t.mid, t]));
       for (const tr of pc.getTransceivers()) {
         const info = tr.mid != null ? byMid.get(tr.mid) : null;
-        if (!info || tr.currentDirection === "inactive" || tr.stopped) continue;
+        if (!info || tr.currentDirection === "inactive" || tr.currentDirection === "stopped") continue;
         out.push({ peerId: info.peerId, userId: info.userId, source: info.source, kind: tr.receiver.track.kind, track: tr.receiver.track, mid: tr.mid, pc });
       }
     } else if (M.topology === "mesh") {

@@ -12,7 +12,8 @@ const path = require("node:path");
 
 const REPO = path.resolve(__dirname, "..", "..", "..");
 const BIN = process.env.MEETING_SERVICE_BIN || path.join(REPO, "target", "debug", "meeting-service");
-const JWT_SECRET = "test";
+// The server refuses secrets shorter than 16 characters.
+const JWT_SECRET = "browser-tests-jwt-secret";
 
 // Chromium flags of docs/testing.md (shared design): fake devices, loopback ICE.
 const CHROMIUM_FLAGS = [
@@ -98,7 +99,8 @@ async function startServer(opts = {}) {
   };
   const logPath = path.join(dir, "server.log");
   const log = fs.openSync(logPath, "a");
-  const child = spawn(BIN, [], { env, stdio: ["ignore", log, log] });
+  // cwd: a fresh directory, so that no developer .env is picked up.
+  const child = spawn(BIN, [], { env, cwd: dir, stdio: ["ignore", log, log] });
   fs.closeSync(log);
   let exited = null;
   child.on("exit", (code, signal) => {
