@@ -577,7 +577,7 @@
       if (M.state === "joined" && conn.connectionState !== "closed" && !["connected", "completed"].includes(conn.iceConnectionState)) {
         iceFailed(label);
       }
-    }, 20000);
+    }, 15000);
   }
 
   function iceFailed(label, stalled) {

@@ -65,5 +65,25 @@ describe("mesh meeting in Chromium", { skip: skip || false }, () => {
     }
     await h.expectMediaFlowing(pages.ann, [ids.cat], { label: "Ann after Ben left" });
     await h.expectMediaFlowing(pages.cat, [ids.ann], { label: "Cat after Ben left" });
+    await h.closePage(pages.ben);
+    delete pages.ben;
+  });
+
+  it("camera and microphone denied: joins without them, says so, still receives the others", async () => {
+    const page = (pages.dan = await h.newPage(browser, server));
+    await page.addInitScript(() => {
+      navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException("Permission denied", "NotAllowedError"));
+    });
+    await h.joinMeeting(page, roomId, "Dan");
+    const text = await page.getByTestId("banner-text").textContent();
+    assert.match(text, /denied/i);
+    assert.match(text, /without/i);
+    assert.equal(await page.getByTestId("toggle-mic").isDisabled(), true);
+    ids.dan = (await h.meeting(page)).peerId;
+    await h.expectMediaFlowing(page, [ids.ann, ids.cat], { label: "Dan" });
+    await h.waitFor(
+      async () => (await h.meeting(pages.ann)).tiles.some((t) => t.peerId === ids.dan),
+      { what: "Ann to show Dan's tile (name, no video)" },
+    );
   });
 });
