@@ -40,6 +40,13 @@ function skipReason() {
   return null;
 }
 
+// The server of the running test file, so that failures can quote its log.
+let currentServer = null;
+
+function serverLog(n = 25) {
+  return currentServer ? `\n--- last lines of the server log (${currentServer.logPath}) ---\n${currentServer.logTail(n)}` : "";
+}
+
 function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -157,6 +164,7 @@ async function startServer(opts = {}) {
     await server.stop();
     throw new Error(`${e.message}\n--- server log ---\n${server.logTail()}`);
   }
+  currentServer = server;
   return server;
 }
 
@@ -236,10 +244,12 @@ async function joinMeeting(page, roomId, name, { expect = "joined" } = {}) {
   const state = await waitFor(
     () => page.evaluate(() => (["joining", "idle"].includes(window.__meeting.state) ? null : window.__meeting.state)),
     { timeout: 20000, what: `${name} to finish joining` },
-  );
+  ).catch((e) => {
+    throw new Error(`${e.message}; console: ${page.__errors.slice(-5).join(" | ")}${serverLog()}`);
+  });
   if (expect && state !== expect) {
     const err = await page.evaluate(() => window.__meeting.error);
-    throw new Error(`${name}: state ${state}, expected ${expect}; error ${JSON.stringify(err)}; console: ${page.__errors.slice(-5).join(" | ")}`);
+    throw new Error(`${name}: state ${state}, expected ${expect}; error ${JSON.stringify(err)}; console: ${page.__errors.slice(-5).join(" | ")}${serverLog()}`);
   }
   return state;
 }
@@ -275,7 +285,7 @@ async function expectMediaFlowing(page, peerIds, { sources = ["camera", "microph
   ).catch(async (e) => {
     const m = await meeting(page).catch(() => ({}));
     const s = await mediaStats(page).catch(() => []);
-    throw new Error(`${e.message}\n stats: ${JSON.stringify(s)}\n ice: ${m.iceState} tiles: ${JSON.stringify(m.tiles)}\n console: ${page.__errors.slice(-5).join(" | ")}`);
+    throw new Error(`${e.message}\n stats: ${JSON.stringify(s)}\n ice: ${m.iceState} tiles: ${JSON.stringify(m.tiles)}\n console: ${page.__errors.slice(-5).join(" | ")}${serverLog()}`);
   });
   await sleep(gapMs); // the sampling interval of the proof, not a wait for a condition
   const second = await mediaStats(page);
@@ -284,7 +294,7 @@ async function expectMediaFlowing(page, peerIds, { sources = ["camera", "microph
     const b = statFor(second, id, src);
     const k = metric(src);
     if (!b || !(b[k] > a[k])) {
-      throw new Error(`${label}: ${src} ${k} from ${id} did not grow: ${a && a[k]} → ${b && b[k]}`);
+      throw new Error(`${label}: ${src} ${k} from ${id} did not grow: ${a && a[k]} → ${b && b[k]}${serverLog()}`);
     }
   }
   return second;
@@ -305,6 +315,7 @@ module.exports = {
   JWT_SECRET,
   CHROMIUM_FLAGS,
   skipReason,
+  serverLog,
   sleep,
   waitFor,
   startServer,
