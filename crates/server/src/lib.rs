@@ -1,1 +1,177 @@
-//! server.
+//! meeting-service: the video-conferencing server (HTTP API, Socket.IO signaling, the
+//! built-in web client and the SFU workers) in one process.
+//!
+//! Where things are:
+//! - [`config`]: every setting, from the environment and `.env`, validated at start-up.
+//! - [`auth`]: JWT (HS256) tokens; [`auth::JwtKeys::verify`] is shared by REST and signaling.
+//! - [`store`]: meetings and participant history in SQLite or PostgreSQL (sqlx, migrations).
+//! - [`http`]: the REST API (`/api/meetings/…`, `/api/ice-servers`, `/api/auth/guest`) and
+//!   `/health`; [`error::AppError`] is the one error type of that edge.
+//! - [`sweeper`]: ends meetings that stayed empty longer than `MEETING_TTL`.
+//! - [`state::AppState`]: what handlers and tasks share; its `shutdown` token is cancelled
+//!   once on SIGINT/SIGTERM and every task stops on it.
+//!
+//! The server is handed its listener ([`run`]), so tests bind 127.0.0.1:0 and run many
+//! servers side by side. The media engine (`meeting_sfu`) is synchronous and owns its
+//! threads; this crate talks to it through its handle and an event channel.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod ice;
+pub mod room_code;
+pub mod state;
+pub mod store;
+pub mod sweeper;
+pub mod telemetry;
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{AnnouncedIpSource, Config};
+use crate::state::AppState;
+use crate::store::Store;
+
+/// How long open connections (WebSockets) may delay shutdown after the signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Every route of the process, state applied: the REST API, the web client, and the
+/// Socket.IO signaling as a layer on top (it answers `/socket.io/`). Spawns the
+/// signaling's background tasks, so it must run inside the tokio runtime.
+pub fn routes(state: AppState) -> Router {
+    let sfu_events = state.sfu_events.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let signaling = signaling::Signaling::new(state.clone());
+    let (layer, io) = socketioxide::SocketIo::builder()
+        .max_payload(signaling::MAX_PAYLOAD)
+        .with_state(signaling.clone())
+        .build_layer();
+    signaling::attach(&io, signaling, sfu_events);
+    http::app(state).merge(web::routes()).layer(layer)
+}
+
+/// Serves on `listener` until `shutdown` completes or `state.shutdown` is cancelled,
+/// with the background tasks (TTL sweeper) running alongside.
+pub async fn run(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let token = state.shutdown.clone();
+    let stop = {
+        let token = token.clone();
+        async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = token.cancelled() => {}
+            }
+            token.cancel();
+        }
+    };
+    let sweeper = tokio::spawn(sweeper::run(state.clone()));
+    let app = routes(state.clone());
+    let server = axum::serve(listener, app).with_graceful_shutdown(stop);
+    let mut server = std::pin::pin!(server.into_future());
+    let result = tokio::select! {
+        r = &mut server => r,
+        _ = async { token.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+            tracing::warn!(grace_secs = SHUTDOWN_GRACE.as_secs(), "connections still open after the grace period; closing them");
+            Ok(())
+        }
+    };
+    token.cancel();
+    if let Err(e) = sweeper.await {
+        tracing::warn!(error = %e, "TTL sweeper ended abnormally");
+    }
+    result
+}
+
+/// The whole server: database, SFU, listener on `HOST:PORT`, until SIGINT/SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    log_config(&config);
+    let store = Store::connect(&config.database_url)
+        .await
+        .with_context(|| format!("opening the database {}", config::redact_url(&config.database_url)))?;
+    if config.redis_url.is_none() {
+        // Single node: connections of a previous run died with it.
+        let closed = store.close_orphaned_participants(chrono::Utc::now()).await?;
+        if closed > 0 {
+            tracing::info!(closed, "closed participant records left open by the previous run");
+        }
+    }
+    let (sfu, sfu_events) = if config.sfu_mode_enabled {
+        let (sfu, events) = start_sfu(&config)?;
+        (Some(sfu), Some(events))
+    } else {
+        (None, None)
+    };
+    let shutdown = CancellationToken::new();
+    let state = AppState::new(config.clone(), store.clone(), sfu, shutdown.clone()).context("REDIS_URL")?;
+    *state.sfu_events.lock().unwrap_or_else(|e| e.into_inner()) = sfu_events;
+    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {} (HOST/PORT)", config.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, "meeting-service listening");
+    run(listener, state.clone(), shutdown_signal()).await?;
+    if let Some(sfu) = &state.sfu {
+        sfu.shutdown();
+    }
+    store.close().await;
+    tracing::info!("meeting-service stopped");
+    Ok(())
+}
+
+fn log_config(config: &Config) {
+    if config.jwt_secret_is_default {
+        tracing::warn!("JWT_SECRET is not set: using the public development secret (refused when NODE_ENV=production)");
+    }
+    match config.sfu.announced_ip_source {
+        AnnouncedIpSource::Configured => tracing::info!(ip = %config.sfu.announced_ip, "announcing MEDIASOUP_ANNOUNCED_IP"),
+        AnnouncedIpSource::Detected => {
+            tracing::info!(ip = %config.sfu.announced_ip, "MEDIASOUP_ANNOUNCED_IP unset: announcing the first non-loopback IPv4")
+        }
+        AnnouncedIpSource::LoopbackFallback => tracing::warn!(
+            "MEDIASOUP_ANNOUNCED_IP unset and no non-loopback IPv4 found: announcing 127.0.0.1, only browsers on this machine can connect"
+        ),
+    }
+    if config.sfu.announced_ip.is_loopback() && config.sfu.announced_ip_source == AnnouncedIpSource::Configured {
+        tracing::warn!("MEDIASOUP_ANNOUNCED_IP is loopback (MEDIASOUP_ALLOW_LOOPBACK=true): remote browsers cannot connect");
+    }
+    tracing::info!(
+        env = %config.node_env,
+        workers = config.sfu.workers,
+        ports = %format!("{}-{}", config.sfu.min_port, config.sfu.max_port),
+        sfu_mode = config.sfu_mode_enabled,
+        ttl_secs = config.meeting_ttl.as_secs(),
+        database = %config::redact_url(&config.database_url),
+        redis = config.redis_url.is_some(),
+        "configuration"
+    );
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (what Docker, Kubernetes and Render send).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT: shutting down"),
+        _ = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}

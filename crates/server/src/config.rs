@@ -1,0 +1,462 @@
+//! Configuration: every setting comes from the environment (and an optional `.env`),
+//! with the names and meanings of the Node.js service's deployment guide.
+//!
+//! [`Config::from_vars`] takes the variables as a list so that tests can feed values
+//! without touching the process environment. Every bad value is a [`ConfigError`] that
+//! names the variable, the value and what was expected; `docs/configuration.md` is the
+//! prose version of this file.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// Used when `JWT_SECRET` is unset outside production. Public, hence refused in production.
+pub const DEV_JWT_SECRET: &str = "meeting-service-development-secret-do-not-use-in-production";
+
+/// Where meetings live when `DATABASE_URL` is unset.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/meetings.db";
+
+/// The whole configuration, validated.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `NODE_ENV`; `production` removes the guest-token endpoint and requires `JWT_SECRET`.
+    pub node_env: String,
+    pub listen: SocketAddr,
+    pub jwt_secret: String,
+    /// True when `JWT_SECRET` was unset and the public development secret is in use.
+    pub jwt_secret_is_default: bool,
+    /// How long an active meeting may stay empty before it ends by itself.
+    pub meeting_ttl: Duration,
+    /// Default and upper bound of a meeting's `maxParticipants`.
+    pub max_participants: u32,
+    pub ice: IceConfig,
+    pub sfu: SfuSettings,
+    /// Default topology of new meetings: SFU when true, mesh otherwise.
+    pub sfu_mode_enabled: bool,
+    pub redis_url: Option<String>,
+    pub cors: CorsOrigins,
+    pub database_url: String,
+}
+
+/// STUN/TURN servers handed to clients.
+#[derive(Clone, Debug, Default)]
+pub struct IceConfig {
+    /// `STUN_SERVER_1`, `STUN_SERVER_2`, … in numeric order.
+    pub stun_servers: Vec<String>,
+    pub turn: Option<TurnConfig>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TurnConfig {
+    pub urls: Vec<String>,
+    pub username: Option<String>,
+    pub credential: Option<String>,
+    /// Shared secret for time-limited credentials (coturn `use-auth-secret`).
+    pub secret: Option<String>,
+}
+
+/// The `MEDIASOUP_*` settings, resolved (worker count known, announced IP chosen).
+#[derive(Clone, Debug)]
+pub struct SfuSettings {
+    pub min_port: u16,
+    pub max_port: u16,
+    /// Resolved: `MEDIASOUP_WORKERS=0` becomes the number of cores.
+    pub workers: usize,
+    pub listen_ip: IpAddr,
+    pub announced_ip: IpAddr,
+    /// Where `announced_ip` came from, for the start-up log.
+    pub announced_ip_source: AnnouncedIpSource,
+    /// `MEDIASOUP_ALLOW_LOOPBACK`: a loopback announced IP was explicitly allowed (tests).
+    pub allow_loopback: bool,
+    /// `MEDIASOUP_LOG_LEVEL`, a tracing level for target `meeting_sfu`.
+    pub log_level: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnnouncedIpSource {
+    Configured,
+    Detected,
+    /// Nothing but loopback was found: only clients on this machine can connect.
+    LoopbackFallback,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// `CORS_ORIGINS` unset: same-origin only (the built-in web client needs no CORS).
+    None,
+    /// `CORS_ORIGINS=*`.
+    Any,
+    List(Vec<String>),
+}
+
+/// A configuration that cannot be used. The messages are shown to operators as is.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{var}={value:?} is invalid: expected {expected}")]
+    Invalid { var: String, value: String, expected: String },
+    #[error(
+        "{var} is set, but this service does not use MongoDB: meetings are stored in SQLite \
+         (the default, {DEFAULT_DATABASE_URL}) or PostgreSQL. Remove {var} and set \
+         DATABASE_URL instead (e.g. DATABASE_URL=postgres://user:pass@host/db), or leave it \
+         unset for SQLite."
+    )]
+    MongoConfigured { var: &'static str },
+    #[error(
+        "NODE_ENV=production but JWT_SECRET is not set: refusing to start with the public \
+         development secret. Set JWT_SECRET to a long random string (e.g. `openssl rand -hex 32`)."
+    )]
+    ProductionWithoutJwtSecret,
+    #[error(
+        "MEDIASOUP_ANNOUNCED_IP=127.0.0.1 (loopback): DO NOT use 127.0.0.1, it causes WebRTC \
+         connection failures, because remote browsers would send their media to themselves. \
+         Set it to this machine's LAN or public IP (Linux/Mac: `hostname -I | awk '{{print $1}}'`), \
+         or unset it to detect the first non-loopback IPv4. For tests on one machine only, \
+         set MEDIASOUP_ALLOW_LOOPBACK=true."
+    )]
+    LoopbackAnnouncedIp,
+}
+
+fn invalid(var: &str, value: &str, expected: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { var: var.to_owned(), value: value.to_owned(), expected: expected.into() }
+}
+
+/// Variables keyed by name; empty values count as unset (as `.env` templates leave them).
+struct Vars(BTreeMap<String, String>);
+
+impl Vars {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    fn parse<T: std::str::FromStr>(&self, var: &'static str, default: T, expected: &str) -> Result<T, ConfigError> {
+        match self.get(var) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| invalid(var, v, expected)),
+        }
+    }
+
+    fn bool(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(var) {
+            None => Ok(default),
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(invalid(var, v, "true or false")),
+            },
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment, after loading `.env` from the working directory
+    /// if there is one (variables already set win over the file).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        // A missing .env is the normal case; a malformed one is worth a warning.
+        match dotenvy::dotenv() {
+            Ok(path) => tracing::info!(path = %path.display(), "loaded .env"),
+            Err(e) if e.not_found() => {}
+            Err(e) => tracing::warn!(error = %e, "ignoring unreadable .env"),
+        }
+        Config::from_vars(std::env::vars())
+    }
+
+    /// Builds and validates the configuration from `(name, value)` pairs.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let vars = Vars(vars.into_iter().collect());
+
+        for var in ["MONGO_URI", "MONGODB_URI"] {
+            if vars.get(var).is_some() {
+                return Err(ConfigError::MongoConfigured { var });
+            }
+        }
+
+        let node_env = vars.get("NODE_ENV").unwrap_or("development").to_owned();
+        let production = node_env == "production";
+
+        let port: u16 = vars.parse("PORT", 3009, "a TCP port number (0-65535)")?;
+        let host: IpAddr = vars.parse("HOST", IpAddr::V4(Ipv4Addr::UNSPECIFIED), "an IP address to listen on, e.g. 0.0.0.0")?;
+
+        let (jwt_secret, jwt_secret_is_default) = match vars.get("JWT_SECRET") {
+            Some(s) if s.len() < 16 => return Err(invalid("JWT_SECRET", "<hidden>", "at least 16 characters")),
+            Some(s) => (s.to_owned(), false),
+            None if production => return Err(ConfigError::ProductionWithoutJwtSecret),
+            None => (DEV_JWT_SECRET.to_owned(), true),
+        };
+
+        let ttl_secs: u64 = vars.parse("MEETING_TTL", 14_400, "a whole number of seconds, e.g. 14400")?;
+        if ttl_secs == 0 {
+            return Err(invalid("MEETING_TTL", "0", "a whole number of seconds greater than 0"));
+        }
+        let max_participants: u32 = vars.parse("MAX_PARTICIPANTS", 50, "a whole number from 2 to 1000")?;
+        if !(2..=1000).contains(&max_participants) {
+            return Err(invalid("MAX_PARTICIPANTS", &max_participants.to_string(), "a whole number from 2 to 1000"));
+        }
+
+        let ice = ice_config(&vars)?;
+        let sfu_mode_enabled = vars.bool("SFU_MODE_ENABLED", true)?;
+        let sfu = sfu_settings(&vars, sfu_mode_enabled)?;
+
+        let redis_url = match vars.get("REDIS_URL") {
+            None => None,
+            Some(u) if u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("redis+unix://") || u.starts_with("unix://") => {
+                Some(u.to_owned())
+            }
+            Some(u) => return Err(invalid("REDIS_URL", u, "a URL starting with redis:// or rediss://")),
+        };
+
+        let cors = match vars.get("CORS_ORIGINS") {
+            None => CorsOrigins::None,
+            Some("*") => CorsOrigins::Any,
+            Some(list) => {
+                let mut origins = Vec::new();
+                for o in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+                    let ok = (o.starts_with("http://") || o.starts_with("https://")) && !o.ends_with('/');
+                    if !ok {
+                        return Err(invalid("CORS_ORIGINS", o, "a comma-separated list of origins like https://app.example.com (no trailing slash), or *"));
+                    }
+                    origins.push(o.to_owned());
+                }
+                CorsOrigins::List(origins)
+            }
+        };
+
+        let database_url = match vars.get("DATABASE_URL") {
+            None => DEFAULT_DATABASE_URL.to_owned(),
+            Some(u) if u.starts_with("sqlite:") || u.starts_with("postgres://") || u.starts_with("postgresql://") => u.to_owned(),
+            Some(u) => {
+                return Err(invalid("DATABASE_URL", &redact_url(u), "sqlite://<file> or postgres://user:password@host/database"));
+            }
+        };
+
+        Ok(Config {
+            node_env,
+            listen: SocketAddr::new(host, port),
+            jwt_secret,
+            jwt_secret_is_default,
+            meeting_ttl: Duration::from_secs(ttl_secs),
+            max_participants,
+            ice,
+            sfu,
+            sfu_mode_enabled,
+            redis_url,
+            cors,
+            database_url,
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.node_env == "production"
+    }
+}
+
+fn ice_config(vars: &Vars) -> Result<IceConfig, ConfigError> {
+    // Numbered variables in numeric order, any count: STUN_SERVER_1, _2, … _10.
+    let mut numbered: Vec<(u32, &str, &str)> = Vec::new();
+    for (name, _) in vars.0.iter() {
+        let Some(n) = name.strip_prefix("STUN_SERVER_") else { continue };
+        let Some(value) = vars.get(name) else { continue };
+        let Ok(n) = n.parse::<u32>() else {
+            return Err(invalid("STUN_SERVER_<n>", name, "STUN servers numbered STUN_SERVER_1, STUN_SERVER_2, …"));
+        };
+        numbered.push((n, name.as_str(), value));
+    }
+    numbered.sort_by_key(|(n, _, _)| *n);
+    let mut stun_servers = Vec::new();
+    for (_, var, value) in numbered {
+        if !(value.starts_with("stun:") || value.starts_with("stuns:")) || value.len() < 6 {
+            return Err(invalid(var, value, "a STUN URL like stun:stun.l.google.com:19302"));
+        }
+        stun_servers.push(value.to_owned());
+    }
+
+    let turn = match vars.get("TURN_SERVER_URL") {
+        None => None,
+        Some(list) => {
+            let mut urls = Vec::new();
+            for u in list.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+                let host = u.strip_prefix("turns:").or_else(|| u.strip_prefix("turn:"));
+                if host.is_none_or(|h| h.is_empty() || h.starts_with("//")) {
+                    return Err(invalid("TURN_SERVER_URL", u, "turn:host:port or turns:host:port (comma-separated for several)"));
+                }
+                urls.push(u.to_owned());
+            }
+            Some(TurnConfig {
+                urls,
+                username: vars.get("TURN_USERNAME").map(str::to_owned),
+                credential: vars.get("TURN_CREDENTIAL").map(str::to_owned),
+                secret: vars.get("TURN_SECRET").map(str::to_owned),
+            })
+        }
+    };
+    if let Some(t) = &turn
+        && t.secret.is_none()
+        && (t.username.is_none() || t.credential.is_none())
+    {
+        let missing = if t.username.is_none() { "TURN_USERNAME" } else { "TURN_CREDENTIAL" };
+        return Err(invalid(missing, "", "set together with TURN_SERVER_URL (or set TURN_SECRET for time-limited credentials)"));
+    }
+    Ok(IceConfig { stun_servers, turn })
+}
+
+fn sfu_settings(vars: &Vars, sfu_mode_enabled: bool) -> Result<SfuSettings, ConfigError> {
+    let min_port: u16 = vars.parse("MEDIASOUP_MIN_PORT", 10_000, "a UDP port number (1024-65535)")?;
+    let max_port: u16 = vars.parse("MEDIASOUP_MAX_PORT", 10_100, "a UDP port number (1024-65535)")?;
+    if min_port < 1024 {
+        return Err(invalid("MEDIASOUP_MIN_PORT", &min_port.to_string(), "a UDP port number from 1024 to 65535"));
+    }
+    if max_port < min_port {
+        return Err(invalid(
+            "MEDIASOUP_MAX_PORT",
+            &max_port.to_string(),
+            format!("a port not below MEDIASOUP_MIN_PORT ({min_port}); the range is inverted"),
+        ));
+    }
+    let requested: usize = vars.parse("MEDIASOUP_WORKERS", 0, "a whole number of worker threads (0 = one per CPU core)")?;
+    let workers = if requested == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { requested };
+    let available = usize::from(max_port - min_port) + 1;
+    if workers > available {
+        return Err(invalid(
+            "MEDIASOUP_MAX_PORT",
+            &max_port.to_string(),
+            format!(
+                "a port range holding at least one port per worker: {min_port}-{max_port} holds {available} \
+                 but MEDIASOUP_WORKERS gives {workers} workers (raise MEDIASOUP_MAX_PORT to at least {} or lower MEDIASOUP_WORKERS)",
+                usize::from(min_port) + workers - 1
+            ),
+        ));
+    }
+    let listen_ip: IpAddr = vars.parse("MEDIASOUP_LISTEN_IP", IpAddr::V4(Ipv4Addr::UNSPECIFIED), "an IP address, e.g. 0.0.0.0")?;
+    let allow_loopback = vars.bool("MEDIASOUP_ALLOW_LOOPBACK", false)?;
+    let (announced_ip, announced_ip_source) = match vars.get("MEDIASOUP_ANNOUNCED_IP") {
+        Some(v) => {
+            let ip: IpAddr = v.parse().map_err(|_| {
+                invalid("MEDIASOUP_ANNOUNCED_IP", v, "an IP address (not a host name), e.g. 203.0.113.7; find yours with `hostname -I`")
+            })?;
+            if ip.is_unspecified() {
+                return Err(invalid("MEDIASOUP_ANNOUNCED_IP", v, "the address clients can reach, not 0.0.0.0"));
+            }
+            if ip.is_loopback() && sfu_mode_enabled && !allow_loopback {
+                return Err(ConfigError::LoopbackAnnouncedIp);
+            }
+            (ip, AnnouncedIpSource::Configured)
+        }
+        None => match detect_ipv4() {
+            Some(ip) => (IpAddr::V4(ip), AnnouncedIpSource::Detected),
+            None => (IpAddr::V4(Ipv4Addr::LOCALHOST), AnnouncedIpSource::LoopbackFallback),
+        },
+    };
+    let log_level = match vars.get("MEDIASOUP_LOG_LEVEL") {
+        None => "warn".to_owned(),
+        Some(v) => {
+            let l = v.to_ascii_lowercase();
+            // mediasoup's own level names, mapped onto tracing's.
+            match l.as_str() {
+                "trace" | "debug" | "info" | "warn" | "error" | "off" => l,
+                "none" => "off".to_owned(),
+                _ => return Err(invalid("MEDIASOUP_LOG_LEVEL", v, "one of debug, warn, error, none (or trace, info, off)")),
+            }
+        }
+    };
+    Ok(SfuSettings { min_port, max_port, workers, listen_ip, announced_ip, announced_ip_source, allow_loopback, log_level })
+}
+
+/// The first non-loopback IPv4 address of this machine, if any. On Linux it is read
+/// from the kernel's routing trie (no traffic); elsewhere the OS is asked which source
+/// address it would use for a public destination (a UDP `connect` sends nothing).
+fn detect_ipv4() -> Option<Ipv4Addr> {
+    if let Ok(trie) = std::fs::read_to_string("/proc/net/fib_trie") {
+        let mut last: Option<Ipv4Addr> = None;
+        for line in trie.lines() {
+            let t = line.trim_start();
+            if let Some(addr) = t.strip_prefix("|-- ") {
+                last = addr.trim().parse().ok();
+            } else if t.starts_with("/32 host LOCAL")
+                && let Some(ip) = last
+                && !ip.is_loopback()
+            {
+                return Some(ip);
+            }
+        }
+        return None;
+    }
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    match socket.local_addr().ok()?.ip() {
+        IpAddr::V4(ip) if !ip.is_loopback() && !ip.is_unspecified() => Some(ip),
+        _ => None,
+    }
+}
+
+/// Hides the password of a URL before it goes into a message.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &userinfo[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn defaults_match_the_seed() {
+        let c = cfg(&[]).expect("defaults are valid");
+        assert_eq!(c.listen.port(), 3009);
+        assert_eq!(c.meeting_ttl, Duration::from_secs(14_400));
+        assert_eq!(c.max_participants, 50);
+        assert_eq!((c.sfu.min_port, c.sfu.max_port), (10_000, 10_100));
+        assert!(c.sfu.workers >= 1);
+        assert_eq!(c.sfu.log_level, "warn");
+        assert!(c.sfu_mode_enabled);
+        assert!(c.jwt_secret_is_default);
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert!(c.ice.stun_servers.is_empty());
+    }
+
+    #[test]
+    fn stun_servers_in_numeric_order() {
+        let c = cfg(&[("STUN_SERVER_10", "stun:c:3"), ("STUN_SERVER_2", "stun:b:2"), ("STUN_SERVER_1", "stun:a:1")]).expect("valid");
+        assert_eq!(c.ice.stun_servers, ["stun:a:1", "stun:b:2", "stun:c:3"]);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("MEETING_TTL", "4h")], "MEETING_TTL=\"4h\""),
+            (&[("PORT", "http")], "PORT=\"http\""),
+            (&[("MEDIASOUP_MIN_PORT", "10100"), ("MEDIASOUP_MAX_PORT", "10000")], "inverted"),
+            (&[("MEDIASOUP_WORKERS", "4"), ("MEDIASOUP_MIN_PORT", "10000"), ("MEDIASOUP_MAX_PORT", "10001")], "MEDIASOUP_WORKERS gives 4"),
+            (&[("MEDIASOUP_ANNOUNCED_IP", "my.host")], "MEDIASOUP_ANNOUNCED_IP=\"my.host\""),
+            (&[("MEDIASOUP_ANNOUNCED_IP", "127.0.0.1")], "DO NOT use 127.0.0.1"),
+            (&[("TURN_SERVER_URL", "http://turn.example.com")], "TURN_SERVER_URL"),
+            (&[("TURN_SERVER_URL", "turn:t:3478")], "TURN_USERNAME"),
+            (&[("STUN_SERVER_1", "stun.l.google.com")], "STUN_SERVER_1"),
+            (&[("MONGO_URI", "mongodb://x")], "DATABASE_URL"),
+            (&[("NODE_ENV", "production")], "JWT_SECRET is not set"),
+            (&[("SFU_MODE_ENABLED", "maybe")], "SFU_MODE_ENABLED"),
+            (&[("DATABASE_URL", "mysql://u:secret@h/db")], "u:***@h"),
+        ];
+        for (pairs, needle) in cases {
+            let err = cfg(pairs).expect_err("should be refused").to_string();
+            assert!(err.contains(needle), "{pairs:?}: {err:?} lacks {needle:?}");
+            assert!(!err.contains("secret@"), "password leaked: {err}");
+        }
+    }
+
+    #[test]
+    fn loopback_allowed_when_asked() {
+        let c = cfg(&[("MEDIASOUP_ANNOUNCED_IP", "127.0.0.1"), ("MEDIASOUP_ALLOW_LOOPBACK", "true")]).expect("allowed");
+        assert_eq!(c.sfu.announced_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+}

@@ -1,0 +1,83 @@
+//! `GET /health`: the process answers (the seed's Render health check).
+//! `GET /health/ready`: the database, Redis (when configured) and the SFU workers
+//! answer; 503 when one does not, with every check's result in the body.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use crate::state::AppState;
+
+/// A dependency slower than this counts as down.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/health", get(live)).route("/health/ready", get(ready))
+}
+
+async fn live() -> Json<Value> {
+    Json(json!({ "status": "ok", "service": "meeting-service", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let (database, redis) = tokio::join!(check_database(&state), check_redis(&state));
+    let sfu = check_sfu(&state);
+    let all_ok = [&database, &redis, &sfu].iter().all(|c| c["ok"] == json!(true));
+    let status = if all_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({
+        "status": if all_ok { "ready" } else { "unavailable" },
+        "checks": { "database": database, "redis": redis, "sfu": sfu },
+    });
+    (status, Json(body))
+}
+
+async fn check_database(state: &AppState) -> Value {
+    let backend = format!("{:?}", state.store.backend()).to_lowercase();
+    match tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => json!({ "ok": true, "backend": backend }),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: database check failed");
+            json!({ "ok": false, "backend": backend, "error": "query failed" })
+        }
+        Err(_) => json!({ "ok": false, "backend": backend, "error": "timeout" }),
+    }
+}
+
+async fn check_redis(state: &AppState) -> Value {
+    let Some(client) = &state.redis else {
+        return json!({ "ok": true, "configured": false });
+    };
+    let ping = async {
+        let mut con = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut con).await
+    };
+    match tokio::time::timeout(CHECK_TIMEOUT, ping).await {
+        Ok(Ok(_)) => json!({ "ok": true, "configured": true }),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: Redis check failed");
+            json!({ "ok": false, "configured": true, "error": "unreachable" })
+        }
+        Err(_) => json!({ "ok": false, "configured": true, "error": "timeout" }),
+    }
+}
+
+fn check_sfu(state: &AppState) -> Value {
+    if !state.config.sfu_mode_enabled {
+        return json!({ "ok": true, "enabled": false });
+    }
+    let Some(sfu) = &state.sfu else {
+        return json!({ "ok": false, "enabled": true, "error": "the media engine is not running" });
+    };
+    let workers: Vec<Value> = sfu
+        .stats()
+        .iter()
+        .map(|w| json!({ "index": w.index, "port": w.port, "alive": w.alive, "rooms": w.rooms, "participants": w.participants }))
+        .collect();
+    let ok = !workers.is_empty() && workers.iter().all(|w| w["alive"] == json!(true));
+    json!({ "ok": ok, "enabled": true, "workers": workers })
+}

@@ -1,0 +1,66 @@
+//! The HTTP edge: `/api/…` (JSON, JWT) and `/health`.
+//!
+//! [`app`] returns a `Router` with the state applied, so the caller can `.merge()` the
+//! web client and `.layer()` the Socket.IO service on top.
+//!
+//! - [`meetings`]: `/api/meetings/…`
+//! - [`health`]: `/health` (liveness) and `/health/ready` (dependencies)
+//! - [`guest`]: `POST /api/auth/guest` (development only) and `GET /api/ice-servers`
+
+pub mod guest;
+pub mod health;
+pub mod meetings;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
+use axum::http::{HeaderValue, Method, header};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::config::CorsOrigins;
+use crate::error::{AppError, BODY_LIMIT};
+use crate::state::AppState;
+
+/// `axum::Json` whose rejections are [`AppError`]s (our JSON shape, field names).
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(AppError))]
+pub struct ApiJson<T>(pub T);
+
+/// `axum::extract::Query` with [`AppError`] rejections.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(AppError))]
+pub struct ApiQuery<T>(pub T);
+
+/// The API router, state applied.
+pub fn app(state: AppState) -> Router {
+    let mut api = Router::new().merge(meetings::routes()).merge(guest::ice_routes());
+    if !state.config.is_production() {
+        api = api.merge(guest::guest_routes());
+    }
+    let router = Router::new()
+        .nest("/api", api.fallback(api_not_found))
+        .merge(health::routes())
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    let router = match cors_layer(&state.config.cors) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.with_state(state)
+}
+
+async fn api_not_found() -> AppError {
+    AppError::NotFound("no such API route".to_owned())
+}
+
+fn cors_layer(origins: &CorsOrigins) -> Option<CorsLayer> {
+    let allow = match origins {
+        CorsOrigins::None => return None,
+        CorsOrigins::Any => AllowOrigin::any(),
+        CorsOrigins::List(list) => AllowOrigin::list(list.iter().filter_map(|o| HeaderValue::from_str(o).ok())),
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
+    )
+}

@@ -1,0 +1,79 @@
+//! What every request handler and background task shares.
+
+use std::sync::Arc;
+
+use proto::RoomId;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::JwtKeys;
+use crate::config::Config;
+use crate::store::{Meeting, Store};
+
+/// Shared state; cloning is cheap (everything inside is a handle).
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub jwt: Arc<JwtKeys>,
+    /// The media engine; `None` when `SFU_MODE_ENABLED=false` or it is not running.
+    pub sfu: Option<Arc<meeting_sfu::Sfu>>,
+    /// Set when `REDIS_URL` is configured (readiness check, cluster adapter).
+    pub redis: Option<redis::Client>,
+    /// Meeting lifecycle changes made outside the signaling (REST, TTL sweeper), so the
+    /// signaling can tell connected clients and drop the media rooms.
+    pub events: broadcast::Sender<MeetingEvent>,
+    /// Cancelled once on SIGINT/SIGTERM; every task stops when it fires.
+    pub shutdown: CancellationToken,
+    /// The SFU's event receiver, taken once by the signaling when the router is built.
+    pub sfu_events: Arc<std::sync::Mutex<Option<crate::signaling::media::EventReceiver>>>,
+}
+
+/// Why a meeting ended. The wire names are those of `meeting:ended { reason }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    HostEnded,
+    Ttl,
+    Deleted,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::HostEnded => "host-ended",
+            EndReason::Ttl => "ttl",
+            EndReason::Deleted => "deleted",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum MeetingEvent {
+    /// Ended or deleted: everyone connected must leave.
+    Ended { room_id: RoomId, reason: EndReason },
+    /// The host changed title or settings over REST.
+    Updated(Box<Meeting>),
+}
+
+impl AppState {
+    /// Builds the state around an open store. `sfu` and `redis` are optional parts.
+    pub fn new(config: Config, store: Store, sfu: Option<Arc<meeting_sfu::Sfu>>, shutdown: CancellationToken) -> Result<AppState, redis::RedisError> {
+        let redis = config.redis_url.as_deref().map(redis::Client::open).transpose()?;
+        let (events, _) = broadcast::channel(256);
+        Ok(AppState {
+            jwt: Arc::new(JwtKeys::new(&config.jwt_secret)),
+            config: Arc::new(config),
+            store,
+            sfu,
+            redis,
+            events,
+            shutdown,
+            sfu_events: Arc::default(),
+        })
+    }
+
+    /// Tells subscribers (the signaling) about a change; nobody listening is fine.
+    pub fn publish(&self, event: MeetingEvent) {
+        let _ = self.events.send(event);
+    }
+}

@@ -1,0 +1,187 @@
+//! What the store holds, in the shapes the API returns (camelCase JSON).
+
+use chrono::{DateTime, Utc};
+use proto::{PeerId, RoomId, UserId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MeetingStatus {
+    /// Created, nobody has joined yet.
+    Scheduled,
+    /// Somebody has joined; stays active while empty until the TTL or the host ends it.
+    Active,
+    Ended,
+}
+
+impl MeetingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MeetingStatus::Scheduled => "scheduled",
+            MeetingStatus::Active => "active",
+            MeetingStatus::Ended => "ended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "scheduled" => Some(MeetingStatus::Scheduled),
+            "active" => Some(MeetingStatus::Active),
+            "ended" => Some(MeetingStatus::Ended),
+            _ => None,
+        }
+    }
+}
+
+/// How media flows: through the server's SFU, or directly between browsers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Topology {
+    Mesh,
+    Sfu,
+}
+
+impl Topology {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topology::Mesh => "mesh",
+            Topology::Sfu => "sfu",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "mesh" => Some(Topology::Mesh),
+            "sfu" => Some(Topology::Sfu),
+            _ => None,
+        }
+    }
+}
+
+/// Host-controlled switches. The create body of the original service named the first
+/// three `isChatEnabled`, `isScreenShareEnabled`, `isRecordingEnabled`; both are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MeetingSettings {
+    #[serde(alias = "isChatEnabled")]
+    pub allow_chat: bool,
+    #[serde(alias = "isScreenShareEnabled")]
+    pub allow_screen_share: bool,
+    #[serde(alias = "isRecordingEnabled")]
+    pub allow_recording: bool,
+    /// Joiners wait for the host's approval (enforced by the signaling).
+    pub require_approval: bool,
+    /// Nobody new may join (enforced by the signaling).
+    pub lock_room: bool,
+}
+
+impl Default for MeetingSettings {
+    fn default() -> Self {
+        MeetingSettings { allow_chat: true, allow_screen_share: true, allow_recording: false, require_approval: false, lock_room: false }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Meeting {
+    pub room_id: RoomId,
+    pub title: String,
+    pub description: String,
+    pub host_id: UserId,
+    pub status: MeetingStatus,
+    pub max_participants: u32,
+    pub settings: MeetingSettings,
+    pub topology: Topology,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Why it ended: `host-ended`, `ttl`.
+    pub end_reason: Option<String>,
+    /// Seconds from start to end (or to now while active); null before the start.
+    pub duration: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_activity_at: DateTime<Utc>,
+    /// Since when nobody is in it (null while somebody is).
+    pub empty_since: Option<DateTime<Utc>>,
+    pub peak_participants: u32,
+}
+
+impl Meeting {
+    pub fn is_host(&self, user: &UserId) -> bool {
+        &self.host_id == user
+    }
+}
+
+/// One connection's stay in a meeting.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantRecord {
+    pub user_id: UserId,
+    pub peer_id: PeerId,
+    pub user_name: String,
+    pub user_picture: Option<String>,
+    pub is_host: bool,
+    pub joined_at: DateTime<Utc>,
+    pub left_at: Option<DateTime<Utc>>,
+}
+
+/// A meeting to create. The HTTP layer has validated it.
+#[derive(Clone, Debug)]
+pub struct NewMeeting {
+    pub title: String,
+    pub description: String,
+    pub host_id: UserId,
+    pub max_participants: u32,
+    pub settings: MeetingSettings,
+    pub topology: Topology,
+    pub scheduled_at: Option<DateTime<Utc>>,
+}
+
+/// Fields to change; `None` keeps the current value.
+#[derive(Clone, Debug, Default)]
+pub struct MeetingUpdate {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub max_participants: Option<u32>,
+    pub settings: Option<MeetingSettings>,
+    pub scheduled_at: Option<DateTime<Utc>>,
+}
+
+/// A connection entering a meeting (from the signaling's `join-meeting`).
+#[derive(Clone, Debug)]
+pub struct JoinRecord {
+    pub user_id: UserId,
+    pub peer_id: PeerId,
+    pub user_name: String,
+    pub user_picture: Option<String>,
+    pub is_host: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeetingStats {
+    pub room_id: RoomId,
+    pub status: MeetingStatus,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Seconds, as in [`Meeting::duration`].
+    pub duration: Option<i64>,
+    /// Most connections present at once.
+    pub peak_participants: u32,
+    /// Distinct users who ever joined.
+    pub total_participants: u32,
+    /// Joins, counting reconnections.
+    pub total_joins: u32,
+    pub current_participants: u32,
+}
+
+/// One page of a user's meetings.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeetingPage {
+    pub meetings: Vec<Meeting>,
+    pub total: u64,
+    pub limit: u32,
+    pub skip: u64,
+}

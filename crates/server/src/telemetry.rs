@@ -1,0 +1,16 @@
+//! Logging: `RUST_LOG` sets the levels (default `info`); `MEDIASOUP_LOG_LEVEL` sets the
+//! media engine's (target `meeting_sfu`) unless `RUST_LOG` names that target itself.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber. Call once, before anything logs.
+pub fn init(sfu_level: &str) {
+    let base = std::env::var("RUST_LOG").ok().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| "info".to_owned());
+    let directives = if base.contains("meeting_sfu") { base } else { format!("{base},meeting_sfu={sfu_level}") };
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|e| {
+        eprintln!("RUST_LOG={directives:?} is invalid ({e}); using \"info\"");
+        EnvFilter::new("info")
+    });
+    // A second init (tests) keeps the first subscriber; that is fine.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(true).try_init();
+}

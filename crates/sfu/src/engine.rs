@@ -1,0 +1,1198 @@
+//! The sans-IO SFU core of one worker: rooms, participants, negotiation, forwarding.
+//!
+//! One documented way to drive it, as str0m's `Rtc`: call an operation
+//! ([`Engine::join`], [`Engine::handle_datagram`], [`Engine::handle_timeout`], …) with the
+//! current time, then drain [`Engine::poll_output`] until `None`, and come back no later
+//! than [`Engine::poll_timeout`]. The engine never reads a clock and never touches a
+//! socket; the worker thread (`worker.rs`) and the tests do.
+//!
+//! The path of one RTP packet: [`Engine::handle_datagram`] routes the datagram by source
+//! address (`by_addr`, O(1)) to the publisher's `Rtc` → `Engine::drive` polls that
+//! `Rtc` and gets `Event::RtpPacket` → `Engine::on_rtp` picks, for every subscriber of the
+//! publication, whether to forward (mute, layer, keyframe gate) and rewrites
+//! sequence number/timestamp → `StreamTx::write_rtp` on the subscriber's `Rtc` → `drive`
+//! polls the subscriber, whose `Output::Transmit` (SRTP-protected) becomes
+//! [`Output::Transmit`].
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer as RtcSdpAnswer, SdpOffer};
+use str0m::format::Codec;
+use str0m::ice::StunMessage;
+use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaAdded, MediaKind, Mid, Rid};
+use str0m::net::{DatagramRecv, Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output as RtcOutput, Rtc};
+use tracing::{debug, info, warn};
+
+use crate::api::*;
+use crate::SfuError;
+use crate::forward::{LayerStat, Rewriter, choose_layer, vp8_is_keyframe_start};
+use crate::model::*;
+
+/// Tunables of the core. The defaults are what production uses.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Address put in our ICE candidate and used as the destination of every received
+    /// datagram (the worker socket's announced address).
+    pub local_addr: SocketAddr,
+    /// A participant that has not completed ICE + DTLS this long after joining is removed.
+    pub connect_timeout: Duration,
+    /// A participant whose ICE stays disconnected this long is removed.
+    pub reconnect_timeout: Duration,
+    /// Minimum interval between two keyframe requests to one publisher layer; requests
+    /// in between are coalesced into one sent when the interval has passed.
+    pub keyframe_interval: Duration,
+}
+
+impl EngineConfig {
+    pub fn new(local_addr: SocketAddr) -> Self {
+        EngineConfig {
+            local_addr,
+            connect_timeout: Duration::from_secs(30),
+            reconnect_timeout: Duration::from_secs(15),
+            keyframe_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What the engine asks its driver to do.
+#[derive(Debug)]
+pub enum Output {
+    /// Send `contents` from the worker socket to `destination`.
+    Transmit { destination: SocketAddr, contents: Vec<u8> },
+    /// Report to the server.
+    Event(SfuEvent),
+    /// The last participant left: the room no longer lives on this worker.
+    RoomClosed(RoomId),
+    /// The participant is no longer on this worker (left, removed, or failed).
+    ParticipantRemoved(ParticipantId),
+}
+
+/// Counters of one engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    pub datagrams_in: u64,
+    pub datagrams_out: u64,
+    /// Datagrams that matched no participant or that the participant's `Rtc` refused.
+    pub datagrams_dropped: u64,
+    pub rtp_forwarded: u64,
+    /// Keyframe requests (PLI) sent to publishers.
+    pub keyframe_requests: u64,
+}
+
+/// How many source addresses one participant may have in the routing map (host, srflx,
+/// relay, IPv4/IPv6 …); bounds what a peer that knows the ufrag can make us store.
+const MAX_ADDRS: usize = 8;
+/// Upper bound of `poll_output` calls per participant and drive round.
+const MAX_POLL: usize = 10_000;
+
+/// The SFU core of one worker. See the module documentation.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: EngineConfig,
+    participants: HashMap<Key, Participant>,
+    by_id: HashMap<ParticipantId, Key>,
+    by_addr: HashMap<SocketAddr, Key>,
+    by_ufrag: HashMap<String, Key>,
+    rooms: HashMap<RoomId, Room>,
+    outputs: VecDeque<Output>,
+    /// Participants whose `Rtc` got input and must be polled.
+    dirty: Vec<Key>,
+    /// Participants to remove once the current drive round is over.
+    doomed: Vec<(Key, Option<GoneReason>)>,
+    next_key: Key,
+    next_offer_id: u64,
+    stats: EngineStats,
+    events_scratch: Vec<Event>,
+}
+
+fn invalid_sdp(e: impl std::fmt::Display) -> SfuError {
+    SfuError::InvalidSdp(e.to_string())
+}
+
+fn clock_rate(kind: MediaKind) -> u32 {
+    match kind {
+        MediaKind::Audio => 48_000,
+        MediaKind::Video => 90_000,
+    }
+}
+
+impl Engine {
+    pub fn new(cfg: EngineConfig) -> Self {
+        crate::install_crypto();
+        Engine {
+            cfg,
+            participants: HashMap::new(),
+            by_id: HashMap::new(),
+            by_addr: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            rooms: HashMap::new(),
+            outputs: VecDeque::new(),
+            dirty: Vec::new(),
+            doomed: Vec::new(),
+            next_key: 1,
+            next_offer_id: 1,
+            stats: EngineStats::default(),
+            events_scratch: Vec::new(),
+        }
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    pub fn participant_count(&self) -> usize {
+        self.participants.len()
+    }
+
+    pub fn has_room(&self, room: &RoomId) -> bool {
+        self.rooms.contains_key(room)
+    }
+
+    pub fn has_participant(&self, id: &ParticipantId) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    /// The tracks currently sent to a participant (tests, diagnostics).
+    pub fn tracks_of(&self, id: &ParticipantId) -> Option<Vec<OutgoingTrack>> {
+        let key = self.by_id.get(id)?;
+        self.participants.get(key).map(|p| p.tracks())
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.cfg.local_addr
+    }
+
+    /// Next output, if any. Drain until `None` after every operation.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Engine::handle_timeout`] must be called next (`None`: nothing scheduled).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t: Option<Instant> = None;
+        let mut at = |x: Instant| t = Some(t.map_or(x, |t| t.min(x)));
+        for p in self.participants.values() {
+            at(p.next_timeout);
+            if !p.connected {
+                at(p.joined_at + self.cfg.connect_timeout);
+            }
+            if let Some(since) = p.disconnected_since {
+                at(since + self.cfg.reconnect_timeout);
+            }
+            for publ in &p.publications {
+                for k in publ.keyframe.iter().filter(|k| k.pending) {
+                    at(k.last_sent + self.cfg.keyframe_interval);
+                }
+            }
+        }
+        t
+    }
+
+    fn new_rtc(&self, now: Instant) -> Result<Rtc, SfuError> {
+        // RTP mode: packets are forwarded as they come, without depacketizing into
+        // frames and packetizing again (docs/sfu.md, "Why RTP mode"). Only Opus and VP8
+        // so that every participant negotiates the same codecs and any publisher's
+        // packets can go to any subscriber unchanged.
+        let mut rtc = Rtc::builder()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .build(now);
+        let candidate = Candidate::host(self.cfg.local_addr, "udp")
+            .map_err(|e| SfuError::InvalidSdp(format!("bad local candidate: {e}")))?;
+        rtc.add_local_candidate(candidate);
+        Ok(rtc)
+    }
+
+    // ───────────────────────────── commands ─────────────────────────────
+
+    /// Add a participant to `room` from its first offer; returns the answer.
+    pub fn join(
+        &mut self,
+        now: Instant,
+        room: RoomId,
+        id: ParticipantId,
+        offer: &str,
+        sources: Vec<MidSource>,
+    ) -> Result<SdpAnswer, SfuError> {
+        if self.by_id.contains_key(&id) {
+            return Err(SfuError::DuplicateParticipant);
+        }
+        let offer = SdpOffer::from_sdp_string(offer).map_err(invalid_sdp)?;
+        let mut rtc = self.new_rtc(now)?;
+        let answer = guarded(|| rtc.sdp_api().accept_offer(offer))
+            .map_err(|_| SfuError::InvalidSdp("offer could not be processed".into()))?
+            .map_err(invalid_sdp)?;
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+
+        let key = self.next_key;
+        self.next_key += 1;
+        let room_entry = self.rooms.entry(room.clone()).or_default();
+        // The newcomer receives every publication already offered in the room.
+        let mut subscriptions = Vec::new();
+        for &other in &room_entry.members {
+            if let Some(o) = self.participants.get(&other) {
+                for publ in o.publications.iter().filter(|p| p.published) {
+                    subscriptions.push(new_subscription(other, o.id.clone(), publ));
+                }
+            }
+        }
+        room_entry.members.push(key);
+        let participant = Participant {
+            id: id.clone(),
+            room: room.clone(),
+            rtc,
+            ufrag: ufrag.clone(),
+            addrs: Vec::new(),
+            joined_at: now,
+            connected: false,
+            disconnected_since: None,
+            next_timeout: now,
+            dirty: false,
+            renegotiate: !subscriptions.is_empty(),
+            pending: None,
+            source_hints: sources_to_hints(&sources),
+            publishing_overrides: Vec::new(),
+            publications: Vec::new(),
+            subscriptions,
+            ssrc_cache: HashMap::new(),
+        };
+        self.participants.insert(key, participant);
+        self.by_id.insert(id.clone(), key);
+        self.by_ufrag.insert(ufrag, key);
+        info!(%room, participant = %id, "participant joined");
+        self.emit(SfuEvent::ConnectionState { room, participant: id, state: ConnectionState::Connecting });
+        self.mark_dirty(key);
+        self.drive(now);
+        Ok(SdpAnswer { sdp: answer.to_sdp_string(), tracks: Vec::new() })
+    }
+
+    /// A client-initiated offer. We are the polite peer: our own pending offer, if any,
+    /// is dropped, the client's accepted, and ours made again afterwards.
+    pub fn offer(
+        &mut self,
+        now: Instant,
+        id: &ParticipantId,
+        offer: &str,
+        sources: Vec<MidSource>,
+    ) -> Result<SdpAnswer, SfuError> {
+        let key = *self.by_id.get(id).ok_or(SfuError::UnknownParticipant)?;
+        let offer = SdpOffer::from_sdp_string(offer).map_err(invalid_sdp)?;
+        let p = self.participants.get_mut(&key).ok_or(SfuError::UnknownParticipant)?;
+        p.rollback_pending();
+        for (mid, source) in sources_to_hints(&sources) {
+            p.source_hints.retain(|(m, _)| *m != mid);
+            p.source_hints.push((mid, source));
+        }
+        let answer = match guarded(|| p.rtc.sdp_api().accept_offer(offer)) {
+            Ok(r) => r.map_err(invalid_sdp),
+            Err(()) => {
+                self.doomed.push((key, Some(GoneReason::Failed("internal error".into()))));
+                self.drive(now);
+                return Err(SfuError::InvalidSdp("offer could not be processed".into()));
+            }
+        };
+        p.ssrc_cache.clear();
+        p.renegotiate = true;
+        let tracks = p
+            .tracks()
+            .into_iter()
+            .filter(|t| {
+                p.subscriptions
+                    .iter()
+                    .any(|s| matches!(s.state, SubState::Open(m) if *m == *t.mid))
+            })
+            .collect();
+        self.mark_dirty(key);
+        self.drive(now);
+        Ok(SdpAnswer { sdp: answer?.to_sdp_string(), tracks })
+    }
+
+    /// The client's answer to our offer `offer_id`.
+    pub fn answer(
+        &mut self,
+        now: Instant,
+        id: &ParticipantId,
+        offer_id: u64,
+        answer: &str,
+    ) -> Result<(), SfuError> {
+        let key = *self.by_id.get(id).ok_or(SfuError::UnknownParticipant)?;
+        let p = self.participants.get_mut(&key).ok_or(SfuError::UnknownParticipant)?;
+        if p.pending.as_ref().map(|o| o.id) != Some(offer_id) {
+            return Err(SfuError::StaleAnswer);
+        }
+        // Unparsable: keep our offer pending, the client may answer again.
+        let answer = RtcSdpAnswer::from_sdp_string(answer).map_err(invalid_sdp)?;
+        let Some(pending) = p.pending.take() else {
+            return Err(SfuError::StaleAnswer);
+        };
+        let accepted = match guarded(|| p.rtc.sdp_api().accept_answer(pending.offer, answer)) {
+            Ok(r) => r,
+            Err(()) => {
+                self.doomed.push((key, Some(GoneReason::Failed("internal error".into()))));
+                self.drive(now);
+                return Err(SfuError::InvalidSdp("answer could not be processed".into()));
+            }
+        };
+        let mut keyframes = Vec::new();
+        let result = match accepted {
+            Ok(()) => {
+                p.subscriptions.retain_mut(|s| match s.state {
+                    SubState::Negotiating(m) => {
+                        if s.remove_after_answer {
+                            s.state = SubState::ToStop(m);
+                        } else {
+                            s.state = SubState::Open(m);
+                            s.out_pt = None;
+                            if s.kind == MediaKind::Video {
+                                s.needs_keyframe = true;
+                                keyframes.push((s.publisher, s.source_mid));
+                            }
+                        }
+                        true
+                    }
+                    SubState::NegotiatingStop(_) => false,
+                    _ => true,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                // str0m consumed our offer: put its changes back to be offered again.
+                p.subscriptions.retain_mut(|s| match s.state {
+                    SubState::Negotiating(_) if s.remove_after_answer => false,
+                    SubState::Negotiating(_) => {
+                        s.state = SubState::ToOpen;
+                        true
+                    }
+                    SubState::NegotiatingStop(m) => {
+                        s.state = SubState::ToStop(m);
+                        true
+                    }
+                    _ => true,
+                });
+                Err(invalid_sdp(e))
+            }
+        };
+        p.renegotiate = true;
+        self.mark_dirty(key);
+        for (publisher, mid) in keyframes {
+            let rid = self
+                .participants
+                .get(&publisher)
+                .and_then(|p| p.publications.iter().find(|x| x.mid == mid))
+                .and_then(|x| x.target);
+            self.request_keyframe(publisher, mid, rid, now);
+        }
+        self.drive(now);
+        result
+    }
+
+    /// Pause or resume forwarding of one publication.
+    pub fn set_muted(
+        &mut self,
+        now: Instant,
+        id: &ParticipantId,
+        source: TrackSource,
+        muted: bool,
+    ) -> Result<(), SfuError> {
+        let key = *self.by_id.get(id).ok_or(SfuError::UnknownParticipant)?;
+        let p = self.participants.get_mut(&key).ok_or(SfuError::UnknownParticipant)?;
+        let Some(publ) = p.publications.iter_mut().find(|x| x.source == source) else {
+            return Ok(());
+        };
+        if publ.muted == muted {
+            return Ok(());
+        }
+        publ.muted = muted;
+        let (mid, target, kind) = (publ.mid, publ.target, publ.kind);
+        if !muted {
+            // Resume on a keyframe, with sequence numbers continuing where they stopped.
+            let room = p.room.clone();
+            self.for_each_subscription(&room, key, mid, |s| s.needs_keyframe = true);
+            if kind == MediaKind::Video {
+                self.request_keyframe(key, mid, target, now);
+            }
+        }
+        self.drive(now);
+        Ok(())
+    }
+
+    /// Start or stop offering a publication to the others.
+    pub fn set_publishing(
+        &mut self,
+        now: Instant,
+        id: &ParticipantId,
+        source: TrackSource,
+        on: bool,
+    ) -> Result<(), SfuError> {
+        let key = *self.by_id.get(id).ok_or(SfuError::UnknownParticipant)?;
+        let p = self.participants.get_mut(&key).ok_or(SfuError::UnknownParticipant)?;
+        let Some(publ) = p.publications.iter_mut().find(|x| x.source == source) else {
+            p.publishing_overrides.retain(|(s, _)| *s != source);
+            p.publishing_overrides.push((source, on));
+            return Ok(());
+        };
+        if publ.published == on {
+            return Ok(());
+        }
+        let mid = publ.mid;
+        if on {
+            self.publish(key, mid, now);
+        } else {
+            self.unpublish(key, mid);
+        }
+        self.drive(now);
+        Ok(())
+    }
+
+    /// Remove a participant at the server's request (no `ParticipantGone`).
+    pub fn leave(&mut self, now: Instant, id: &ParticipantId) -> bool {
+        let Some(&key) = self.by_id.get(id) else {
+            return false;
+        };
+        self.doomed.push((key, None));
+        self.drive(now);
+        true
+    }
+
+    pub fn close_room(&mut self, now: Instant, room: &RoomId) {
+        if let Some(r) = self.rooms.get(room) {
+            for &k in &r.members {
+                self.doomed.push((k, None));
+            }
+        }
+        self.drive(now);
+    }
+
+    // ───────────────────────────── network and time ─────────────────────────────
+
+    /// One datagram received on the worker socket from `source`.
+    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        self.stats.datagrams_in += 1;
+        let Some(key) = self.route(source, data) else {
+            self.stats.datagrams_dropped += 1;
+            debug!(%source, len = data.len(), "datagram matches no participant");
+            return;
+        };
+        let Ok(contents) = DatagramRecv::try_from(data) else {
+            self.stats.datagrams_dropped += 1;
+            return;
+        };
+        let destination = self.cfg.local_addr;
+        let Some(p) = self.participants.get_mut(&key) else {
+            self.stats.datagrams_dropped += 1;
+            return;
+        };
+        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+        match guarded(|| p.rtc.handle_input(input)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                // A bad packet is dropped; the participant lives on unless str0m gave up.
+                self.stats.datagrams_dropped += 1;
+                debug!(participant = %p.id, "input refused: {e}");
+            }
+            Err(()) => {
+                self.doomed.push((key, Some(GoneReason::Failed("internal error".into()))));
+            }
+        }
+        self.mark_dirty(key);
+        self.drive(now);
+    }
+
+    /// Find the participant a datagram belongs to: by source address once known,
+    /// otherwise (first contact) by the ufrag of a STUN request, confirmed by
+    /// `Rtc::accepts`. Never a scan of all participants.
+    fn route(&mut self, source: SocketAddr, data: &[u8]) -> Option<Key> {
+        // RFC 7983: STUN datagrams start with 0..=3.
+        let is_stun = data.first().is_some_and(|b| *b < 4);
+        if let Some(&key) = self.by_addr.get(&source) {
+            if !is_stun {
+                return Some(key);
+            }
+            // STUN from a known address: normally the same peer (consent checks); a new
+            // participant behind a recycled address is found by ufrag below.
+            if self.accepts(key, source, data) {
+                return Some(key);
+            }
+        }
+        if !is_stun {
+            return None;
+        }
+        let msg = StunMessage::parse(data).ok()?;
+        let (local_ufrag, _) = msg.split_username()?;
+        let key = *self.by_ufrag.get(local_ufrag)?;
+        if !self.accepts(key, source, data) {
+            return None;
+        }
+        let p = self.participants.get_mut(&key)?;
+        if !p.addrs.contains(&source) {
+            if p.addrs.len() >= MAX_ADDRS {
+                let old = p.addrs.remove(0);
+                if self.by_addr.get(&old) == Some(&key) {
+                    self.by_addr.remove(&old);
+                }
+            }
+            p.addrs.push(source);
+        }
+        self.by_addr.insert(source, key);
+        Some(key)
+    }
+
+    fn accepts(&self, key: Key, source: SocketAddr, data: &[u8]) -> bool {
+        let Some(p) = self.participants.get(&key) else {
+            return false;
+        };
+        let Ok(contents) = DatagramRecv::try_from(data) else {
+            return false;
+        };
+        let destination = self.cfg.local_addr;
+        // Any instant will do: `accepts` does not look at time.
+        let input = Input::Receive(p.joined_at, Receive { proto: Protocol::Udp, source, destination, contents });
+        p.rtc.accepts(&input)
+    }
+
+    /// Drive time: str0m timers, connection deadlines, deferred keyframe requests.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut due = Vec::new();
+        for (&key, p) in &mut self.participants {
+            if !p.connected && now >= p.joined_at + self.cfg.connect_timeout {
+                warn!(participant = %p.id, "no connection in time; removing");
+                self.doomed.push((key, Some(GoneReason::ConnectTimeout)));
+                continue;
+            }
+            if let Some(since) = p.disconnected_since
+                && now >= since + self.cfg.reconnect_timeout
+            {
+                warn!(participant = %p.id, "connection lost; removing");
+                self.doomed.push((key, Some(GoneReason::ConnectionLost)));
+                continue;
+            }
+            if !p.rtc.is_alive() {
+                self.doomed.push((key, Some(GoneReason::Failed("connection closed".into()))));
+                continue;
+            }
+            for publ in &p.publications {
+                for k in publ.keyframe.iter().filter(|k| k.pending) {
+                    if now >= k.last_sent + self.cfg.keyframe_interval {
+                        due.push((key, publ.mid, k.rid));
+                    }
+                }
+            }
+            if now >= p.next_timeout {
+                match guarded(|| p.rtc.handle_input(Input::Timeout(now))) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        self.doomed.push((key, Some(GoneReason::Failed(e.to_string()))));
+                        continue;
+                    }
+                    Err(()) => {
+                        self.doomed.push((key, Some(GoneReason::Failed("internal error".into()))));
+                        continue;
+                    }
+                }
+                if !p.dirty {
+                    p.dirty = true;
+                    self.dirty.push(key);
+                }
+            }
+        }
+        for (key, mid, rid) in due {
+            self.request_keyframe(key, mid, rid, now);
+        }
+        self.drive(now);
+    }
+
+    // ───────────────────────────── the core loop ─────────────────────────────
+
+    fn mark_dirty(&mut self, key: Key) {
+        if let Some(p) = self.participants.get_mut(&key)
+            && !p.dirty
+        {
+            p.dirty = true;
+            self.dirty.push(key);
+        }
+    }
+
+    fn emit(&mut self, e: SfuEvent) {
+        self.outputs.push_back(Output::Event(e));
+    }
+
+    /// Poll every participant that got input until str0m has nothing more, handling
+    /// the events (which may give other participants input), then apply removals and
+    /// make the offers that are due.
+    fn drive(&mut self, now: Instant) {
+        for _round in 0..1000 {
+            let mut polled = 0usize;
+            while let Some(key) = self.dirty.pop() {
+                self.poll_participant(key, now);
+                polled += 1;
+                if polled > 100_000 {
+                    warn!("drive did not settle");
+                    break;
+                }
+            }
+            let doomed = std::mem::take(&mut self.doomed);
+            for (key, reason) in doomed {
+                self.remove(key, reason, now);
+            }
+            self.negotiate_all();
+            if self.dirty.is_empty() && self.doomed.is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn poll_participant(&mut self, key: Key, now: Instant) {
+        let Some(p) = self.participants.get_mut(&key) else {
+            return;
+        };
+        p.dirty = false;
+        let mut events = std::mem::take(&mut self.events_scratch);
+        let mut failed = None;
+        let mut settled = false;
+        for _ in 0..MAX_POLL {
+            match guarded(|| p.rtc.poll_output()) {
+                Ok(Ok(RtcOutput::Timeout(t))) => {
+                    p.next_timeout = t;
+                    settled = true;
+                    break;
+                }
+                Ok(Ok(RtcOutput::Transmit(t))) => {
+                    self.stats.datagrams_out += 1;
+                    self.outputs
+                        .push_back(Output::Transmit { destination: t.destination, contents: t.contents.into() });
+                }
+                Ok(Ok(RtcOutput::Event(e))) => events.push(e),
+                Ok(Err(e)) => {
+                    failed = Some(GoneReason::Failed(e.to_string()));
+                    break;
+                }
+                Err(()) => {
+                    failed = Some(GoneReason::Failed("internal error".into()));
+                    break;
+                }
+            }
+        }
+        if !settled && failed.is_none() {
+            // More output than one round allows: continue next round.
+            p.dirty = true;
+            self.dirty.push(key);
+        }
+        for e in events.drain(..) {
+            self.handle_event(key, e, now);
+        }
+        self.events_scratch = events;
+        if let Some(reason) = failed {
+            self.doomed.push((key, Some(reason)));
+        }
+    }
+
+    fn handle_event(&mut self, key: Key, event: Event, now: Instant) {
+        match event {
+            Event::RtpPacket(pkt) => self.on_rtp(key, pkt, now),
+            Event::KeyframeRequest(req) => self.on_keyframe_request(key, req, now),
+            Event::MediaAdded(m) => self.on_media_added(key, m, now),
+            Event::Connected => {
+                let Some(p) = self.participants.get_mut(&key) else { return };
+                p.connected = true;
+                p.disconnected_since = None;
+                info!(participant = %p.id, "connected");
+                let e = SfuEvent::ConnectionState {
+                    room: p.room.clone(),
+                    participant: p.id.clone(),
+                    state: ConnectionState::Connected,
+                };
+                self.emit(e);
+            }
+            Event::IceConnectionStateChange(state) => {
+                let Some(p) = self.participants.get_mut(&key) else { return };
+                let change = match state {
+                    IceConnectionState::Disconnected if p.disconnected_since.is_none() => {
+                        p.disconnected_since = Some(now);
+                        Some(ConnectionState::Disconnected)
+                    }
+                    IceConnectionState::Connected | IceConnectionState::Completed
+                        if p.disconnected_since.is_some() =>
+                    {
+                        p.disconnected_since = None;
+                        p.connected.then_some(ConnectionState::Connected)
+                    }
+                    _ => None,
+                };
+                if let Some(state) = change {
+                    info!(participant = %p.id, ?state, "ice state");
+                    let e = SfuEvent::ConnectionState { room: p.room.clone(), participant: p.id.clone(), state };
+                    self.emit(e);
+                }
+            }
+            Event::Closed => {
+                self.doomed.push((key, Some(GoneReason::Failed("peer closed the connection".into()))));
+            }
+            _ => {}
+        }
+    }
+
+    fn on_media_added(&mut self, key: Key, m: MediaAdded, now: Instant) {
+        if !matches!(m.direction, Direction::RecvOnly | Direction::SendRecv) {
+            return;
+        }
+        let Some(p) = self.participants.get_mut(&key) else { return };
+        if p.publications.iter().any(|x| x.mid == m.mid)
+            || p.subscriptions.iter().any(|s| matches!(s.state, SubState::Negotiating(x) | SubState::Open(x) if x == m.mid))
+        {
+            return;
+        }
+        let hinted = p.source_hints.iter().find(|(mid, _)| *mid == m.mid).map(|(_, s)| *s);
+        let same_kind = p.publications.iter().filter(|x| x.kind == m.kind).count();
+        let source = hinted.or(match (m.kind, same_kind) {
+            (MediaKind::Audio, 0) => Some(TrackSource::Microphone),
+            (MediaKind::Audio, 1) => Some(TrackSource::ScreenShareAudio),
+            (MediaKind::Video, 0) => Some(TrackSource::Camera),
+            (MediaKind::Video, 1) => Some(TrackSource::ScreenShare),
+            _ => None,
+        });
+        let Some(source) = source else {
+            debug!(participant = %p.id, mid = %m.mid, "extra m-line ignored");
+            return;
+        };
+        if p.publications.iter().any(|x| x.source == source) {
+            debug!(participant = %p.id, mid = %m.mid, ?source, "second m-line for a source ignored");
+            return;
+        }
+        let publish = p
+            .publishing_overrides
+            .iter()
+            .find(|(s, _)| *s == source)
+            .map(|(_, on)| *on)
+            .unwrap_or(matches!(source, TrackSource::Microphone | TrackSource::Camera));
+        p.publications.push(Publication {
+            mid: m.mid,
+            kind: m.kind,
+            source,
+            published: false,
+            muted: false,
+            receiving: false,
+            announced: false,
+            pt_codec: None,
+            layers: Vec::new(),
+            target: None,
+            keyframe: Vec::new(),
+        });
+        if publish {
+            self.publish(key, m.mid, now);
+        }
+    }
+
+    /// Offer publication `mid` of `key` to every other member of its room.
+    fn publish(&mut self, key: Key, mid: Mid, now: Instant) {
+        let Some(p) = self.participants.get_mut(&key) else { return };
+        let Some(publ) = p.publications.iter_mut().find(|x| x.mid == mid) else { return };
+        publ.published = true;
+        let announce = publ.receiving && !publ.announced;
+        publ.announced |= announce;
+        let (kind, source) = (publ.kind, publ.source);
+        let (pid, room) = (p.id.clone(), p.room.clone());
+        if announce {
+            self.emit(SfuEvent::PublicationAdded { room: room.clone(), participant: pid.clone(), source });
+        }
+        let Some(r) = self.rooms.get(&room) else { return };
+        for &other in r.members.iter().filter(|&&k| k != key) {
+            let Some(o) = self.participants.get_mut(&other) else { continue };
+            let exists = o.subscriptions.iter().any(|s| {
+                s.publisher == key && s.source_mid == mid && !matches!(s.state, SubState::ToStop(_) | SubState::NegotiatingStop(_))
+            });
+            if !exists {
+                o.subscriptions.push(Subscription {
+                    publisher: key,
+                    publisher_id: pid.clone(),
+                    source_mid: mid,
+                    kind,
+                    source,
+                    state: SubState::ToOpen,
+                    remove_after_answer: false,
+                    needs_keyframe: kind == MediaKind::Video,
+                    layer: None,
+                    out_pt: None,
+                    rewriter: new_rewriter(),
+                });
+                o.renegotiate = true;
+            }
+        }
+        let _ = now;
+    }
+
+    /// Stop offering publication `mid` of `key`: the subscribers' m-lines go away.
+    fn unpublish(&mut self, key: Key, mid: Mid) {
+        let Some(p) = self.participants.get_mut(&key) else { return };
+        let Some(publ) = p.publications.iter_mut().find(|x| x.mid == mid) else { return };
+        publ.published = false;
+        let was_announced = std::mem::take(&mut publ.announced);
+        let source = publ.source;
+        let (pid, room) = (p.id.clone(), p.room.clone());
+        if was_announced {
+            self.emit(SfuEvent::PublicationRemoved { room: room.clone(), participant: pid, source });
+        }
+        let Some(r) = self.rooms.get(&room) else { return };
+        for &other in r.members.iter().filter(|&&k| k != key) {
+            if let Some(o) = self.participants.get_mut(&other) {
+                stop_subscriptions(o, |s| s.publisher == key && s.source_mid == mid);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: Key, reason: Option<GoneReason>, _now: Instant) {
+        let Some(mut p) = self.participants.remove(&key) else { return };
+        self.by_id.remove(&p.id);
+        self.by_ufrag.remove(&p.ufrag);
+        for a in &p.addrs {
+            if self.by_addr.get(a) == Some(&key) {
+                self.by_addr.remove(a);
+            }
+        }
+        let _ = guarded(|| p.rtc.disconnect());
+        info!(room = %p.room, participant = %p.id, ?reason, "participant removed");
+        for publ in p.publications.iter().filter(|x| x.announced) {
+            self.outputs.push_back(Output::Event(SfuEvent::PublicationRemoved {
+                room: p.room.clone(),
+                participant: p.id.clone(),
+                source: publ.source,
+            }));
+        }
+        if let Some(r) = self.rooms.get_mut(&p.room) {
+            r.members.retain(|&k| k != key);
+            for &other in &r.members {
+                if let Some(o) = self.participants.get_mut(&other) {
+                    stop_subscriptions(o, |s| s.publisher == key);
+                }
+            }
+            if r.members.is_empty() {
+                self.rooms.remove(&p.room);
+                self.outputs.push_back(Output::RoomClosed(p.room.clone()));
+            }
+        }
+        if let Some(reason) = reason {
+            self.outputs.push_back(Output::Event(SfuEvent::ParticipantGone {
+                room: p.room.clone(),
+                participant: p.id.clone(),
+                reason,
+            }));
+        }
+        self.outputs.push_back(Output::ParticipantRemoved(p.id));
+    }
+
+    /// Make an offer to every participant whose subscriptions changed and who has none
+    /// pending (one offer in flight per participant; the rest waits for its answer).
+    fn negotiate_all(&mut self) {
+        let keys: Vec<Key> = self
+            .participants
+            .iter()
+            .filter(|(_, p)| p.renegotiate && p.pending.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        for key in keys {
+            let offer_id = self.next_offer_id;
+            let Some(p) = self.participants.get_mut(&key) else { continue };
+            p.renegotiate = false;
+            let wanted = p
+                .subscriptions
+                .iter()
+                .any(|s| matches!(s.state, SubState::ToOpen | SubState::ToStop(_)));
+            if !wanted {
+                continue;
+            }
+            let mut api = p.rtc.sdp_api();
+            for s in &mut p.subscriptions {
+                match s.state {
+                    SubState::ToOpen => {
+                        let stream = s.publisher_id.to_string();
+                        let track = format!("{}-{}", s.publisher_id, s.source.as_str());
+                        let mid = api.add_media(s.kind, Direction::SendOnly, Some(stream), Some(track), None);
+                        s.state = SubState::Negotiating(mid);
+                    }
+                    SubState::ToStop(m) => {
+                        api.stop_media(m);
+                        s.state = SubState::NegotiatingStop(m);
+                    }
+                    _ => {}
+                }
+            }
+            let Some((offer, pending)) = api.apply() else {
+                warn!(participant = %p.id, "no offer for pending changes");
+                continue;
+            };
+            self.next_offer_id += 1;
+            p.pending = Some(PendingOffer { id: offer_id, offer: pending });
+            let e = SfuEvent::Renegotiate {
+                room: p.room.clone(),
+                participant: p.id.clone(),
+                offer_id,
+                offer: offer.to_sdp_string(),
+                tracks: p.tracks(),
+            };
+            self.emit(e);
+        }
+    }
+
+    // ───────────────────────────── forwarding ─────────────────────────────
+
+    fn on_rtp(&mut self, key: Key, pkt: RtpPacket, now: Instant) {
+        let Some(p) = self.participants.get_mut(&key) else { return };
+        let ssrc = pkt.header.ssrc;
+        let (mid, rid) = match p.ssrc_cache.get(&ssrc) {
+            Some(v) => *v,
+            None => {
+                let mut api = p.rtc.direct_api();
+                let Some(rx) = api.stream_rx(&ssrc) else { return };
+                let v = (rx.mid(), rx.rid());
+                p.ssrc_cache.insert(ssrc, v);
+                v
+            }
+        };
+        let pt = pkt.header.payload_type;
+        let cached = p.publications.iter().find(|x| x.mid == mid).and_then(|x| x.pt_codec);
+        let codec = match cached {
+            Some((cpt, c)) if cpt == pt => Some(c),
+            _ => p.rtc.codec_config().find(|c| c.pt() == pt).map(|c| c.spec().codec),
+        };
+        let room = p.room.clone();
+        let pid = p.id.clone();
+        let Some(publ) = p.publications.iter_mut().find(|x| x.mid == mid) else { return };
+        let Some(codec) = codec else { return };
+        publ.pt_codec = Some((pt, codec));
+        match publ.layers.iter_mut().find(|l| l.rid == rid) {
+            Some(l) => l.record(pkt.payload.len(), now),
+            None => {
+                let mut l = LayerStat::new(rid, now);
+                l.record(pkt.payload.len(), now);
+                publ.layers.push(l);
+            }
+        }
+        publ.receiving = true;
+        if publ.published && !publ.announced {
+            publ.announced = true;
+            let source = publ.source;
+            self.outputs.push_back(Output::Event(SfuEvent::PublicationAdded {
+                room: room.clone(),
+                participant: pid,
+                source,
+            }));
+        }
+        if !publ.published || publ.muted {
+            return;
+        }
+        let simulcast = publ.layers.len() > 1 || rid.is_some();
+        let target = if simulcast {
+            choose_layer(&publ.layers, publ.target.as_ref(), now)
+        } else {
+            None
+        };
+        publ.target = target;
+        let kind = publ.kind;
+        let is_keyframe = kind == MediaKind::Audio || codec != Codec::Vp8 || vp8_is_keyframe_start(&pkt.payload);
+
+        let mut ext = ExtensionValues::default();
+        ext.audio_level = pkt.header.ext_vals.audio_level;
+        ext.voice_activity = pkt.header.ext_vals.voice_activity;
+        ext.video_orientation = pkt.header.ext_vals.video_orientation;
+        let payload: Arc<[u8]> = pkt.payload;
+        let in_seq = *pkt.seq_no;
+        let in_ts = pkt.header.timestamp;
+        let marker = pkt.header.marker;
+
+        let mut want_keyframe: Option<Option<Rid>> = None;
+        let Some(r) = self.rooms.get(&room) else { return };
+        for &sk in &r.members {
+            if sk == key {
+                continue;
+            }
+            let Some(s) = self.participants.get_mut(&sk) else { continue };
+            let mut wrote = false;
+            for sub in s.subscriptions.iter_mut() {
+                if sub.publisher != key || sub.source_mid != mid {
+                    continue;
+                }
+                let SubState::Open(out_mid) = sub.state else { continue };
+                let wanted_layer = if simulcast { target } else { rid };
+                if sub.layer != rid || sub.needs_keyframe {
+                    // Not forwarding this stream yet: start on a keyframe of the wanted layer.
+                    if rid != wanted_layer {
+                        continue;
+                    }
+                    if !is_keyframe {
+                        want_keyframe = Some(rid);
+                        continue;
+                    }
+                    sub.layer = rid;
+                    sub.needs_keyframe = false;
+                    sub.rewriter.rebase();
+                } else if wanted_layer != rid {
+                    // Keep this layer until the wanted one has a keyframe.
+                    want_keyframe = Some(wanted_layer);
+                }
+                let Some((seq, ts)) = sub.rewriter.rewrite(in_seq, in_ts, now, clock_rate(kind)) else {
+                    continue;
+                };
+                let out_pt = match sub.out_pt {
+                    Some((c, pt)) if c == codec => pt,
+                    _ => {
+                        let Some(pt) = s.rtc.codec_config().find(|c| c.spec().codec == codec).map(|c| c.pt())
+                        else {
+                            continue;
+                        };
+                        sub.out_pt = Some((codec, pt));
+                        pt
+                    }
+                };
+                let mut api = s.rtc.direct_api();
+                let Some(tx) = api.stream_tx_by_mid(out_mid, None) else { continue };
+                tx.write_rtp(
+                    RtpWrite::new(out_pt, seq.into(), ts, now, payload.clone())
+                        .marker(marker)
+                        .ext_vals(ext.clone())
+                        .nackable(kind == MediaKind::Video),
+                );
+                self.stats.rtp_forwarded += 1;
+                wrote = true;
+            }
+            if wrote && !s.dirty {
+                s.dirty = true;
+                self.dirty.push(sk);
+            }
+        }
+        if let Some(rid) = want_keyframe {
+            self.request_keyframe(key, mid, rid, now);
+        }
+    }
+
+    /// A subscriber lost a picture: ask the publisher of that m-line for a keyframe.
+    fn on_keyframe_request(&mut self, key: Key, req: KeyframeRequest, now: Instant) {
+        let Some(p) = self.participants.get(&key) else { return };
+        let Some(sub) = p
+            .subscriptions
+            .iter()
+            .find(|s| matches!(s.state, SubState::Open(m) if m == req.mid))
+        else {
+            return;
+        };
+        let (publisher, mid, layer) = (sub.publisher, sub.source_mid, sub.layer);
+        self.request_keyframe(publisher, mid, layer, now);
+    }
+
+    /// Send a PLI for `(mid, rid)` of `key`, at most once per `keyframe_interval`;
+    /// a request inside the interval is sent when it ends.
+    fn request_keyframe(&mut self, key: Key, mid: Mid, rid: Option<Rid>, now: Instant) {
+        let interval = self.cfg.keyframe_interval;
+        let Some(p) = self.participants.get_mut(&key) else { return };
+        let Some(publ) = p.publications.iter_mut().find(|x| x.mid == mid) else { return };
+        if publ.kind != MediaKind::Video {
+            return;
+        }
+        match publ.keyframe.iter_mut().find(|k| k.rid == rid) {
+            Some(k) if now < k.last_sent + interval => {
+                k.pending = true;
+                return;
+            }
+            Some(k) => {
+                k.last_sent = now;
+                k.pending = false;
+            }
+            None => publ.keyframe.push(KeyframeState { rid, last_sent: now, pending: false }),
+        }
+        let mut api = p.rtc.direct_api();
+        let Some(rx) = api.stream_rx_by_mid(mid, rid) else {
+            // Nothing received on that layer yet: nobody to ask.
+            return;
+        };
+        rx.request_keyframe(KeyframeRequestKind::Pli);
+        self.stats.keyframe_requests += 1;
+        if !p.dirty {
+            p.dirty = true;
+            self.dirty.push(key);
+        }
+    }
+
+    fn for_each_subscription(&mut self, room: &RoomId, publisher: Key, mid: Mid, mut f: impl FnMut(&mut Subscription)) {
+        let Some(r) = self.rooms.get(room) else { return };
+        for k in &r.members {
+            if let Some(o) = self.participants.get_mut(k) {
+                for s in o.subscriptions.iter_mut().filter(|s| s.publisher == publisher && s.source_mid == mid) {
+                    f(s);
+                }
+            }
+        }
+    }
+}
+
+fn new_rewriter() -> Rewriter {
+    Rewriter::new(rand::random::<u16>() & 0x3fff, rand::random())
+}
+
+fn new_subscription(publisher: Key, publisher_id: ParticipantId, publ: &Publication) -> Subscription {
+    Subscription {
+        publisher,
+        publisher_id,
+        source_mid: publ.mid,
+        kind: publ.kind,
+        source: publ.source,
+        state: SubState::ToOpen,
+        remove_after_answer: false,
+        needs_keyframe: publ.kind == MediaKind::Video,
+        layer: None,
+        out_pt: None,
+        rewriter: new_rewriter(),
+    }
+}
+
+/// End the subscriptions matching `f`: not yet offered → dropped; offered → removed
+/// after the answer; open → stopped in the next offer.
+fn stop_subscriptions(p: &mut Participant, f: impl Fn(&Subscription) -> bool) {
+    let mut changed = false;
+    p.subscriptions.retain_mut(|s| {
+        if !f(s) {
+            return true;
+        }
+        match s.state {
+            SubState::ToOpen => {
+                changed = true;
+                false
+            }
+            SubState::Negotiating(_) => {
+                s.remove_after_answer = true;
+                true
+            }
+            SubState::Open(m) => {
+                s.state = SubState::ToStop(m);
+                changed = true;
+                true
+            }
+            SubState::ToStop(_) | SubState::NegotiatingStop(_) => true,
+        }
+    });
+    if changed {
+        p.renegotiate = true;
+    }
+}
+
+fn sources_to_hints(sources: &[MidSource]) -> Vec<(Mid, TrackSource)> {
+    sources.iter().map(|s| (Mid::from(s.mid.as_str()), s.source)).collect()
+}
+
+/// The last guard: a panic inside str0m while handling one participant's input must
+/// not take the worker (and every other room on it) down. The caller closes that
+/// participant. Not a substitute for validating input.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|_| {
+        tracing::error!("panic while handling a participant; it will be closed");
+    })
+}

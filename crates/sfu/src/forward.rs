@@ -1,0 +1,256 @@
+//! Per-packet helpers of the forwarder: sequence/timestamp rewriting, VP8 keyframe
+//! detection and the simulcast layer statistics that drive the layer choice.
+//!
+//! Everything here is plain data and arithmetic (no str0m `Rtc`), so it is unit-tested
+//! directly.
+
+use std::time::{Duration, Instant};
+
+use str0m::media::Rid;
+
+/// Rewrites one incoming RTP stream (or a sequence of them, when the subscriber's
+/// simulcast layer changes) into the one continuous stream a subscriber's m-line carries.
+///
+/// Why: the subscriber's SRTP context starts with rollover counter 0, so the extended
+/// sequence numbers of a long-running publisher cannot be forwarded as they are; a layer
+/// switch jumps to another SSRC's sequence space; and paused (muted) stretches leave gaps
+/// that the receiver would NACK for ever. Rebasing keeps the outgoing numbers contiguous.
+#[derive(Debug)]
+pub struct Rewriter {
+    started: bool,
+    rebase: bool,
+    seq_offset: i64,
+    ts_offset: u32,
+    /// Incoming packets older than this (from before the last rebase) are dropped.
+    min_in_seq: u64,
+    last_out_seq: u64,
+    last_out_ts: u32,
+    last_out_at: Option<Instant>,
+    initial_seq: u64,
+    initial_ts: u32,
+}
+
+impl Rewriter {
+    /// `initial_seq` must be below 2^15 so that the receiver's ROC stays 0 for a long time.
+    pub fn new(initial_seq: u16, initial_ts: u32) -> Self {
+        Rewriter {
+            started: false,
+            rebase: false,
+            seq_offset: 0,
+            ts_offset: 0,
+            min_in_seq: 0,
+            last_out_seq: 0,
+            last_out_ts: 0,
+            last_out_at: None,
+            initial_seq: u64::from(initial_seq & 0x7fff),
+            initial_ts,
+        }
+    }
+
+    /// The next packet starts a new incoming stream (layer switch, resume after mute).
+    pub fn rebase(&mut self) {
+        self.rebase = true;
+    }
+
+    /// Map an incoming (extended sequence number, RTP timestamp) to the outgoing one, or
+    /// `None` for a late packet from before the last rebase.
+    pub fn rewrite(
+        &mut self,
+        in_seq: u64,
+        in_ts: u32,
+        now: Instant,
+        clock_rate: u32,
+    ) -> Option<(u64, u32)> {
+        if !self.started || self.rebase {
+            let (next_seq, next_ts) = if self.started {
+                // Keep the media clock advancing by the wall time that passed, so the
+                // receiver's jitter buffer sees a plausible timeline across the switch.
+                let elapsed = self
+                    .last_out_at
+                    .map(|t| now.saturating_duration_since(t))
+                    .unwrap_or(Duration::ZERO);
+                let ticks = (elapsed.as_micros() as u64 * u64::from(clock_rate) / 1_000_000).max(1);
+                (self.last_out_seq + 1, self.last_out_ts.wrapping_add(ticks as u32))
+            } else {
+                (self.initial_seq, self.initial_ts)
+            };
+            self.seq_offset = next_seq as i64 - in_seq as i64;
+            self.ts_offset = next_ts.wrapping_sub(in_ts);
+            self.min_in_seq = in_seq;
+            self.rebase = false;
+            if !self.started {
+                self.last_out_seq = next_seq;
+                self.last_out_ts = next_ts;
+            }
+            self.started = true;
+        }
+        if in_seq < self.min_in_seq {
+            return None;
+        }
+        let out_seq = (in_seq as i64).checked_add(self.seq_offset)?;
+        let out_seq = u64::try_from(out_seq).ok()?;
+        let out_ts = in_ts.wrapping_add(self.ts_offset);
+        if out_seq >= self.last_out_seq {
+            self.last_out_seq = out_seq;
+            self.last_out_ts = out_ts;
+            self.last_out_at = Some(now);
+        }
+        Some((out_seq, out_ts))
+    }
+}
+
+/// Whether a VP8 RTP payload (RFC 7741) is the first packet of a keyframe. Never panics:
+/// a short or odd payload is simply "not a keyframe".
+pub fn vp8_is_keyframe_start(payload: &[u8]) -> bool {
+    let Some(&b0) = payload.first() else {
+        return false;
+    };
+    let extended = b0 & 0x80 != 0;
+    let start = b0 & 0x10 != 0;
+    let partition = b0 & 0x07;
+    if !start || partition != 0 {
+        return false;
+    }
+    let mut i = 1;
+    if extended {
+        let Some(&x) = payload.get(i) else {
+            return false;
+        };
+        i += 1;
+        if x & 0x80 != 0 {
+            // PictureID: 7 or 15 bits (M flag).
+            let Some(&p) = payload.get(i) else {
+                return false;
+            };
+            i += if p & 0x80 != 0 { 2 } else { 1 };
+        }
+        if x & 0x40 != 0 {
+            i += 1; // TL0PICIDX
+        }
+        if x & 0x30 != 0 {
+            i += 1; // TID/Y/KEYIDX
+        }
+    }
+    // VP8 payload header: P bit (inverse keyframe flag) is bit 0.
+    payload.get(i).is_some_and(|b| b & 0x01 == 0)
+}
+
+/// Byte-rate bookkeeping of one simulcast layer (one rid) of a publication.
+#[derive(Debug)]
+pub struct LayerStat {
+    pub rid: Option<Rid>,
+    window_start: Instant,
+    window_bytes: u64,
+    /// Bytes per second over the last complete window.
+    rate: u64,
+    last_packet: Instant,
+}
+
+/// Window over which layer rates are measured.
+const RATE_WINDOW: Duration = Duration::from_millis(500);
+/// A layer with no packet for this long is not chosen (the browser stopped sending it,
+/// e.g. because of its own bandwidth estimate).
+const LAYER_IDLE: Duration = Duration::from_millis(1000);
+
+impl LayerStat {
+    pub fn new(rid: Option<Rid>, now: Instant) -> Self {
+        LayerStat { rid, window_start: now, window_bytes: 0, rate: 0, last_packet: now }
+    }
+
+    pub fn record(&mut self, bytes: usize, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.window_start);
+        if elapsed >= RATE_WINDOW {
+            let ms = elapsed.as_millis().max(1) as u64;
+            self.rate = self.window_bytes * 1000 / ms;
+            self.window_start = now;
+            self.window_bytes = 0;
+        }
+        self.window_bytes += bytes as u64;
+        self.last_packet = now;
+    }
+
+    fn is_active(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.last_packet) < LAYER_IDLE
+    }
+
+    /// Rate used for ranking: before the first window completes, the bytes so far.
+    fn rank(&self) -> u64 {
+        self.rate.max(self.window_bytes)
+    }
+}
+
+/// The layer a subscriber should get: the active layer with the highest byte rate.
+///
+/// Simple on purpose (issue 3: "the choice logic may be simple now"): every subscriber
+/// gets the best layer the publisher currently sends. `current` is kept unless another
+/// active layer is at least 25 % better, so that two layers of similar rate do not make
+/// subscribers flap between them (every switch costs a keyframe).
+pub fn choose_layer(layers: &[LayerStat], current: Option<&Rid>, now: Instant) -> Option<Rid> {
+    let best = layers
+        .iter()
+        .filter(|l| l.is_active(now))
+        .max_by_key(|l| l.rank())?;
+    if let Some(cur) = current
+        && let Some(cur_layer) = layers.iter().find(|l| l.rid.as_ref() == Some(cur))
+        && cur_layer.is_active(now)
+        && best.rank() * 4 < cur_layer.rank() * 5
+    {
+        return Some(*cur);
+    }
+    best.rid
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewriter_is_contiguous_across_rebase() {
+        let t0 = Instant::now();
+        let mut r = Rewriter::new(100, 5000);
+        assert_eq!(r.rewrite(70_000, 10, t0, 90_000), Some((100, 5000)));
+        assert_eq!(r.rewrite(70_001, 20, t0, 90_000), Some((101, 5010)));
+        r.rebase();
+        // Another layer: unrelated numbers, continues at 102.
+        let t1 = t0 + Duration::from_millis(10);
+        assert_eq!(r.rewrite(5, 999, t1, 90_000), Some((102, 5010 + 900)));
+        assert_eq!(r.rewrite(6, 1000, t1, 90_000), Some((103, 5911)));
+        // A late packet from before the switch is dropped.
+        assert_eq!(r.rewrite(4, 998, t1, 90_000), None);
+    }
+
+    #[test]
+    fn vp8_keyframe_detection() {
+        // S=1, PID=0, no extension, payload header P=0 → keyframe.
+        assert!(vp8_is_keyframe_start(&[0x10, 0x00]));
+        assert!(!vp8_is_keyframe_start(&[0x10, 0x01]));
+        // Not a start of partition.
+        assert!(!vp8_is_keyframe_start(&[0x00, 0x00]));
+        // Extended with 15-bit picture id, TL0PICIDX and TID.
+        assert!(vp8_is_keyframe_start(&[0x90, 0xe0, 0x80, 0x01, 0x05, 0x20, 0x00]));
+        assert!(!vp8_is_keyframe_start(&[0x90, 0xe0, 0x80, 0x01, 0x05, 0x20, 0x01]));
+        // Truncated input never panics.
+        for n in 0..7 {
+            let _ = vp8_is_keyframe_start(&[0x90, 0xe0, 0x80, 0x01, 0x05, 0x20, 0x00][..n]);
+        }
+    }
+
+    #[test]
+    fn layer_choice_prefers_the_richest_active_layer() {
+        let t0 = Instant::now();
+        let mut layers = vec![LayerStat::new(Some("l".into()), t0), LayerStat::new(Some("h".into()), t0)];
+        for i in 0..100 {
+            let t = t0 + Duration::from_millis(10 * i);
+            layers[0].record(100, t);
+            layers[1].record(1000, t);
+        }
+        let now = t0 + Duration::from_millis(1000);
+        assert_eq!(choose_layer(&layers, None, now), Some("h".into()));
+        // "h" goes quiet: fall back to "l".
+        for i in 100..300 {
+            layers[0].record(100, t0 + Duration::from_millis(10 * i));
+        }
+        let later = t0 + Duration::from_millis(3000);
+        assert_eq!(choose_layer(&layers, Some(&"h".into()), later), Some("l".into()));
+    }
+}

@@ -1,0 +1,172 @@
+//! The engine's data model: rooms hold participants; a participant owns one str0m `Rtc`,
+//! the [`Publication`]s it sends and the [`Subscription`]s (m-lines) it receives.
+//!
+//! Ownership is a tree a reader can draw: `Engine → Room → Participant → {Publication,
+//! Subscription}`. Cross references are by [`Key`] (the participant's slot in the
+//! engine), never by pointer, so removing a participant cannot leave a dangling link:
+//! a subscription whose publisher key is gone simply matches nothing.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use str0m::change::SdpPendingOffer;
+use str0m::format::Codec;
+use str0m::media::{MediaKind, Mid, Pt, Rid};
+use str0m::rtp::Ssrc;
+use str0m::Rtc;
+
+use crate::api::{OutgoingTrack, ParticipantId, RoomId, TrackSource};
+use crate::forward::{LayerStat, Rewriter};
+
+/// A participant's slot in the engine. Never reused within one engine.
+pub type Key = u64;
+
+#[derive(Debug, Default)]
+pub struct Room {
+    pub members: Vec<Key>,
+}
+
+/// Our offer to a participant that awaits its answer.
+#[derive(Debug)]
+pub struct PendingOffer {
+    pub id: u64,
+    pub offer: SdpPendingOffer,
+}
+
+#[derive(Debug)]
+pub struct Participant {
+    pub id: ParticipantId,
+    pub room: RoomId,
+    pub rtc: Rtc,
+    /// Our ICE ufrag: the first half of the USERNAME of the peer's STUN requests.
+    pub ufrag: String,
+    /// Source addresses routed to this participant (bounded, see `MAX_ADDRS`).
+    pub addrs: Vec<SocketAddr>,
+    pub joined_at: Instant,
+    /// ICE + DTLS completed at least once.
+    pub connected: bool,
+    pub disconnected_since: Option<Instant>,
+    /// When str0m next wants `Input::Timeout`.
+    pub next_timeout: Instant,
+    /// Queued in `Engine::dirty` for polling.
+    pub dirty: bool,
+    /// Subscriptions changed; an offer is due when none is pending.
+    pub renegotiate: bool,
+    pub pending: Option<PendingOffer>,
+    /// What the client said each m-line carries.
+    pub source_hints: Vec<(Mid, TrackSource)>,
+    /// `set_publishing` calls that arrived before the m-line was seen.
+    pub publishing_overrides: Vec<(TrackSource, bool)>,
+    pub publications: Vec<Publication>,
+    pub subscriptions: Vec<Subscription>,
+    /// Incoming SSRC → (mid, rid), filled from str0m's `StreamRx` on first sight.
+    pub ssrc_cache: HashMap<Ssrc, (Mid, Option<Rid>)>,
+}
+
+impl Participant {
+    /// Every m-line we send to this participant after the current negotiation.
+    pub fn tracks(&self) -> Vec<OutgoingTrack> {
+        self.subscriptions
+            .iter()
+            .filter(|s| !s.remove_after_answer)
+            .filter_map(|s| match s.state {
+                SubState::Negotiating(m) | SubState::Open(m) => Some(OutgoingTrack {
+                    mid: m.to_string(),
+                    from: s.publisher_id.clone(),
+                    source: s.source,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Forget our unanswered offer: its changes were never applied by str0m.
+    pub fn rollback_pending(&mut self) {
+        if self.pending.take().is_none() {
+            return;
+        }
+        self.subscriptions.retain_mut(|s| match s.state {
+            SubState::Negotiating(_) if s.remove_after_answer => false,
+            SubState::Negotiating(_) => {
+                s.state = SubState::ToOpen;
+                true
+            }
+            SubState::NegotiatingStop(m) => {
+                s.state = SubState::ToStop(m);
+                true
+            }
+            _ => true,
+        });
+        self.renegotiate = true;
+    }
+}
+
+/// A track a participant sends (one of its m-lines).
+#[derive(Debug)]
+pub struct Publication {
+    pub mid: Mid,
+    pub kind: MediaKind,
+    pub source: TrackSource,
+    /// Offered to the other participants (mic/camera from join; screen share only
+    /// between `set_publishing(.., true)` and `false`).
+    pub published: bool,
+    /// Forwarding paused; subscribers keep their m-line.
+    pub muted: bool,
+    /// RTP arrived at least once.
+    pub receiving: bool,
+    /// `PublicationAdded` was emitted (and `PublicationRemoved` is owed).
+    pub announced: bool,
+    /// Incoming payload type → codec, cached (PTs are fixed by negotiation).
+    pub pt_codec: Option<(Pt, Codec)>,
+    /// Simulcast layers seen (one entry with rid `None` without simulcast).
+    pub layers: Vec<LayerStat>,
+    /// Layer currently chosen for subscribers.
+    pub target: Option<Rid>,
+    pub keyframe: Vec<KeyframeState>,
+}
+
+/// Rate limiting of keyframe requests to a publisher, per layer.
+#[derive(Debug)]
+pub struct KeyframeState {
+    pub rid: Option<Rid>,
+    pub last_sent: Instant,
+    /// A request arrived while rate limited; send it when allowed.
+    pub pending: bool,
+}
+
+/// One m-line this participant receives: another participant's publication.
+#[derive(Debug)]
+pub struct Subscription {
+    pub publisher: Key,
+    pub publisher_id: ParticipantId,
+    /// The publication's mid on the publisher's connection.
+    pub source_mid: Mid,
+    pub kind: MediaKind,
+    pub source: TrackSource,
+    pub state: SubState,
+    /// The publication went away while our offer adding it was pending.
+    pub remove_after_answer: bool,
+    /// Do not forward until a keyframe starts the stream (new subscriber, unmute).
+    pub needs_keyframe: bool,
+    /// Layer (rid) currently forwarded.
+    pub layer: Option<Rid>,
+    /// Outgoing payload type, resolved once per negotiation.
+    pub out_pt: Option<(Codec, Pt)>,
+    pub rewriter: Rewriter,
+}
+
+/// Negotiation state of a subscription's m-line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubState {
+    /// To be added in the next offer.
+    ToOpen,
+    /// Added in the pending offer.
+    Negotiating(Mid),
+    /// Negotiated: packets flow.
+    Open(Mid),
+    /// To be stopped in the next offer.
+    ToStop(Mid),
+    /// Stopped in the pending offer; dropped when answered.
+    NegotiatingStop(Mid),
+}

@@ -1,0 +1,439 @@
+//! Test peers for the SFU: str0m `Rtc`s in frame mode that publish like the web client
+//! (one offer with mic, camera and screen send-only transceivers) and record what they
+//! receive; and [`Sim`], which wires them to an [`Engine`] through an in-memory network
+//! with a simulated clock (no real time, no sockets), in the manner of str0m's
+//! `tests/common.rs`.
+#![allow(dead_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use meeting_sfu::engine::{Engine, EngineConfig, Output};
+use meeting_sfu::{MidSource, OutgoingTrack, ParticipantId, RoomId, SfuEvent, TrackSource};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output as RtcOutput, Rtc};
+
+pub fn init() {
+    str0m::crypto::from_feature_flags().install_process_default();
+}
+
+/// Frame payload layout (after the VP8 payload header byte for video):
+/// `[vp8 flag, sender index, source tag, layer tag, frame counter (4 bytes), padding…]`.
+pub const TAG_MIC: u8 = 1;
+pub const TAG_CAM: u8 = 2;
+pub const TAG_SCREEN: u8 = 3;
+
+/// One frame a client received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub at: Instant,
+    pub mid: Mid,
+    pub sender: u8,
+    pub tag: u8,
+    pub layer: u8,
+    pub keyframe: bool,
+}
+
+pub struct Client {
+    pub index: u8,
+    pub id: ParticipantId,
+    pub rtc: Rtc,
+    pub addr: SocketAddr,
+    pub mic: Mid,
+    pub cam: Mid,
+    pub screen: Mid,
+    /// Send the camera as simulcast with these rids (first = largest).
+    pub simulcast: Vec<&'static str>,
+    pub send_audio: bool,
+    pub send_video: bool,
+    pub send_screen: bool,
+    pub connected: bool,
+    pub next_timeout: Instant,
+    pub tracks: Vec<OutgoingTrack>,
+    pub received: Vec<Received>,
+    /// Keyframe requests received from the server: (time, mid, rid).
+    pub keyframe_requests: Vec<(Instant, Mid, Option<Rid>)>,
+    pub media_added: Vec<Mid>,
+    pub frame_no: u32,
+    next_audio: Instant,
+    next_video: Instant,
+    force_keyframe: bool,
+    pending: Option<SdpPendingOffer>,
+}
+
+impl Client {
+    pub fn new(index: u8, addr: SocketAddr, now: Instant) -> Client {
+        let mut rtc = Rtc::builder().build(now);
+        rtc.add_local_candidate(Candidate::host(addr, "udp").expect("valid test candidate"));
+        Client {
+            index,
+            id: ParticipantId::new(format!("p{index}")),
+            rtc,
+            addr,
+            mic: Mid::from("x"),
+            cam: Mid::from("x"),
+            screen: Mid::from("x"),
+            simulcast: Vec::new(),
+            send_audio: true,
+            send_video: true,
+            send_screen: false,
+            connected: false,
+            next_timeout: now,
+            tracks: Vec::new(),
+            received: Vec::new(),
+            keyframe_requests: Vec::new(),
+            media_added: Vec::new(),
+            frame_no: 0,
+            next_audio: now,
+            next_video: now,
+            force_keyframe: true,
+            pending: None,
+        }
+    }
+
+    /// The client's one offer, as the web client makes it.
+    pub fn make_offer(&mut self) -> (String, Vec<MidSource>) {
+        let name = self.id.to_string();
+        let simulcast = (!self.simulcast.is_empty()).then(|| Simulcast {
+            send: self.simulcast.iter().map(|r| SimulcastLayer::new(r)).collect(),
+            recv: vec![],
+        });
+        let mut api = self.rtc.sdp_api();
+        self.mic = api.add_media(MediaKind::Audio, Direction::SendOnly, Some(name.clone()), Some("mic".into()), None);
+        self.cam = api.add_media(MediaKind::Video, Direction::SendOnly, Some(name.clone()), Some("cam".into()), simulcast);
+        self.screen = api.add_media(MediaKind::Video, Direction::SendOnly, Some(name), Some("screen".into()), None);
+        let (offer, pending) = api.apply().expect("an offer");
+        self.pending = Some(pending);
+        let sources = vec![
+            MidSource { mid: self.mic.to_string(), source: TrackSource::Microphone },
+            MidSource { mid: self.cam.to_string(), source: TrackSource::Camera },
+            MidSource { mid: self.screen.to_string(), source: TrackSource::ScreenShare },
+        ];
+        (offer.to_sdp_string(), sources)
+    }
+
+    pub fn accept_answer(&mut self, sdp: &str) {
+        let answer = SdpAnswer::from_sdp_string(sdp).expect("server answer parses");
+        let pending = self.pending.take().expect("an offer is pending");
+        self.rtc.sdp_api().accept_answer(pending, answer).expect("server answer accepted");
+    }
+
+    /// Answer a server offer.
+    pub fn answer_offer(&mut self, sdp: &str, tracks: Vec<OutgoingTrack>) -> String {
+        let offer = SdpOffer::from_sdp_string(sdp).expect("server offer parses");
+        let answer = self.rtc.sdp_api().accept_offer(offer).expect("server offer accepted");
+        self.tracks = tracks;
+        answer.to_sdp_string()
+    }
+
+    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        let Ok(contents) = data.try_into() else { return };
+        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination: self.addr, contents });
+        self.rtc.handle_input(input).expect("client handles input");
+    }
+
+    /// Advance time, write due media, and return the datagrams to send.
+    pub fn tick(&mut self, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
+        self.rtc.handle_input(Input::Timeout(now)).expect("client timeout");
+        if self.connected {
+            self.write_media(now);
+        }
+        self.poll(now)
+    }
+
+    pub fn poll(&mut self, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
+        let mut out = Vec::new();
+        for _ in 0..100_000 {
+            match self.rtc.poll_output().expect("client poll") {
+                RtcOutput::Timeout(t) => {
+                    self.next_timeout = t;
+                    break;
+                }
+                RtcOutput::Transmit(t) => out.push((t.destination, t.contents.into())),
+                RtcOutput::Event(e) => self.on_event(now, e),
+            }
+        }
+        out
+    }
+
+    fn on_event(&mut self, now: Instant, e: Event) {
+        match e {
+            Event::Connected => self.connected = true,
+            Event::MediaAdded(m) => self.media_added.push(m.mid),
+            Event::KeyframeRequest(r) => {
+                self.keyframe_requests.push((now, r.mid, r.rid));
+                self.force_keyframe = true;
+            }
+            Event::MediaData(d) => {
+                let data = &d.data;
+                if data.len() >= 4 {
+                    self.received.push(Received {
+                        at: now,
+                        mid: d.mid,
+                        sender: data[1],
+                        tag: data[2],
+                        layer: data[3],
+                        keyframe: data[0] & 1 == 0,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn frame(&self, keyframe: bool, tag: u8, layer: u8, len: usize) -> Vec<u8> {
+        let mut v = vec![0u8; len.max(8)];
+        v[0] = if keyframe { 0x00 } else { 0x01 };
+        v[1] = self.index;
+        v[2] = tag;
+        v[3] = layer;
+        v[4..8].copy_from_slice(&self.frame_no.to_be_bytes());
+        v
+    }
+
+    fn pt(&mut self, mid: Mid, codec: Codec) -> Option<str0m::media::Pt> {
+        let w = self.rtc.writer(mid)?;
+        w.payload_params().find(|p| p.spec().codec == codec).map(|p| p.pt())
+    }
+
+    fn write_media(&mut self, now: Instant) {
+        if self.send_audio && now >= self.next_audio {
+            self.next_audio = now + Duration::from_millis(20);
+            let (mid, frame) = (self.mic, self.frame(true, TAG_MIC, 0, 60));
+            if let Some(pt) = self.pt(mid, Codec::Opus)
+                && let Some(w) = self.rtc.writer(mid)
+            {
+                let time = MediaTime::new(u64::from(self.frame_no) * 960, str0m::media::Frequency::FORTY_EIGHT_KHZ);
+                let _ = w.write(pt, now, time, frame);
+            }
+        }
+        if (self.send_video || self.send_screen) && now >= self.next_video {
+            self.next_video = now + Duration::from_millis(40);
+            self.frame_no += 1;
+            let keyframe = std::mem::take(&mut self.force_keyframe);
+            let time = MediaTime::new(u64::from(self.frame_no) * 3600, str0m::media::Frequency::NINETY_KHZ);
+            if self.send_video {
+                let cam = self.cam;
+                if let Some(pt) = self.pt(cam, Codec::Vp8) {
+                    if self.simulcast.is_empty() {
+                        let f = self.frame(keyframe, TAG_CAM, 0, if keyframe { 1800 } else { 400 });
+                        if let Some(w) = self.rtc.writer(cam) {
+                            let _ = w.write(pt, now, time, f);
+                        }
+                    } else {
+                        for (i, rid) in self.simulcast.clone().into_iter().enumerate() {
+                            // Layer 0 is the largest.
+                            let size = if keyframe { 1800 } else { 600 } >> (2 * i);
+                            let f = self.frame(keyframe, TAG_CAM, i as u8, size);
+                            if let Some(w) = self.rtc.writer(cam) {
+                                let _ = w.rid(rid.into()).write(pt, now, time, f);
+                            }
+                        }
+                    }
+                }
+            }
+            if self.send_screen {
+                let screen = self.screen;
+                if let Some(pt) = self.pt(screen, Codec::Vp8) {
+                    let f = self.frame(keyframe, TAG_SCREEN, 0, if keyframe { 1800 } else { 400 });
+                    if let Some(w) = self.rtc.writer(screen) {
+                        let _ = w.write(pt, now, time, f);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Frames received from `sender` with source tag `tag`.
+    pub fn frames_from(&self, sender: u8, tag: u8) -> usize {
+        self.received.iter().filter(|r| r.sender == sender && r.tag == tag).count()
+    }
+
+    /// The track the server says it sends on `mid`.
+    pub fn track(&self, mid: Mid) -> Option<&OutgoingTrack> {
+        self.tracks.iter().find(|t| Mid::from(t.mid.as_str()) == mid)
+    }
+}
+
+/// Clients and an [`Engine`] on an in-memory network, with a simulated clock.
+pub struct Sim {
+    pub engine: Engine,
+    pub server: SocketAddr,
+    pub start: Instant,
+    pub now: Instant,
+    pub room: RoomId,
+    pub clients: Vec<Client>,
+    pub events: Vec<(Instant, SfuEvent)>,
+    /// Datagrams the engine sent per destination address.
+    pub sent_to: HashMap<SocketAddr, usize>,
+    /// Answer server offers automatically.
+    pub auto_answer: bool,
+    /// Server offers not answered yet (when `auto_answer` is off).
+    pub offers: VecDeque<(ParticipantId, u64, String, Vec<OutgoingTrack>)>,
+    /// Time step of [`Sim::run`].
+    pub step: Duration,
+}
+
+impl Sim {
+    pub fn new() -> Sim {
+        init();
+        let now = Instant::now();
+        let server = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), 10000));
+        let engine = Engine::new(EngineConfig::new(server));
+        Sim {
+            engine,
+            server,
+            start: now,
+            now,
+            room: RoomId::new("room"),
+            clients: Vec::new(),
+            events: Vec::new(),
+            sent_to: HashMap::new(),
+            auto_answer: true,
+            offers: VecDeque::new(),
+            step: Duration::from_millis(5),
+        }
+    }
+
+    pub fn client_addr(index: u8) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::new(10, 0, 1, index), 5000))
+    }
+
+    /// Create a client and join it; returns its index in `clients`.
+    pub fn join(&mut self, configure: impl FnOnce(&mut Client)) -> usize {
+        let index = self.clients.len() as u8 + 1;
+        let mut c = Client::new(index, Self::client_addr(index), self.now);
+        configure(&mut c);
+        let (offer, sources) = c.make_offer();
+        let answer = self
+            .engine
+            .join(self.now, self.room.clone(), c.id.clone(), &offer, sources)
+            .expect("join succeeds");
+        c.accept_answer(&answer.sdp);
+        self.clients.push(c);
+        self.pump();
+        self.clients.len() - 1
+    }
+
+    pub fn idx(&self, id: &ParticipantId) -> Option<usize> {
+        self.clients.iter().position(|c| &c.id == id)
+    }
+
+    /// Carry out the engine's outputs: datagrams to clients, offers answered.
+    pub fn pump(&mut self) {
+        for _ in 0..1000 {
+            let mut any = false;
+            while let Some(out) = self.engine.poll_output() {
+                any = true;
+                match out {
+                    Output::Transmit { destination, contents } => {
+                        *self.sent_to.entry(destination).or_default() += 1;
+                        if let Some(c) = self.clients.iter_mut().find(|c| c.addr == destination) {
+                            c.handle_datagram(self.now, self.server, &contents);
+                        }
+                    }
+                    Output::Event(e) => {
+                        if let SfuEvent::Renegotiate { participant, offer_id, offer, tracks, .. } = &e {
+                            self.offers.push_back((participant.clone(), *offer_id, offer.clone(), tracks.clone()));
+                        }
+                        self.events.push((self.now, e));
+                    }
+                    Output::RoomClosed(_) | Output::ParticipantRemoved(_) => {}
+                }
+            }
+            if self.auto_answer {
+                while let Some((pid, offer_id, sdp, tracks)) = self.offers.pop_front() {
+                    any = true;
+                    self.answer(&pid, offer_id, &sdp, tracks);
+                }
+            }
+            if !any {
+                return;
+            }
+        }
+        panic!("engine outputs did not settle");
+    }
+
+    /// Answer one server offer from `pid`'s client.
+    pub fn answer(&mut self, pid: &ParticipantId, offer_id: u64, sdp: &str, tracks: Vec<OutgoingTrack>) {
+        let Some(i) = self.idx(pid) else { return };
+        let answer = self.clients[i].answer_offer(sdp, tracks);
+        self.engine
+            .answer(self.now, pid, offer_id, &answer)
+            .expect("answer accepted");
+    }
+
+    /// Advance the simulated clock by `d`, in steps, moving every datagram.
+    pub fn run(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            self.now += self.step;
+            self.tick();
+        }
+    }
+
+    pub fn tick(&mut self) {
+        let now = self.now;
+        for i in 0..self.clients.len() {
+            let out = self.clients[i].tick(now);
+            self.deliver_from(i, out);
+        }
+        if self.engine.poll_timeout().is_some_and(|t| t <= now) {
+            self.engine.handle_timeout(now);
+        }
+        self.pump();
+        // Datagrams the clients produced while handling the engine's.
+        for _ in 0..100 {
+            let mut any = false;
+            for i in 0..self.clients.len() {
+                let out = self.clients[i].poll(now);
+                any |= !out.is_empty();
+                self.deliver_from(i, out);
+            }
+            if !any {
+                break;
+            }
+        }
+    }
+
+    fn deliver_from(&mut self, i: usize, out: Vec<(SocketAddr, Vec<u8>)>) {
+        let source = self.clients[i].addr;
+        for (dest, data) in out {
+            if dest == self.server {
+                self.engine.handle_datagram(self.now, source, &data);
+                self.pump();
+            }
+        }
+    }
+
+    /// Run until `cond` holds, at most `limit` of simulated time.
+    pub fn run_until(&mut self, limit: Duration, mut cond: impl FnMut(&Sim) -> bool) -> bool {
+        let end = self.now + limit;
+        while self.now < end {
+            if cond(self) {
+                return true;
+            }
+            self.now += self.step;
+            self.tick();
+        }
+        cond(self)
+    }
+
+    pub fn all_connected(&self) -> bool {
+        self.clients.iter().all(|c| c.connected)
+    }
+
+    /// Every client receives camera and microphone frames from every other client.
+    pub fn everyone_hears_and_sees_everyone(&self, min_frames: usize) -> bool {
+        self.clients.iter().all(|rx| {
+            self.clients
+                .iter()
+                .filter(|tx| tx.index != rx.index)
+                .all(|tx| rx.frames_from(tx.index, TAG_MIC) >= min_frames && rx.frames_from(tx.index, TAG_CAM) >= min_frames)
+        })
+    }
+}

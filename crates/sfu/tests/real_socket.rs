@@ -1,0 +1,157 @@
+//! str0m test clients on 127.0.0.1 connect over real UDP to a running [`Sfu`] (worker
+//! threads, sockets, wall clock) and exchange media through it.
+
+mod common;
+
+use std::net::{Ipv4Addr, UdpSocket};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Client, TAG_CAM, TAG_MIC};
+use meeting_sfu::{ParticipantId, RoomId, Sfu, SfuConfig, SfuEvent};
+
+/// Start an `Sfu` with `workers` workers on a free port range of 127.0.0.1.
+fn start_sfu(workers: usize) -> (Sfu, mpsc::Receiver<SfuEvent>) {
+    common::init();
+    for attempt in 0..50u16 {
+        // Probe a range: a port free now is very likely still free a moment later; if
+        // not, `start` fails with `Bind` and we try the next range.
+        let base = 20_000 + (std::process::id() as u16 % 1000) * 20 + attempt * 7;
+        let probe: Vec<_> = (0..workers as u16)
+            .map(|i| UdpSocket::bind((Ipv4Addr::LOCALHOST, base + i)))
+            .collect();
+        if probe.iter().any(|s| s.is_err()) {
+            continue;
+        }
+        drop(probe);
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let sink = Arc::new(move |e: SfuEvent| {
+            let _ = tx.lock().map(|t| t.send(e));
+        });
+        let mut cfg = SfuConfig::new(workers, base, base + workers as u16 - 1, Ipv4Addr::LOCALHOST.into(), Ipv4Addr::LOCALHOST.into());
+        cfg.allow_loopback_announced = true;
+        match Sfu::start(cfg, sink) {
+            Ok(sfu) => return (sfu, rx),
+            Err(meeting_sfu::StartError::Bind { .. }) => continue,
+            Err(e) => panic!("start failed: {e}"),
+        }
+    }
+    panic!("no free port range found");
+}
+
+struct UdpClient {
+    client: Client,
+    socket: UdpSocket,
+}
+
+fn join(sfu: &Sfu, room: &RoomId, index: u8) -> UdpClient {
+    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind client socket");
+    socket.set_nonblocking(true).expect("nonblocking");
+    let addr = socket.local_addr().expect("local addr");
+    let mut client = Client::new(index, addr, Instant::now());
+    let (offer, sources) = client.make_offer();
+    let (tx, rx) = mpsc::channel();
+    sfu.join(room.clone(), client.id.clone(), offer, sources, Box::new(move |r| {
+        let _ = tx.send(r);
+    }));
+    let answer = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("join reply within 5 s")
+        .expect("join succeeds");
+    client.accept_answer(&answer.sdp);
+    UdpClient { client, socket }
+}
+
+/// Drive clients with the wall clock until `cond` holds or `limit` passes.
+fn drive(
+    sfu: &Sfu,
+    clients: &mut [UdpClient],
+    events: &mpsc::Receiver<SfuEvent>,
+    limit: Duration,
+    cond: impl Fn(&[UdpClient]) -> bool,
+) -> bool {
+    let deadline = Instant::now() + limit;
+    let mut buf = vec![0u8; 2048];
+    while Instant::now() < deadline {
+        if cond(clients) {
+            return true;
+        }
+        while let Ok(e) = events.try_recv() {
+            if let SfuEvent::Renegotiate { participant, offer_id, offer, tracks, .. } = e {
+                let Some(c) = clients.iter_mut().find(|c| c.client.id == participant) else { continue };
+                let answer = c.client.answer_offer(&offer, tracks);
+                let (tx, rx) = mpsc::channel();
+                sfu.answer(participant, offer_id, answer, Box::new(move |r| {
+                    let _ = tx.send(r);
+                }));
+                rx.recv_timeout(Duration::from_secs(5))
+                    .expect("answer reply within 5 s")
+                    .expect("answer accepted");
+            }
+        }
+        for c in clients.iter_mut() {
+            let now = Instant::now();
+            while let Ok((n, source)) = c.socket.recv_from(&mut buf) {
+                c.client.handle_datagram(now, source, &buf[..n]);
+            }
+            for (dest, data) in c.client.tick(now) {
+                let _ = c.socket.send_to(&data, dest);
+            }
+        }
+        // Bounded poll interval of the test's own event loop (the clients' sockets are
+        // non-blocking); the loop ends on the condition or the deadline.
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    cond(clients)
+}
+
+#[test]
+fn clients_exchange_media_over_udp() {
+    let (sfu, events) = start_sfu(2);
+    let room = RoomId::new("udp-room");
+    let mut clients = vec![join(&sfu, &room, 1), join(&sfu, &room, 2)];
+    let ok = drive(&sfu, &mut clients, &events, Duration::from_secs(15), |cs| {
+        cs.iter().all(|rx| {
+            cs.iter()
+                .filter(|tx| tx.client.index != rx.client.index)
+                .all(|tx| rx.client.frames_from(tx.client.index, TAG_MIC) >= 10 && rx.client.frames_from(tx.client.index, TAG_CAM) >= 10)
+        })
+    });
+    let stats = sfu.stats();
+    assert!(
+        ok,
+        "media did not flow within 15 s: 1 got {}/{} 2 got {}/{}; stats {stats:?}",
+        clients[0].client.frames_from(2, TAG_MIC),
+        clients[0].client.frames_from(2, TAG_CAM),
+        clients[1].client.frames_from(1, TAG_MIC),
+        clients[1].client.frames_from(1, TAG_CAM),
+    );
+    // The room lives on one worker.
+    assert_eq!(stats.iter().filter(|s| s.rooms == 1).count(), 1, "{stats:?}");
+    assert!(stats.iter().map(|s| s.rtp_forwarded).sum::<u64>() >= 40, "{stats:?}");
+
+    // Leaving removes the participant from the worker.
+    sfu.leave(ParticipantId::new("p2"));
+    let gone = drive(&sfu, &mut clients[..1], &events, Duration::from_secs(5), |_| {
+        sfu.stats().iter().map(|s| s.participants).sum::<usize>() == 1
+    });
+    assert!(gone, "participant not removed: {:?}", sfu.stats());
+    sfu.shutdown();
+    assert!(sfu.stats().iter().all(|s| !s.alive));
+}
+
+#[test]
+fn start_refuses_small_port_range_and_loopback() {
+    common::init();
+    let sink = Arc::new(|_e: SfuEvent| {});
+    let cfg = SfuConfig::new(3, 30_000, 30_001, Ipv4Addr::LOCALHOST.into(), Ipv4Addr::new(10, 1, 2, 3).into());
+    assert!(matches!(
+        Sfu::start(cfg, sink.clone()),
+        Err(meeting_sfu::StartError::PortRange { workers: 3, available: 2, .. })
+    ));
+    let cfg = SfuConfig::new(1, 30_000, 30_001, Ipv4Addr::LOCALHOST.into(), Ipv4Addr::LOCALHOST.into());
+    let err = Sfu::start(cfg, sink).expect_err("loopback announced refused");
+    assert!(err.to_string().contains("127.0.0.1"), "{err}");
+}
