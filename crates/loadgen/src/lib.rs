@@ -1,0 +1,29 @@
+//! `meeting-load`: synthetic participants for meeting-service, and the figures that
+//! say how efficiently its SFU forwards.
+//!
+//! Layout:
+//! - [`sio`]: a Socket.IO v4 client (framing + WebSocket transport) for the signaling.
+//! - [`rest`]: tokens (guest endpoint or minted with `JWT_SECRET`) and meeting creation.
+//! - [`synth`]: synthetic Opus and VP8 payloads, with a send stamp in every payload.
+//! - [`peer`]: one participant, a str0m `Rtc` in RTP mode on its own UDP socket.
+//! - [`engine`]: the media threads, each driving many peers from one `mio::Poll`.
+//! - [`scenario`]: joins participants per scenario, shows progress, collects results.
+//! - [`cpu`]: process CPU time from `/proc/<pid>/stat`.
+//! - [`report`]: the JSON report and the printed summary.
+//! - [`floor`]: the physical floor: SRTP protect + UDP send of the same packets.
+//! - [`udp_batch`]: `sendmmsg` and per-thread CPU time (the crate's `unsafe`).
+//!
+//! Invariants: all traffic goes to the target URL and to the addresses the server's
+//! SDP names; sockets bind 127.0.0.1 only. Input from the network never panics.
+
+pub mod cpu;
+pub mod engine;
+pub mod floor;
+pub mod peer;
+pub mod report;
+pub mod rest;
+pub mod scenario;
+pub mod sio;
+pub mod stats;
+pub mod synth;
+pub mod udp_batch;

@@ -1,0 +1,342 @@
+//! One synthetic participant: a str0m `Rtc` in RTP mode on its own UDP socket, the
+//! media it publishes, and what it has received.
+//!
+//! RTP mode because a load tool must not spend its CPU on (de)packetizing frames: it
+//! writes ready RTP payloads and reads incoming packets as they are, which is also what
+//! lets it check sequence numbers and the send stamps in the payloads.
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid, Rid, Simulcast, SimulcastLayer};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+use crate::stats::{Histogram, SeqTracker};
+use crate::synth::{self, VideoSchedule};
+
+/// What a participant sends.
+#[derive(Clone, Debug)]
+pub struct PublishPlan {
+    pub audio: bool,
+    pub video: Option<VideoPlan>,
+}
+
+#[derive(Clone, Debug)]
+pub struct VideoPlan {
+    /// Of the top layer; with simulcast the others get 1/4 and 1/16 of it.
+    pub bitrate_bps: u64,
+    pub fps: u32,
+    pub keyframe_interval: Duration,
+    pub simulcast: bool,
+}
+
+/// Simulcast layers, lowest first, with their share of the top bitrate.
+pub const SIMULCAST_LAYERS: [(&str, u64); 3] = [("q", 16), ("h", 4), ("f", 1)];
+
+/// The mids of the three m-lines of the publishing offer (browser order).
+#[derive(Clone, Debug)]
+pub struct Mids {
+    pub microphone: String,
+    pub camera: String,
+    pub screen: String,
+}
+
+/// One outgoing RTP stream (audio, or one video layer).
+#[derive(Debug)]
+struct Outgoing {
+    mid: Mid,
+    rid: Option<Rid>,
+    next: Instant,
+    seq: u64,
+    rtp_time: u32,
+    /// `None` for audio.
+    video: Option<VideoSchedule>,
+}
+
+/// Counters of what one participant received and sent.
+#[derive(Clone, Debug, Default)]
+pub struct PeerCounters {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub rx_keyframes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub send_errors: u64,
+}
+
+#[derive(Debug)]
+pub struct Peer {
+    pub participant: usize,
+    rtc: Rtc,
+    pub socket: mio::net::UdpSocket,
+    local: SocketAddr,
+    pending: Option<SdpPendingOffer>,
+    mids: Option<(Mid, Mid, Mid)>,
+    plan: PublishPlan,
+    outgoing: Vec<Outgoing>,
+    pub started: Instant,
+    pub connected_at: Option<Instant>,
+    pub disconnected: bool,
+    /// Set when str0m reports a fatal error; the peer is then left alone.
+    pub failed: Option<String>,
+    pub next_timeout: Instant,
+    pub counters: PeerCounters,
+    pub streams: HashMap<u32, SeqTracker>,
+}
+
+/// What the engine thread hands a peer so that its events land in thread-wide stats.
+#[derive(Debug)]
+pub struct Sink<'a> {
+    pub latency: &'a mut Histogram,
+    pub newly_connected: &'a mut u32,
+}
+
+impl Peer {
+    /// Binds a socket on 127.0.0.1 and creates the publishing offer.
+    pub fn new(participant: usize, plan: PublishPlan, started: Instant) -> anyhow::Result<(Peer, String, Mids)> {
+        let std_socket = std::net::UdpSocket::bind("127.0.0.1:0").context("binding a UDP socket")?;
+        std_socket.set_nonblocking(true)?;
+        let local = std_socket.local_addr()?;
+        let socket = mio::net::UdpSocket::from_std(std_socket);
+        let now = Instant::now();
+        let mut rtc = Rtc::builder()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .build(now);
+        let candidate = Candidate::host(local, "udp").map_err(|e| anyhow!("host candidate: {e}"))?;
+        rtc.add_local_candidate(candidate);
+
+        let stream = format!("load-{participant}");
+        let mut api = rtc.sdp_api();
+        let mic = api.add_media(MediaKind::Audio, Direction::SendOnly, Some(stream.clone()), Some("mic".into()), None);
+        let simulcast = plan.video.as_ref().filter(|v| v.simulcast).map(|_| {
+            let mut s = Simulcast::new();
+            s.send = SIMULCAST_LAYERS.iter().map(|(rid, _)| SimulcastLayer::new(rid)).collect();
+            s
+        });
+        let cam = api.add_media(MediaKind::Video, Direction::SendOnly, Some(stream.clone()), Some("cam".into()), simulcast);
+        let screen = api.add_media(MediaKind::Video, Direction::SendOnly, Some(stream), Some("screen".into()), None);
+        let (offer, pending) = api.apply().ok_or_else(|| anyhow!("str0m made no offer"))?;
+        let mids = Mids { microphone: mic.to_string(), camera: cam.to_string(), screen: screen.to_string() };
+        let peer = Peer {
+            participant,
+            rtc,
+            socket,
+            local,
+            pending: Some(pending),
+            mids: Some((mic, cam, screen)),
+            plan,
+            outgoing: Vec::new(),
+            started,
+            connected_at: None,
+            disconnected: false,
+            failed: None,
+            next_timeout: now,
+            counters: PeerCounters::default(),
+            streams: HashMap::new(),
+        };
+        Ok((peer, offer.to_sdp_string(), mids))
+    }
+
+    /// The server's answer to our publishing offer.
+    pub fn accept_answer(&mut self, sdp: &str) -> anyhow::Result<()> {
+        let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| anyhow!("answer SDP: {e}"))?;
+        let pending = self.pending.take().ok_or_else(|| anyhow!("no offer is pending"))?;
+        self.rtc.sdp_api().accept_answer(pending, answer).map_err(|e| anyhow!("answer refused: {e}"))?;
+        self.next_timeout = Instant::now();
+        Ok(())
+    }
+
+    /// A server offer (the tracks we receive changed); returns our answer.
+    pub fn accept_offer(&mut self, sdp: &str) -> anyhow::Result<String> {
+        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| anyhow!("offer SDP: {e}"))?;
+        let answer = self.rtc.sdp_api().accept_offer(offer).map_err(|e| anyhow!("offer refused: {e}"))?;
+        self.next_timeout = Instant::now();
+        Ok(answer.to_sdp_string())
+    }
+
+    /// Feeds one datagram from the socket.
+    pub fn receive(&mut self, now: Instant, source: SocketAddr, data: &[u8], sink: &mut Sink) {
+        if self.failed.is_some() {
+            return;
+        }
+        let Ok(contents) = data.try_into() else { return };
+        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination: self.local, contents });
+        if let Err(e) = self.rtc.handle_input(input) {
+            self.failed = Some(e.to_string());
+            return;
+        }
+        self.drive(now, sink);
+    }
+
+    /// Advances time: sends the media that is due, then lets str0m run its timers.
+    pub fn tick(&mut self, now: Instant, sink: &mut Sink) {
+        if self.failed.is_some() {
+            return;
+        }
+        self.send_due(now);
+        if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
+            self.failed = Some(e.to_string());
+            return;
+        }
+        self.drive(now, sink);
+    }
+
+    /// When this peer next needs [`Peer::tick`].
+    pub fn next_wake(&self) -> Instant {
+        let media = self.outgoing.iter().map(|o| o.next).min();
+        match media {
+            Some(m) if m < self.next_timeout => m,
+            _ => self.next_timeout,
+        }
+    }
+
+    fn drive(&mut self, now: Instant, sink: &mut Sink) {
+        // Bounded: str0m ends every drain with a Timeout; the bound only guards bugs.
+        for _ in 0..100_000 {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.next_timeout = t;
+                    return;
+                }
+                Ok(Output::Transmit(t)) => match self.socket.send_to(&t.contents, t.destination) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => self.counters.send_errors += 1,
+                    Err(_) => self.counters.send_errors += 1,
+                },
+                Ok(Output::Event(e)) => self.on_event(now, e, sink),
+                Err(e) => {
+                    self.failed = Some(e.to_string());
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, now: Instant, event: Event, sink: &mut Sink) {
+        match event {
+            Event::Connected => {
+                if self.connected_at.is_none() {
+                    self.connected_at = Some(now);
+                    *sink.newly_connected += 1;
+                    self.start_sending(now);
+                }
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => self.disconnected = true,
+            Event::RtpPacket(p) => {
+                self.counters.rx_packets += 1;
+                self.counters.rx_bytes += (p.header.header_len + p.payload.len()) as u64;
+                self.streams.entry(*p.header.ssrc).or_default().record(*p.seq_no);
+                if let Some(sent) = synth::read_stamp(&p.payload) {
+                    let latency_ns = synth::clock_nanos(now).saturating_sub(sent);
+                    sink.latency.record(latency_ns / 1000);
+                }
+                let vp8 = self.rtc.codec_config().params().iter().find(|c| c.spec().codec == Codec::Vp8).map(|c| c.pt());
+                if vp8 == Some(p.header.payload_type) && synth::vp8_is_keyframe(&p.payload) {
+                    self.counters.rx_keyframes += 1;
+                }
+            }
+            Event::KeyframeRequest(req) => {
+                for o in &mut self.outgoing {
+                    if o.mid == req.mid && (req.rid.is_none() || o.rid == req.rid) {
+                        if let Some(v) = &mut o.video {
+                            v.request_keyframe();
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Sets up the outgoing streams once DTLS is up, per the plan.
+    fn start_sending(&mut self, now: Instant) {
+        let Some((mic, cam, _)) = self.mids.clone() else { return };
+        if self.plan.audio {
+            self.outgoing.push(Outgoing { mid: mic, rid: None, next: now, seq: 1000, rtp_time: 4_000, video: None });
+        }
+        if let Some(v) = &self.plan.video {
+            let layers: Vec<(Option<Rid>, u64)> = if v.simulcast {
+                SIMULCAST_LAYERS.iter().map(|(rid, div)| (Some(Rid::from(*rid)), v.bitrate_bps / div)).collect()
+            } else {
+                vec![(None, v.bitrate_bps)]
+            };
+            for (rid, bps) in layers {
+                self.outgoing.push(Outgoing {
+                    mid: cam,
+                    rid,
+                    next: now,
+                    seq: 2000,
+                    rtp_time: 9_000,
+                    video: Some(VideoSchedule::new(bps, v.fps, v.keyframe_interval)),
+                });
+            }
+        }
+    }
+
+    fn send_due(&mut self, now: Instant) {
+        if self.connected_at.is_none() {
+            return;
+        }
+        let codecs = self.rtc.codec_config().params();
+        let opus = codecs.iter().find(|p| p.spec().codec == Codec::Opus).map(|p| p.pt());
+        let vp8 = codecs.iter().find(|p| p.spec().codec == Codec::Vp8).map(|p| p.pt());
+        for o in &mut self.outgoing {
+            // After a stall (the machine was busy), skip ahead instead of bursting.
+            if now.saturating_duration_since(o.next) > Duration::from_millis(500) {
+                o.next = now;
+            }
+            while o.next <= now {
+                let mut api = self.rtc.direct_api();
+                let Some(stream) = api.stream_tx_by_mid(o.mid, o.rid) else {
+                    o.next += Duration::from_millis(20);
+                    continue;
+                };
+                match &mut o.video {
+                    None => {
+                        let Some(pt) = opus else { break };
+                        let payload = synth::opus_packet(80, now);
+                        self.counters.tx_packets += 1;
+                        self.counters.tx_bytes += payload.len() as u64;
+                        stream.write_rtp(RtpWrite::new(pt, SeqNo::from(o.seq), o.rtp_time, now, payload).marker(false));
+                        o.seq += 1;
+                        o.rtp_time = o.rtp_time.wrapping_add(960);
+                        o.next += Duration::from_millis(20);
+                    }
+                    Some(schedule) => {
+                        let Some(pt) = vp8 else { break };
+                        let (packets, _key) = schedule.next_frame(now);
+                        let n = packets.len();
+                        for (i, payload) in packets.into_iter().enumerate() {
+                            self.counters.tx_packets += 1;
+                            self.counters.tx_bytes += payload.len() as u64;
+                            stream.write_rtp(
+                                RtpWrite::new(pt, SeqNo::from(o.seq), o.rtp_time, now, payload)
+                                    .marker(i + 1 == n)
+                                    .nackable(true),
+                            );
+                            o.seq += 1;
+                        }
+                        o.rtp_time = o.rtp_time.wrapping_add(schedule.rtp_step());
+                        o.next += schedule.frame_interval();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forgets the loss and throughput counted so far (the measurement window starts).
+    pub fn reset_counters(&mut self) {
+        self.counters = PeerCounters::default();
+        self.streams.clear();
+    }
+}

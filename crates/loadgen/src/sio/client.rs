@@ -1,0 +1,214 @@
+//! A Socket.IO v4 client over one WebSocket (no long-polling, default namespace only).
+//!
+//! A reader task answers the server's heartbeats, resolves acks and forwards events to
+//! an unbounded channel; a writer task owns the sink, so emitting never waits on reads.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::frame::{EioPacket, SioPacket, encode_connect, encode_event, parse_eio, parse_sio};
+
+/// An event the server pushed: name and arguments.
+#[derive(Debug)]
+pub struct ServerEvent {
+    pub name: String,
+    pub args: Vec<Value>,
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Vec<Value>>>>>;
+
+/// A connected socket. Dropping it closes the connection (the writer task ends when
+/// every sender is gone, and the reader when the server closes).
+#[derive(Debug, Clone)]
+pub struct SioClient {
+    out: mpsc::UnboundedSender<Message>,
+    pending: Pending,
+    next_id: Arc<AtomicU64>,
+}
+
+/// `http://host:port` → `ws://host:port/socket.io/?EIO=4&transport=websocket`.
+pub fn socket_url(base: &str) -> anyhow::Result<String> {
+    let base = base.trim_end_matches('/');
+    let rest = if let Some(r) = base.strip_prefix("http://") {
+        format!("ws://{r}")
+    } else if let Some(r) = base.strip_prefix("https://") {
+        format!("wss://{r}")
+    } else if base.starts_with("ws://") || base.starts_with("wss://") {
+        base.to_owned()
+    } else {
+        bail!("the URL must start with http:// or ws:// (got {base:?})");
+    };
+    Ok(format!("{rest}/socket.io/?EIO=4&transport=websocket"))
+}
+
+impl SioClient {
+    /// Opens the WebSocket, waits for the Engine.IO handshake, connects to the default
+    /// namespace with `{ token }` and waits for the server's verdict.
+    pub async fn connect(
+        base: &str,
+        token: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<(SioClient, mpsc::UnboundedReceiver<ServerEvent>)> {
+        let url = socket_url(base)?;
+        let (ws, _) = tokio::time::timeout(timeout, tokio_tungstenite::connect_async(url.as_str()))
+            .await
+            .context("WebSocket connect timed out")?
+            .context("WebSocket connect")?;
+        let (mut sink, mut stream) = ws.split();
+        let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Message>();
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let pending: Pending = Arc::default();
+        let (connected_tx, connected_rx) = oneshot::channel::<Result<(), String>>();
+
+        tokio::spawn(async move {
+            while let Some(msg) = out_rx.recv().await {
+                if sink.send(msg).await.is_err() {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        });
+
+        let reader_out = out_tx.clone();
+        let reader_pending = pending.clone();
+        let auth = serde_json::json!({ "token": token });
+        tokio::spawn(async move {
+            let mut connected = Some(connected_tx);
+            while let Some(Ok(msg)) = stream.next().await {
+                let Message::Text(text) = msg else { continue };
+                let Ok(packet) = parse_eio(text.as_str()) else { continue };
+                match packet {
+                    EioPacket::Open(_) => {
+                        let _ = reader_out.send(Message::text(encode_connect(&auth)));
+                    }
+                    EioPacket::Ping => {
+                        let _ = reader_out.send(Message::text("3"));
+                    }
+                    EioPacket::Close => break,
+                    EioPacket::Message(inner) => match parse_sio(inner) {
+                        Ok(SioPacket::Connect(_)) => {
+                            if let Some(tx) = connected.take() {
+                                let _ = tx.send(Ok(()));
+                            }
+                        }
+                        Ok(SioPacket::ConnectError(v)) => {
+                            let message = v.get("message").and_then(Value::as_str).unwrap_or("refused");
+                            if let Some(tx) = connected.take() {
+                                let _ = tx.send(Err(message.to_owned()));
+                            }
+                        }
+                        Ok(SioPacket::Event { name, args, .. }) => {
+                            let _ = ev_tx.send(ServerEvent { name, args });
+                        }
+                        Ok(SioPacket::Ack { id, args }) => {
+                            if let Some(tx) = reader_pending.lock().await.remove(&id) {
+                                let _ = tx.send(args);
+                            }
+                        }
+                        Ok(SioPacket::Disconnect) => break,
+                        Err(_) => {}
+                    },
+                    EioPacket::Pong | EioPacket::Upgrade | EioPacket::Noop => {}
+                }
+            }
+            // Whoever waits for an ack learns that none will come.
+            reader_pending.lock().await.clear();
+        });
+
+        match tokio::time::timeout(timeout, connected_rx).await {
+            Err(_) => bail!("Socket.IO connect timed out"),
+            Ok(Err(_)) => bail!("the server closed the connection during the handshake"),
+            Ok(Ok(Err(message))) => bail!("connection refused: {message}"),
+            Ok(Ok(Ok(()))) => {}
+        }
+        Ok((SioClient { out: out_tx, pending, next_id: Arc::new(AtomicU64::new(0)) }, ev_rx))
+    }
+
+    /// Emits without asking for an ack.
+    pub fn emit(&self, name: &str, data: &Value) -> anyhow::Result<()> {
+        self.out
+            .send(Message::text(encode_event(None, name, data)))
+            .map_err(|_| anyhow!("the connection is closed"))
+    }
+
+    /// Emits and waits for the ack; returns the ack's first argument.
+    pub async fn request(&self, name: &str, data: &Value, timeout: Duration) -> anyhow::Result<Value> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().await.insert(id, tx);
+        self.out
+            .send(Message::text(encode_event(Some(id), name, data)))
+            .map_err(|_| anyhow!("the connection is closed"))?;
+        let args = match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(args)) => args,
+            Ok(Err(_)) => bail!("connection closed before the `{name}` ack"),
+            Err(_) => {
+                self.pending.lock().await.remove(&id);
+                bail!("no ack for `{name}` within {timeout:?}");
+            }
+        };
+        args.into_iter().next().ok_or_else(|| anyhow!("empty ack for `{name}`"))
+    }
+
+    /// [`Self::request`] for the `{ ok, data | error }` acks of our protocol.
+    pub async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        data: &Value,
+        timeout: Duration,
+    ) -> anyhow::Result<T> {
+        let ack = self.request(name, data, timeout).await?;
+        parse_ack(name, ack)
+    }
+
+    /// Closes the WebSocket.
+    pub fn close(&self) {
+        let _ = self.out.send(Message::Close(None));
+    }
+}
+
+/// Reads a `{ ok, data | error }` ack. (Not `proto::Ack<T>`: its derive wants
+/// `T: Default`, which the payload types do not implement.)
+pub fn parse_ack<T: serde::de::DeserializeOwned>(name: &str, mut ack: Value) -> anyhow::Result<T> {
+    if ack.get("ok").and_then(Value::as_bool) == Some(true) {
+        let data = ack.get_mut("data").map(Value::take).unwrap_or(Value::Null);
+        return serde_json::from_value(data).with_context(|| format!("malformed `{name}` ack data"));
+    }
+    let error = ack.get("error").cloned().unwrap_or(Value::Null);
+    match serde_json::from_value::<proto::ErrorBody>(error) {
+        Ok(e) => bail!("`{name}` refused: {}: {}", e.code.as_str(), e.message),
+        Err(_) => bail!("`{name}` refused with a malformed ack: {ack}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acks_are_read_both_ways() {
+        let v: Value = parse_ack("x", serde_json::json!({"ok": true, "data": {"a": 1}})).expect("ok");
+        assert_eq!(v["a"], 1);
+        let e = parse_ack::<Value>("join-meeting", serde_json::json!({"ok": false, "error": {"code": "ROOM_FULL", "message": "full"}}))
+            .expect_err("refused");
+        assert!(e.to_string().contains("ROOM_FULL"), "{e}");
+        assert!(parse_ack::<Value>("x", serde_json::json!({"nonsense": 1})).is_err());
+    }
+
+    #[test]
+    fn socket_urls() {
+        assert_eq!(
+            socket_url("http://127.0.0.1:3000/").expect("url"),
+            "ws://127.0.0.1:3000/socket.io/?EIO=4&transport=websocket"
+        );
+        assert!(socket_url("127.0.0.1:3000").is_err());
+    }
+}

@@ -1,0 +1,6 @@
+//! Socket.IO v4 over WebSocket: the framing ([`frame`]) and an async client ([`client`]).
+
+pub mod client;
+pub mod frame;
+
+pub use client::{ServerEvent, SioClient};
