@@ -21,12 +21,15 @@ pub mod error;
 pub mod http;
 pub mod ice;
 pub mod room_code;
+pub mod signaling;
 pub mod state;
 pub mod store;
 pub mod sweeper;
 pub mod telemetry;
+pub mod web;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -87,6 +90,16 @@ pub async fn run(listener: TcpListener, state: AppState, shutdown: impl Future<O
     result
 }
 
+/// Starts the media engine's workers; the signaling drains the returned events.
+pub fn start_sfu(config: &Config) -> anyhow::Result<(Arc<meeting_sfu::Sfu>, signaling::media::EventReceiver)> {
+    let s = &config.sfu;
+    let mut sfu_config = meeting_sfu::SfuConfig::new(s.workers, s.min_port, s.max_port, s.listen_ip, s.announced_ip);
+    sfu_config.allow_loopback_announced = s.allow_loopback || s.announced_ip_source == AnnouncedIpSource::LoopbackFallback;
+    let (sink, events) = signaling::media::event_channel();
+    let sfu = meeting_sfu::Sfu::start(sfu_config, sink).context("starting the SFU workers")?;
+    Ok((Arc::new(sfu), events))
+}
+
 /// The whole server: database, SFU, listener on `HOST:PORT`, until SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     log_config(&config);
@@ -100,11 +113,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::info!(closed, "closed participant records left open by the previous run");
         }
     }
-    let (sfu, sfu_events) = if config.sfu_mode_enabled {
-        let (sfu, events) = start_sfu(&config)?;
-        (Some(sfu), Some(events))
-    } else {
-        (None, None)
+    let (sfu, sfu_events) = match start_sfu(&config) {
+        Ok((sfu, events)) => (Some(sfu), Some(events)),
+        Err(e) if config.sfu_mode_enabled => return Err(e),
+        // Mesh by default: the SFU only serves meetings created with `topology: "sfu"`,
+        // and a host without UDP ports (a PaaS) still runs mesh meetings.
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "SFU not started; only mesh meetings will work");
+            (None, None)
+        }
     };
     let shutdown = CancellationToken::new();
     let state = AppState::new(config.clone(), store.clone(), sfu, shutdown.clone()).context("REDIS_URL")?;

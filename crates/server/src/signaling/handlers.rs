@@ -1,0 +1,500 @@
+//! One function per client event. Each parses and validates its payload, does its work
+//! and answers with exactly one acknowledgement (`{ ok, data | error }`).
+
+use std::fmt;
+
+use chrono::Utc;
+use proto::signaling::{
+    ChatMessage, ChatSend, HostMute, HostRemove, JoinMeeting, MediaKind, ParticipantLeft, Relay,
+    RoomOnly, SfuAnswer, SfuOffer, Toggle, ToggleScreenShare, Validate,
+};
+use proto::{Ack, ErrorBody, PeerId, RoomId};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide_core::adapter::DefinedAdapter;
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler;
+
+use super::live::{AdmitError, LivePeer};
+use super::records::{self, Topology};
+use super::session::{Joined, Session};
+use super::{Signaling, SignalError, media, peer_channel, room_channel};
+
+/// Register the `/` namespace. With a remote adapter (Redis) the result is a future
+/// that completes once the adapter is subscribed.
+pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) -> A::InitRes {
+    io.ns("/", on_connect::<A>.with(authenticate::<A>))
+}
+
+/// Why a connection was refused. Socket.IO's `connect_error` carries only a message, so
+/// the code leads it (`TOKEN_EXPIRED: …`).
+#[derive(Debug)]
+pub struct Refused(&'static str, String);
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.0, self.1)
+    }
+}
+
+async fn authenticate<A: Adapter>(
+    s: SocketRef<A>,
+    State(sig): State<Signaling>,
+    TryData(auth): TryData<Value>,
+) -> Result<(), Refused> {
+    let token = auth
+        .ok()
+        .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_owned))
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Refused("TOKEN_MISSING", "connect with auth: { token }".into()))?;
+    let claims = sig.app().jwt.verify(&token).map_err(|e| Refused(e.code(), e.to_string()))?;
+    s.extensions.insert(Session::new(claims));
+    Ok(())
+}
+
+async fn on_connect<A: Adapter>(s: SocketRef<A>) {
+    s.on("join-meeting", join_meeting::<A>);
+    s.on("leave-meeting", leave_meeting::<A>);
+    s.on("sfu-offer", sfu_offer::<A>);
+    s.on("sfu-answer", sfu_answer::<A>);
+    s.on("toggle-audio", toggle_audio::<A>);
+    s.on("toggle-video", toggle_video::<A>);
+    s.on("toggle-screen-share", toggle_screen_share::<A>);
+    s.on("meeting-chat-message", chat::<A>);
+    s.on("host-mute", host_mute::<A>);
+    s.on("host-remove", host_remove::<A>);
+    s.on("end-meeting", end_meeting::<A>);
+    s.on("webrtc-offer", relay_offer::<A>);
+    s.on("webrtc-answer", relay_answer::<A>);
+    s.on("ice-candidate", relay_candidate::<A>);
+    s.on_disconnect(on_disconnect::<A>);
+}
+
+type Payload = TryData<Value>;
+
+fn parse<T: DeserializeOwned + Validate>(data: Payload) -> Result<T, SignalError> {
+    let value = data.0.map_err(|_| SignalError::BadRequest("the payload must be a JSON object".into()))?;
+    let parsed: T = serde_json::from_value(value).map_err(|e| SignalError::BadRequest(format!("invalid payload: {e}")))?;
+    parsed.validate()?;
+    Ok(parsed)
+}
+
+fn answer<A: Adapter, T: Serialize>(ack: AckSender<A>, result: Result<T, SignalError>) {
+    let ack_body: Ack<T> = match result {
+        Ok(v) => Ack::ok(v),
+        Err(e) => Ack::err(ErrorBody::from(e)),
+    };
+    if let Err(e) = ack.send(&ack_body) {
+        tracing::debug!(error = %e, "could not send acknowledgement");
+    }
+}
+
+fn session<A: Adapter>(s: &SocketRef<A>) -> Result<Session, SignalError> {
+    // The middleware inserts it before any handler runs; its absence is a bug.
+    s.extensions
+        .get::<Session>()
+        .ok_or_else(|| SignalError::Internal(anyhow::anyhow!("socket without session")))
+}
+
+/// The caller's connection in `room`, checked against the live registry.
+async fn membership<A: Adapter>(s: &SocketRef<A>, sig: &Signaling, room: &RoomId) -> Result<(Session, Joined, LivePeer), SignalError> {
+    let session = session(s)?;
+    let joined = session.joined().filter(|j| &j.room == room).ok_or(SignalError::NotInMeeting)?;
+    match sig.live().get(room, &joined.peer).await {
+        Some(peer) => Ok((session, joined, peer)),
+        None => {
+            session.clear_if(&joined.peer);
+            Err(SignalError::NotInMeeting)
+        }
+    }
+}
+
+async fn join_meeting<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+    answer(ack, join(&s, &io, &sig, data).await);
+}
+
+async fn join<A: Adapter>(s: &SocketRef<A>, io: &SocketIo<A>, sig: &Signaling, data: Payload) -> Result<Value, SignalError> {
+    let req: JoinMeeting = parse(data)?;
+    let session = session(s)?;
+    let room = RoomId::new(req.room_id.as_str().trim().to_ascii_uppercase());
+
+    // One meeting per socket: joining another one leaves the first.
+    if let Some(previous) = session.joined() {
+        leave(s, io, sig, &session, &previous.room, &previous.peer, LeaveWhy::Left).await;
+    }
+
+    let meeting = records::load(sig, &room).await?;
+    if meeting.ended {
+        return Err(SignalError::MeetingEnded);
+    }
+    let is_host = meeting.host_id == session.user.as_str();
+    if meeting.locked && !is_host {
+        return Err(SignalError::RoomLocked);
+    }
+    let limit = records::participant_cap(sig, &meeting);
+
+    let peer = LivePeer {
+        peer_id: PeerId::random(),
+        user_id: session.user.clone(),
+        user_name: req
+            .user_name
+            .map(|n| n.trim().to_owned())
+            .unwrap_or_else(|| session.claims.name.clone()),
+        user_picture: req.user_picture.or_else(|| session.claims.picture.clone()),
+        is_host,
+        audio_enabled: req.is_audio_enabled,
+        video_enabled: req.is_video_enabled,
+        screen_sharing: false,
+        joined_at: Utc::now(),
+    };
+    let admitted = sig.live().admit(&room, peer.clone(), limit).await.map_err(|e| match e {
+        AdmitError::Full { limit } => SignalError::RoomFull { limit },
+    })?;
+
+    for old in admitted.replaced {
+        let io_note = json!({ "roomId": room });
+        let _ = io.to(peer_channel(&old.peer_id)).emit("meeting:replaced", &io_note).await;
+        let _ = io.to(peer_channel(&old.peer_id)).leave(room_channel(&room)).await;
+        forget_peer(io, sig, &room, &old, LeaveWhy::Replaced).await;
+    }
+
+    s.join(vec![room_channel(&room), peer_channel(&peer.peer_id)]);
+    session.set_joined(Some(Joined { room: room.clone(), peer: peer.peer_id.clone(), in_sfu: false }));
+    records::joined(sig, &room, &peer).await;
+
+    let others: Vec<_> = sig
+        .live()
+        .peers(&room)
+        .await
+        .into_iter()
+        .filter(|p| p.peer_id != peer.peer_id)
+        .map(|p| p.to_participant())
+        .collect();
+    let ice_servers = records::ice_servers(sig, &session);
+    let me = peer.to_participant();
+
+    // The original protocol's events, for frontends written against it.
+    let _ = s.emit("ice-servers", &json!({ "iceServers": ice_servers }));
+    let _ = s.emit(
+        "joined-meeting",
+        &json!({ "roomId": room, "userId": peer.user_id, "peerId": peer.peer_id, "meeting": meeting.json }),
+    );
+    let _ = s.emit("existing-participants", &json!({ "participants": others }));
+    let _ = s.to(room_channel(&room)).emit("participant-joined", &me).await;
+
+    tracing::info!(room = %room, peer = %peer.peer_id, user = %peer.user_id, "joined");
+    Ok(json!({
+        "roomId": room,
+        "userId": peer.user_id,
+        "peerId": peer.peer_id,
+        "isHost": is_host,
+        "topology": meeting.topology.as_str(),
+        "meeting": meeting.json,
+        "participants": others,
+        "self": me,
+        "iceServers": ice_servers,
+    }))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LeaveWhy {
+    Left,
+    Disconnected,
+    Replaced,
+    Removed,
+    MediaFailed,
+}
+
+/// Take `peer` out of `room`: registry, SFU, socket rooms, history, and tell the others.
+#[allow(clippy::too_many_arguments)]
+async fn leave<A: Adapter>(
+    s: &SocketRef<A>,
+    io: &SocketIo<A>,
+    sig: &Signaling,
+    session: &Session,
+    room: &RoomId,
+    peer: &PeerId,
+    why: LeaveWhy,
+) {
+    session.clear_if(peer);
+    s.leave(vec![room_channel(room), peer_channel(peer)]);
+    if let Some(gone) = sig.live().get(room, peer).await {
+        forget_peer(io, sig, room, &gone, why).await;
+    }
+}
+
+/// The part of leaving that does not need the peer's own socket, so that it also serves
+/// for connections replaced, removed by the host, or failed in the SFU.
+pub(crate) async fn forget_peer<A: Adapter>(io: &SocketIo<A>, sig: &Signaling, room: &RoomId, peer: &LivePeer, why: LeaveWhy) {
+    let Some((gone, remaining)) = sig.live().remove(room, &peer.peer_id).await else {
+        return;
+    };
+    media::leave(sig, &gone.peer_id);
+    records::left(sig, room, &gone, remaining).await;
+    let note = ParticipantLeft { user_id: gone.user_id.clone(), peer_id: gone.peer_id.clone() };
+    let _ = io.to(room_channel(room)).emit("participant-left", &note).await;
+    tracing::info!(room = %room, peer = %gone.peer_id, ?why, remaining, "left");
+}
+
+async fn leave_meeting<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+    let result = async {
+        let req: RoomOnly = parse(data)?;
+        let (session, joined, _) = membership(&s, &sig, &req.room_id).await?;
+        leave(&s, &io, &sig, &session, &joined.room, &joined.peer, LeaveWhy::Left).await;
+        Ok(json!({}))
+    }
+    .await;
+    answer(ack, result);
+}
+
+async fn on_disconnect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig): State<Signaling>) {
+    let Ok(session) = session(&s) else { return };
+    if let Some(j) = session.joined() {
+        leave(&s, &io, &sig, &session, &j.room, &j.peer, LeaveWhy::Disconnected).await;
+    }
+}
+
+async fn sfu_offer<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+    let result = async {
+        let req: SfuOffer = parse(data)?;
+        let (session, joined, _) = membership(&s, &sig, &req.room_id).await?;
+        let reply = media::offer(&sig, &joined, req.sdp, &req.sources).await?;
+        session.set_in_sfu(&joined.peer);
+        Ok(reply)
+    }
+    .await;
+    answer(ack, result);
+}
+
+async fn sfu_answer<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+    let result = async {
+        let req: SfuAnswer = parse(data)?;
+        let (_, joined, _) = membership(&s, &sig, &req.room_id).await?;
+        media::answer(&sig, &joined.peer, req.offer_id, req.sdp).await?;
+        Ok(json!({}))
+    }
+    .await;
+    answer(ack, result);
+}
+
+async fn toggle_audio<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+    let result = async {
+        let req: Toggle = parse(data)?;
+        set_media(&s, &sig, &req.room_id, None, MediaKind::Audio, req.is_enabled).await
+    }
+    .await;
+    answer(ack, result);
+}
+
+async fn toggle_video<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+    let result = async {
+        let req: Toggle = parse(data)?;
+        set_media(&s, &sig, &req.room_id, None, MediaKind::Video, req.is_enabled).await
+    }
+    .await;
+    answer(ack, result);
+}
+
+/// Turn a participant's microphone or camera on or off: the caller's own (`target` None)
+/// or, for the host, someone else's.
+async fn set_media<A: Adapter>(
+    s: &SocketRef<A>,
+    sig: &Signaling,
+    room: &RoomId,
+    target: Option<&LivePeer>,
+    kind: MediaKind,
+    enabled: bool,
+) -> Result<Value, SignalError> {
+    let peer = match target {
+        Some(p) => p.clone(),
+        None => membership(s, sig, room).await?.2,
+    };
+    let updated = sig
+        .live()
+        .update(room, &peer.peer_id, |p| match kind {
+            MediaKind::Audio => p.audio_enabled = enabled,
+            MediaKind::Video => p.video_enabled = enabled,
+        })
+        .await
+        .ok_or(SignalError::NotInMeeting)?;
+    media::set_muted(sig, &peer.peer_id, kind, !enabled);
+    let (event, _) = match kind {
+        MediaKind::Audio => ("participant-audio-changed", ()),
+        MediaKind::Video => ("participant-video-changed", ()),
+    };
+    let note = json!({ "userId": updated.user_id, "peerId": updated.peer_id, "isEnabled": enabled });
+    let _ = s.within(room_channel(room)).emit(event, &note).await;
+    records::media_changed(sig, room, &updated).await;
+    Ok(json!({}))
+}
+
+async fn toggle_screen_share<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+    let result = async {
+        let req: ToggleScreenShare = parse(data)?;
+        let (_, joined, _) = membership(&s, &sig, &req.room_id).await?;
+        let meeting = records::load(&sig, &req.room_id).await?;
+        if req.is_sharing && !meeting.allow_screen_share {
+            return Err(SignalError::Disabled("screen sharing is turned off in this meeting"));
+        }
+        let updated = sig
+            .live()
+            .update(&req.room_id, &joined.peer, |p| p.screen_sharing = req.is_sharing)
+            .await
+            .ok_or(SignalError::NotInMeeting)?;
+        media::set_screen_share(&sig, &joined.peer, req.is_sharing);
+        let note = json!({ "userId": updated.user_id, "peerId": updated.peer_id, "isSharing": req.is_sharing });
+        let ops = s.within(room_channel(&req.room_id));
+        let _ = ops.emit("participant-screen-share-changed", &note).await;
+        let short = json!({ "userId": updated.user_id, "peerId": updated.peer_id });
+        let name = if req.is_sharing { "screen:started" } else { "screen:stopped" };
+        let _ = s.within(room_channel(&req.room_id)).emit(name, &short).await;
+        records::media_changed(&sig, &req.room_id, &updated).await;
+        Ok(json!({}))
+    }
+    .await;
+    answer(ack, result);
+}
+
+async fn chat<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+    let result = async {
+        let req: ChatSend = parse(data)?;
+        let (_, _, me) = membership(&s, &sig, &req.room_id).await?;
+        let meeting = records::load(&sig, &req.room_id).await?;
+        if !meeting.allow_chat {
+            return Err(SignalError::Disabled("chat is turned off in this meeting"));
+        }
+        let timestamp = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let msg = ChatMessage {
+            user_id: me.user_id,
+            peer_id: me.peer_id,
+            user_name: me.user_name,
+            message: req.message.trim().to_owned(),
+            timestamp: timestamp.clone(),
+        };
+        // Everyone, the sender included, so that every chat shows the same order.
+        let _ = s.within(room_channel(&req.room_id)).emit("meeting-chat-message", &msg).await;
+        Ok(json!({ "timestamp": timestamp }))
+    }
+    .await;
+    answer(ack, result);
+}
+
+/// The caller must be the host of `room`; returns the caller's connection.
+async fn as_host<A: Adapter>(s: &SocketRef<A>, sig: &Signaling, room: &RoomId, action: &'static str) -> Result<LivePeer, SignalError> {
+    let (_, _, me) = membership(s, sig, room).await?;
+    if !me.is_host {
+        return Err(SignalError::Forbidden(action));
+    }
+    Ok(me)
+}
+
+async fn host_mute<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+    let result = async {
+        let req: HostMute = parse(data)?;
+        let me = as_host(&s, &sig, &req.room_id, "mute other participants").await?;
+        let targets = sig.live().find_user(&req.room_id, &req.target_user_id).await;
+        if targets.is_empty() {
+            return Err(SignalError::PeerNotFound(req.target_user_id.to_string()));
+        }
+        for t in &targets {
+            let note = json!({ "roomId": req.room_id, "kind": req.kind, "by": me.user_id });
+            let _ = s.within(peer_channel(&t.peer_id)).emit("control:mute", &note).await;
+            set_media(&s, &sig, &req.room_id, Some(t), req.kind, false).await?;
+        }
+        Ok(json!({}))
+    }
+    .await;
+    answer(ack, result);
+}
+
+async fn host_remove<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+    let result = async {
+        let req: HostRemove = parse(data)?;
+        let me = as_host(&s, &sig, &req.room_id, "remove participants").await?;
+        let targets = sig.live().find_user(&req.room_id, &req.target_user_id).await;
+        if targets.is_empty() {
+            return Err(SignalError::PeerNotFound(req.target_user_id.to_string()));
+        }
+        for t in &targets {
+            let note = json!({ "roomId": req.room_id, "by": me.user_id });
+            let channel = peer_channel(&t.peer_id);
+            let _ = s.within(channel.clone()).emit("control:removed", &note).await;
+            let _ = s.within(channel).leave(room_channel(&req.room_id)).await;
+            forget_peer(&io, &sig, &req.room_id, t, LeaveWhy::Removed).await;
+        }
+        Ok(json!({}))
+    }
+    .await;
+    answer(ack, result);
+}
+
+async fn end_meeting<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+    let result = async {
+        let req: RoomOnly = parse(data)?;
+        as_host(&s, &sig, &req.room_id, "end the meeting").await?;
+        records::end(&sig, &req.room_id).await?;
+        end_for_everyone(&io, &sig, &req.room_id, "host-ended").await;
+        Ok(json!({}))
+    }
+    .await;
+    answer(ack, result);
+}
+
+/// Tell every socket of the meeting it ended, and drop all its live state and media.
+/// Also called when the host ends the meeting over REST.
+pub(crate) async fn end_for_everyone<A: Adapter>(io: &SocketIo<A>, sig: &Signaling, room: &RoomId, reason: &str) {
+    let channel = room_channel(room);
+    let note = json!({ "roomId": room, "reason": reason });
+    let _ = io.to(channel.clone()).emit("meeting:ended", &note).await;
+    let _ = io.to(channel.clone()).leave(channel).await;
+    let gone = sig.live().clear(room).await;
+    for p in &gone {
+        media::leave(sig, &p.peer_id);
+        records::left(sig, room, p, 0).await;
+    }
+    media::close_room(sig, room);
+    tracing::info!(room = %room, reason, participants = gone.len(), "meeting ended");
+}
+
+async fn relay_offer<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+    answer(ack, relay(&s, &sig, data, "webrtc-offer").await);
+}
+
+async fn relay_answer<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+    answer(ack, relay(&s, &sig, data, "webrtc-answer").await);
+}
+
+async fn relay_candidate<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+    answer(ack, relay(&s, &sig, data, "ice-candidate").await);
+}
+
+/// Mesh mode: pass an offer, answer or candidate to one participant of the same
+/// meeting. Anything addressed elsewhere is refused and never delivered.
+async fn relay<A: Adapter>(s: &SocketRef<A>, sig: &Signaling, data: Payload, event: &'static str) -> Result<Value, SignalError> {
+    let req: Relay = parse(data)?;
+    let refuse = |s: &SocketRef<A>, e: SignalError| {
+        let body = ErrorBody::from(e);
+        let _ = s.emit("peer-connection-error", &json!({ "error": body, "targetUserId": req.target_user_id }));
+        SignalError::PeerNotFound(req.target_user_id.to_string())
+    };
+    let (_, _, me) = match membership(s, sig, &req.room_id).await {
+        Ok(m) => m,
+        Err(e) => return Err(refuse(s, e)),
+    };
+    let meeting = records::load(sig, &req.room_id).await?;
+    if meeting.topology != Topology::Mesh {
+        return Err(SignalError::BadRequest(format!("{event} is for mesh meetings; this one uses the SFU")));
+    }
+    let targets = sig.live().find_user(&req.room_id, &req.target_user_id).await;
+    let Some(target) = targets.into_iter().find(|t| t.peer_id != me.peer_id) else {
+        return Err(refuse(s, SignalError::PeerNotFound(req.target_user_id.to_string())));
+    };
+    let mut out = req.payload.clone();
+    out.insert("fromUserId".into(), json!(me.user_id));
+    out.insert("fromPeerId".into(), json!(me.peer_id));
+    let _ = s.within(peer_channel(&target.peer_id)).emit(event, &Value::Object(out)).await;
+    Ok(json!({}))
+}

@@ -1,0 +1,210 @@
+//! Who is in which meeting right now, with their media state.
+//!
+//! This is live state, not history (history is in the store): it must be right at the
+//! moment of a join, because the participant cap is checked against it. Every method is
+//! one atomic step, so that two joins racing for the last seat cannot both win. The
+//! in-process implementation is a mutex-guarded map; the Redis one (several nodes) keeps
+//! the same contract with Lua scripts.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use proto::signaling::Participant;
+use proto::{PeerId, RoomId, UserId};
+
+/// One connection of one user in one meeting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LivePeer {
+    pub peer_id: PeerId,
+    pub user_id: UserId,
+    pub user_name: String,
+    pub user_picture: Option<String>,
+    pub is_host: bool,
+    pub audio_enabled: bool,
+    pub video_enabled: bool,
+    pub screen_sharing: bool,
+    pub joined_at: DateTime<Utc>,
+}
+
+impl LivePeer {
+    pub fn to_participant(&self) -> Participant {
+        Participant {
+            user_id: self.user_id.clone(),
+            peer_id: self.peer_id.clone(),
+            user_name: self.user_name.clone(),
+            user_picture: self.user_picture.clone(),
+            is_host: self.is_host,
+            audio_enabled: self.audio_enabled,
+            video_enabled: self.video_enabled,
+            screen_sharing: self.screen_sharing,
+            joined_at: self.joined_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        }
+    }
+}
+
+/// The outcome of a successful [`LiveRooms::admit`].
+#[derive(Debug, Default)]
+pub struct Admitted {
+    /// Earlier connections of the same user, removed to make room for this one.
+    pub replaced: Vec<LivePeer>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AdmitError {
+    #[error("the meeting is full ({limit} participants)")]
+    Full { limit: usize },
+}
+
+/// Live participants of every meeting this process knows about.
+#[derive(Debug, Default)]
+pub struct LiveRooms {
+    rooms: Mutex<HashMap<RoomId, Vec<LivePeer>>>,
+}
+
+impl LiveRooms {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut HashMap<RoomId, Vec<LivePeer>>) -> R) -> R {
+        // A poisoned lock means a panic elsewhere while holding it; the map itself is
+        // still consistent (every mutation below is a single push/retain), so keep going.
+        let mut guard = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+
+    /// Add `peer` to `room` unless that would exceed `limit`. The user's earlier
+    /// connections to the room are replaced (and do not count against the limit).
+    pub async fn admit(&self, room: &RoomId, peer: LivePeer, limit: usize) -> Result<Admitted, AdmitError> {
+        self.with(|rooms| {
+            let peers = rooms.entry(room.clone()).or_default();
+            let others = peers.iter().filter(|p| p.user_id != peer.user_id).count();
+            if others >= limit {
+                if peers.is_empty() {
+                    rooms.remove(room);
+                }
+                return Err(AdmitError::Full { limit });
+            }
+            let (replaced, kept): (Vec<_>, Vec<_>) =
+                std::mem::take(peers).into_iter().partition(|p| p.user_id == peer.user_id);
+            *peers = kept;
+            peers.push(peer);
+            Ok(Admitted { replaced })
+        })
+    }
+
+    /// Remove one connection; returns it and how many remain in the room.
+    pub async fn remove(&self, room: &RoomId, peer: &PeerId) -> Option<(LivePeer, usize)> {
+        self.with(|rooms| {
+            let peers = rooms.get_mut(room)?;
+            let at = peers.iter().position(|p| &p.peer_id == peer)?;
+            let gone = peers.remove(at);
+            let left = peers.len();
+            if left == 0 {
+                rooms.remove(room);
+            }
+            Some((gone, left))
+        })
+    }
+
+    /// Remove everybody (the meeting ended).
+    pub async fn clear(&self, room: &RoomId) -> Vec<LivePeer> {
+        self.with(|rooms| rooms.remove(room).unwrap_or_default())
+    }
+
+    pub async fn peers(&self, room: &RoomId) -> Vec<LivePeer> {
+        self.with(|rooms| rooms.get(room).cloned().unwrap_or_default())
+    }
+
+    pub async fn get(&self, room: &RoomId, peer: &PeerId) -> Option<LivePeer> {
+        self.with(|rooms| rooms.get(room)?.iter().find(|p| &p.peer_id == peer).cloned())
+    }
+
+    /// Change one connection's state; returns the new state, or `None` if it is gone.
+    pub async fn update(
+        &self,
+        room: &RoomId,
+        peer: &PeerId,
+        change: impl FnOnce(&mut LivePeer),
+    ) -> Option<LivePeer> {
+        self.with(|rooms| {
+            let p = rooms.get_mut(room)?.iter_mut().find(|p| &p.peer_id == peer)?;
+            change(p);
+            Some(p.clone())
+        })
+    }
+
+    /// The connections of `user` in `room` (at most one after a join, but a remote node
+    /// may briefly disagree).
+    pub async fn find_user(&self, room: &RoomId, user: &UserId) -> Vec<LivePeer> {
+        self.with(|rooms| {
+            rooms
+                .get(room)
+                .map(|ps| ps.iter().filter(|p| &p.user_id == user).cloned().collect())
+                .unwrap_or_default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(user: &str) -> LivePeer {
+        LivePeer {
+            peer_id: PeerId::random(),
+            user_id: UserId::from(user),
+            user_name: user.to_owned(),
+            user_picture: None,
+            is_host: false,
+            audio_enabled: true,
+            video_enabled: true,
+            screen_sharing: false,
+            joined_at: Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn cap_holds_and_same_user_replaces() {
+        let live = LiveRooms::new();
+        let room = RoomId::from("R");
+        live.admit(&room, peer("a"), 2).await.expect("a");
+        live.admit(&room, peer("b"), 2).await.expect("b");
+        assert_eq!(live.admit(&room, peer("c"), 2).await.expect_err("full"), AdmitError::Full { limit: 2 });
+        // b again: replaces b, room stays at two.
+        let again = live.admit(&room, peer("b"), 2).await.expect("b again");
+        assert_eq!(again.replaced.len(), 1);
+        assert_eq!(live.peers(&room).await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn concurrent_admissions_never_exceed_the_limit() {
+        let live = std::sync::Arc::new(LiveRooms::new());
+        let room = RoomId::from("R");
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let (live, room) = (live.clone(), room.clone());
+            tasks.push(tokio::spawn(async move { live.admit(&room, peer(&format!("u{i}")), 50).await.is_ok() }));
+        }
+        let mut admitted = 0;
+        for t in tasks {
+            if t.await.expect("task") {
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, 50);
+        assert_eq!(live.peers(&room).await.len(), 50);
+    }
+
+    #[tokio::test]
+    async fn removing_the_last_peer_forgets_the_room() {
+        let live = LiveRooms::new();
+        let room = RoomId::from("R");
+        let p = peer("a");
+        live.admit(&room, p.clone(), 5).await.expect("a");
+        assert_eq!(live.remove(&room, &p.peer_id).await.map(|(_, n)| n), Some(0));
+        assert!(live.remove(&room, &p.peer_id).await.is_none());
+        assert!(live.peers(&room).await.is_empty());
+    }
+}

@@ -1,0 +1,102 @@
+//! Socket.IO signaling on the HTTP port: who joins which meeting, SDP exchange with the
+//! SFU (or relay between browsers in mesh mode), media toggles, chat and host controls.
+//!
+//! - [`live`]: who is in which meeting right now (the participant cap is checked there,
+//!   atomically).
+//! - [`session`]: what one socket is: its user, and the meeting it joined.
+//! - [`handlers`]: one function per client event; each answers with an [`proto::Ack`].
+//! - [`media`]: the bridge to the SFU: offers/answers, and the engine's events turned
+//!   into Socket.IO messages.
+//! - [`records`]: what signaling writes to the meeting store (joins, leaves, ends).
+//!
+//! Socket.IO rooms carry the addressing, so that the Redis adapter can deliver across
+//! nodes: `room:<roomId>` holds every socket of a meeting, `peer:<peerId>` the one
+//! socket of a connection.
+
+pub mod error;
+pub mod handlers;
+pub mod live;
+pub mod media;
+pub mod records;
+pub mod session;
+
+use std::sync::Arc;
+
+use proto::{PeerId, RoomId};
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide_core::adapter::DefinedAdapter;
+
+pub use error::SignalError;
+pub use live::LiveRooms;
+
+use crate::state::AppState;
+
+/// Largest mesh meeting unless the meeting sets a smaller cap: every browser sends its
+/// camera to every other one, so upstream bandwidth and encoder load grow with the
+/// number of peers. Six (five uplinks of ~1 Mbit/s each) is where a laptop on home
+/// broadband still copes; above that, use the SFU.
+pub const MESH_MAX_PARTICIPANTS: u32 = 6;
+
+/// Largest Socket.IO message accepted: room for an SDP offer with many m-lines
+/// (proto's `limits::SDP`) and its envelope. Larger frames close the connection.
+pub const MAX_PAYLOAD: u64 = 256 * 1024;
+
+/// Shared by every socket handler. Cheap to clone.
+#[derive(Clone)]
+pub struct Signaling {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub app: AppState,
+    pub live: LiveRooms,
+}
+
+impl std::fmt::Debug for Signaling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signaling").finish_non_exhaustive()
+    }
+}
+
+impl Signaling {
+    pub fn new(app: AppState) -> Self {
+        Signaling { inner: Arc::new(Inner { app, live: LiveRooms::new() }) }
+    }
+
+    pub fn live(&self) -> &LiveRooms {
+        &self.inner.live
+    }
+
+    pub fn app(&self) -> &AppState {
+        &self.inner.app
+    }
+
+    pub(crate) fn sfu(&self) -> Option<&meeting_sfu::Sfu> {
+        self.inner.app.sfu.as_deref()
+    }
+}
+
+/// Socket.IO room of every socket in a meeting.
+pub fn room_channel(room: &RoomId) -> String {
+    format!("room:{room}")
+}
+
+/// Socket.IO room of one connection.
+pub fn peer_channel(peer: &PeerId) -> String {
+    format!("peer:{peer}")
+}
+
+/// Register the namespace handlers on `io`, and start the tasks that turn the SFU's
+/// events and the meeting lifecycle (REST end/delete, TTL) into messages.
+pub fn attach<A: Adapter + DefinedAdapter>(
+    io: &SocketIo<A>,
+    signaling: Signaling,
+    sfu_events: Option<media::EventReceiver>,
+) -> A::InitRes {
+    if let Some(events) = sfu_events {
+        tokio::spawn(media::pump_events(io.clone(), signaling.clone(), events));
+    }
+    tokio::spawn(records::follow_lifecycle(io.clone(), signaling));
+    handlers::register(io)
+}

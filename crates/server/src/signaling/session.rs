@@ -1,0 +1,68 @@
+//! What one socket is: the authenticated user, and the meeting it has joined.
+//!
+//! The session is stored in the socket's extensions at connect time. Which meeting the
+//! socket is in is remembered here, but the live registry is the truth: a connection
+//! replaced by a newer one, or removed by the host, is gone from the registry, and every
+//! request checks there ([`Session::joined`] only says where to look).
+
+use std::sync::{Arc, Mutex};
+
+use proto::{PeerId, RoomId, UserId};
+
+use crate::auth::Claims;
+
+/// The meeting a socket joined, and under which connection id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Joined {
+    pub room: RoomId,
+    pub peer: PeerId,
+    /// Set once the SFU accepted the client's first offer.
+    pub in_sfu: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub user: UserId,
+    pub claims: Arc<Claims>,
+    joined: Arc<Mutex<Option<Joined>>>,
+}
+
+impl Session {
+    pub fn new(claims: Claims) -> Self {
+        Session {
+            user: UserId::new(claims.sub.clone()),
+            claims: Arc::new(claims),
+            joined: Arc::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Joined>> {
+        self.joined.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn joined(&self) -> Option<Joined> {
+        self.lock().clone()
+    }
+
+    pub fn set_joined(&self, joined: Option<Joined>) -> Option<Joined> {
+        std::mem::replace(&mut *self.lock(), joined)
+    }
+
+    /// Mark the connection as known to the SFU, if it is still the one joined.
+    pub fn set_in_sfu(&self, peer: &PeerId) {
+        if let Some(j) = self.lock().as_mut().filter(|j| &j.peer == peer) {
+            j.in_sfu = true;
+        }
+    }
+
+    /// Forget the meeting if the socket is still in it under `peer`.
+    pub fn clear_if(&self, peer: &PeerId) -> bool {
+        let mut guard = self.lock();
+        if guard.as_ref().is_some_and(|j| &j.peer == peer) {
+            *guard = None;
+            true
+        } else {
+            false
+        }
+    }
+}
