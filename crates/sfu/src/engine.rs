@@ -229,11 +229,14 @@ impl Engine {
         if self.by_id.contains_key(&id) {
             return Err(SfuError::DuplicateParticipant);
         }
+        let offer_sdp = offer;
         let offer = SdpOffer::from_sdp_string(offer).map_err(invalid_sdp)?;
         let mut rtc = self.new_rtc(now)?;
         let answer = guarded(|| rtc.sdp_api().accept_offer(offer))
             .map_err(|_| SfuError::InvalidSdp("offer could not be processed".into()))?
             .map_err(invalid_sdp)?;
+        // str0m reports the new m-lines (Event::MediaAdded) after its next input.
+        let _ = guarded(|| rtc.handle_input(Input::Timeout(now)));
         let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
 
         let key = self.next_key;
@@ -273,6 +276,9 @@ impl Engine {
         self.by_ufrag.insert(ufrag, key);
         info!(%room, participant = %id, "participant joined");
         self.emit(SfuEvent::ConnectionState { room, participant: id, state: ConnectionState::Connecting });
+        for (mid, kind) in sending_media_lines(&offer_sdp) {
+            self.add_publication(key, mid, kind, now);
+        }
         self.mark_dirty(key);
         self.drive(now);
         Ok(SdpAnswer { sdp: answer.to_sdp_string(), tracks: Vec::new() })
@@ -288,6 +294,7 @@ impl Engine {
         sources: Vec<MidSource>,
     ) -> Result<SdpAnswer, SfuError> {
         let key = *self.by_id.get(id).ok_or(SfuError::UnknownParticipant)?;
+        let offer_sdp = offer;
         let offer = SdpOffer::from_sdp_string(offer).map_err(invalid_sdp)?;
         let p = self.participants.get_mut(&key).ok_or(SfuError::UnknownParticipant)?;
         p.rollback_pending();
@@ -305,6 +312,7 @@ impl Engine {
         };
         p.ssrc_cache.clear();
         p.renegotiate = true;
+        let _ = guarded(|| p.rtc.handle_input(Input::Timeout(now)));
         let tracks = p
             .tracks()
             .into_iter()
@@ -314,6 +322,11 @@ impl Engine {
                     .any(|s| matches!(s.state, SubState::Open(m) if *m == *t.mid))
             })
             .collect();
+        if answer.is_ok() {
+            for (mid, kind) in sending_media_lines(offer_sdp) {
+                self.add_publication(key, mid, kind, now);
+            }
+        }
         self.mark_dirty(key);
         self.drive(now);
         Ok(SdpAnswer { sdp: answer?.to_sdp_string(), tracks })
@@ -385,6 +398,7 @@ impl Engine {
             }
         };
         p.renegotiate = true;
+        let _ = guarded(|| p.rtc.handle_input(Input::Timeout(now)));
         self.mark_dirty(key);
         for (publisher, mid) in keyframes {
             let rid = self
@@ -744,9 +758,16 @@ impl Engine {
     }
 
     fn on_media_added(&mut self, key: Key, m: MediaAdded, now: Instant) {
-        if !matches!(m.direction, Direction::RecvOnly | Direction::SendRecv) {
-            return;
+        if matches!(m.direction, Direction::RecvOnly | Direction::SendRecv) {
+            self.add_publication(key, m.mid, m.kind, now);
         }
+    }
+
+    /// A client m-line that sends to us. Called from the offer's SDP (so that the
+    /// others get the m-line at once, before this participant is even connected) and
+    /// again from str0m's `MediaAdded` (a no-op then).
+    fn add_publication(&mut self, key: Key, mid: Mid, kind: MediaKind, now: Instant) {
+        let m = MediaAdded { mid, kind, direction: Direction::RecvOnly, simulcast: None };
         let Some(p) = self.participants.get_mut(&key) else { return };
         if p.publications.iter().any(|x| x.mid == m.mid)
             || p.subscriptions.iter().any(|s| matches!(s.state, SubState::Negotiating(x) | SubState::Open(x) if x == m.mid))
@@ -1195,4 +1216,42 @@ fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|_| {
         tracing::error!("panic while handling a participant; it will be closed");
     })
+}
+
+/// The m-lines of a client's offer on which the client sends (`sendonly`/`sendrecv`,
+/// the default): `(mid, kind)`. str0m reports them (`MediaAdded`) only once DTLS is up;
+/// reading them here lets the others get their m-lines at join. Tolerant: lines it
+/// does not understand are skipped (str0m has already validated the SDP).
+fn sending_media_lines(sdp: &str) -> Vec<(Mid, MediaKind)> {
+    let mut out = Vec::new();
+    let mut current: Option<(MediaKind, Option<Mid>, bool)> = None;
+    let flush = |c: Option<(MediaKind, Option<Mid>, bool)>, out: &mut Vec<(Mid, MediaKind)>| {
+        if let Some((kind, Some(mid), true)) = c {
+            out.push((mid, kind));
+        }
+    };
+    for line in sdp.lines() {
+        let line = line.trim_end();
+        if let Some(rest) = line.strip_prefix("m=") {
+            flush(current.take(), &mut out);
+            let kind = if rest.starts_with("audio") {
+                Some(MediaKind::Audio)
+            } else if rest.starts_with("video") {
+                Some(MediaKind::Video)
+            } else {
+                None
+            };
+            // A rejected m-line (port 0) carries nothing.
+            let port_zero = rest.split_whitespace().nth(1) == Some("0");
+            current = kind.map(|k| (k, None, !port_zero));
+        } else if let Some((_, mid, sending)) = current.as_mut() {
+            if let Some(m) = line.strip_prefix("a=mid:") {
+                *mid = Some(Mid::from(m.trim()));
+            } else if line == "a=recvonly" || line == "a=inactive" {
+                *sending = false;
+            }
+        }
+    }
+    flush(current.take(), &mut out);
+    out
 }

@@ -39,3 +39,306 @@ fn two_participants_exchange_audio_and_video() {
     let added = sim.events.iter().filter(|(_, e)| matches!(e, SfuEvent::PublicationAdded { .. })).count();
     assert_eq!(added, 4, "mic and camera of both participants announced once");
 }
+
+#[test]
+fn five_participants_each_receive_every_other() {
+    let mut sim = Sim::new();
+    for _ in 0..5 {
+        sim.join(|_| {});
+    }
+    assert!(sim.run_until(Duration::from_secs(5), |s| s.all_connected()), "ICE/DTLS did not complete");
+    assert!(
+        sim.run_until(Duration::from_secs(8), |s| s.everyone_hears_and_sees_everyone(15)),
+        "not everyone received everyone"
+    );
+    for c in &sim.clients {
+        // Four others, two tracks each.
+        assert_eq!(c.tracks.len(), 8, "client {} tracks {:?}", c.index, c.tracks);
+        assert_eq!(c.frames_from(c.index, TAG_MIC), 0, "nobody receives themselves");
+    }
+}
+
+#[test]
+fn late_joiner_triggers_keyframe_request_to_publishers() {
+    let mut sim = Sim::new();
+    let a = sim.join(|_| {});
+    let b = sim.join(|_| {});
+    assert!(sim.run_until(Duration::from_secs(5), |s| s.everyone_hears_and_sees_everyone(10)));
+    // Steady state: no keyframe requests for a while (no losses in this network).
+    sim.run(Duration::from_secs(2));
+    let joined_at = sim.now;
+    let c = sim.join(|_| {});
+    assert!(sim.run_until(Duration::from_secs(5), |s| s.everyone_hears_and_sees_everyone(10)));
+    for publisher in [a, b] {
+        let cam = sim.clients[publisher].cam;
+        let asked = sim.clients[publisher]
+            .keyframe_requests
+            .iter()
+            .any(|(t, mid, _)| *t >= joined_at && *mid == cam);
+        assert!(asked, "publisher {publisher} got no keyframe request for the late joiner");
+    }
+    // The newcomer's first frame of each publisher is a keyframe.
+    for sender in [1u8, 2] {
+        let first = sim.clients[c].received.iter().find(|r| r.sender == sender && r.tag == TAG_CAM);
+        assert!(first.is_some_and(|r| r.keyframe), "first frame from {sender} is not a keyframe");
+    }
+    // Rate limit: requests to one publisher are at least the configured interval apart.
+    for publisher in [a, b] {
+        let times: Vec<_> = sim.clients[publisher].keyframe_requests.iter().map(|(t, _, _)| *t).collect();
+        for w in times.windows(2) {
+            assert!(w[1] - w[0] >= Duration::from_millis(450), "keyframe requests too close: {:?}", w[1] - w[0]);
+        }
+    }
+}
+
+#[test]
+fn participant_leaving_mid_stream_is_removed_everywhere() {
+    let mut sim = Sim::new();
+    let a = sim.join(|_| {});
+    let b = sim.join(|_| {});
+    let c = sim.join(|_| {});
+    assert!(sim.run_until(Duration::from_secs(5), |s| s.everyone_hears_and_sees_everyone(10)));
+    let leaver = sim.clients[b].id.clone();
+    let leaver_addr = sim.clients[b].addr;
+    assert!(sim.engine.leave(sim.now, &leaver));
+    sim.pump();
+    let sent_before = sim.sent_to.get(&leaver_addr).copied().unwrap_or(0);
+    let dropped_before = sim.engine.stats().datagrams_dropped;
+    let frames_before: Vec<usize> = [a, c].iter().map(|&i| sim.clients[i].frames_from(2, TAG_CAM)).collect();
+    sim.run(Duration::from_secs(2));
+
+    for (n, &i) in [a, c].iter().enumerate() {
+        let cl = &sim.clients[i];
+        assert!(cl.tracks.iter().all(|t| t.from != leaver), "client {i} still has tracks of the leaver: {:?}", cl.tracks);
+        assert_eq!(cl.tracks.len(), 2, "one other participant left: {:?}", cl.tracks);
+        assert_eq!(cl.frames_from(2, TAG_CAM), frames_before[n], "frames from the leaver after leave");
+    }
+    // Nothing more was sent to the leaver; what it still sends is dropped.
+    assert_eq!(sim.sent_to.get(&leaver_addr).copied().unwrap_or(0), sent_before);
+    assert!(sim.engine.stats().datagrams_dropped > dropped_before);
+    // The others still exchange media.
+    let (fa, fc) = (sim.clients[a].frames_from(3, TAG_CAM), sim.clients[c].frames_from(1, TAG_CAM));
+    sim.run(Duration::from_secs(1));
+    assert!(sim.clients[a].frames_from(3, TAG_CAM) > fa && sim.clients[c].frames_from(1, TAG_CAM) > fc);
+    let removed: Vec<_> = sim
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            SfuEvent::PublicationRemoved { participant, source, .. } if *participant == leaver => Some(*source),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(removed.len(), 2, "mic and camera removed: {removed:?}");
+    // leave() is the server's own request: no ParticipantGone.
+    assert!(!sim.events.iter().any(|(_, e)| matches!(e, SfuEvent::ParticipantGone { .. })));
+}
+
+#[test]
+fn screen_share_start_and_stop_renegotiate_subscribers() {
+    use common::TAG_SCREEN;
+    let mut sim = Sim::new();
+    let a = sim.join(|_| {});
+    let b = sim.join(|_| {});
+    assert!(sim.run_until(Duration::from_secs(5), |s| s.everyone_hears_and_sees_everyone(10)));
+    let sharer = sim.clients[a].id.clone();
+    assert!(sim.clients[b].tracks.iter().all(|t| t.source != TrackSource::ScreenShare));
+
+    // The client sends on its third transceiver, then tells the server.
+    sim.clients[a].send_screen = true;
+    sim.run(Duration::from_millis(500));
+    assert_eq!(sim.clients[b].frames_from(1, TAG_SCREEN), 0, "screen forwarded before it is published");
+    let offers_before = sim.events.iter().filter(|(_, e)| matches!(e, SfuEvent::Renegotiate { .. })).count();
+    sim.engine.set_publishing(sim.now, &sharer, TrackSource::ScreenShare, true).expect("publish");
+    sim.pump();
+    let offer_tracks = sim.events.iter().rev().find_map(|(_, e)| match e {
+        SfuEvent::Renegotiate { participant, tracks, .. } if *participant == sim.clients[b].id => Some(tracks.clone()),
+        _ => None,
+    });
+    let offer_tracks = offer_tracks.expect("subscriber renegotiated");
+    assert!(offer_tracks.iter().any(|t| t.source == TrackSource::ScreenShare && t.from == sharer));
+    assert!(sim.events.iter().filter(|(_, e)| matches!(e, SfuEvent::Renegotiate { .. })).count() > offers_before);
+    assert!(sim.run_until(Duration::from_secs(3), |s| s.clients[b].frames_from(1, TAG_SCREEN) >= 10), "screen frames did not arrive");
+    let screen_mid = sim.clients[b].received.iter().find(|r| r.tag == TAG_SCREEN).map(|r| r.mid).expect("screen frame");
+    assert_eq!(sim.clients[b].track(screen_mid).map(|t| t.source), Some(TrackSource::ScreenShare));
+    assert!(sim.events.iter().any(|(_, e)| matches!(e, SfuEvent::PublicationAdded { source: TrackSource::ScreenShare, .. })));
+
+    // Stop: the m-line goes away, frames stop, camera continues.
+    sim.engine.set_publishing(sim.now, &sharer, TrackSource::ScreenShare, false).expect("unpublish");
+    sim.pump();
+    assert!(sim.clients[b].tracks.iter().all(|t| t.source != TrackSource::ScreenShare), "{:?}", sim.clients[b].tracks);
+    let screens = sim.clients[b].frames_from(1, TAG_SCREEN);
+    let cams = sim.clients[b].frames_from(1, TAG_CAM);
+    sim.run(Duration::from_secs(1));
+    assert_eq!(sim.clients[b].frames_from(1, TAG_SCREEN), screens, "screen forwarded after stop");
+    assert!(sim.clients[b].frames_from(1, TAG_CAM) > cams);
+    assert!(sim.events.iter().any(|(_, e)| matches!(e, SfuEvent::PublicationRemoved { source: TrackSource::ScreenShare, .. })));
+
+    // And again: a second share gets a fresh m-line.
+    sim.engine.set_publishing(sim.now, &sharer, TrackSource::ScreenShare, true).expect("publish again");
+    sim.pump();
+    assert!(sim.run_until(Duration::from_secs(3), |s| s.clients[b].frames_from(1, TAG_SCREEN) >= screens + 10));
+}
+
+#[test]
+fn mute_pauses_forwarding_and_keeps_the_m_line() {
+    let mut sim = Sim::new();
+    let a = sim.join(|_| {});
+    let b = sim.join(|_| {});
+    assert!(sim.run_until(Duration::from_secs(5), |s| s.everyone_hears_and_sees_everyone(10)));
+    let id = sim.clients[a].id.clone();
+    sim.engine.set_muted(sim.now, &id, TrackSource::Camera, true).expect("mute");
+    sim.run(Duration::from_millis(200));
+    let cams = sim.clients[b].frames_from(1, TAG_CAM);
+    let tracks = sim.clients[b].tracks.len();
+    sim.run(Duration::from_secs(1));
+    assert_eq!(sim.clients[b].frames_from(1, TAG_CAM), cams, "muted camera forwarded");
+    assert!(sim.clients[b].frames_from(1, TAG_MIC) > 0);
+    assert_eq!(sim.clients[b].tracks.len(), tracks, "mute must not remove the m-line");
+    sim.engine.set_muted(sim.now, &id, TrackSource::Camera, false).expect("unmute");
+    assert!(sim.run_until(Duration::from_secs(3), |s| s.clients[b].frames_from(1, TAG_CAM) >= cams + 10));
+    let resumed = sim.clients[b].received.iter().filter(|r| r.sender == 1 && r.tag == TAG_CAM).nth(cams).expect("frame");
+    assert!(resumed.keyframe, "forwarding resumes on a keyframe");
+}
+
+#[test]
+fn malformed_and_foreign_datagrams_are_dropped_and_counted() {
+    use rand::{Rng, SeedableRng};
+    let mut sim = Sim::new();
+    let a = sim.join(|_| {});
+    let _b = sim.join(|_| {});
+    assert!(sim.run_until(Duration::from_secs(5), |s| s.everyone_hears_and_sees_everyone(5)));
+    let known = sim.clients[a].addr;
+    let foreign = std::net::SocketAddr::from(([192, 0, 2, 7], 4444));
+    let before = sim.engine.stats().datagrams_dropped;
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut foreign_sent = 0u64;
+    let samples: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0],
+        vec![0x00, 0x01, 0x00, 0x00],                   // truncated STUN header
+        vec![0x00, 0x01, 0x00, 0x08, 0x21, 0x12, 0xa4, 0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], // STUN, bad length
+        vec![22, 254, 253, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff], // DTLS record, bogus length
+        vec![0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1],   // bare RTP header
+        vec![0x80, 200, 0, 6, 0, 0, 0, 1],              // truncated RTCP SR
+        vec![0xff; 3000],
+    ];
+    for s in &samples {
+        sim.engine.handle_datagram(sim.now, foreign, s);
+        sim.engine.handle_datagram(sim.now, known, s);
+        foreign_sent += 1;
+    }
+    for i in 0..3000 {
+        let len = rng.random_range(0..1500);
+        let mut d: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        if i % 3 == 0 && !d.is_empty() {
+            d[0] = [0x00, 0x01, 20, 22, 0x80, 0x90][i % 6]; // look like STUN/DTLS/RTP
+        }
+        sim.engine.handle_datagram(sim.now, foreign, &d);
+        foreign_sent += 1;
+        sim.engine.handle_datagram(sim.now, known, &d);
+        sim.pump();
+    }
+    let dropped = sim.engine.stats().datagrams_dropped - before;
+    assert!(dropped >= foreign_sent, "dropped {dropped} < foreign {foreign_sent}");
+    // The participants are unharmed.
+    let frames = sim.clients[1].frames_from(1, TAG_CAM);
+    sim.run(Duration::from_secs(1));
+    assert!(sim.clients[1].frames_from(1, TAG_CAM) > frames, "media stopped after garbage");
+    assert!(!sim.events.iter().any(|(_, e)| matches!(e, SfuEvent::ParticipantGone { .. })));
+}
+
+#[test]
+fn simulcast_forwards_one_layer_per_subscriber() {
+    let mut sim = Sim::new();
+    let a = sim.join(|c| c.simulcast = vec!["h", "l"]);
+    let b = sim.join(|_| {});
+    assert!(sim.run_until(Duration::from_secs(5), |s| s.clients[b].frames_from(1, TAG_CAM) >= 10), "no simulcast video");
+    sim.run(Duration::from_secs(2));
+    let from = sim.now;
+    sim.run(Duration::from_secs(2));
+    let recent: Vec<_> = sim.clients[b].received.iter().filter(|r| r.at >= from && r.sender == 1 && r.tag == TAG_CAM).collect();
+    // One layer: about 25 frames/s, not 50; all of the richest layer ("h" = layer 0).
+    assert!(recent.len() >= 40 && recent.len() <= 55, "frames in 2 s: {}", recent.len());
+    assert!(recent.iter().all(|r| r.layer == 0), "layers: {:?}", recent.iter().map(|r| r.layer).collect::<Vec<_>>());
+
+    // The publisher stops sending "h" (e.g. its bandwidth dropped): the subscriber
+    // switches to "l" on a keyframe.
+    sim.clients[a].simulcast = vec!["l"];
+    let switched_at = sim.now;
+    assert!(
+        sim.run_until(Duration::from_secs(4), |s| s.clients[b].received.iter().any(|r| r.at > switched_at && r.layer == 1)),
+        "no switch to the low layer"
+    );
+    let first_low = sim.clients[b].received.iter().find(|r| r.layer == 1).expect("low layer frame");
+    assert!(first_low.keyframe, "layer switch must happen on a keyframe");
+    let _ = TAG_MIC;
+}
+
+#[test]
+fn participant_that_never_connects_is_removed() {
+    let mut sim = Sim::new();
+    sim.step = Duration::from_millis(20);
+    let a = sim.join(|_| {});
+    // A client whose packets never reach the server.
+    let mut ghost = common::Client::new(9, Sim::client_addr(9), sim.now);
+    let (offer, sources) = ghost.make_offer();
+    let ghost_id = ghost.id.clone();
+    sim.engine.join(sim.now, sim.room.clone(), ghost_id.clone(), &offer, sources).expect("join");
+    sim.pump();
+    assert!(sim.clients[a].tracks.iter().any(|t| t.from == ghost_id), "ghost's tracks offered at join");
+    assert!(sim.run_until(Duration::from_secs(35), |s| !s.engine.has_participant(&ghost_id)), "ghost not removed");
+    assert!(sim.events.iter().any(|(_, e)| matches!(
+        e,
+        SfuEvent::ParticipantGone { participant, reason: meeting_sfu::GoneReason::ConnectTimeout, .. } if *participant == ghost_id
+    )));
+    sim.pump();
+    assert!(sim.clients[a].tracks.iter().all(|t| t.from != ghost_id), "ghost's tracks removed from subscribers");
+    assert!(sim.clients[a].connected, "the connected participant stays");
+}
+
+#[test]
+fn client_offer_during_pending_server_offer_and_stale_answer() {
+    let mut sim = Sim::new();
+    sim.auto_answer = false;
+    let a = sim.join(|_| {});
+    let _b = sim.join(|_| {});
+    let a_id = sim.clients[a].id.clone();
+    // A has our offer (B's tracks) pending, unanswered.
+    let (_, stale_id, stale_sdp, _) = sim
+        .offers
+        .iter()
+        .find(|(p, ..)| *p == a_id)
+        .cloned()
+        .expect("offer to A");
+    sim.offers.retain(|(p, ..)| *p != a_id);
+    // The client offers by itself (adds a screen-audio transceiver).
+    let mut api = sim.clients[a].rtc.sdp_api();
+    api.add_media(str0m::media::MediaKind::Audio, str0m::media::Direction::SendOnly, None, None, None);
+    let (offer, pending) = api.apply().expect("client offer");
+    let answer = sim.engine.offer(sim.now, &a_id, &offer.to_sdp_string(), vec![]).expect("client offer accepted");
+    sim.clients[a]
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, str0m::change::SdpAnswer::from_sdp_string(&answer.sdp).expect("parse"))
+        .expect("answer accepted");
+    // Our old offer is void: answering it is refused.
+    let late = sim.clients[a].rtc.sdp_api().accept_offer(str0m::change::SdpOffer::from_sdp_string(&stale_sdp).expect("parse"));
+    if let Ok(late) = late {
+        assert_eq!(
+            sim.engine.answer(sim.now, &a_id, stale_id, &late.to_sdp_string()),
+            Err(meeting_sfu::SfuError::StaleAnswer)
+        );
+    }
+    sim.pump();
+    // A fresh offer follows; answering everything, media flows both ways.
+    sim.auto_answer = true;
+    sim.pump();
+    assert!(sim.offers.is_empty());
+    assert!(sim.run_until(Duration::from_secs(6), |s| s.everyone_hears_and_sees_everyone(10)), "media after polite-peer exchange");
+    // Bad SDP is an error, not a panic.
+    assert!(matches!(sim.engine.offer(sim.now, &a_id, "v=0 garbage", vec![]), Err(meeting_sfu::SfuError::InvalidSdp(_))));
+    assert!(matches!(sim.engine.answer(sim.now, &a_id, 999, "garbage"), Err(meeting_sfu::SfuError::StaleAnswer)));
+    let bad = sim.engine.join(sim.now, sim.room.clone(), meeting_sfu::ParticipantId::new("x"), "nonsense", vec![]);
+    assert!(matches!(bad, Err(meeting_sfu::SfuError::InvalidSdp(_))));
+}

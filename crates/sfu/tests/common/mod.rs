@@ -225,10 +225,11 @@ impl Client {
                             let _ = w.write(pt, now, time, f);
                         }
                     } else {
-                        for (i, rid) in self.simulcast.clone().into_iter().enumerate() {
-                            // Layer 0 is the largest.
-                            let size = if keyframe { 1800 } else { 600 } >> (2 * i);
-                            let f = self.frame(keyframe, TAG_CAM, i as u8, size);
+                        for rid in self.simulcast.clone() {
+                            // Layer tag 0 ("h") is the largest, 1 ("l") a quarter of it.
+                            let layer = if rid == "h" { 0 } else { 1 };
+                            let size = if keyframe { 1800 } else { 600 } >> (2 * layer);
+                            let f = self.frame(keyframe, TAG_CAM, layer as u8, size);
                             if let Some(w) = self.rtc.writer(cam) {
                                 let _ = w.rid(rid.into()).write(pt, now, time, f);
                             }
