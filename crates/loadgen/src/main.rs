@@ -60,7 +60,7 @@ impl VideoArgs {
 #[derive(Args, Debug, Clone)]
 struct RunArgs {
     /// The server's base URL (loopback only on shared machines).
-    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    #[arg(long, default_value = "http://127.0.0.1:3009")]
     url: String,
     #[arg(long, value_enum, default_value_t = Scenario::Meeting)]
     scenario: Scenario,

@@ -49,6 +49,8 @@ pub struct ParticipantCounts {
     pub joined: usize,
     pub connected: usize,
     pub failed: usize,
+    /// `join-meeting` requests sent twice because the first got no ack.
+    pub join_retries: u64,
     /// The first few failures, verbatim.
     pub errors: Vec<String>,
 }
@@ -128,8 +130,8 @@ impl Report {
             self.scenario, self.target, self.url, self.meetings, self.participants_per_meeting, self.window_s
         );
         s += &format!(
-            "participants: {} requested, {} joined, {} connected, {} failed\n",
-            p.requested, p.joined, p.connected, p.failed
+            "participants: {} requested, {} joined, {} connected, {} failed, {} join retries\n",
+            p.requested, p.joined, p.connected, p.failed, p.join_retries
         );
         for e in &p.errors {
             s += &format!("  error: {e}\n");

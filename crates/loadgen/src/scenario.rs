@@ -20,6 +20,8 @@ use crate::stats::{Histogram, percentiles_ms};
 
 /// Timeout of every signaling request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// The first `join-meeting` attempt's timeout (see [`join`] on why there is a second).
+const JOIN_FIRST_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -82,6 +84,7 @@ struct Shared {
     done: AtomicU64,
     renegotiations: AtomicU64,
     renegotiation_errors: AtomicU64,
+    join_retries: AtomicU64,
 }
 
 impl Shared {
@@ -190,6 +193,7 @@ pub async fn run(config: RunConfig, rest: Rest) -> anyhow::Result<Report> {
         joined: joined.len(),
         connected: 0,
         failed: shared.failed.load(Ordering::Relaxed) as usize,
+        join_retries: 0,
         errors,
     };
     let server_cpu = match (config.server_pid, server_before, server_after) {
@@ -204,6 +208,7 @@ pub async fn run(config: RunConfig, rest: Rest) -> anyhow::Result<Report> {
     report.loadgen_cpu_s = own_cpu;
     report.renegotiations = shared.renegotiations.load(Ordering::Relaxed);
     report.renegotiation_errors = shared.renegotiation_errors.load(Ordering::Relaxed);
+    report.participants.join_retries = shared.join_retries.load(Ordering::Relaxed);
     Ok(report)
 }
 
@@ -293,7 +298,7 @@ pub fn build_report(
 async fn participant(p: Participant, config: RunConfig, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let started = Instant::now();
     let who = format!("participant {}.{}", p.meeting, p.index);
-    let joined = join(&p, &config, started).await;
+    let joined = join(&p, &config, &shared, started).await;
     shared.done.fetch_add(1, Ordering::Relaxed);
     let (client, mut events, slot) = match joined {
         Ok(j) => j,
@@ -333,11 +338,19 @@ async fn participant(p: Participant, config: RunConfig, shared: Arc<Shared>, mut
 
 type Joined = (crate::sio::SioClient, tokio::sync::mpsc::UnboundedReceiver<crate::sio::ServerEvent>, usize);
 
-async fn join(p: &Participant, config: &RunConfig, started: Instant) -> anyhow::Result<Joined> {
+async fn join(p: &Participant, config: &RunConfig, shared: &Shared, started: Instant) -> anyhow::Result<Joined> {
     let (client, events) = crate::sio::SioClient::connect(&config.url, &p.token, REQUEST_TIMEOUT).await?;
-    let _join: Value = client
-        .call("join-meeting", &json!({ "roomId": p.room, "userName": format!("Load {}.{}", p.meeting, p.index) }), REQUEST_TIMEOUT)
-        .await?;
+    let join_req = json!({ "roomId": p.room, "userName": format!("Load {}.{}", p.meeting, p.index) });
+    // socketioxide sends CONNECT before an async connect handler has registered the
+    // event handlers, so an event sent right after CONNECT can be dropped without an
+    // ack. Browsers hit the same race; we retry once and count it in the report.
+    let _join: Value = match client.request("join-meeting", &join_req, JOIN_FIRST_TIMEOUT).await {
+        Ok(ack) => crate::sio::client::parse_ack("join-meeting", ack)?,
+        Err(_) => {
+            shared.join_retries.fetch_add(1, Ordering::Relaxed);
+            client.call("join-meeting", &join_req, REQUEST_TIMEOUT).await?
+        }
+    };
     let plan = config.scenario.plan(p.index, &config.video);
     let global = p.global;
     let (slot, offer, mids) = p
