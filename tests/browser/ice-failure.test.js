@@ -1,12 +1,24 @@
-// A media connection that cannot come up (the server announces an address nobody listens
-// on, the classic MEDIASOUP_ANNOUNCED_IP mistake) shows the troubleshooting hints.
+// A media connection that cannot come up shows the troubleshooting hints. The failure is
+// the seed's classic one, UDP to the media ports blocked by a firewall: an nftables rule
+// inside the test's own network namespace drops the server's UDP port range.
 "use strict";
 
 const { describe, it, before, after } = require("node:test");
 const assert = require("node:assert/strict");
+const { execFileSync } = require("node:child_process");
 const h = require("./lib/harness");
 
-const skip = h.skipReason();
+function nftMissing() {
+  try {
+    execFileSync("nft", ["--version"], { stdio: "ignore" });
+    return null;
+  } catch (_) {
+    return "nft (nftables) is not installed";
+  }
+}
+
+const skip = h.skipReason() || nftMissing();
+const TABLE = "mtest_block_media";
 
 describe("ICE failure in Chromium", { skip: skip || false }, () => {
   let server;
@@ -14,27 +26,38 @@ describe("ICE failure in Chromium", { skip: skip || false }, () => {
   let page;
 
   before(async () => {
-    // Listening on 127.0.0.1 but announcing 127.0.0.2: every check goes nowhere.
-    server = await h.startServer({ sfu: true, env: { MEDIASOUP_ANNOUNCED_IP: "127.0.0.2" } });
+    server = await h.startServer({ sfu: true });
+    const [lo, hi] = server.udpPorts;
+    execFileSync("nft", ["-f", "-"], {
+      input: `table inet ${TABLE} {\n chain input {\n  type filter hook input priority 0; policy accept;\n  udp dport ${lo}-${hi} drop\n  udp sport ${lo}-${hi} drop\n }\n}\n`,
+    });
     browser = await h.launchBrowser();
   });
 
   after(async () => {
+    try {
+      execFileSync("nft", ["delete", "table", "inet", TABLE], { stdio: "ignore" });
+    } catch (_) {
+      /* the namespace goes away anyway */
+    }
     await h.closePage(page);
     if (browser) await browser.close().catch(() => {});
     if (server) await server.stop();
   });
 
-  it("shows the announced-IP, UDP-port and TURN hints", async () => {
+  it("UDP blocked: the page shows the announced-IP, UDP-port and TURN hints", async () => {
     const token = await h.guestToken(server, "Host");
     const roomId = await h.createMeeting(server, token, { title: "ICE failure" });
     page = await h.newPage(browser, server);
+    // Signaling (TCP) still works: the join succeeds, only media cannot flow.
     await h.joinMeeting(page, roomId, "Lonely");
     await h.waitFor(() => page.evaluate(() => window.__meeting.error && window.__meeting.error.code === "ICE_FAILED"), {
       timeout: 45000,
       interval: 500,
       what: "the page to report the failed media connection",
     });
+    const ice = await page.evaluate(() => window.__meeting.iceState);
+    assert.notEqual(ice, "connected");
     const hints = await page.getByTestId("banner-hints").textContent();
     assert.match(hints, /MEDIASOUP_ANNOUNCED_IP/);
     assert.match(hints, /127\.0\.0\.1/);

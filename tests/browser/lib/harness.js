@@ -117,6 +117,7 @@ async function startServer(opts = {}) {
   const server = {
     base,
     port,
+    udpPorts: [udpBase, udpBase + 9],
     pid: child.pid,
     dir,
     logPath,
