@@ -102,8 +102,11 @@ describe("SFU meeting in Chromium", { skip: skip || false }, () => {
     await h.expectMediaFlowing(pages.carol, [ids.alice, ids.bob], { label: "Carol" });
     await h.expectMediaFlowing(pages.alice, [ids.bob, ids.carol], { label: "Alice" });
     await h.expectMediaFlowing(pages.bob, [ids.alice, ids.carol], { label: "Bob" });
-    // Screenshot of the 3-person call for the README (small PNG).
+    // Screenshot of the 3-person call for the README (small PNG), chat panel open.
+    await pages.alice.getByTestId("toggle-chat").click();
+    await pages.alice.getByTestId("chat-messages").locator("li").nth(1).waitFor();
     const png = await pages.alice.screenshot({ type: "png" });
+    await pages.alice.getByTestId("toggle-chat").click();
     assert.ok(png.length > 1000);
     if (process.env.MTEST_SCREENSHOT !== "0") {
       fs.writeFileSync(path.join(h.REPO, "docs", "screenshot.png"), png);
