@@ -12,13 +12,14 @@ describe("mesh meeting in Chromium", { skip: skip || false }, () => {
   let server;
   let browser;
   let roomId;
+  let hostToken;
   const pages = {};
   const ids = {};
 
   before(async () => {
     server = await h.startServer({ sfu: false, maxParticipants: 4 });
     browser = await h.launchBrowser();
-    const token = await h.guestToken(server, "Host");
+    const token = (hostToken = await h.guestToken(server, "Host"));
     roomId = await h.createMeeting(server, token, { title: "Mesh test" });
     const r = await h.api(server, "GET", `/api/meetings/${roomId}`, { token });
     const meeting = (r.json && (r.json.meeting || r.json.data)) || {};
@@ -35,9 +36,13 @@ describe("mesh meeting in Chromium", { skip: skip || false }, () => {
     for (const name of ["Ann", "Ben", "Cat"]) {
       const key = name.toLowerCase();
       pages[key] = await h.newPage(browser, server);
-      await h.joinMeeting(pages[key], roomId, name);
+      // Ann opens the link with the creator's token (?token=, as a production frontend
+      // would hand it over), so she is the host.
+      await h.joinMeeting(pages[key], roomId, name, { token: key === "ann" ? hostToken : undefined });
       const m = await h.meeting(pages[key]);
       assert.equal(m.topology, "mesh");
+      assert.equal(await pages[key].evaluate(() => window.__meeting.isHost), key === "ann");
+      assert.ok(!(await pages[key].url()).includes("token="), "the token is removed from the address bar");
       ids[key] = m.peerId;
     }
     await h.expectMediaFlowing(pages.ann, [ids.ben, ids.cat], { label: "Ann" });
@@ -85,5 +90,18 @@ describe("mesh meeting in Chromium", { skip: skip || false }, () => {
       async () => (await h.meeting(pages.ann)).tiles.some((t) => t.peerId === ids.dan),
       { what: "Ann to show Dan's tile (name, no video)" },
     );
+  });
+
+  it("the host removes a participant from the participant list", async () => {
+    await pages.ann.getByTestId("toggle-participants").click();
+    await pages.ann.locator(`[data-testid="participant"][data-peer-id="${ids.dan}"] [data-testid="host-remove"]`).click();
+    await h.waitFor(() => pages.dan.evaluate(() => window.__meeting.state === "removed"), { what: "Dan to be told he was removed" });
+    assert.match(await pages.dan.getByTestId("done-text").textContent(), /removed/i);
+    for (const key of ["ann", "cat"]) {
+      await h.waitFor(
+        async () => !(await h.meeting(pages[key])).participants.some((p) => p.peerId === ids.dan),
+        { what: `${key} to drop Dan` },
+      );
+    }
   });
 });

@@ -149,6 +149,7 @@ async function startServer(opts = {}) {
       }, 5000);
       const r = await done;
       clearTimeout(t);
+      if (!process.env.MTEST_KEEP) fs.rmSync(dir, { recursive: true, force: true });
       return r;
     },
   };
@@ -238,8 +239,8 @@ async function closePage(page) {
 }
 
 /** Open /m/<roomId>, enter the name, join; resolves with the page's final join state. */
-async function joinMeeting(page, roomId, name, { expect = "joined" } = {}) {
-  await page.goto(`/m/${encodeURIComponent(roomId)}`);
+async function joinMeeting(page, roomId, name, { expect = "joined", token } = {}) {
+  await page.goto(`/m/${encodeURIComponent(roomId)}` + (token ? `?token=${encodeURIComponent(token)}` : ""));
   await page.getByTestId("name-input").fill(name);
   await page.getByTestId("join-button").click();
   const state = await waitFor(
