@@ -249,6 +249,19 @@ impl Client {
         }
     }
 
+    /// Write one camera frame now (benchmarks drive the publisher by hand).
+    pub fn write_video_frame(&mut self, now: Instant, keyframe: bool, len: usize) {
+        self.frame_no += 1;
+        let cam = self.cam;
+        let time = MediaTime::new(u64::from(self.frame_no) * 90, str0m::media::Frequency::NINETY_KHZ);
+        let f = self.frame(keyframe, TAG_CAM, 0, len);
+        if let Some(pt) = self.pt(cam, Codec::Vp8)
+            && let Some(w) = self.rtc.writer(cam)
+        {
+            let _ = w.write(pt, now, time, f);
+        }
+    }
+
     /// Frames received from `sender` with source tag `tag`.
     pub fn frames_from(&self, sender: u8, tag: u8) -> usize {
         self.received.iter().filter(|r| r.sender == sender && r.tag == tag).count()

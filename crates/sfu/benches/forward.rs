@@ -1,0 +1,169 @@
+//! Per-packet forwarding cost: one publisher → N subscribers (N = 1, 10, 50).
+//!
+//! Measured path: `Engine::handle_datagram` (route by source address → SRTP decrypt in
+//! the publisher's `Rtc` → `Event::RtpPacket`) → forwarding decision and rewrite →
+//! `write_rtp` + SRTP encrypt in each subscriber's `Rtc` → `Output::Transmit` drained.
+//! The `sendto` syscall is not included (see docs/sfu.md). Input packets are produced
+//! beforehand by a str0m client (untimed), in chunks, since SRTP refuses replays.
+//!
+//! Besides criterion's figures, a summary prints packets/s and CPU time per forwarded
+//! packet measured with the thread's CPU clock (`/proc/thread-self/schedstat`).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use common::Sim;
+use criterion::{BenchmarkId, Criterion, Throughput};
+use meeting_sfu::engine::Output;
+
+/// Video payload per packet (one packet per frame: keeps the input cost predictable).
+const PAYLOAD: usize = 1000;
+/// Simulated time between two input packets (50k packets/s of simulated input).
+const GAP: Duration = Duration::from_micros(20);
+const CHUNK: usize = 2000;
+
+struct Rig {
+    sim: Sim,
+    publisher: usize,
+    pool: VecDeque<(Instant, Vec<u8>)>,
+    t: Instant,
+    first: bool,
+}
+
+impl Rig {
+    fn new(subscribers: usize) -> Rig {
+        let mut sim = Sim::new();
+        let quiet = |c: &mut common::Client| {
+            c.send_audio = false;
+            c.send_video = false;
+        };
+        let publisher = sim.join(quiet);
+        for _ in 0..subscribers {
+            sim.join(quiet);
+        }
+        assert!(sim.run_until(Duration::from_secs(10), |s| s.all_connected()), "rig did not connect");
+        sim.run(Duration::from_millis(100));
+        let t = sim.now;
+        Rig { sim, publisher, pool: VecDeque::new(), t, first: true }
+    }
+
+    /// Let the publisher client produce `n` more datagrams for the server (untimed).
+    fn refill(&mut self, n: usize) {
+        let server = self.sim.server;
+        while self.pool.len() < n {
+            self.t += GAP;
+            let c = &mut self.sim.clients[self.publisher];
+            let keyframe = std::mem::take(&mut self.first);
+            c.write_video_frame(self.t, keyframe, PAYLOAD);
+            for (dest, data) in c.tick(self.t) {
+                if dest == server {
+                    self.pool.push_back((self.t, data));
+                }
+            }
+        }
+    }
+
+    /// Feed `n` pooled datagrams to the engine and drain its output. Returns the number
+    /// of datagrams the engine produced.
+    fn feed(&mut self, n: usize) -> usize {
+        let from = self.sim.clients[self.publisher].addr;
+        let mut sent = 0;
+        for _ in 0..n {
+            let Some((t, data)) = self.pool.pop_front() else { break };
+            let engine = &mut self.sim.engine;
+            if engine.poll_timeout().is_some_and(|x| x <= t) {
+                engine.handle_timeout(t);
+            }
+            engine.handle_datagram(t, from, &data);
+            while let Some(out) = engine.poll_output() {
+                if let Output::Transmit { contents, .. } = out {
+                    black_box(&contents);
+                    sent += 1;
+                }
+            }
+        }
+        sent
+    }
+}
+
+/// CPU time of this thread, in nanoseconds.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+fn summary() {
+    println!("\n1 publisher → N subscribers, {PAYLOAD}-byte VP8 packets");
+    println!("{:>4} {:>14} {:>18} {:>22}", "N", "input pkt/s", "forwarded pkt/s", "CPU ns / forwarded");
+    for n in [1usize, 10, 50] {
+        let mut rig = Rig::new(n);
+        // Warm up (and let the keyframe open every subscription).
+        rig.refill(CHUNK);
+        rig.feed(CHUNK);
+        let before = rig.sim.engine.stats().rtp_forwarded;
+        let mut wall = Duration::ZERO;
+        let mut cpu = 0u64;
+        let mut input = 0usize;
+        let total = if n >= 50 { 20_000 } else { 60_000 };
+        while input < total {
+            rig.refill(CHUNK);
+            let c0 = thread_cpu_ns();
+            let t0 = Instant::now();
+            rig.feed(CHUNK);
+            wall += t0.elapsed();
+            if let (Some(a), Some(b)) = (c0, thread_cpu_ns()) {
+                cpu += b - a;
+            }
+            input += CHUNK;
+        }
+        let forwarded = rig.sim.engine.stats().rtp_forwarded - before;
+        let secs = wall.as_secs_f64();
+        println!(
+            "{:>4} {:>14.0} {:>18.0} {:>22.0}",
+            n,
+            input as f64 / secs,
+            forwarded as f64 / secs,
+            if forwarded > 0 { cpu as f64 / forwarded as f64 } else { f64::NAN },
+        );
+        assert!(forwarded as usize >= input * n * 9 / 10, "forwarded {forwarded} of {}", input * n);
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("forward");
+    group.sample_size(10).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    for n in [1usize, 10, 50] {
+        let mut rig = Rig::new(n);
+        rig.refill(CHUNK);
+        rig.feed(CHUNK);
+        // One element = one forwarded packet (n per input packet).
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("1_to_n", n), &n, |b, _| {
+            b.iter_custom(|iters| {
+                let mut left = iters as usize;
+                let mut took = Duration::ZERO;
+                while left > 0 {
+                    let k = left.min(CHUNK);
+                    rig.refill(k);
+                    let t0 = Instant::now();
+                    rig.feed(k);
+                    took += t0.elapsed();
+                    left -= k;
+                }
+                took
+            })
+        });
+    }
+    group.finish();
+}
+
+fn main() {
+    summary();
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+    c.final_summary();
+}
