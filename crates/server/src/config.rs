@@ -16,6 +16,47 @@ pub const DEV_JWT_SECRET: &str = "meeting-service-development-secret-do-not-use-
 /// Where meetings live when `DATABASE_URL` is unset.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/meetings.db";
 
+/// Default of `TURN_CREDENTIAL_TTL`: one day, the lifetime the TURN REST API draft
+/// suggests. A browser keeps the credentials it got at join for every refresh of its
+/// TURN allocation, so they must outlive the longest call; a leaked pair is still
+/// bounded to one day and one user id.
+pub const DEFAULT_TURN_CREDENTIAL_TTL: Duration = Duration::from_secs(86_400);
+
+/// Every variable the service reads (`STUN_SERVER_<n>` stands for `STUN_SERVER_1`, `_2`, …;
+/// `RUST_LOG` is read by the logger). Deploy files are checked against this list.
+pub const KNOWN_VARS: &[&str] = &[
+    "NODE_ENV",
+    "HOST",
+    "PORT",
+    "JWT_SECRET",
+    "MEETING_TTL",
+    "MAX_PARTICIPANTS",
+    "STUN_SERVER_<n>",
+    "TURN_SERVER_URL",
+    "TURN_USERNAME",
+    "TURN_CREDENTIAL",
+    "TURN_SECRET",
+    "TURN_CREDENTIAL_TTL",
+    "SFU_MODE_ENABLED",
+    "MEDIASOUP_MIN_PORT",
+    "MEDIASOUP_MAX_PORT",
+    "MEDIASOUP_WORKERS",
+    "MEDIASOUP_LISTEN_IP",
+    "MEDIASOUP_ANNOUNCED_IP",
+    "MEDIASOUP_ALLOW_LOOPBACK",
+    "MEDIASOUP_LOG_LEVEL",
+    "REDIS_URL",
+    "REDIS_KEY_PREFIX",
+    "CORS_ORIGINS",
+    "DATABASE_URL",
+    "RUST_LOG",
+];
+
+/// Whether `name` is one of [`KNOWN_VARS`] (`STUN_SERVER_1`, `STUN_SERVER_2`, … included).
+pub fn is_known_var(name: &str) -> bool {
+    KNOWN_VARS.contains(&name) || name.strip_prefix("STUN_SERVER_").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// The whole configuration, validated.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -34,6 +75,9 @@ pub struct Config {
     /// Default topology of new meetings: SFU when true, mesh otherwise.
     pub sfu_mode_enabled: bool,
     pub redis_url: Option<String>,
+    /// `REDIS_KEY_PREFIX`: namespace of every key and channel in Redis, so that several
+    /// deployments can share one Redis.
+    pub redis_prefix: String,
     pub cors: CorsOrigins,
     pub database_url: String,
 }
@@ -53,6 +97,8 @@ pub struct TurnConfig {
     pub credential: Option<String>,
     /// Shared secret for time-limited credentials (coturn `use-auth-secret`).
     pub secret: Option<String>,
+    /// `TURN_CREDENTIAL_TTL`: lifetime of the credentials minted with `secret`.
+    pub credential_ttl: Duration,
 }
 
 /// The `MEDIASOUP_*` settings, resolved (worker count known, announced IP chosen).
@@ -203,6 +249,10 @@ impl Config {
             }
             Some(u) => return Err(invalid("REDIS_URL", u, "a URL starting with redis:// or rediss://")),
         };
+        let redis_prefix = vars.get("REDIS_KEY_PREFIX").unwrap_or("meeting-service:").to_owned();
+        if redis_prefix.is_empty() || redis_prefix.len() > 64 || redis_prefix.chars().any(|c| c.is_whitespace() || c == '{' || c == '}') {
+            return Err(invalid("REDIS_KEY_PREFIX", &redis_prefix, "1 to 64 characters without spaces or braces"));
+        }
 
         let cors = match vars.get("CORS_ORIGINS") {
             None => CorsOrigins::None,
@@ -239,6 +289,7 @@ impl Config {
             sfu,
             sfu_mode_enabled,
             redis_url,
+            redis_prefix,
             cors,
             database_url,
         })
@@ -285,6 +336,7 @@ fn ice_config(vars: &Vars) -> Result<IceConfig, ConfigError> {
                 username: vars.get("TURN_USERNAME").map(str::to_owned),
                 credential: vars.get("TURN_CREDENTIAL").map(str::to_owned),
                 secret: vars.get("TURN_SECRET").map(str::to_owned),
+                credential_ttl: turn_credential_ttl(vars)?,
             })
         }
     };
@@ -296,6 +348,15 @@ fn ice_config(vars: &Vars) -> Result<IceConfig, ConfigError> {
         return Err(invalid(missing, "", "set together with TURN_SERVER_URL (or set TURN_SECRET for time-limited credentials)"));
     }
     Ok(IceConfig { stun_servers, turn })
+}
+
+fn turn_credential_ttl(vars: &Vars) -> Result<Duration, ConfigError> {
+    const EXPECTED: &str = "a whole number of seconds from 60 to 604800 (7 days), e.g. 86400";
+    let secs: u64 = vars.parse("TURN_CREDENTIAL_TTL", DEFAULT_TURN_CREDENTIAL_TTL.as_secs(), EXPECTED)?;
+    if !(60..=604_800).contains(&secs) {
+        return Err(invalid("TURN_CREDENTIAL_TTL", &secs.to_string(), EXPECTED));
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 fn sfu_settings(vars: &Vars, sfu_mode_enabled: bool) -> Result<SfuSettings, ConfigError> {
@@ -445,6 +506,7 @@ mod tests {
             (&[("MONGO_URI", "mongodb://x")], "DATABASE_URL"),
             (&[("NODE_ENV", "production")], "JWT_SECRET is not set"),
             (&[("SFU_MODE_ENABLED", "maybe")], "SFU_MODE_ENABLED"),
+            (&[("TURN_SERVER_URL", "turn:t:3478"), ("TURN_SECRET", "s"), ("TURN_CREDENTIAL_TTL", "10")], "TURN_CREDENTIAL_TTL=\"10\""),
             (&[("DATABASE_URL", "mysql://u:secret@h/db")], "u:***@h"),
         ];
         for (pairs, needle) in cases {

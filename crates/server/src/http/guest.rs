@@ -55,6 +55,7 @@ fn random_suffix() -> String {
     (0..12).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 
-async fn ice_servers(State(state): State<AppState>, _user: AuthUser) -> Json<Value> {
-    Json(json!({ "success": true, "iceServers": crate::ice::ice_servers(&state.config.ice) }))
+async fn ice_servers(State(state): State<AppState>, user: AuthUser) -> Json<Value> {
+    let servers = crate::ice::ice_servers(&state.config.ice, &user.id(), std::time::SystemTime::now());
+    Json(json!({ "success": true, "iceServers": servers }))
 }

@@ -67,8 +67,9 @@ pub fn participant_cap(sig: &Signaling, meeting: &MeetingView) -> usize {
     cap.max(1) as usize
 }
 
-pub fn ice_servers(sig: &Signaling, _session: &Session) -> Vec<IceServer> {
-    crate::ice::ice_servers(&sig.app().config.ice)
+/// The participant's STUN/TURN list; TURN credentials are minted for `session.user`.
+pub fn ice_servers(sig: &Signaling, session: &Session) -> Vec<IceServer> {
+    crate::ice::ice_servers(&sig.app().config.ice, &session.user, std::time::SystemTime::now())
 }
 
 pub async fn joined(sig: &Signaling, room: &RoomId, peer: &LivePeer) {
