@@ -16,6 +16,7 @@
 //! threads; this crate talks to it through its handle and an event channel.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod http;
@@ -58,6 +59,28 @@ pub fn routes(state: AppState) -> Router {
     http::app(state).merge(web::routes()).layer(layer)
 }
 
+/// [`routes`], with the Socket.IO Redis adapter when this node is part of a cluster, so
+/// that broadcasts reach the sockets of every node.
+pub async fn router(state: AppState) -> anyhow::Result<Router> {
+    let Some(cluster) = state.cluster.clone() else {
+        return Ok(routes(state));
+    };
+    use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+    let sfu_events = state.sfu_events.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let signaling = signaling::Signaling::new(state.clone());
+    let adapter_config = RedisAdapterConfig::new().with_prefix(format!("{}socket.io", cluster.prefix));
+    let ctr = RedisAdapterCtr::new_with_redis_config(&cluster.client, adapter_config)
+        .await
+        .context("connecting the Socket.IO Redis adapter (needs Redis 7 and RESP3)")?;
+    let (layer, io) = socketioxide::SocketIo::builder()
+        .max_payload(signaling::MAX_PAYLOAD)
+        .with_state(signaling.clone())
+        .with_adapter::<RedisAdapter<_>>(ctr)
+        .build_layer();
+    signaling::attach(&io, signaling, sfu_events).await.map_err(|e| anyhow::anyhow!("Socket.IO Redis adapter: {e}"))?;
+    Ok(http::app(state).merge(web::routes()).layer(layer))
+}
+
 /// Serves on `listener` until `shutdown` completes or `state.shutdown` is cancelled,
 /// with the background tasks (TTL sweeper) running alongside.
 pub async fn run(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
@@ -73,7 +96,7 @@ pub async fn run(listener: TcpListener, state: AppState, shutdown: impl Future<O
         }
     };
     let sweeper = tokio::spawn(sweeper::run(state.clone()));
-    let app = routes(state.clone());
+    let app = router(state.clone()).await.map_err(|e| std::io::Error::other(format!("{e:#}")))?;
     let server = axum::serve(listener, app).with_graceful_shutdown(stop);
     let mut server = std::pin::pin!(server.into_future());
     let result = tokio::select! {
@@ -124,7 +147,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
     };
     let shutdown = CancellationToken::new();
-    let state = AppState::new(config.clone(), store.clone(), sfu, shutdown.clone()).context("REDIS_URL")?;
+    let mut state = AppState::new(config.clone(), store.clone(), sfu, shutdown.clone()).context("REDIS_URL")?;
+    if let Some(url) = &config.redis_url {
+        let cluster = cluster::Cluster::connect(url, &config.redis_prefix).await?;
+        tracing::info!(node = %cluster.node_id, prefix = %cluster.prefix, "joined the cluster through Redis");
+        state.cluster = Some(cluster);
+    }
     *state.sfu_events.lock().unwrap_or_else(|e| e.into_inner()) = sfu_events;
     let listener = TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {} (HOST/PORT)", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "meeting-service listening");

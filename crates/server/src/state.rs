@@ -25,6 +25,8 @@ pub struct AppState {
     pub events: broadcast::Sender<MeetingEvent>,
     /// Cancelled once on SIGINT/SIGTERM; every task stops when it fires.
     pub shutdown: CancellationToken,
+    /// Set when `REDIS_URL` is configured: this node's identity and Redis connection.
+    pub cluster: Option<crate::cluster::Cluster>,
     /// The SFU's event receiver, taken once by the signaling when the router is built.
     pub sfu_events: Arc<std::sync::Mutex<Option<crate::signaling::media::EventReceiver>>>,
 }
@@ -68,6 +70,7 @@ impl AppState {
             redis,
             events,
             shutdown,
+            cluster: None,
             sfu_events: Arc::default(),
         })
     }

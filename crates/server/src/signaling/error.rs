@@ -57,6 +57,18 @@ impl From<ErrorBody> for SignalError {
     }
 }
 
+impl From<crate::signaling::live::LiveError> for SignalError {
+    fn from(e: crate::signaling::live::LiveError) -> Self {
+        use crate::signaling::live::LiveError;
+        match e {
+            LiveError::Full { limit } => SignalError::RoomFull { limit },
+            LiveError::Unavailable(why) => {
+                SignalError::Unavailable(format!("live meeting state is unavailable (Redis): {why}"))
+            }
+        }
+    }
+}
+
 impl From<SignalError> for ErrorBody {
     fn from(e: SignalError) -> Self {
         if let SignalError::Internal(cause) = &e {

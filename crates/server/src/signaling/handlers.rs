@@ -18,7 +18,7 @@ use socketioxide_core::adapter::DefinedAdapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 
-use super::live::{AdmitError, LivePeer};
+use super::live::{LiveChange, LivePeer};
 use super::records::{self, Topology};
 use super::session::{Joined, Session};
 use super::{Signaling, SignalError, media, peer_channel, room_channel};
@@ -52,10 +52,17 @@ async fn authenticate<A: Adapter>(
         .ok_or_else(|| Refused("TOKEN_MISSING", "connect with auth: { token }".into()))?;
     let claims = sig.app().jwt.verify(&token).map_err(|e| Refused(e.code(), e.to_string()))?;
     s.extensions.insert(Session::new(claims));
+    // The event handlers are registered here, in the middleware, and not in the connect
+    // handler: socketioxide sends the CONNECT packet before it spawns the (async) connect
+    // handler, so a client that emits right after connecting (the web client's
+    // `join-meeting`) could reach a socket without handlers: no handler, no ack.
+    register_events(&s);
     Ok(())
 }
 
-async fn on_connect<A: Adapter>(s: SocketRef<A>) {
+async fn on_connect<A: Adapter>(_s: SocketRef<A>) {}
+
+fn register_events<A: Adapter>(s: &SocketRef<A>) {
     s.on("join-meeting", join_meeting::<A>);
     s.on("leave-meeting", leave_meeting::<A>);
     s.on("sfu-offer", sfu_offer::<A>);
@@ -103,7 +110,7 @@ fn session<A: Adapter>(s: &SocketRef<A>) -> Result<Session, SignalError> {
 async fn membership<A: Adapter>(s: &SocketRef<A>, sig: &Signaling, room: &RoomId) -> Result<(Session, Joined, LivePeer), SignalError> {
     let session = session(s)?;
     let joined = session.joined().filter(|j| &j.room == room).ok_or(SignalError::NotInMeeting)?;
-    match sig.live().get(room, &joined.peer).await {
+    match sig.live().get(room, &joined.peer).await? {
         Some(peer) => Ok((session, joined, peer)),
         None => {
             session.clear_if(&joined.peer);
@@ -150,15 +157,13 @@ async fn join<A: Adapter>(s: &SocketRef<A>, io: &SocketIo<A>, sig: &Signaling, d
         screen_sharing: false,
         joined_at: Utc::now(),
     };
-    let admitted = sig.live().admit(&room, peer.clone(), limit).await.map_err(|e| match e {
-        AdmitError::Full { limit } => SignalError::RoomFull { limit },
-    })?;
+    let admitted = sig.live().admit(&room, peer.clone(), limit).await?;
 
     for old in admitted.replaced {
         let io_note = json!({ "roomId": room });
         let _ = io.to(peer_channel(&old.peer_id)).emit("meeting:replaced", &io_note).await;
         let _ = io.to(peer_channel(&old.peer_id)).leave(room_channel(&room)).await;
-        forget_peer(io, sig, &room, &old, LeaveWhy::Replaced).await;
+        after_removal(io, sig, &room, &old, LeaveWhy::Replaced).await;
     }
 
     s.join(vec![room_channel(&room), peer_channel(&peer.peer_id)]);
@@ -168,7 +173,7 @@ async fn join<A: Adapter>(s: &SocketRef<A>, io: &SocketIo<A>, sig: &Signaling, d
     let others: Vec<_> = sig
         .live()
         .peers(&room)
-        .await
+        .await?
         .into_iter()
         .filter(|p| p.peer_id != peer.peer_id)
         .map(|p| p.to_participant())
@@ -221,22 +226,31 @@ async fn leave<A: Adapter>(
 ) {
     session.clear_if(peer);
     s.leave(vec![room_channel(room), peer_channel(peer)]);
-    if let Some(gone) = sig.live().get(room, peer).await {
-        forget_peer(io, sig, room, &gone, why).await;
-    }
+    forget_peer(io, sig, room, peer, why).await;
 }
 
 /// The part of leaving that does not need the peer's own socket, so that it also serves
 /// for connections replaced, removed by the host, or failed in the SFU.
-pub(crate) async fn forget_peer<A: Adapter>(io: &SocketIo<A>, sig: &Signaling, room: &RoomId, peer: &LivePeer, why: LeaveWhy) {
-    let Some((gone, remaining)) = sig.live().remove(room, &peer.peer_id).await else {
-        return;
-    };
+pub(crate) async fn forget_peer<A: Adapter>(io: &SocketIo<A>, sig: &Signaling, room: &RoomId, peer: &PeerId, why: LeaveWhy) {
+    match sig.live().remove(room, peer).await {
+        Ok(Some((gone, _remaining))) => after_removal(io, sig, room, &gone, why).await,
+        Ok(None) => {}
+        Err(e) => {
+            // The registry entry expires by itself once this node stops refreshing it;
+            // the media must stop now.
+            tracing::warn!(room = %room, peer = %peer, error = %e, "could not remove a participant from the registry");
+            media::leave(sig, peer);
+        }
+    }
+}
+
+/// Everything that follows a participant's removal from the registry.
+async fn after_removal<A: Adapter>(io: &SocketIo<A>, sig: &Signaling, room: &RoomId, gone: &LivePeer, why: LeaveWhy) {
     media::leave(sig, &gone.peer_id);
-    records::left(sig, room, &gone, remaining).await;
+    records::left(sig, room, gone).await;
     let note = ParticipantLeft { user_id: gone.user_id.clone(), peer_id: gone.peer_id.clone() };
     let _ = io.to(room_channel(room)).emit("participant-left", &note).await;
-    tracing::info!(room = %room, peer = %gone.peer_id, ?why, remaining, "left");
+    tracing::info!(room = %room, peer = %gone.peer_id, ?why, "left");
 }
 
 async fn leave_meeting<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
@@ -312,14 +326,11 @@ async fn set_media<A: Adapter>(
         Some(p) => p.clone(),
         None => membership(s, sig, room).await?.2,
     };
-    let updated = sig
-        .live()
-        .update(room, &peer.peer_id, |p| match kind {
-            MediaKind::Audio => p.audio_enabled = enabled,
-            MediaKind::Video => p.video_enabled = enabled,
-        })
-        .await
-        .ok_or(SignalError::NotInMeeting)?;
+    let change = match kind {
+        MediaKind::Audio => LiveChange::Audio(enabled),
+        MediaKind::Video => LiveChange::Video(enabled),
+    };
+    let updated = sig.live().update(room, &peer.peer_id, change).await?.ok_or(SignalError::NotInMeeting)?;
     media::set_muted(sig, &peer.peer_id, kind, !enabled);
     let (event, _) = match kind {
         MediaKind::Audio => ("participant-audio-changed", ()),
@@ -341,8 +352,8 @@ async fn toggle_screen_share<A: Adapter>(s: SocketRef<A>, State(sig): State<Sign
         }
         let updated = sig
             .live()
-            .update(&req.room_id, &joined.peer, |p| p.screen_sharing = req.is_sharing)
-            .await
+            .update(&req.room_id, &joined.peer, LiveChange::Screen(req.is_sharing))
+            .await?
             .ok_or(SignalError::NotInMeeting)?;
         media::set_screen_share(&sig, &joined.peer, req.is_sharing);
         let note = json!({ "userId": updated.user_id, "peerId": updated.peer_id, "isSharing": req.is_sharing });
@@ -395,7 +406,7 @@ async fn host_mute<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, da
     let result = async {
         let req: HostMute = parse(data)?;
         let me = as_host(&s, &sig, &req.room_id, "mute other participants").await?;
-        let targets = sig.live().find_user(&req.room_id, &req.target_user_id).await;
+        let targets = sig.live().find_user(&req.room_id, &req.target_user_id).await?;
         if targets.is_empty() {
             return Err(SignalError::PeerNotFound(req.target_user_id.to_string()));
         }
@@ -414,7 +425,7 @@ async fn host_remove<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig): S
     let result = async {
         let req: HostRemove = parse(data)?;
         let me = as_host(&s, &sig, &req.room_id, "remove participants").await?;
-        let targets = sig.live().find_user(&req.room_id, &req.target_user_id).await;
+        let targets = sig.live().find_user(&req.room_id, &req.target_user_id).await?;
         if targets.is_empty() {
             return Err(SignalError::PeerNotFound(req.target_user_id.to_string()));
         }
@@ -423,7 +434,7 @@ async fn host_remove<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig): S
             let channel = peer_channel(&t.peer_id);
             let _ = s.within(channel.clone()).emit("control:removed", &note).await;
             let _ = s.within(channel).leave(room_channel(&req.room_id)).await;
-            forget_peer(&io, &sig, &req.room_id, t, LeaveWhy::Removed).await;
+            forget_peer(&io, &sig, &req.room_id, &t.peer_id, LeaveWhy::Removed).await;
         }
         Ok(json!({}))
     }
@@ -450,10 +461,13 @@ pub(crate) async fn end_for_everyone<A: Adapter>(io: &SocketIo<A>, sig: &Signali
     let note = json!({ "roomId": room, "reason": reason });
     let _ = io.to(channel.clone()).emit("meeting:ended", &note).await;
     let _ = io.to(channel.clone()).leave(channel).await;
-    let gone = sig.live().clear(room).await;
+    let gone = sig.live().clear(room).await.unwrap_or_else(|e| {
+        tracing::warn!(room = %room, error = %e, "could not clear the live registry; entries will expire");
+        Vec::new()
+    });
     for p in &gone {
         media::leave(sig, &p.peer_id);
-        records::left(sig, room, p, 0).await;
+        records::left(sig, room, p).await;
     }
     media::close_room(sig, room);
     tracing::info!(room = %room, reason, participants = gone.len(), "meeting ended");
@@ -488,7 +502,7 @@ async fn relay<A: Adapter>(s: &SocketRef<A>, sig: &Signaling, data: Payload, eve
     if meeting.topology != Topology::Mesh {
         return Err(SignalError::BadRequest(format!("{event} is for mesh meetings; this one uses the SFU")));
     }
-    let targets = sig.live().find_user(&req.room_id, &req.target_user_id).await;
+    let targets = sig.live().find_user(&req.room_id, &req.target_user_id).await?;
     let Some(target) = targets.into_iter().find(|t| t.peer_id != me.peer_id) else {
         return Err(refuse(s, SignalError::PeerNotFound(req.target_user_id.to_string())));
     };

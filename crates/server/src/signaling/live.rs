@@ -2,19 +2,26 @@
 //!
 //! This is live state, not history (history is in the store): it must be right at the
 //! moment of a join, because the participant cap is checked against it. Every method is
-//! one atomic step, so that two joins racing for the last seat cannot both win. The
-//! in-process implementation is a mutex-guarded map; the Redis one (several nodes) keeps
-//! the same contract with Lua scripts.
+//! one atomic step, so that two joins racing for the last seat cannot both win.
+//!
+//! [`LiveRooms`] is that contract. Its in-process implementation ([`LocalRooms`]) is a
+//! mutex-guarded map, used when there is no Redis; the Redis one
+//! ([`crate::cluster::live::RedisLive`]) keeps the same contract with Lua scripts, so
+//! that several nodes share one registry.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use proto::signaling::Participant;
 use proto::{PeerId, RoomId, UserId};
+use serde::{Deserialize, Serialize};
 
-/// One connection of one user in one meeting.
-#[derive(Clone, Debug, PartialEq, Eq)]
+use crate::cluster::live::RedisLive;
+
+/// One connection of one user in one meeting. Serialized as camelCase JSON in Redis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LivePeer {
     pub peer_id: PeerId,
     pub user_id: UserId,
@@ -51,22 +58,110 @@ pub struct Admitted {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum AdmitError {
+pub enum LiveError {
     #[error("the meeting is full ({limit} participants)")]
     Full { limit: usize },
+    /// The shared registry (Redis) cannot be reached.
+    #[error("the live registry is unavailable: {0}")]
+    Unavailable(String),
 }
 
-/// Live participants of every meeting this process knows about.
-#[derive(Debug, Default)]
-pub struct LiveRooms {
-    rooms: Mutex<HashMap<RoomId, Vec<LivePeer>>>,
+/// A change of one participant's media state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveChange {
+    Audio(bool),
+    Video(bool),
+    Screen(bool),
+}
+
+impl LiveChange {
+    /// The JSON field and its new value.
+    pub fn field(self) -> (&'static str, bool) {
+        match self {
+            LiveChange::Audio(on) => ("audioEnabled", on),
+            LiveChange::Video(on) => ("videoEnabled", on),
+            LiveChange::Screen(on) => ("screenSharing", on),
+        }
+    }
+
+    fn apply(self, p: &mut LivePeer) {
+        match self {
+            LiveChange::Audio(on) => p.audio_enabled = on,
+            LiveChange::Video(on) => p.video_enabled = on,
+            LiveChange::Screen(on) => p.screen_sharing = on,
+        }
+    }
+}
+
+/// The live registry: in this process, or shared through Redis.
+#[derive(Debug, Clone)]
+pub enum LiveRooms {
+    Local(Arc<LocalRooms>),
+    Redis(Arc<RedisLive>),
 }
 
 impl LiveRooms {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn local() -> Self {
+        LiveRooms::Local(Arc::default())
     }
 
+    pub async fn admit(&self, room: &RoomId, peer: LivePeer, limit: usize) -> Result<Admitted, LiveError> {
+        match self {
+            LiveRooms::Local(l) => l.admit(room, peer, limit),
+            LiveRooms::Redis(r) => r.admit(room, peer, limit).await,
+        }
+    }
+
+    /// Remove one connection; returns it and how many remain in the room.
+    pub async fn remove(&self, room: &RoomId, peer: &PeerId) -> Result<Option<(LivePeer, usize)>, LiveError> {
+        match self {
+            LiveRooms::Local(l) => Ok(l.remove(room, peer)),
+            LiveRooms::Redis(r) => r.remove(room, peer).await,
+        }
+    }
+
+    /// Remove everybody (the meeting ended).
+    pub async fn clear(&self, room: &RoomId) -> Result<Vec<LivePeer>, LiveError> {
+        match self {
+            LiveRooms::Local(l) => Ok(l.clear(room)),
+            LiveRooms::Redis(r) => r.clear(room).await,
+        }
+    }
+
+    /// Everyone in the room, in join order.
+    pub async fn peers(&self, room: &RoomId) -> Result<Vec<LivePeer>, LiveError> {
+        match self {
+            LiveRooms::Local(l) => Ok(l.peers(room)),
+            LiveRooms::Redis(r) => r.peers(room).await,
+        }
+    }
+
+    pub async fn get(&self, room: &RoomId, peer: &PeerId) -> Result<Option<LivePeer>, LiveError> {
+        Ok(self.peers(room).await?.into_iter().find(|p| &p.peer_id == peer))
+    }
+
+    /// Change one connection's media state; the new state, or `None` if it is gone.
+    pub async fn update(&self, room: &RoomId, peer: &PeerId, change: LiveChange) -> Result<Option<LivePeer>, LiveError> {
+        match self {
+            LiveRooms::Local(l) => Ok(l.update(room, peer, |p| change.apply(p))),
+            LiveRooms::Redis(r) => r.update(room, peer, change).await,
+        }
+    }
+
+    /// The connections of `user` in `room` (one after a join; a remote node may briefly
+    /// disagree).
+    pub async fn find_user(&self, room: &RoomId, user: &UserId) -> Result<Vec<LivePeer>, LiveError> {
+        Ok(self.peers(room).await?.into_iter().filter(|p| &p.user_id == user).collect())
+    }
+}
+
+/// Live participants of every meeting this process knows about (no Redis).
+#[derive(Debug, Default)]
+pub struct LocalRooms {
+    rooms: Mutex<HashMap<RoomId, Vec<LivePeer>>>,
+}
+
+impl LocalRooms {
     fn with<R>(&self, f: impl FnOnce(&mut HashMap<RoomId, Vec<LivePeer>>) -> R) -> R {
         // A poisoned lock means a panic elsewhere while holding it; the map itself is
         // still consistent (every mutation below is a single push/retain), so keep going.
@@ -76,7 +171,7 @@ impl LiveRooms {
 
     /// Add `peer` to `room` unless that would exceed `limit`. The user's earlier
     /// connections to the room are replaced (and do not count against the limit).
-    pub async fn admit(&self, room: &RoomId, peer: LivePeer, limit: usize) -> Result<Admitted, AdmitError> {
+    fn admit(&self, room: &RoomId, peer: LivePeer, limit: usize) -> Result<Admitted, LiveError> {
         self.with(|rooms| {
             let peers = rooms.entry(room.clone()).or_default();
             let others = peers.iter().filter(|p| p.user_id != peer.user_id).count();
@@ -84,7 +179,7 @@ impl LiveRooms {
                 if peers.is_empty() {
                     rooms.remove(room);
                 }
-                return Err(AdmitError::Full { limit });
+                return Err(LiveError::Full { limit });
             }
             let (replaced, kept): (Vec<_>, Vec<_>) =
                 std::mem::take(peers).into_iter().partition(|p| p.user_id == peer.user_id);
@@ -94,8 +189,7 @@ impl LiveRooms {
         })
     }
 
-    /// Remove one connection; returns it and how many remain in the room.
-    pub async fn remove(&self, room: &RoomId, peer: &PeerId) -> Option<(LivePeer, usize)> {
+    fn remove(&self, room: &RoomId, peer: &PeerId) -> Option<(LivePeer, usize)> {
         self.with(|rooms| {
             let peers = rooms.get_mut(room)?;
             let at = peers.iter().position(|p| &p.peer_id == peer)?;
@@ -108,41 +202,20 @@ impl LiveRooms {
         })
     }
 
-    /// Remove everybody (the meeting ended).
-    pub async fn clear(&self, room: &RoomId) -> Vec<LivePeer> {
+    fn clear(&self, room: &RoomId) -> Vec<LivePeer> {
         self.with(|rooms| rooms.remove(room).unwrap_or_default())
     }
 
-    pub async fn peers(&self, room: &RoomId) -> Vec<LivePeer> {
+    fn peers(&self, room: &RoomId) -> Vec<LivePeer> {
         self.with(|rooms| rooms.get(room).cloned().unwrap_or_default())
     }
 
-    pub async fn get(&self, room: &RoomId, peer: &PeerId) -> Option<LivePeer> {
-        self.with(|rooms| rooms.get(room)?.iter().find(|p| &p.peer_id == peer).cloned())
-    }
-
     /// Change one connection's state; returns the new state, or `None` if it is gone.
-    pub async fn update(
-        &self,
-        room: &RoomId,
-        peer: &PeerId,
-        change: impl FnOnce(&mut LivePeer),
-    ) -> Option<LivePeer> {
+    fn update(&self, room: &RoomId, peer: &PeerId, change: impl FnOnce(&mut LivePeer)) -> Option<LivePeer> {
         self.with(|rooms| {
             let p = rooms.get_mut(room)?.iter_mut().find(|p| &p.peer_id == peer)?;
             change(p);
             Some(p.clone())
-        })
-    }
-
-    /// The connections of `user` in `room` (at most one after a join, but a remote node
-    /// may briefly disagree).
-    pub async fn find_user(&self, room: &RoomId, user: &UserId) -> Vec<LivePeer> {
-        self.with(|rooms| {
-            rooms
-                .get(room)
-                .map(|ps| ps.iter().filter(|p| &p.user_id == user).cloned().collect())
-                .unwrap_or_default()
         })
     }
 }
@@ -167,20 +240,20 @@ mod tests {
 
     #[tokio::test]
     async fn cap_holds_and_same_user_replaces() {
-        let live = LiveRooms::new();
+        let live = LiveRooms::local();
         let room = RoomId::from("R");
         live.admit(&room, peer("a"), 2).await.expect("a");
         live.admit(&room, peer("b"), 2).await.expect("b");
-        assert_eq!(live.admit(&room, peer("c"), 2).await.expect_err("full"), AdmitError::Full { limit: 2 });
+        assert_eq!(live.admit(&room, peer("c"), 2).await.expect_err("full"), LiveError::Full { limit: 2 });
         // b again: replaces b, room stays at two.
         let again = live.admit(&room, peer("b"), 2).await.expect("b again");
         assert_eq!(again.replaced.len(), 1);
-        assert_eq!(live.peers(&room).await.len(), 2);
+        assert_eq!(live.peers(&room).await.expect("peers").len(), 2);
     }
 
     #[tokio::test]
     async fn concurrent_admissions_never_exceed_the_limit() {
-        let live = std::sync::Arc::new(LiveRooms::new());
+        let live = LiveRooms::local();
         let room = RoomId::from("R");
         let mut tasks = Vec::new();
         for i in 0..200 {
@@ -194,17 +267,17 @@ mod tests {
             }
         }
         assert_eq!(admitted, 50);
-        assert_eq!(live.peers(&room).await.len(), 50);
+        assert_eq!(live.peers(&room).await.expect("peers").len(), 50);
     }
 
     #[tokio::test]
     async fn removing_the_last_peer_forgets_the_room() {
-        let live = LiveRooms::new();
+        let live = LiveRooms::local();
         let room = RoomId::from("R");
         let p = peer("a");
         live.admit(&room, p.clone(), 5).await.expect("a");
-        assert_eq!(live.remove(&room, &p.peer_id).await.map(|(_, n)| n), Some(0));
-        assert!(live.remove(&room, &p.peer_id).await.is_none());
-        assert!(live.peers(&room).await.is_empty());
+        assert_eq!(live.remove(&room, &p.peer_id).await.expect("remove").map(|(_, n)| n), Some(0));
+        assert!(live.remove(&room, &p.peer_id).await.expect("remove").is_none());
+        assert!(live.peers(&room).await.expect("peers").is_empty());
     }
 }

@@ -1,8 +1,10 @@
 //! The bridge between signaling and the SFU engine.
 //!
-//! Requests go to the engine as calls on [`meeting_sfu::Sfu`] whose answers come back
-//! through one-shot callbacks; here they become awaits with a deadline, so that a stuck
-//! worker turns into an `UNAVAILABLE` acknowledgement instead of a hung request. The
+//! Requests go to the engine as [`MediaOp`]s whose answers come back through one-shot
+//! callbacks; here they become awaits with a deadline, so that a stuck worker turns into
+//! an `UNAVAILABLE` acknowledgement instead of a hung request. In a cluster the op runs
+//! on the node that hosts the meeting's media, relayed over Redis when that is another
+//! node (see `cluster::placement`). The
 //! engine's own events (a server offer for renegotiation, a participant lost) arrive on
 //! one channel and [`pump_events`] turns them into Socket.IO messages.
 
@@ -10,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use meeting_sfu::{MidSource, ParticipantId, SfuError, SfuEvent, TrackSource};
+use meeting_sfu::{MidSource, OutgoingTrack, ParticipantId, SfuEvent, TrackSource};
 use proto::signaling::{MediaKind, ServerOffer, SfuAnswerData, TrackInfo};
 use proto::{PeerId, RoomId, UserId};
 use socketioxide::SocketIo;
@@ -18,6 +20,7 @@ use socketioxide::adapter::Adapter;
 use tokio::sync::{mpsc, oneshot};
 
 use super::handlers::{LeaveWhy, forget_peer};
+use crate::cluster::placement::{self, MediaOp, OpReply, Owner};
 use super::session::Joined;
 use super::{SignalError, Signaling, peer_channel};
 
@@ -40,26 +43,36 @@ fn engine(sig: &Signaling) -> Result<&meeting_sfu::Sfu, SignalError> {
     sig.sfu().ok_or(SignalError::Disabled("this server runs without its SFU (SFU_MODE_ENABLED=false)"))
 }
 
-fn participant(peer: &PeerId) -> ParticipantId {
-    ParticipantId::new(peer.as_str())
-}
-
-/// Run one engine request and wait for its reply.
-async fn call<T: Send + 'static>(
-    start: impl FnOnce(meeting_sfu::Reply<Result<T, SfuError>>),
-) -> Result<T, SignalError> {
+/// Run `op` on this node's engine and wait for its reply, within the deadline.
+async fn run_here(sig: &Signaling, op: MediaOp) -> Result<OpReply, SignalError> {
+    let sfu = engine(sig)?;
     let (tx, rx) = oneshot::channel();
-    start(Box::new(move |r| {
+    placement::execute(sfu, op, move |r| {
         let _ = tx.send(r);
-    }));
+    });
     match tokio::time::timeout(ENGINE_DEADLINE, rx).await {
-        Ok(Ok(Ok(v))) => Ok(v),
-        Ok(Ok(Err(SfuError::WorkerGone))) | Ok(Err(_)) => {
-            Err(SignalError::Unavailable("the media worker is not running".into()))
-        }
-        Ok(Ok(Err(e))) => Err(SignalError::Sfu(e.to_string())),
+        Ok(Ok(reply)) => Ok(reply),
+        Ok(Err(_)) => Err(SignalError::Unavailable("the media worker is not running".into())),
         Err(_) => Err(SignalError::Unavailable("the media worker did not answer in time".into())),
     }
+}
+
+/// Run `op` where `owner` says: here, or relayed to the node hosting the room.
+async fn run_at(sig: &Signaling, owner: &Owner, op: MediaOp) -> Result<OpReply, SignalError> {
+    let reply = match (owner, sig.placement()) {
+        (Owner::Node(node), Some(pl)) => pl.relay(node, op).await.map_err(|e| SignalError::Unavailable(e.to_string()))?,
+        _ => run_here(sig, op).await?,
+    };
+    match reply {
+        OpReply::Failed { kind, message } if kind == "worker-gone" => Err(SignalError::Unavailable(message)),
+        OpReply::Failed { message, .. } => Err(SignalError::Sfu(message)),
+        ok => Ok(ok),
+    }
+}
+
+/// Where `peer`'s requests go: the node its media was placed on.
+fn placed_owner(sig: &Signaling, peer: &PeerId) -> Owner {
+    sig.placement().and_then(|pl| pl.placed(peer)).map(|(_, owner)| owner).unwrap_or(Owner::Here)
 }
 
 /// The client's publishing offer (first one: join the engine; later: renegotiate).
@@ -69,7 +82,6 @@ pub async fn offer(
     sdp: String,
     sources: &BTreeMap<String, String>,
 ) -> Result<SfuAnswerData, SignalError> {
-    let sfu = engine(sig)?;
     let mut mids = Vec::with_capacity(sources.len());
     for (mid, name) in sources {
         let source = TrackSource::parse(name).ok_or_else(|| {
@@ -77,54 +89,93 @@ pub async fn offer(
         })?;
         mids.push(MidSource { mid: mid.clone(), source });
     }
-    let room = meeting_sfu::RoomId::new(joined.room.as_str());
-    let who = participant(&joined.peer);
-    let answer = if joined.in_sfu {
-        call(|reply| sfu.offer(who, sdp, mids, reply)).await?
-    } else {
-        call(|reply| sfu.join(room, who, sdp, mids, reply)).await?
+    let participant = joined.peer.as_str().to_owned();
+    let sources = placement::sources_to_wire(&mids);
+    let (owner, rejoin) = match sig.placement() {
+        None => (Owner::Here, !joined.in_sfu),
+        Some(pl) => {
+            let owner = pl.owner(&joined.room).await.map_err(|e| SignalError::Unavailable(e.to_string()))?;
+            let known = pl.placed(&joined.peer).is_some_and(|(_, o)| o == owner);
+            (owner, !known)
+        }
     };
-    let tracks = track_infos(sig, &joined.room, &answer.tracks).await;
-    Ok(SfuAnswerData { sdp: answer.sdp, tracks })
+    let op = if rejoin {
+        MediaOp::Join { room: joined.room.as_str().to_owned(), participant, sdp, sources }
+    } else {
+        MediaOp::Offer { participant, sdp, sources }
+    };
+    let OpReply::Answer { sdp, tracks } = run_at(sig, &owner, op).await? else {
+        return Err(SignalError::Internal(anyhow::anyhow!("the engine answered an offer without SDP")));
+    };
+    if let Some(pl) = sig.placement() {
+        pl.set_placed(&joined.peer, &joined.room, owner);
+    }
+    let tracks: Vec<OutgoingTrack> = tracks
+        .into_iter()
+        .filter_map(|(mid, from, source)| {
+            Some(OutgoingTrack { mid, from: ParticipantId::new(from), source: TrackSource::parse(&source)? })
+        })
+        .collect();
+    let tracks = track_infos(sig, &joined.room, &tracks).await;
+    Ok(SfuAnswerData { sdp, tracks })
 }
 
 /// The client's answer to a server offer.
 pub async fn answer(sig: &Signaling, peer: &PeerId, offer_id: u64, sdp: String) -> Result<(), SignalError> {
-    let sfu = engine(sig)?;
-    call(|reply| sfu.answer(participant(peer), offer_id, sdp, reply)).await
+    let owner = placed_owner(sig, peer);
+    run_at(sig, &owner, MediaOp::Answer { participant: peer.as_str().to_owned(), offer_id, sdp }).await?;
+    Ok(())
+}
+
+/// Fire-and-forget requests: a failure is logged (the participant's media stops with
+/// its connection anyway).
+fn send(sig: &Signaling, owner: Owner, op: MediaOp) {
+    if sig.sfu().is_none() && sig.placement().is_none() {
+        return;
+    }
+    let sig = sig.clone();
+    tokio::spawn(async move {
+        if let Err(e) = run_at(&sig, &owner, op).await {
+            tracing::debug!(error = %e, "media request failed");
+        }
+    });
 }
 
 pub fn leave(sig: &Signaling, peer: &PeerId) {
-    if let Some(sfu) = sig.sfu() {
-        sfu.leave(participant(peer));
-    }
+    let owner = match sig.placement() {
+        Some(pl) => match pl.forget(peer) {
+            Some((_, owner)) => owner,
+            None => return,
+        },
+        None => Owner::Here,
+    };
+    send(sig, owner, MediaOp::Leave { participant: peer.as_str().to_owned() });
 }
 
 pub fn close_room(sig: &Signaling, room: &RoomId) {
-    if let Some(sfu) = sig.sfu() {
-        sfu.close_room(meeting_sfu::RoomId::new(room.as_str()));
-    }
+    // Only the owner has the room; elsewhere its participants' leaves already went out.
+    send(sig, Owner::Here, MediaOp::CloseRoom { room: room.as_str().to_owned() });
 }
 
 pub fn set_muted(sig: &Signaling, peer: &PeerId, kind: MediaKind, muted: bool) {
-    if let Some(sfu) = sig.sfu() {
-        let source = match kind {
-            MediaKind::Audio => TrackSource::Microphone,
-            MediaKind::Video => TrackSource::Camera,
-        };
-        sfu.set_muted(participant(peer), source, muted);
-    }
+    let source = match kind {
+        MediaKind::Audio => TrackSource::Microphone,
+        MediaKind::Video => TrackSource::Camera,
+    };
+    let op = MediaOp::SetMuted { participant: peer.as_str().to_owned(), source: source.as_str().to_owned(), muted };
+    send(sig, placed_owner(sig, peer), op);
 }
 
 pub fn set_screen_share(sig: &Signaling, peer: &PeerId, on: bool) {
-    if let Some(sfu) = sig.sfu() {
-        sfu.set_publishing(participant(peer), TrackSource::ScreenShare, on);
-    }
+    let source = TrackSource::ScreenShare.as_str().to_owned();
+    let op = MediaOp::SetPublishing { participant: peer.as_str().to_owned(), source, on };
+    send(sig, placed_owner(sig, peer), op);
 }
 
 /// Name the sender of each track, so the client can put it in the right tile.
 async fn track_infos(sig: &Signaling, room: &RoomId, tracks: &[meeting_sfu::OutgoingTrack]) -> Vec<TrackInfo> {
-    let peers = sig.live().peers(room).await;
+    // Best effort: without the registry the client still gets the tracks, unnamed.
+    let peers = sig.live().peers(room).await.unwrap_or_default();
     tracks
         .iter()
         .map(|t| {
@@ -162,9 +213,7 @@ pub async fn pump_events<A: Adapter>(io: SocketIo<A>, sig: Signaling, mut events
                     "error": { "code": "MEDIA_FAILED", "message": media_failure_hint(&reason) }
                 });
                 let _ = io.to(peer_channel(&peer)).emit("meeting-error", &note).await;
-                if let Some(p) = sig.live().get(&room, &peer).await {
-                    forget_peer(&io, &sig, &room, &p, LeaveWhy::MediaFailed).await;
-                }
+                forget_peer(&io, &sig, &room, &peer, LeaveWhy::MediaFailed).await;
             }
             SfuEvent::ConnectionState { room, participant, state } => {
                 tracing::debug!(room = %room, peer = %participant, ?state, "media connection state");
@@ -175,6 +224,48 @@ pub async fn pump_events<A: Adapter>(io: SocketIo<A>, sig: Signaling, mut events
             SfuEvent::PublicationRemoved { room, participant, source } => {
                 tracing::debug!(room = %room, peer = %participant, ?source, "publication removed");
             }
+        }
+    }
+}
+
+/// In a cluster: keep the leases of the rooms this node hosts, and tell participants
+/// whose media node died to rejoin (their next join places the room on a live node).
+pub async fn watch_placement<A: Adapter>(io: SocketIo<A>, sig: Signaling) {
+    let Some(pl) = sig.placement().cloned() else { return };
+    let shutdown = sig.app().shutdown.clone();
+    let mut tick = tokio::time::interval(crate::cluster::HEARTBEAT);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let mut keep = std::collections::HashSet::new();
+        for room in pl.hosted() {
+            match sig.live().peers(&room).await {
+                Ok(peers) if peers.is_empty() => {}
+                // Unknown (Redis down): keep hosting rather than drop a live meeting.
+                _ => {
+                    keep.insert(room);
+                }
+            }
+        }
+        match pl.renew(&keep).await {
+            Ok(lost) => {
+                for room in lost {
+                    tracing::warn!(room = %room, "another node took over this meeting's media");
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "could not renew room leases"),
+        }
+        let orphans = match pl.orphaned().await {
+            Ok(o) => o,
+            Err(_) => continue,
+        };
+        for (peer, room) in orphans {
+            pl.forget(&peer);
+            tracing::warn!(room = %room, peer = %peer, "the node hosting this meeting's media is gone; asking the client to rejoin");
+            let note = serde_json::json!({ "roomId": room, "reason": "media-node-lost" });
+            let _ = io.to(peer_channel(&peer)).emit("meeting:rejoin", &note).await;
         }
     }
 }

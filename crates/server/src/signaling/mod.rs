@@ -30,6 +30,8 @@ use socketioxide_core::adapter::DefinedAdapter;
 pub use error::SignalError;
 pub use live::LiveRooms;
 
+use crate::cluster::live::RedisLive;
+use crate::cluster::placement::Placement;
 use crate::state::AppState;
 
 /// Largest mesh meeting unless the meeting sets a smaller cap: every browser sends its
@@ -51,6 +53,8 @@ pub struct Signaling {
 pub(crate) struct Inner {
     pub app: AppState,
     pub live: LiveRooms,
+    /// Set in a cluster: where each meeting's media lives.
+    pub placement: Option<Arc<Placement>>,
 }
 
 impl std::fmt::Debug for Signaling {
@@ -60,8 +64,20 @@ impl std::fmt::Debug for Signaling {
 }
 
 impl Signaling {
+    /// In-process registry without `app.cluster`; shared through Redis with it.
     pub fn new(app: AppState) -> Self {
-        Signaling { inner: Arc::new(Inner { app, live: LiveRooms::new() }) }
+        let (live, placement) = match &app.cluster {
+            Some(cluster) => (
+                LiveRooms::Redis(Arc::new(RedisLive::new(cluster.clone(), app.config.meeting_ttl))),
+                Some(Placement::new(cluster.clone(), app.sfu.clone())),
+            ),
+            None => (LiveRooms::local(), None),
+        };
+        Signaling { inner: Arc::new(Inner { app, live, placement }) }
+    }
+
+    pub(crate) fn placement(&self) -> Option<&Arc<Placement>> {
+        self.inner.placement.as_ref()
     }
 
     pub fn live(&self) -> &LiveRooms {
@@ -96,6 +112,15 @@ pub fn attach<A: Adapter + DefinedAdapter>(
 ) -> A::InitRes {
     if let Some(events) = sfu_events {
         tokio::spawn(media::pump_events(io.clone(), signaling.clone(), events));
+    }
+    let shutdown = signaling.app().shutdown.clone();
+    if let LiveRooms::Redis(redis) = signaling.live().clone() {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { redis.run_heartbeat(shutdown).await });
+    }
+    if let Some(pl) = signaling.placement().cloned() {
+        tokio::spawn(pl.run(shutdown.clone()));
+        tokio::spawn(media::watch_placement(io.clone(), signaling.clone()));
     }
     tokio::spawn(records::follow_lifecycle(io.clone(), signaling));
     handlers::register(io)

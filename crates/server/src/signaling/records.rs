@@ -85,7 +85,7 @@ pub async fn joined(sig: &Signaling, room: &RoomId, peer: &LivePeer) {
     }
 }
 
-pub async fn left(sig: &Signaling, room: &RoomId, peer: &LivePeer, _remaining: usize) {
+pub async fn left(sig: &Signaling, room: &RoomId, peer: &LivePeer) {
     if let Err(e) = sig.app().store.record_leave(room, &peer.peer_id, Utc::now()).await {
         tracing::warn!(room = %room, peer = %peer.peer_id, error = %e, "could not record a leave");
     }
