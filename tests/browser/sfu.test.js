@@ -206,7 +206,7 @@ describe("SFU meeting in Chromium", { skip: skip || false }, () => {
     try {
       await h.joinMeeting(late, roomId, "Late", { expect: "error" });
       const m = await h.meeting(late);
-      assert.equal(m.error.code, "MEETING_ENDED");
+      assert.equal(m.error.code, "MEETING_ENDED", `${JSON.stringify(m.error)}${h.serverLog(40)}`);
     } finally {
       await h.closePage(late);
     }

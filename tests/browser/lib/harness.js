@@ -149,7 +149,10 @@ async function startServer(opts = {}) {
       }, 5000);
       const r = await done;
       clearTimeout(t);
-      if (!process.env.MTEST_KEEP) fs.rmSync(dir, { recursive: true, force: true });
+      // Keep the log (small, quoted by failures); drop the database.
+      if (!process.env.MTEST_KEEP) {
+        for (const f of fs.readdirSync(dir)) if (f.startsWith("db.sqlite")) fs.rmSync(path.join(dir, f), { force: true });
+      }
       return r;
     },
   };
