@@ -33,6 +33,18 @@ pub enum Command {
         started: Instant,
         reply: oneshot::Sender<anyhow::Result<(usize, String, Mids)>>,
     },
+    /// Create a receive-only participant connection from a server's offer; the reply
+    /// carries its slot and our answer.
+    AddAnswerer {
+        participant: usize,
+        started: Instant,
+        offer: String,
+        reply: oneshot::Sender<anyhow::Result<(usize, String)>>,
+    },
+    /// Whether a peer's DTLS is up.
+    IsConnected { slot: usize, reply: oneshot::Sender<bool> },
+    /// Mark a peer as one that only sends (not counted as a subscriber).
+    SendOnly { slot: usize },
     /// The server's answer to the publishing offer.
     Answer { slot: usize, sdp: String, reply: oneshot::Sender<anyhow::Result<()>> },
     /// A server offer; the reply is our answer.
@@ -66,6 +78,7 @@ pub struct PeerReport {
     pub expected: u64,
     pub duplicates: u64,
     pub failed: Option<String>,
+    pub receives: bool,
 }
 
 #[derive(Debug, Default)]
@@ -178,6 +191,23 @@ fn run(mut poll: Poll, rx: mpsc::Receiver<Command>, live: Arc<Live>) {
                     });
                     let _ = reply.send(result);
                 }
+                Command::AddAnswerer { participant, started, offer, reply } => {
+                    let result = Peer::new_answerer(participant, started, &offer).and_then(|(mut peer, answer)| {
+                        let slot = peers.len();
+                        poll.registry().register(&mut peer.socket, Token(slot), Interest::READABLE)?;
+                        peers.push(peer);
+                        Ok((slot, answer))
+                    });
+                    let _ = reply.send(result);
+                }
+                Command::IsConnected { slot, reply } => {
+                    let _ = reply.send(peers.get(slot).is_some_and(|p| p.connected_at.is_some()));
+                }
+                Command::SendOnly { slot } => {
+                    if let Some(p) = peers.get_mut(slot) {
+                        p.receives = false;
+                    }
+                }
                 Command::Answer { slot, sdp, reply } => {
                     let r = match peers.get_mut(slot) {
                         Some(p) => p.accept_answer(&sdp),
@@ -247,6 +277,7 @@ fn report(peers: &[Peer], latency: Histogram) -> ThreadReport {
             expected: p.streams.values().map(|s| s.expected()).sum(),
             duplicates: p.streams.values().map(|s| s.duplicates()).sum(),
             failed: p.failed.clone(),
+            receives: p.receives,
         })
         .collect();
     ThreadReport { peers, latency_us: latency }

@@ -8,6 +8,7 @@
 //! - [`peer`]: one participant, a str0m `Rtc` in RTP mode on its own UDP socket.
 //! - [`engine`]: the media threads, each driving many peers from one `mio::Poll`.
 //! - [`scenario`]: joins participants per scenario, shows progress, collects results.
+//! - [`janus`]: `--target janus`: the same scenarios against Janus's VideoRoom.
 //! - [`cpu`]: process CPU time from `/proc/<pid>/stat`.
 //! - [`report`]: the JSON report and the printed summary.
 //! - [`floor`]: the physical floor: SRTP protect + UDP send of the same packets.
@@ -19,6 +20,7 @@
 pub mod cpu;
 pub mod engine;
 pub mod floor;
+pub mod janus;
 pub mod peer;
 pub mod report;
 pub mod rest;

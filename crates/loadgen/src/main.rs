@@ -64,6 +64,9 @@ struct RunArgs {
     url: String,
     #[arg(long, value_enum, default_value_t = Scenario::Meeting)]
     scenario: Scenario,
+    /// The server kind: ours, or Janus's VideoRoom (--url http://127.0.0.1:8088).
+    #[arg(long, value_enum, default_value_t = Target::MeetingService)]
+    target: Target,
     #[arg(long, default_value_t = 1)]
     meetings: usize,
     /// Participants per meeting.
@@ -83,6 +86,10 @@ struct RunArgs {
     /// Mint tokens with the server's JWT_SECRET instead of using the guest endpoint.
     #[arg(long, env = "MEETING_LOAD_JWT_SECRET")]
     jwt_secret: Option<String>,
+    /// Address the participants' UDP sockets bind to. Keep 127.0.0.1, except for Janus,
+    /// which gathers no loopback candidates: see scripts/janus/README.md.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind_ip: std::net::IpAddr,
     /// Media threads driving the synthetic participants.
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -92,6 +99,12 @@ struct RunArgs {
     /// No progress line.
     #[arg(long)]
     quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Target {
+    MeetingService,
+    Janus,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -126,6 +139,7 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
         None => TokenSource::Guest,
     };
     let rest = Rest::new(&args.url, tokens)?;
+    meeting_load::peer::set_bind_ip(args.bind_ip);
     let config = RunConfig {
         url: args.url.clone(),
         scenario: args.scenario,
@@ -143,7 +157,10 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    let report = runtime.block_on(scenario::run(config, rest))?;
+    let report = match args.target {
+        Target::MeetingService => runtime.block_on(scenario::run(config, rest))?,
+        Target::Janus => runtime.block_on(meeting_load::janus::run(config))?,
+    };
     print!("{}", report.summary());
     if let Some(path) = args.json {
         let text = serde_json::to_string_pretty(&report)?;

@@ -21,6 +21,20 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use crate::stats::{Histogram, SeqTracker};
 use crate::synth::{self, VideoSchedule};
 
+/// The address participants' sockets bind to: 127.0.0.1 unless [`set_bind_ip`] says
+/// otherwise (Janus will not gather candidates on loopback, so its benchmark runs in a
+/// private network namespace on a veth address; see `scripts/janus/`).
+static BIND_IP: std::sync::OnceLock<std::net::IpAddr> = std::sync::OnceLock::new();
+
+/// Sets the participants' bind address; only the first call counts.
+pub fn set_bind_ip(ip: std::net::IpAddr) {
+    let _ = BIND_IP.set(ip);
+}
+
+fn bind_ip() -> std::net::IpAddr {
+    *BIND_IP.get_or_init(|| std::net::Ipv4Addr::LOCALHOST.into())
+}
+
 /// What a participant sends.
 #[derive(Clone, Debug)]
 pub struct PublishPlan {
@@ -89,6 +103,9 @@ pub struct Peer {
     pub next_timeout: Instant,
     pub counters: PeerCounters,
     pub streams: HashMap<u32, SeqTracker>,
+    /// Whether this peer connection is expected to receive media (a Janus publisher's
+    /// connection only sends).
+    pub receives: bool,
 }
 
 /// What the engine thread hands a peer so that its events land in thread-wide stats.
@@ -99,22 +116,53 @@ pub struct Sink<'a> {
 }
 
 impl Peer {
-    /// Binds a socket on 127.0.0.1 and creates the publishing offer.
-    pub fn new(participant: usize, plan: PublishPlan, started: Instant) -> anyhow::Result<(Peer, String, Mids)> {
-        let std_socket = std::net::UdpSocket::bind("127.0.0.1:0").context("binding a UDP socket")?;
+    /// An `Rtc` in RTP mode with Opus and VP8 only, on a fresh 127.0.0.1 socket.
+    fn rtc() -> anyhow::Result<(Rtc, mio::net::UdpSocket, SocketAddr)> {
+        let std_socket = std::net::UdpSocket::bind((bind_ip(), 0)).context("binding a UDP socket")?;
         std_socket.set_nonblocking(true)?;
         let local = std_socket.local_addr()?;
         let socket = mio::net::UdpSocket::from_std(std_socket);
-        let now = Instant::now();
         let mut rtc = Rtc::builder()
             .set_rtp_mode(true)
             .clear_codecs()
             .enable_opus(true, false)
             .enable_vp8(true)
-            .build(now);
+            .build(Instant::now());
         let candidate = Candidate::host(local, "udp").map_err(|e| anyhow!("host candidate: {e}"))?;
         rtc.add_local_candidate(candidate);
+        Ok((rtc, socket, local))
+    }
 
+    /// A receive-only peer connection answering a server's offer (Janus subscribers,
+    /// which get their own peer connection). Returns the peer and its answer.
+    pub fn new_answerer(participant: usize, started: Instant, offer: &str) -> anyhow::Result<(Peer, String)> {
+        let (rtc, socket, local) = Self::rtc()?;
+        let mut peer = Peer {
+            participant,
+            rtc,
+            socket,
+            local,
+            pending: None,
+            mids: None,
+            plan: PublishPlan { audio: false, video: None },
+            outgoing: Vec::new(),
+            started,
+            connected_at: None,
+            disconnected: false,
+            failed: None,
+            next_timeout: Instant::now(),
+            counters: PeerCounters::default(),
+            streams: HashMap::new(),
+            receives: true,
+        };
+        let answer = peer.accept_offer(offer)?;
+        Ok((peer, answer))
+    }
+
+    /// Binds a socket on 127.0.0.1 and creates the publishing offer.
+    pub fn new(participant: usize, plan: PublishPlan, started: Instant) -> anyhow::Result<(Peer, String, Mids)> {
+        let (mut rtc, socket, local) = Self::rtc()?;
+        let now = Instant::now();
         let stream = format!("load-{participant}");
         let mut api = rtc.sdp_api();
         let mic = api.add_media(MediaKind::Audio, Direction::SendOnly, Some(stream.clone()), Some("mic".into()), None);
@@ -143,6 +191,7 @@ impl Peer {
             next_timeout: now,
             counters: PeerCounters::default(),
             streams: HashMap::new(),
+            receives: true,
         };
         Ok((peer, offer.to_sdp_string(), mids))
     }

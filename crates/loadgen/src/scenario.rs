@@ -43,7 +43,7 @@ impl Scenario {
         }
     }
 
-    fn plan(self, index: usize, video: &VideoPlan) -> PublishPlan {
+    pub(crate) fn plan(self, index: usize, video: &VideoPlan) -> PublishPlan {
         match self {
             Scenario::Meeting => PublishPlan { audio: true, video: Some(video.clone()) },
             Scenario::Webinar if index == 0 => PublishPlan { audio: true, video: Some(video.clone()) },
@@ -53,7 +53,7 @@ impl Scenario {
     }
 
     /// Whether participant `index` should receive media when `n` are in the meeting.
-    fn receives(self, index: usize, n: usize) -> bool {
+    pub(crate) fn receives(self, index: usize, n: usize) -> bool {
         match self {
             Scenario::Webinar => index != 0 && n > 1,
             _ => n > 1,
@@ -77,18 +77,18 @@ pub struct RunConfig {
 
 /// Results shared by the participant tasks.
 #[derive(Default)]
-struct Shared {
-    joined: Mutex<Vec<f64>>,
-    errors: Mutex<Vec<String>>,
-    failed: AtomicU64,
-    done: AtomicU64,
-    renegotiations: AtomicU64,
-    renegotiation_errors: AtomicU64,
-    join_retries: AtomicU64,
+pub(crate) struct Shared {
+    pub(crate) joined: Mutex<Vec<f64>>,
+    pub(crate) errors: Mutex<Vec<String>>,
+    pub(crate) failed: AtomicU64,
+    pub(crate) done: AtomicU64,
+    pub(crate) renegotiations: AtomicU64,
+    pub(crate) renegotiation_errors: AtomicU64,
+    pub(crate) join_retries: AtomicU64,
 }
 
 impl Shared {
-    async fn fail(&self, what: String) {
+    pub(crate) async fn fail(&self, what: String) {
         self.failed.fetch_add(1, Ordering::Relaxed);
         let mut errors = self.errors.lock().await;
         if errors.len() < 10 {
@@ -158,15 +158,26 @@ pub async fn run(config: RunConfig, rest: Rest) -> anyhow::Result<Report> {
         }
     }
 
-    // Wait (bounded) for every join to end one way or the other, then let the
-    // renegotiations that joins trigger settle before measuring.
+    let report = measure(&config, &threads, &shared, total).await;
+    let _ = stop_tx.send(true);
+    progress.abort();
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+    }
+    report
+}
+
+/// The part of a run every target shares: wait (bounded) for every join to end one
+/// way or the other, let the renegotiations that joins trigger settle, then measure
+/// the window and build the report.
+pub(crate) async fn measure(config: &RunConfig, threads: &[MediaThread], shared: &Shared, total: usize) -> anyhow::Result<Report> {
     let join_deadline = Instant::now() + REQUEST_TIMEOUT * 3;
     while shared.done.load(Ordering::Relaxed) < total as u64 && Instant::now() < join_deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    for t in &threads {
+    for t in threads {
         t.send(Command::StartWindow)?;
     }
     let window_start = Instant::now();
@@ -176,15 +187,10 @@ pub async fn run(config: RunConfig, rest: Rest) -> anyhow::Result<Report> {
     let server_after = config.server_pid.map(cpu::process_cpu).transpose()?;
     let own_after = cpu::own_cpu().ok();
     let mut reports = Vec::new();
-    for t in &threads {
+    for t in threads {
         reports.push(t.ask(|reply| Command::Finish { reply }).await?);
     }
     let window = window_start.elapsed();
-    let _ = stop_tx.send(true);
-    progress.abort();
-    for t in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
-    }
 
     let joined = shared.joined.lock().await.clone();
     let errors = shared.errors.lock().await.clone();
@@ -193,7 +199,7 @@ pub async fn run(config: RunConfig, rest: Rest) -> anyhow::Result<Report> {
         joined: joined.len(),
         connected: 0,
         failed: shared.failed.load(Ordering::Relaxed) as usize,
-        join_retries: 0,
+        join_retries: shared.join_retries.load(Ordering::Relaxed),
         errors,
     };
     let server_cpu = match (config.server_pid, server_before, server_after) {
@@ -204,11 +210,10 @@ pub async fn run(config: RunConfig, rest: Rest) -> anyhow::Result<Report> {
         (Some(b), Some(a)) => Some(a.saturating_sub(b).as_secs_f64()),
         _ => None,
     };
-    let mut report = build_report(&config, &reports, window, counts, joined, server_cpu);
+    let mut report = build_report(config, &reports, window, counts, joined, server_cpu);
     report.loadgen_cpu_s = own_cpu;
     report.renegotiations = shared.renegotiations.load(Ordering::Relaxed);
     report.renegotiation_errors = shared.renegotiation_errors.load(Ordering::Relaxed);
-    report.participants.join_retries = shared.join_retries.load(Ordering::Relaxed);
     Ok(report)
 }
 
@@ -227,7 +232,13 @@ pub fn build_report(
     for t in threads {
         latency.merge(&t.latency_us);
     }
-    counts.connected = peers.iter().filter(|p| p.connect_ms.is_some()).count();
+    // A participant is connected when all its peer connections are (Janus gives each
+    // participant one to publish and one to subscribe).
+    let mut by_participant: BTreeMap<usize, bool> = BTreeMap::new();
+    for p in &peers {
+        *by_participant.entry(p.participant).or_insert(true) &= p.connect_ms.is_some();
+    }
+    counts.connected = by_participant.values().filter(|c| **c).count();
     let connect: Vec<f64> = peers.iter().filter_map(|p| p.connect_ms).collect();
 
     let sent_packets: u64 = peers.iter().map(|p| p.counters.tx_packets).sum();
@@ -238,7 +249,7 @@ pub fn build_report(
     // Participant index within its meeting: the global index runs meeting-fastest.
     let subscribers: Vec<_> = peers
         .iter()
-        .filter(|p| config.scenario.receives(p.participant / config.meetings, config.participants))
+        .filter(|p| p.receives && config.scenario.receives(p.participant / config.meetings, config.participants))
         .collect();
     let rates: Vec<f64> = subscribers.iter().map(|p| p.counters.rx_packets as f64 / secs).collect();
     let n = subscribers.len().max(1) as f64;
@@ -382,7 +393,7 @@ async fn answer_offer(client: &crate::sio::SioClient, p: &Participant, slot: usi
 }
 
 /// One line a second: joins, connections, packet rates, loss, server CPU.
-async fn progress_loop(threads: Vec<MediaThread>, shared: Arc<Shared>, total: usize, pid: Option<u32>, quiet: bool, started: Instant) {
+pub(crate) async fn progress_loop(threads: Vec<MediaThread>, shared: Arc<Shared>, total: usize, pid: Option<u32>, quiet: bool, started: Instant) {
     if quiet {
         return;
     }
