@@ -43,7 +43,8 @@
     audioEnabled: false,
     videoEnabled: false,
     screenSharing: false,
-    timings: { joinEmit: null, joinAck: null, firstRemoteFrame: null },
+    // performance.now() marks of the last join, for the join-to-first-frame figure.
+    timings: { joinEmit: null, joinAck: null, publishAnswered: null, firstServerOffer: null, iceConnected: null, firstRemoteFrame: null },
     mediaStats: () => mediaStats(),
     // Test hook: a function returning a MediaStreamTrack used instead of getDisplayMedia
     // (set only by tests, when headless Chromium cannot capture a screen).
@@ -381,6 +382,23 @@
     }
   }
 
+  // The node that carried this meeting's media died (a cluster of servers): join again,
+  // and the meeting's media opens on a live node.
+  async function rejoin() {
+    const me = participants.get(M.peerId);
+    const name = (me && me.userName) || $("name-input").value || "Guest";
+    const wantAudio = M.audioEnabled;
+    const wantVideo = M.videoEnabled;
+    leaving = true;
+    teardownMedia();
+    participants.clear();
+    leaving = false;
+    M.rejoins = (M.rejoins || 0) + 1;
+    setState("idle");
+    await join(name, wantAudio, wantVideo);
+    if (M.state === "joined") banner("The media server changed; you are back in the meeting.", { kind: "info" });
+  }
+
   function audioTrack() {
     return localStream ? localStream.getAudioTracks()[0] || null : null;
   }
@@ -462,6 +480,9 @@
       leaving = true;
       done("replaced", "Joined elsewhere", "You joined this meeting from another window, so this one was disconnected.");
     });
+    sio.on("meeting:rejoin", () => {
+      rejoin().catch((e) => console.error("rejoin", e));
+    });
     sio.on("control:mute", (ev) => {
       const kind = ev && ev.kind === "video" ? "video" : "audio";
       if (kind === "audio") setAudio(false);
@@ -518,12 +539,14 @@
       return;
     }
     await pc.setRemoteDescription({ type: "answer", sdp: ack.data.sdp });
+    M.timings.publishAnswered = performance.now();
     sfuTracks = ack.data.tracks || [];
     render();
   }
 
   async function onServerOffer(offer) {
     if (!pc || !offer || typeof offer.sdp !== "string" || pc.signalingState === "closed") return;
+    if (M.timings.firstServerOffer == null) M.timings.firstServerOffer = performance.now();
     await pc.setRemoteDescription({ type: "offer", sdp: offer.sdp });
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
@@ -564,6 +587,7 @@
         }, 5000);
       } else if (s === "connected" || s === "completed") {
         clearTimeout(iceTimer);
+        if (M.timings.iceConnected == null) M.timings.iceConnected = performance.now();
         if (M.error && M.error.code === "ICE_FAILED") {
           M.error = null;
           hideBanner();

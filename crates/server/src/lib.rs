@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod cluster;
 pub mod config;
+pub mod doctor;
 pub mod error;
 pub mod http;
 pub mod ice;
@@ -65,17 +66,18 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
     let Some(cluster) = state.cluster.clone() else {
         return Ok(routes(state));
     };
-    use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+    use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
     let sfu_events = state.sfu_events.lock().unwrap_or_else(|e| e.into_inner()).take();
     let signaling = signaling::Signaling::new(state.clone());
     let adapter_config = RedisAdapterConfig::new().with_prefix(format!("{}socket.io", cluster.prefix));
-    let ctr = RedisAdapterCtr::new_with_redis_config(&cluster.client, adapter_config)
+    let driver = cluster::adapter_driver::ResilientDriver::connect(&cluster.client)
         .await
         .context("connecting the Socket.IO Redis adapter (needs Redis 7 and RESP3)")?;
+    let ctr = RedisAdapterCtr::new_with_driver(driver, adapter_config);
     let (layer, io) = socketioxide::SocketIo::builder()
         .max_payload(signaling::MAX_PAYLOAD)
         .with_state(signaling.clone())
-        .with_adapter::<RedisAdapter<_>>(ctr)
+        .with_adapter::<CustomRedisAdapter<_, cluster::adapter_driver::ResilientDriver>>(ctr)
         .build_layer();
     signaling::attach(&io, signaling, sfu_events).await.map_err(|e| anyhow::anyhow!("Socket.IO Redis adapter: {e}"))?;
     Ok(http::app(state).merge(web::routes()).layer(layer))

@@ -20,6 +20,7 @@
 //! Socket.IO's own channels (the socketioxide-redis adapter) use the prefix
 //! `{REDIS_KEY_PREFIX}socket.io`.
 
+pub mod adapter_driver;
 pub mod live;
 pub mod placement;
 

@@ -228,12 +228,16 @@ pub async fn pump_events<A: Adapter>(io: SocketIo<A>, sig: Signaling, mut events
     }
 }
 
+/// Heartbeats a hosted room must be seen empty before its lease is released.
+const RELEASE_AFTER_EMPTY_CHECKS: u32 = 2;
+
 /// In a cluster: keep the leases of the rooms this node hosts, and tell participants
 /// whose media node died to rejoin (their next join places the room on a live node).
 pub async fn watch_placement<A: Adapter>(io: SocketIo<A>, sig: Signaling) {
     let Some(pl) = sig.placement().cloned() else { return };
     let shutdown = sig.app().shutdown.clone();
     let mut tick = tokio::time::interval(crate::cluster::HEARTBEAT);
+    let mut empty_checks: std::collections::HashMap<RoomId, u32> = std::collections::HashMap::new();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -241,12 +245,15 @@ pub async fn watch_placement<A: Adapter>(io: SocketIo<A>, sig: Signaling) {
         }
         let mut keep = std::collections::HashSet::new();
         for room in pl.hosted() {
-            match sig.live().peers(&room).await {
-                Ok(peers) if peers.is_empty() => {}
-                // Unknown (Redis down): keep hosting rather than drop a live meeting.
-                _ => {
-                    keep.insert(room);
-                }
+            let empty = matches!(sig.live().peers(&room).await, Ok(peers) if peers.is_empty());
+            // Unknown (Redis down) or briefly empty (Redis just restarted and the nodes
+            // have not re-registered their participants yet): keep hosting.
+            let count = empty_checks.entry(room.clone()).or_insert(0);
+            *count = if empty { *count + 1 } else { 0 };
+            if *count < RELEASE_AFTER_EMPTY_CHECKS {
+                keep.insert(room);
+            } else {
+                empty_checks.remove(&room);
             }
         }
         match pl.renew(&keep).await {

@@ -1,0 +1,312 @@
+// Several meeting-service nodes behaving as one service through Redis, with the meetings
+// in PostgreSQL: a private redis-server and a private PostgreSQL, both started inside
+// the test's network namespace (the host's services are not reachable from it) and
+// stopped by their PIDs.
+//
+// - participants who join through different nodes see and hear each other (the second
+//   node relays its SFU requests to the node hosting the meeting's media);
+// - 200 concurrent joins spread over two nodes admit exactly the meeting's cap;
+// - the node hosting the media dies: its lease expires, the others are told to rejoin,
+//   and the meeting re-opens on the surviving node;
+// - Redis restarts mid-meeting: media keeps flowing, joins fail with UNAVAILABLE while it
+//   is down and work again once it is back.
+"use strict";
+
+const { describe, it, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const { spawn, execFileSync } = require("node:child_process");
+const fs = require("node:fs");
+const net = require("node:net");
+const os = require("node:os");
+const path = require("node:path");
+const WebSocket = require("ws");
+const h = require("./lib/harness");
+const SioClient = require(path.join(h.REPO, "web", "sio.js"));
+
+function missing() {
+  const base = h.skipReason();
+  if (base) return base;
+  try {
+    execFileSync("redis-server", ["--version"], { stdio: "ignore" });
+  } catch (_) {
+    return "redis-server is not installed";
+  }
+  if (!pgBinDir()) return "PostgreSQL server binaries are not installed";
+  return null;
+}
+
+function pgBinDir() {
+  const root = "/usr/lib/postgresql";
+  if (!fs.existsSync(root)) return null;
+  const versions = fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, "bin", "initdb")));
+  versions.sort((a, b) => Number(b) - Number(a));
+  return versions.length ? path.join(root, versions[0], "bin") : null;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function tcpAnswers(port, probe, expect) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, "127.0.0.1");
+    let data = "";
+    const end = (v) => {
+      sock.destroy();
+      resolve(v);
+    };
+    sock.setTimeout(1000, () => end(false));
+    sock.on("error", () => end(false));
+    sock.on("connect", () => (probe ? sock.write(probe) : end(true)));
+    sock.on("data", (d) => {
+      data += d;
+      if (data.includes(expect)) end(true);
+    });
+  });
+}
+
+/** A child process we started, stopped by its own PID. */
+function stopper(child, signal = "SIGTERM") {
+  return async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const done = new Promise((r) => child.once("exit", r));
+    try {
+      process.kill(child.pid, signal);
+    } catch (_) {
+      return;
+    }
+    const t = setTimeout(() => {
+      try {
+        process.kill(child.pid, "SIGKILL");
+      } catch (_) {
+        /* gone */
+      }
+    }, 5000);
+    await done;
+    clearTimeout(t);
+  };
+}
+
+async function startRedis(port) {
+  port = port || (await freePort());
+  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdio: "ignore",
+  });
+  await h.waitFor(() => tcpAnswers(port, "PING\r\n", "PONG"), { timeout: 10000, what: "private redis-server" });
+  return { port, url: `redis://127.0.0.1:${port}`, pid: child.pid, stop: stopper(child) };
+}
+
+async function startPostgres() {
+  const bin = pgBinDir();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mtest-pg-"));
+  const uid = Number(execFileSync("id", ["-u", "postgres"]).toString().trim());
+  const gid = Number(execFileSync("id", ["-g", "postgres"]).toString().trim());
+  fs.chownSync(dir, uid, gid);
+  const data = path.join(dir, "data");
+  execFileSync(path.join(bin, "initdb"), ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"], { uid, gid, stdio: "ignore" });
+  const port = await freePort();
+  const child = spawn(
+    path.join(bin, "postgres"),
+    ["-D", data, "-k", dir, "-p", String(port), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
+    { uid, gid, stdio: "ignore" },
+  );
+  await h.waitFor(() => tcpAnswers(port, null, ""), { timeout: 20000, what: "private PostgreSQL" });
+  // Accepting TCP comes slightly before accepting logins; the server retries its pool.
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    pid: child.pid,
+    stop: async () => {
+      await stopper(child, "SIGINT")();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function sio() {
+  return new SioClient({ WebSocket, ackTimeoutMs: 15000, connectTimeoutMs: 10000 });
+}
+
+async function startNode(redisUrl, databaseUrl, prefix, extraEnv = {}) {
+  return h.startServer({
+    sfu: true,
+    maxParticipants: 60,
+    env: { REDIS_URL: redisUrl, DATABASE_URL: databaseUrl, REDIS_KEY_PREFIX: prefix, ...extraEnv },
+  });
+}
+
+const skip = missing();
+
+describe("a cluster of two nodes (Redis + PostgreSQL)", { skip: skip || false }, () => {
+  let redis;
+  let pg;
+  let node1;
+  let node2;
+  let browser;
+  const pages = [];
+  const prefix = `mtest${process.pid}:`;
+
+  before(async () => {
+    redis = await startRedis();
+    pg = await startPostgres();
+    node1 = await startNode(redis.url, pg.url, prefix);
+    node2 = await startNode(redis.url, pg.url, prefix);
+    browser = await h.launchBrowser();
+  });
+
+  after(async () => {
+    for (const p of pages) await h.closePage(p);
+    if (browser) await browser.close().catch(() => {});
+    for (const n of [node1, node2]) if (n) await n.stop();
+    if (pg) await pg.stop();
+    if (redis) await redis.stop();
+  });
+
+  async function pageOn(node, roomId, name) {
+    const page = await h.newPage(browser, node);
+    pages.push(page);
+    await h.joinMeeting(page, roomId, name);
+    return page;
+  }
+
+  it("participants who join through different nodes see and hear each other", async () => {
+    const token = await h.guestToken(node1, "Host");
+    const roomId = await h.createMeeting(node1, token);
+    // The meeting created on node 1 is visible on node 2: one store.
+    const seen = await h.api(node2, "GET", `/api/meetings/${roomId}`, { token });
+    assert.equal(seen.status, 200, seen.text);
+
+    const a = await pageOn(node1, roomId, "Ann");
+    const b = await pageOn(node2, roomId, "Ben");
+    const ma = await h.meeting(a);
+    const mb = await h.meeting(b);
+    await h.expectMediaFlowing(a, [mb.peerId], { label: "Ann (node 1)" });
+    await h.expectMediaFlowing(b, [ma.peerId], { label: "Ben (node 2)" });
+
+    // Both nodes list both participants: the live registry is shared.
+    for (const node of [node1, node2]) {
+      const r = await h.api(node, "GET", `/api/meetings/${roomId}/participants`, { token });
+      assert.equal(r.status, 200, r.text);
+      const text = JSON.stringify(r.json);
+      assert.ok(text.includes(ma.peerId) && text.includes(mb.peerId), `${node.base}: ${text}`);
+    }
+
+    // Ben's media settings reach Ann through the Socket.IO Redis adapter.
+    await b.getByTestId("toggle-mic").click();
+    await h.waitFor(
+      () => a.evaluate((id) => (window.__meeting.participants || []).some((p) => p.peerId === id && p.audioEnabled === false), mb.peerId),
+      { timeout: 10000, what: "Ann to see Ben's microphone off" },
+    );
+    for (const p of pages.slice(-2)) await h.closePage(p);
+  });
+
+  it("200 concurrent joins spread over two nodes admit exactly the meeting's cap", async () => {
+    const cap = 50;
+    const hostToken = await h.guestToken(node1, "Cap host");
+    const roomId = await h.createMeeting(node1, hostToken, { maxParticipants: cap });
+    const clients = [];
+    try {
+      const tokens = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => h.guestToken(i % 2 ? node2 : node1, `Joiner ${i}`)),
+      );
+      for (let i = 0; i < 200; i++) {
+        const c = sio();
+        clients.push(c);
+      }
+      await Promise.all(clients.map((c, i) => c.connect((i % 2 ? node2 : node1).base, { token: tokens[i] })));
+      const acks = await Promise.all(clients.map((c) => c.emit("join-meeting", { roomId, userName: "x" })));
+      const ok = acks.filter((a) => a && a.ok).length;
+      const full = acks.filter((a) => a && a.ok === false && a.error && a.error.code === "ROOM_FULL").length;
+      assert.equal(ok, cap, `admitted ${ok}, refused ${full}: ${JSON.stringify(acks.find((a) => !a || (!a.ok && a.error.code !== "ROOM_FULL")))}`);
+      assert.equal(full, 200 - cap);
+      const r = await h.api(node2, "GET", `/api/meetings/${roomId}/participants`, { token: hostToken });
+      assert.equal(r.status, 200, r.text);
+    } finally {
+      for (const c of clients) c.close();
+    }
+  });
+
+  it("Redis restarts mid-meeting: media keeps flowing, joins fail while it is down and work after", async () => {
+    const token = await h.guestToken(node1, "Host");
+    const roomId = await h.createMeeting(node1, token);
+    const a = await pageOn(node1, roomId, "Ada");
+    const b = await pageOn(node2, roomId, "Bo");
+    const ma = await h.meeting(a);
+    const mb = await h.meeting(b);
+    await h.expectMediaFlowing(a, [mb.peerId], { label: "Ada before" });
+
+    const port = redis.port;
+    await redis.stop();
+    try {
+      await h.expectMediaFlowing(a, [mb.peerId], { label: "Ada while Redis is down" });
+      await h.expectMediaFlowing(b, [ma.peerId], { label: "Bo while Redis is down" });
+
+      const c = sio();
+      try {
+        await c.connect(node1.base, { token: await h.guestToken(node1, "Late") });
+        const ack = await c.emit("join-meeting", { roomId, userName: "Late" });
+        assert.equal(ack && ack.ok, false, JSON.stringify(ack));
+        assert.equal(ack.error.code, "UNAVAILABLE", JSON.stringify(ack));
+      } finally {
+        c.close();
+      }
+    } finally {
+      redis = await startRedis(port);
+    }
+
+    // Back: the nodes reconnect by themselves (backoff) and joins work again.
+    const late = await h.guestToken(node2, "Later");
+    await h.waitFor(
+      async () => {
+        const c = sio();
+        try {
+          await c.connect(node2.base, { token: late });
+          const ack = await c.emit("join-meeting", { roomId, userName: "Later" });
+          return ack && ack.ok;
+        } catch (_) {
+          return false;
+        } finally {
+          c.close();
+        }
+      },
+      { timeout: 30000, interval: 1000, what: "a join to work again after Redis came back" },
+    );
+    await h.expectMediaFlowing(a, [mb.peerId], { label: "Ada after" });
+    for (const p of pages.slice(-2)) await h.closePage(p);
+  });
+
+  it("the node hosting the media dies: the others rejoin and the meeting re-opens on a live node", async () => {
+    const token = await h.guestToken(node2, "Host");
+    const roomId = await h.createMeeting(node2, token);
+    // Ann joins first through node 1, so node 1 hosts the media; Ben is on node 2.
+    const a = await pageOn(node1, roomId, "Ann");
+    const b = await pageOn(node2, roomId, "Ben");
+    const ma = await h.meeting(a);
+    await h.expectMediaFlowing(b, [ma.peerId], { label: "Ben before" });
+
+    // Kill node 1 (by its PID, no goodbye): Ann's page loses its server.
+    process.kill(node1.pid, "SIGKILL");
+    await h.waitFor(() => node1.exited !== null, { timeout: 10000, what: "node 1 to die" });
+
+    // Ben is told to rejoin once node 1's lease has expired, and is back in the meeting.
+    await h.waitFor(() => b.evaluate(() => (window.__meeting.rejoins || 0) > 0 && window.__meeting.state === "joined"), {
+      timeout: 60000,
+      interval: 500,
+      what: "Ben to rejoin after node 1 died",
+    });
+
+    // A newcomer through node 2: the meeting's media now lives there; Ben and Cy see
+    // each other.
+    const c = await pageOn(node2, roomId, "Cy");
+    const mb = await h.meeting(b);
+    const mc = await h.meeting(c);
+    await h.expectMediaFlowing(b, [mc.peerId], { label: "Ben after", timeout: 45000 });
+    await h.expectMediaFlowing(c, [mb.peerId], { label: "Cy after", timeout: 45000 });
+  });
+});
