@@ -32,10 +32,21 @@ enum Command {
         #[arg(long, default_value = "1h", value_parser = parse_ttl)]
         ttl: std::time::Duration,
     },
+    /// Check the configuration and this host (announced IP, ports, TURN, database, Redis,
+    /// JWT secret) and print each check with its fix; exits non-zero when one fails.
+    Doctor {
+        /// This host receives no UDP from browsers (a PaaS): TURN over TCP/TLS is required.
+        /// Detected on Render, Heroku and Railway.
+        #[arg(long)]
+        no_udp: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Doctor { no_udp }) = cli.command {
+        return meeting_service::doctor::main(no_udp);
+    }
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -64,6 +75,8 @@ fn main() -> ExitCode {
                 }
             }
         }
+        // Handled above, before the configuration is loaded (doctor reports its errors).
+        Command::Doctor { no_udp } => meeting_service::doctor::main(no_udp),
         Command::Serve => {
             meeting_service::telemetry::init(&config.sfu.log_level);
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -1,0 +1,255 @@
+//! `meeting-service doctor`: every check fails when it should (and says how to fix it),
+//! passes when it should, and the binary's exit code follows.
+
+use std::net::{TcpListener, UdpSocket};
+use std::process::Command;
+
+use meeting_service::config::Config;
+use meeting_service::doctor::{self, Options, Status};
+
+fn cfg(pairs: &[(&str, &str)]) -> Config {
+    Config::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()))).expect("valid configuration")
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+fn assert_fails(check: &doctor::Check, needle: &str) {
+    assert_eq!(check.status, Status::Fail, "{check:?}");
+    assert!(check.detail.contains(needle), "{:?} lacks {needle:?}", check.detail);
+    assert!(check.fix.as_deref().is_some_and(|f| !f.is_empty()), "a failure without a fix: {check:?}");
+}
+
+const LOOPBACK: &[(&str, &str)] = &[("MEDIASOUP_ANNOUNCED_IP", "127.0.0.1"), ("MEDIASOUP_ALLOW_LOOPBACK", "true")];
+
+#[test]
+fn announced_ip_loopback_fails() {
+    let c = doctor::announced_ip(&cfg(LOOPBACK));
+    assert_fails(&c, "loopback");
+    assert!(c.fix.as_deref().unwrap_or("").contains("MEDIASOUP_ANNOUNCED_IP"));
+}
+
+#[test]
+fn announced_ip_private_but_not_of_this_host_fails() {
+    // 10.255.255.77 is private and (on any sane test machine) not an interface address.
+    assert!(!doctor::is_local_address("10.255.255.77".parse().expect("ip")));
+    let c = doctor::announced_ip(&cfg(&[("MEDIASOUP_ANNOUNCED_IP", "10.255.255.77")]));
+    assert_fails(&c, "not one of this host's");
+}
+
+#[test]
+fn announced_public_ip_not_on_this_host_is_explained_as_nat() {
+    let c = doctor::announced_ip(&cfg(&[("MEDIASOUP_ANNOUNCED_IP", "203.0.113.7")]));
+    assert_eq!(c.status, Status::Warn, "{c:?}");
+    assert!(c.detail.contains("NAT"), "{c:?}");
+}
+
+#[test]
+fn announced_ip_of_this_host_passes() {
+    // Any non-loopback IPv4 address the host has (skip the assertion on a host without one).
+    let Some(ip) = doctor::local_ipv4_addresses().into_iter().next() else {
+        eprintln!("no non-loopback IPv4 address on this host; nothing to check");
+        return;
+    };
+    let c = doctor::announced_ip(&cfg(&[("MEDIASOUP_ANNOUNCED_IP", &ip.to_string())]));
+    assert_eq!(c.status, Status::Pass, "{c:?}");
+    assert!(c.detail.contains("address of this host"), "{c:?}");
+}
+
+#[test]
+fn udp_worker_port_in_use_fails() {
+    let held = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = held.local_addr().expect("addr").port().to_string();
+    let mut vars = LOOPBACK.to_vec();
+    vars.extend([("MEDIASOUP_LISTEN_IP", "127.0.0.1"), ("MEDIASOUP_MIN_PORT", &port), ("MEDIASOUP_MAX_PORT", &port), ("MEDIASOUP_WORKERS", "1")]);
+    let c = doctor::udp_ports(&cfg(&vars));
+    assert_fails(&c, &port);
+    drop(held);
+    // Released: the same configuration passes.
+    let c = doctor::udp_ports(&cfg(&vars));
+    assert_eq!(c.status, Status::Pass, "{c:?}");
+}
+
+#[test]
+fn udp_listen_ip_not_of_this_host_fails() {
+    let c = doctor::udp_ports(&cfg(&[("MEDIASOUP_LISTEN_IP", "10.255.255.77"), ("MEDIASOUP_WORKERS", "1")]));
+    assert_fails(&c, "cannot be bound");
+}
+
+#[test]
+fn http_port_in_use_fails() {
+    let held = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = held.local_addr().expect("addr").port().to_string();
+    let c = doctor::tcp_port(&cfg(&[("HOST", "127.0.0.1"), ("PORT", &port)]));
+    assert_fails(&c, &port);
+}
+
+#[tokio::test]
+async fn redis_unreachable_fails_without_leaking_the_password() {
+    let url = format!("redis://:hunter2secret@127.0.0.1:{}", closed_port());
+    let c = doctor::redis(&cfg(&[("REDIS_URL", &url)])).await;
+    assert_fails(&c, "127.0.0.1");
+    assert!(!c.detail.contains("hunter2secret"), "{c:?}");
+    // Not configured is fine (single node).
+    assert_eq!(doctor::redis(&cfg(&[])).await.status, Status::Pass);
+}
+
+#[tokio::test]
+async fn postgres_unreachable_fails_without_leaking_the_password() {
+    let url = format!("postgres://meet:hunter2secret@127.0.0.1:{}/meetings", closed_port());
+    let c = doctor::database(&cfg(&[("DATABASE_URL", &url)])).await;
+    assert_fails(&c, "127.0.0.1");
+    assert!(!c.detail.contains("hunter2secret"), "{c:?}");
+}
+
+#[tokio::test]
+async fn sqlite_in_an_unwritable_place_fails_and_a_writable_one_passes() {
+    let c = doctor::database(&cfg(&[("DATABASE_URL", "sqlite:///proc/meeting-service-doctor/meetings.db")])).await;
+    assert_fails(&c, "cannot be created");
+
+    let dir = std::env::temp_dir().join(format!("doctor-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let url = format!("sqlite://{}/sub/meetings.db", dir.display());
+    let c = doctor::database(&cfg(&[("DATABASE_URL", &url)])).await;
+    assert_eq!(c.status, Status::Pass, "{c:?}");
+    // The probe left nothing behind, and the doctor created nothing.
+    assert_eq!(std::fs::read_dir(&dir).expect("read").count(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn no_turn_and_no_udp_path_fails() {
+    let no_udp = Options { no_udp: Some("--no-udp was given".into()) };
+    let c = doctor::turn(&cfg(&[]), &no_udp, true);
+    assert_fails(&c, "no TURN server configured");
+    assert!(c.fix.as_deref().unwrap_or("").contains("TURN_SERVER_URL"));
+    // A loopback announced IP is no UDP path either.
+    let c = doctor::turn(&cfg(LOOPBACK), &Options::default(), true);
+    assert_fails(&c, "loopback");
+    // With UDP declared, TURN is optional.
+    let c = doctor::turn(&cfg(&[("MEDIASOUP_ANNOUNCED_IP", "203.0.113.7")]), &Options::default(), true);
+    assert_eq!(c.status, Status::Pass, "{c:?}");
+}
+
+#[test]
+fn malformed_turn_urls_fail() {
+    for (url, needle) in [
+        ("turns:turn.example.com:5349?transport=udp", "transport=udp is impossible"),
+        ("turn:turn.example.com:http", "bad port"),
+        ("turn:turn.example.com:3478?proto=tcp", "unknown query"),
+        ("turn:[::1:3478", "unclosed"),
+    ] {
+        let c = doctor::turn(&cfg(&[("TURN_SERVER_URL", url), ("TURN_SECRET", "s3cr3t")]), &Options::default(), true);
+        assert_fails(&c, needle);
+    }
+}
+
+#[test]
+fn turn_over_udp_only_fails_without_a_udp_path() {
+    let no_udp = Options { no_udp: Some("running on Render, which has no inbound UDP".into()) };
+    let udp_only = cfg(&[("TURN_SERVER_URL", "turn:turn.example.com:3478?transport=udp"), ("TURN_SECRET", "s3cr3t")]);
+    assert_fails(&doctor::turn(&udp_only, &no_udp, true), "every TURN URL is TURN over UDP");
+    let with_tls = cfg(&[("TURN_SERVER_URL", "turn:turn.example.com:3478?transport=udp,turns:turn.example.com:5349"), ("TURN_SECRET", "s3cr3t")]);
+    let c = doctor::turn(&with_tls, &no_udp, true);
+    assert_eq!(c.status, Status::Pass, "{c:?}");
+    assert!(c.detail.contains("ephemeral"), "{c:?}");
+    // Static credentials pass with a note recommending TURN_SECRET.
+    let stat = cfg(&[("TURN_SERVER_URL", "turns:turn.example.com:5349"), ("TURN_USERNAME", "u"), ("TURN_CREDENTIAL", "p")]);
+    let c = doctor::turn(&stat, &no_udp, true);
+    assert_eq!(c.status, Status::Warn, "{c:?}");
+}
+
+#[test]
+fn turn_url_parser() {
+    let u = doctor::parse_turn_url("turn:[2001:db8::1]:3478?transport=tcp").expect("valid");
+    assert_eq!((u.secure, u.host, u.port, u.transport), (false, "2001:db8::1", Some(3478), Some("tcp")));
+    let u = doctor::parse_turn_url("turns:turn.example.com").expect("valid");
+    assert_eq!((u.secure, u.host, u.port, u.transport), (true, "turn.example.com", None, None));
+}
+
+#[test]
+fn platforms_without_udp_are_detected() {
+    assert_eq!(doctor::platform_without_udp(|v| (v == "RENDER").then(|| "true".to_owned())), Some("Render"));
+    assert_eq!(doctor::platform_without_udp(|v| (v == "DYNO").then(|| "web.1".to_owned())), Some("Heroku"));
+    assert_eq!(doctor::platform_without_udp(|_| None), None);
+}
+
+#[test]
+fn weak_jwt_secret_fails_in_production_only() {
+    for (secret, needle) in [
+        ("your-secret-key-2024", "placeholder"),
+        ("0123456789abcdef0123", "fewer than 32"),
+        ("abababababababababababababababababab", "distinct characters"),
+    ] {
+        let c = doctor::jwt_secret(&cfg(&[("NODE_ENV", "production"), ("JWT_SECRET", secret)]));
+        assert_fails(&c, needle);
+        let dev = doctor::jwt_secret(&cfg(&[("JWT_SECRET", secret)]));
+        assert_eq!(dev.status, Status::Warn, "{dev:?}");
+    }
+    let strong = doctor::jwt_secret(&cfg(&[("NODE_ENV", "production"), ("JWT_SECRET", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]));
+    assert_eq!(strong.status, Status::Pass, "{strong:?}");
+}
+
+/// The binary: a controlled environment, a fresh directory (no `.env`), exit codes.
+fn doctor_binary(vars: &[(&str, &str)]) -> (i32, String) {
+    let dir = std::env::temp_dir().join(format!("doctor-bin-{}-{}", std::process::id(), vars.len()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_meeting-service"))
+        .arg("doctor")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(vars.iter().copied())
+        .current_dir(&dir)
+        .output()
+        .expect("run meeting-service doctor");
+    let _ = std::fs::remove_dir_all(&dir);
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn binary_exits_non_zero_when_a_check_fails() {
+    let held = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = held.local_addr().expect("addr").port().to_string();
+    let (code, out) = doctor_binary(&[
+        ("HOST", "127.0.0.1"),
+        ("PORT", &port),
+        ("NODE_ENV", "production"),
+        ("JWT_SECRET", "your-secret-key-2024"),
+        ("MEDIASOUP_ANNOUNCED_IP", "203.0.113.7"),
+        ("MEDIASOUP_LISTEN_IP", "127.0.0.1"),
+        ("MEDIASOUP_MIN_PORT", "47200"),
+        ("MEDIASOUP_MAX_PORT", "47299"),
+        ("MEDIASOUP_WORKERS", "1"),
+        ("DATABASE_URL", "sqlite://./data/meetings.db"),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("✗ HTTP port"), "{out}");
+    assert!(out.contains("✗ JWT secret"), "{out}");
+    assert!(out.contains("✓ Redis"), "{out}");
+    assert!(out.contains("fix:"), "{out}");
+    assert!(out.contains("checks: 2 failed"), "{out}");
+}
+
+#[test]
+fn binary_passes_a_sound_configuration_and_refuses_an_invalid_one() {
+    let port = closed_port().to_string();
+    let (code, out) = doctor_binary(&[
+        ("HOST", "127.0.0.1"),
+        ("PORT", &port),
+        ("MEDIASOUP_ANNOUNCED_IP", "203.0.113.7"),
+        ("MEDIASOUP_LISTEN_IP", "127.0.0.1"),
+        ("MEDIASOUP_MIN_PORT", "47100"),
+        ("MEDIASOUP_MAX_PORT", "47199"),
+        ("MEDIASOUP_WORKERS", "1"),
+        ("JWT_SECRET", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("0 failed"), "{out}");
+
+    let (code, out) = doctor_binary(&[("MEDIASOUP_MIN_PORT", "10100"), ("MEDIASOUP_MAX_PORT", "10000")]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("✗ configuration") && out.contains("MEDIASOUP_MAX_PORT"), "{out}");
+}
