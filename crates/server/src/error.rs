@@ -191,9 +191,15 @@ mod tests {
         assert_eq!(f, "settings.allowChat");
     }
 
-    #[test]
-    fn internal_errors_do_not_leak() {
-        let resp = AppError::internal("relation \"meetings\" does not exist").into_response();
+    #[tokio::test]
+    async fn internal_errors_do_not_leak() {
+        let resp = AppError::internal("relation \"meetings\" does not exist at /var/lib/db").into_response();
         assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(resp.into_body(), 4096).await.expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(body["success"], false);
+        assert_eq!(body["error"]["code"], "INTERNAL");
+        let text = body.to_string();
+        assert!(!text.contains("relation") && !text.contains("/var/lib"), "leaked: {text}");
     }
 }

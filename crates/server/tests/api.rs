@@ -159,9 +159,9 @@ async fn api_suite(db: &Db) {
     assert_eq!(ids(&body), newest_first[1..3].to_vec());
     assert_eq!((body["total"].clone(), body["limit"].clone(), body["skip"].clone()), (json!(4), json!(2), json!(1)));
     let (_, body) = server.get("/api/meetings/user/alice?status=active", Some(&alice)).await;
-    assert_eq!(ids(&body), [room.clone()]);
+    assert_eq!(ids(&body), vec![room.clone()]);
     let (_, body) = server.get("/api/meetings/user/bob?status=active", Some(&bob)).await;
-    assert_eq!(ids(&body), [room.clone()], "joined meetings are listed too");
+    assert_eq!(ids(&body), vec![room.clone()], "joined meetings are listed too");
     let (status, resp) = server.get("/api/meetings/user/alice", Some(&bob)).await;
     assert_eq!((status, error_of(&resp).0.as_str()), (403, "FORBIDDEN"));
     for (query, field) in [("status=done", "status"), ("limit=0", "limit"), ("limit=abc", "limit"), ("skip=-1", "skip")] {
@@ -189,7 +189,7 @@ async fn api_suite(db: &Db) {
     let (status, resp) = server.put(&path, Some(&alice), json!({ "title": "again" })).await;
     assert_eq!((status, error_of(&resp).0.as_str()), (409, "MEETING_ENDED"));
     let (_, body) = server.get("/api/meetings/user/alice?status=ended", Some(&alice)).await;
-    assert_eq!(ids(&body), [room.clone()]);
+    assert_eq!(ids(&body), vec![room.clone()]);
 
     // Delete: host only.
     let (status, resp) = server.delete(&path, Some(&bob)).await;

@@ -39,7 +39,9 @@ fn wait_bounded(mut child: std::process::Child, limit: Duration) -> Output {
 #[test]
 fn bad_configuration_is_refused_with_its_reason() {
     let dir = TempDir::new("badcfg");
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
+    // (variables set, texts stderr must contain)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
         (&[("MEETING_TTL", "four hours")], &["MEETING_TTL=\"four hours\"", "whole number of seconds"]),
         (&[("PORT", "http")], &["PORT=\"http\"", "TCP port"]),
         (&[("MAX_PARTICIPANTS", "1")], &["MAX_PARTICIPANTS=\"1\"", "from 2 to 1000"]),

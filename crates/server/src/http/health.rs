@@ -67,11 +67,14 @@ async fn check_redis(state: &AppState) -> Value {
 }
 
 fn check_sfu(state: &AppState) -> Value {
-    if !state.config.sfu_mode_enabled {
-        return json!({ "ok": true, "enabled": false });
-    }
+    let enabled = state.config.sfu_mode_enabled;
     let Some(sfu) = &state.sfu else {
-        return json!({ "ok": false, "enabled": true, "error": "the media engine is not running" });
+        // Mesh-only servers need no engine; SFU-mode servers are useless without one.
+        return if enabled {
+            json!({ "ok": false, "enabled": true, "running": false, "error": "the media engine is not running" })
+        } else {
+            json!({ "ok": true, "enabled": false, "running": false })
+        };
     };
     let workers: Vec<Value> = sfu
         .stats()
@@ -79,5 +82,5 @@ fn check_sfu(state: &AppState) -> Value {
         .map(|w| json!({ "index": w.index, "port": w.port, "alive": w.alive, "rooms": w.rooms, "participants": w.participants }))
         .collect();
     let ok = !workers.is_empty() && workers.iter().all(|w| w["alive"] == json!(true));
-    json!({ "ok": ok, "enabled": true, "workers": workers })
+    json!({ "ok": ok, "enabled": enabled, "running": true, "workers": workers })
 }

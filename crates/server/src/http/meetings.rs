@@ -163,8 +163,10 @@ async fn create(State(state): State<AppState>, user: AuthUser, ApiJson(body): Ap
     let scheduled_at = check_scheduled(body.scheduled_at, now)?;
     let default_topology = if state.config.sfu_mode_enabled { Topology::Sfu } else { Topology::Mesh };
     let topology = body.topology.unwrap_or(default_topology);
-    if topology == Topology::Sfu && !state.config.sfu_mode_enabled {
-        return Err(AppError::validation("topology", "the SFU is disabled on this server (SFU_MODE_ENABLED=false); use \"mesh\""));
+    // With SFU_MODE_ENABLED=false the engine may still run for meetings that ask for it
+    // (with true, `serve` does not start without it).
+    if topology == Topology::Sfu && !state.config.sfu_mode_enabled && state.sfu.is_none() {
+        return Err(AppError::validation("topology", "the SFU is not running on this server (SFU_MODE_ENABLED=false or no UDP ports); use \"mesh\""));
     }
     let settings = body.settings.as_ref().map(|p| p.apply(MeetingSettings::default())).unwrap_or_default();
     let meeting = state

@@ -3,9 +3,9 @@
 //! [`app`] returns a `Router` with the state applied, so the caller can `.merge()` the
 //! web client and `.layer()` the Socket.IO service on top.
 //!
-//! - [`meetings`]: `/api/meetings/…`
-//! - [`health`]: `/health` (liveness) and `/health/ready` (dependencies)
-//! - [`guest`]: `POST /api/auth/guest` (development only) and `GET /api/ice-servers`
+//! - [`meetings`] — `/api/meetings/…`
+//! - [`health`] — `/health` (liveness) and `/health/ready` (dependencies)
+//! - [`guest`] — `POST /api/auth/guest` (development only) and `GET /api/ice-servers`
 
 pub mod guest;
 pub mod health;
