@@ -44,7 +44,7 @@
     videoEnabled: false,
     screenSharing: false,
     // performance.now() marks of the last join, for the join-to-first-frame figure.
-    timings: { joinEmit: null, joinAck: null, publishAnswered: null, firstServerOffer: null, iceConnected: null, firstRemoteFrame: null },
+    timings: { joinEmit: null, joinAck: null, publishSent: null, publishAnswered: null, firstServerOffer: null, iceConnected: null, firstRemoteFrame: null },
     mediaStats: () => mediaStats(),
     // Test hook: a function returning a MediaStreamTrack used instead of getDisplayMedia
     // (set only by tests, when headless Chromium cannot capture a screen).
@@ -532,6 +532,7 @@
     sources[tV.mid] = "camera";
     sources[tS.mid] = "screen";
     M.sfuMids = { microphone: tA.mid, camera: tV.mid, screen: tS.mid };
+    M.timings.publishSent = performance.now();
     const ack = await sio.emit("sfu-offer", { roomId: M.roomId, sdp: pc.localDescription.sdp, sources }, 20000);
     if (!ack || !ack.ok) {
       const e = (ack && ack.error) || { code: "SFU_ERROR", message: "no answer" };

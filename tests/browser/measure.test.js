@@ -42,6 +42,7 @@ describe("measurements", { skip: skip || false }, () => {
 
   it("join-meeting → first decoded remote frame, median of 5 joins", async () => {
     const samples = [];
+    const phases = [];
     for (let i = 0; i < 5; i++) {
       const page = await h.newPage(browser, server);
       try {
@@ -53,6 +54,7 @@ describe("measurements", { skip: skip || false }, () => {
         const stats = await h.mediaStats(page);
         assert.ok(stats.some((s) => s.source === "camera" && s.framesDecoded > 0), `Bob${i} decoded a frame: ${JSON.stringify(stats)}`);
         samples.push(t.firstRemoteFrame - t.joinEmit);
+        phases.push(t);
         await page.getByTestId("leave-button").click();
         await h.waitFor(() => page.evaluate(() => window.__meeting.state === "left"), { what: "leave" });
       } finally {
@@ -61,6 +63,15 @@ describe("measurements", { skip: skip || false }, () => {
     }
     const sorted = [...samples].sort((a, b) => a - b);
     const median = sorted[2];
+    const med = (f) => {
+      const v = phases.map(f).filter(Number.isFinite).sort((a, b) => a - b);
+      return v.length ? v[Math.floor(v.length / 2)].toFixed(0) : "n/a";
+    };
+    console.log(
+      `MEASURE phases (median ms after join-meeting): ack ${med((t) => t.joinAck - t.joinEmit)}, ` +
+        `publish sent ${med((t) => t.publishSent - t.joinEmit)}, publish answered ${med((t) => t.publishAnswered - t.joinEmit)}, first server offer ${med((t) => t.firstServerOffer - t.joinEmit)}, ` +
+        `ICE connected ${med((t) => t.iceConnected - t.joinEmit)}, first frame ${med((t) => t.firstRemoteFrame - t.joinEmit)}`,
+    );
     console.log(`MEASURE join-meeting → first decoded remote frame: median ${median.toFixed(0)} ms of 5 (${sorted.map((s) => s.toFixed(0)).join(", ")} ms)`);
     assert.ok(Number.isFinite(median) && median > 0 && median < 15000, `median ${median}`);
   });
