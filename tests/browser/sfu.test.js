@@ -61,7 +61,12 @@ describe("SFU meeting in Chromium", { skip: skip || false }, () => {
   });
 
   it("(a) two participants see and hear each other", async () => {
+    // Bob comes in through the landing page's "Join" with the code, typed in lower case.
     pages.bob = await h.newPage(browser, server);
+    await pages.bob.goto("/");
+    await pages.bob.getByTestId("join-code").fill(roomId.toLowerCase());
+    await pages.bob.getByTestId("join-code-button").click();
+    await pages.bob.waitForURL(new RegExp(`/m/${encodeURIComponent(roomId)}$`), { timeout: 15000 });
     await h.joinMeeting(pages.bob, roomId, "Bob");
     ids.bob = await who(pages.bob);
     await h.expectMediaFlowing(pages.alice, [ids.bob], { label: "Alice" });
@@ -93,6 +98,27 @@ describe("SFU meeting in Chromium", { skip: skip || false }, () => {
       assert.deepEqual(texts, ["hello from Alice", "hi Alice, Bob here"], `${name}: ${JSON.stringify(chat)}`);
       await pages[name].getByTestId("toggle-chat").click();
     }
+  });
+
+  it("mute and camera off are shown to the others, and undone", async () => {
+    const bobSeen = async () => (await h.meeting(pages.alice)).participants.find((p) => p.peerId === ids.bob);
+    await pages.bob.getByTestId("toggle-mic").click();
+    await pages.bob.getByTestId("toggle-camera").click();
+    assert.equal(await pages.bob.evaluate(() => window.__meeting.audioEnabled || window.__meeting.videoEnabled), false);
+    await h.waitFor(async () => {
+      const p = await bobSeen();
+      return p && !p.audioEnabled && !p.videoEnabled;
+    }, { what: "Alice to see Bob muted with his camera off" });
+    const tile = pages.alice.locator(`[data-testid="tile"][data-peer-id="${ids.bob}"][data-source="camera"]`);
+    await h.waitFor(async () => (await tile.getAttribute("class")).includes("no-video"), { what: "Bob's tile to show his name instead of video" });
+    assert.match(await tile.getAttribute("class"), /muted/);
+    await pages.bob.getByTestId("toggle-mic").click();
+    await pages.bob.getByTestId("toggle-camera").click();
+    await h.waitFor(async () => {
+      const p = await bobSeen();
+      return p && p.audioEnabled && p.videoEnabled;
+    }, { what: "Alice to see Bob unmuted with his camera on" });
+    await h.expectMediaFlowing(pages.alice, [ids.bob], { label: "Alice after Bob's camera came back" });
   });
 
   it("(b) a third joins late and all three see each other", async () => {
