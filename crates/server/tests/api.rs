@@ -308,3 +308,53 @@ async fn readiness_reports_redis() {
     assert_eq!((status, body["checks"]["redis"]["ok"].clone()), (503, json!(false)), "{body}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_joins_and_leaves_sqlite() {
+    let db = Db::sqlite();
+    concurrent_joins_and_leaves(&db).await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL"]
+async fn concurrent_joins_and_leaves_postgres() {
+    let db = Db::postgres().await;
+    concurrent_joins_and_leaves(&db).await;
+    db.cleanup().await;
+}
+
+/// Many connections joining and leaving one meeting at once: the peak counts them all
+/// and the idle clock starts when the last one leaves, whatever the interleaving.
+async fn concurrent_joins_and_leaves(db: &Db) {
+    const N: usize = 30;
+    let server = TestServer::start(config(&db.url(), &[])).await;
+    let (_, body) = server.post("/api/meetings/create", Some(&server.token("alice")), json!({ "title": "rush hour" })).await;
+    let room = RoomId::new(body["meeting"]["roomId"].as_str().unwrap());
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..N {
+        let (store, room) = (server.state.store.clone(), room.clone());
+        tasks.spawn(async move {
+            let rec = JoinRecord { user_id: UserId::new(format!("u{i}")), peer_id: PeerId::new(format!("p_{i}")), user_name: format!("U{i}"), user_picture: None, is_host: false };
+            store.record_join(&room, rec, Utc::now()).await
+        });
+    }
+    let mut counts: Vec<u32> = tasks.join_all().await.into_iter().map(|r| r.unwrap()).collect();
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=N as u32).collect::<Vec<_>>(), "each join saw the ones before it");
+    let stats = server.state.store.stats(&room).await.unwrap().unwrap();
+    assert_eq!((stats.peak_participants, stats.current_participants, stats.total_participants), (N as u32, N as u32, N as u32));
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..N {
+        let (store, room) = (server.state.store.clone(), room.clone());
+        tasks.spawn(async move { store.record_leave(&room, &PeerId::new(format!("p_{i}")), Utc::now()).await });
+    }
+    let mut remaining: Vec<u32> = tasks.join_all().await.into_iter().map(|r| r.unwrap()).collect();
+    remaining.sort_unstable();
+    assert_eq!(remaining, (0..N as u32).collect::<Vec<_>>());
+    let m = server.state.store.get_meeting(&room).await.unwrap().unwrap();
+    assert!(m.empty_since.is_some(), "the last leave starts the idle clock");
+    assert_eq!(m.peak_participants, N as u32);
+    server.stop().await;
+}

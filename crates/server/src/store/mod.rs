@@ -220,6 +220,11 @@ impl Store {
     pub async fn record_join(&self, room: &RoomId, join: JoinRecord, now: DateTime<Utc>) -> Result<u32, StoreError> {
         let now_ms = now.timestamp_millis();
         let mut tx = self.pool.begin().await?;
+        // Lock the meeting row first: concurrent joins and leaves of one meeting then run
+        // one after the other, so each count below sees the others' committed rows
+        // (PostgreSQL READ COMMITTED takes a fresh snapshot per statement; SQLite has
+        // one writer at a time anyway). Without it two joins could both count 1.
+        lock_meeting(&mut tx, room, now_ms).await?;
         sqlx::query(
             "INSERT INTO participants (room_id, user_id, peer_id, user_name, user_picture, is_host, joined_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -233,14 +238,10 @@ impl Store {
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
-        let present: i64 = sqlx::query("SELECT COUNT(*) FROM participants WHERE room_id = $1 AND left_at IS NULL")
-            .bind(room.as_str())
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
+        let present = count_present(&mut tx, room).await?;
         sqlx::query(
             "UPDATE meetings SET status = CASE WHEN status = 'scheduled' THEN 'active' ELSE status END, \
-             started_at = COALESCE(started_at, $2), last_activity_at = $2, empty_since = NULL, \
+             started_at = COALESCE(started_at, $2), empty_since = NULL, \
              peak_participants = CASE WHEN peak_participants < $3 THEN $3 ELSE peak_participants END \
              WHERE room_id = $1",
         )
@@ -250,7 +251,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(u32::try_from(present).unwrap_or(u32::MAX))
+        Ok(to_u32(present))
     }
 
     /// A connection left. Returns how many remain; at zero the idle clock starts.
@@ -258,28 +259,25 @@ impl Store {
     pub async fn record_leave(&self, room: &RoomId, peer: &PeerId, now: DateTime<Utc>) -> Result<u32, StoreError> {
         let now_ms = now.timestamp_millis();
         let mut tx = self.pool.begin().await?;
+        // See `record_join`: without the lock, the last two leaving together could each
+        // see the other still present, and the idle clock would never start.
+        lock_meeting(&mut tx, room, now_ms).await?;
         sqlx::query("UPDATE participants SET left_at = $3 WHERE room_id = $1 AND peer_id = $2 AND left_at IS NULL")
             .bind(room.as_str())
             .bind(peer.as_str())
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
-        let present: i64 = sqlx::query("SELECT COUNT(*) FROM participants WHERE room_id = $1 AND left_at IS NULL")
-            .bind(room.as_str())
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
+        let present = count_present(&mut tx, room).await?;
         if present == 0 {
-            sqlx::query("UPDATE meetings SET last_activity_at = $2, empty_since = COALESCE(empty_since, $2) WHERE room_id = $1")
+            sqlx::query("UPDATE meetings SET empty_since = COALESCE(empty_since, $2) WHERE room_id = $1")
                 .bind(room.as_str())
                 .bind(now_ms)
                 .execute(&mut *tx)
                 .await?;
-        } else {
-            sqlx::query("UPDATE meetings SET last_activity_at = $2 WHERE room_id = $1").bind(room.as_str()).bind(now_ms).execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(u32::try_from(present).unwrap_or(u32::MAX))
+        Ok(to_u32(present))
     }
 
     /// Who is in the meeting now, in join order.
@@ -400,6 +398,17 @@ impl Store {
         tx.commit().await?;
         Ok(n)
     }
+}
+
+/// Takes the meeting's row lock (and records activity) as a transaction's first write.
+async fn lock_meeting(tx: &mut sqlx::Transaction<'static, sqlx::Any>, room: &RoomId, now_ms: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE meetings SET last_activity_at = $2 WHERE room_id = $1").bind(room.as_str()).bind(now_ms).execute(&mut **tx).await?;
+    Ok(())
+}
+
+async fn count_present(tx: &mut sqlx::Transaction<'static, sqlx::Any>, room: &RoomId) -> Result<i64, StoreError> {
+    let row = sqlx::query("SELECT COUNT(*) FROM participants WHERE room_id = $1 AND left_at IS NULL").bind(room.as_str()).fetch_one(&mut **tx).await?;
+    Ok(row.try_get(0)?)
 }
 
 fn to_u32(v: i64) -> u32 {
