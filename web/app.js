@@ -100,6 +100,10 @@
     });
     const body = await res.json().catch(() => ({}));
     const token = body.token || (body.data && body.data.token) || body.accessToken;
+    if (res.status === 404 || res.status === 405) {
+      // Production servers have no guest sign-in: the embedding app passes ?token=.
+      throw Object.assign(new Error("This server needs a sign-in token: open the meeting link from your app, or add ?token=<JWT> to it."), { code: "TOKEN_MISSING" });
+    }
     if (!res.ok || !token) {
       const msg = (body.error && body.error.message) || `HTTP ${res.status}`;
       throw Object.assign(new Error(`Could not get a guest sign-in: ${msg}`), { code: "AUTH" });
