@@ -54,6 +54,25 @@ describe("mesh meeting in Chromium", { skip: skip || false }, () => {
     }
   });
 
+  it("screen share over the mesh: the others decode it; stopping removes their tiles", async () => {
+    await pages.cat.getByTestId("toggle-screen").click();
+    await h.waitFor(() => pages.cat.evaluate(() => window.__meeting.screenSharing), { what: "Cat's screen share to start" });
+    for (const key of ["ann", "ben"]) {
+      await h.waitFor(
+        async () => (await h.meeting(pages[key])).tiles.some((t) => t.peerId === ids.cat && t.source === "screen"),
+        { what: `${key} to get Cat's screen tile` },
+      );
+      await h.expectMediaFlowing(pages[key], [ids.cat], { sources: ["screen"], label: key });
+    }
+    await pages.cat.getByTestId("toggle-screen").click();
+    for (const key of ["ann", "ben"]) {
+      await h.waitFor(
+        async () => !(await h.meeting(pages[key])).tiles.some((t) => t.peerId === ids.cat && t.source === "screen"),
+        { what: `${key}: Cat's screen tile to go away` },
+      );
+    }
+  });
+
   it("one leaves and the others drop it; the rest keep their media", async () => {
     await pages.ben.getByTestId("leave-button").click();
     await h.waitFor(() => pages.ben.evaluate(() => window.__meeting.state === "left"), { what: "Ben left" });

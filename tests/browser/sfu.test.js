@@ -60,6 +60,18 @@ describe("SFU meeting in Chromium", { skip: skip || false }, () => {
     assert.equal(link, `${server.base}/m/${encodeURIComponent(roomId)}`);
   });
 
+  it("a meeting code that does not exist is refused with its message", async () => {
+    const page = await h.newPage(browser, server);
+    try {
+      await h.joinMeeting(page, "NOPE-NOPE-NOP", "Lost", { expect: "error" });
+      const m = await h.meeting(page);
+      assert.equal(m.error.code, "NOT_FOUND", JSON.stringify(m.error));
+      assert.match(await page.getByTestId("done-title").textContent(), /no meeting/i);
+    } finally {
+      await h.closePage(page);
+    }
+  });
+
   it("(a) two participants see and hear each other", async () => {
     // Bob comes in through the landing page's "Join" with the code, typed in lower case.
     pages.bob = await h.newPage(browser, server);
