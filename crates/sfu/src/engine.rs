@@ -107,6 +107,9 @@ pub struct Engine {
     doomed: Vec<(Key, Option<GoneReason>)>,
     next_key: Key,
     next_offer_id: u64,
+    /// Some participant's subscriptions may have changed: run `negotiate_all` (which
+    /// scans all participants, so not after every packet).
+    negotiation_due: bool,
     stats: EngineStats,
     events_scratch: Vec<Event>,
 }
@@ -137,6 +140,7 @@ impl Engine {
             doomed: Vec::new(),
             next_key: 1,
             next_offer_id: 1,
+            negotiation_due: false,
             stats: EngineStats::default(),
             events_scratch: Vec::new(),
         }
@@ -182,7 +186,11 @@ impl Engine {
         let mut t: Option<Instant> = None;
         let mut at = |x: Instant| t = Some(t.map_or(x, |t| t.min(x)));
         for p in self.participants.values() {
-            at(p.next_timeout);
+            if p.next_timeout > p.last_fed {
+                at(p.next_timeout);
+            } else {
+                at(p.last_fed + Duration::from_millis(1));
+            }
             if !p.connected {
                 at(p.joined_at + self.cfg.connect_timeout);
             }
@@ -262,6 +270,7 @@ impl Engine {
             connected: false,
             disconnected_since: None,
             next_timeout: now,
+            last_fed: now,
             dirty: false,
             renegotiate: !subscriptions.is_empty(),
             pending: None,
@@ -275,6 +284,7 @@ impl Engine {
         self.by_id.insert(id.clone(), key);
         self.by_ufrag.insert(ufrag, key);
         info!(%room, participant = %id, "participant joined");
+        self.negotiation_due = true;
         self.emit(SfuEvent::ConnectionState { room, participant: id, state: ConnectionState::Connecting });
         for (mid, kind) in sending_media_lines(&offer_sdp) {
             self.add_publication(key, mid, kind, now);
@@ -312,6 +322,7 @@ impl Engine {
         };
         p.ssrc_cache.clear();
         p.renegotiate = true;
+        self.negotiation_due = true;
         let _ = guarded(|| p.rtc.handle_input(Input::Timeout(now)));
         let tracks = p
             .tracks()
@@ -398,6 +409,7 @@ impl Engine {
             }
         };
         p.renegotiate = true;
+        self.negotiation_due = true;
         let _ = guarded(|| p.rtc.handle_input(Input::Timeout(now)));
         self.mark_dirty(key);
         for (publisher, mid) in keyframes {
@@ -509,6 +521,7 @@ impl Engine {
             return;
         };
         let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+        p.last_fed = p.last_fed.max(now);
         match guarded(|| p.rtc.handle_input(input)) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
@@ -603,7 +616,8 @@ impl Engine {
                     }
                 }
             }
-            if now >= p.next_timeout {
+            if now >= p.next_timeout && now > p.last_fed {
+                p.last_fed = now;
                 match guarded(|| p.rtc.handle_input(Input::Timeout(now))) {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
@@ -660,7 +674,9 @@ impl Engine {
             for (key, reason) in doomed {
                 self.remove(key, reason, now);
             }
-            self.negotiate_all();
+            if std::mem::take(&mut self.negotiation_due) {
+                self.negotiate_all();
+            }
             if self.dirty.is_empty() && self.doomed.is_empty() {
                 return;
             }
@@ -817,6 +833,7 @@ impl Engine {
 
     /// Offer publication `mid` of `key` to every other member of its room.
     fn publish(&mut self, key: Key, mid: Mid, now: Instant) {
+        self.negotiation_due = true;
         let Some(p) = self.participants.get_mut(&key) else { return };
         let Some(publ) = p.publications.iter_mut().find(|x| x.mid == mid) else { return };
         publ.published = true;
@@ -855,6 +872,7 @@ impl Engine {
 
     /// Stop offering publication `mid` of `key`: the subscribers' m-lines go away.
     fn unpublish(&mut self, key: Key, mid: Mid) {
+        self.negotiation_due = true;
         let Some(p) = self.participants.get_mut(&key) else { return };
         let Some(publ) = p.publications.iter_mut().find(|x| x.mid == mid) else { return };
         publ.published = false;
@@ -874,6 +892,7 @@ impl Engine {
 
     fn remove(&mut self, key: Key, reason: Option<GoneReason>, _now: Instant) {
         let Some(mut p) = self.participants.remove(&key) else { return };
+        self.negotiation_due = true;
         self.by_id.remove(&p.id);
         self.by_ufrag.remove(&p.ufrag);
         for a in &p.addrs {

@@ -51,6 +51,8 @@ pub struct Client {
     pub send_audio: bool,
     pub send_video: bool,
     pub send_screen: bool,
+    /// Offer no sending m-line at all (one receive-only audio m-line): a pure subscriber.
+    pub receive_only: bool,
     pub connected: bool,
     pub next_timeout: Instant,
     pub tracks: Vec<OutgoingTrack>,
@@ -81,6 +83,7 @@ impl Client {
             send_audio: true,
             send_video: true,
             send_screen: false,
+            receive_only: false,
             connected: false,
             next_timeout: now,
             tracks: Vec::new(),
@@ -103,6 +106,12 @@ impl Client {
             recv: vec![],
         });
         let mut api = self.rtc.sdp_api();
+        if self.receive_only {
+            api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+            let (offer, pending) = api.apply().expect("an offer");
+            self.pending = Some(pending);
+            return (offer.to_sdp_string(), Vec::new());
+        }
         self.mic = api.add_media(MediaKind::Audio, Direction::SendOnly, Some(name.clone()), Some("mic".into()), None);
         self.cam = api.add_media(MediaKind::Video, Direction::SendOnly, Some(name.clone()), Some("cam".into()), simulcast);
         self.screen = api.add_media(MediaKind::Video, Direction::SendOnly, Some(name), Some("screen".into()), None);
