@@ -3,13 +3,16 @@
 // host controls, (d) one leaves, (e) the host ends the meeting.
 "use strict";
 
-const { describe, it, before, after } = require("node:test");
+const { test, describe, it, before, after } = require("node:test");
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
 const path = require("node:path");
 const h = require("./lib/harness");
 
 const skip = h.skipReason();
+
+// Counted as skipped (with its reason), not passed, when the tests cannot run here.
+if (skip) test(`${require("node:path").basename(__filename)} not run`, { skip }, () => {});
 
 describe("SFU meeting in Chromium", { skip: skip || false }, () => {
   let server;

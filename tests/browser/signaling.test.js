@@ -2,7 +2,7 @@
 // package: auth failures, malformed payloads, host-only actions, mesh relay rules.
 "use strict";
 
-const { describe, it, before, after } = require("node:test");
+const { test, describe, it, before, after } = require("node:test");
 const assert = require("node:assert/strict");
 const path = require("node:path");
 const WebSocket = require("ws");
@@ -33,6 +33,9 @@ function assertError(ack, code, what) {
   assert.equal(ack.error && ack.error.code, code, `${what}: ${JSON.stringify(ack)}`);
   assert.equal(typeof ack.error.message, "string");
 }
+
+// Counted as skipped (with its reason), not passed, when the tests cannot run here.
+if (skip) test(`${require("node:path").basename(__filename)} not run`, { skip }, () => {});
 
 describe("Socket.IO signaling without a browser", { skip: skip || false }, () => {
   let server;
