@@ -390,9 +390,12 @@
   // and the meeting's media opens on a live node.
   async function rejoin() {
     const me = participants.get(M.peerId);
-    const name = (me && me.userName) || $("name-input").value || "Guest";
-    const wantAudio = M.audioEnabled;
-    const wantVideo = M.videoEnabled;
+    const name = (me && me.userName) || $("prejoin-name").value || "Guest";
+    // Ask for the devices this page had (muted or not) and restore the mute state after.
+    const wantAudio = !!audioTrack();
+    const wantVideo = !!videoTrack();
+    const wasAudioOn = M.audioEnabled;
+    const wasVideoOn = M.videoEnabled;
     leaving = true;
     teardownMedia();
     participants.clear();
@@ -400,7 +403,11 @@
     M.rejoins = (M.rejoins || 0) + 1;
     setState("idle");
     await join(name, wantAudio, wantVideo);
-    if (M.state === "joined") banner("The media server changed; you are back in the meeting.", { kind: "info" });
+    if (M.state === "joined") {
+      if (wantAudio && !wasAudioOn) setAudio(false);
+      if (wantVideo && !wasVideoOn) setVideo(false);
+      banner("The media server changed; you are back in the meeting.", { kind: "info" });
+    }
   }
 
   function audioTrack() {
