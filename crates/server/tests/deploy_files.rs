@@ -62,9 +62,9 @@ fn k8s_env(container: &Value) -> (Vec<String>, BTreeMap<String, String>) {
         names.push(name.clone());
         let value = if !e["value"].is_null() {
             text(&e["value"])
-        } else if e["valueFrom"]["fieldRef"]["fieldPath"] == Value::from("status.hostIP") {
+        } else if e["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP" {
             "198.51.100.7".to_owned()
-        } else if e["valueFrom"]["secretKeyRef"]["optional"] == Value::from(true) {
+        } else if e["valueFrom"]["secretKeyRef"]["optional"] == true {
             continue;
         } else {
             match name.as_str() {
@@ -81,7 +81,7 @@ fn k8s_env(container: &Value) -> (Vec<String>, BTreeMap<String, String>) {
 #[test]
 fn kubernetes_manifest_uses_host_network_and_the_default_ports() {
     let docs = yaml_docs("deploy/kubernetes.yaml");
-    let deployment = docs.iter().find(|d| d["kind"] == Value::from("Deployment")).expect("a Deployment");
+    let deployment = docs.iter().find(|d| d["kind"] == "Deployment").expect("a Deployment");
     let pod = s(deployment, &["spec", "template", "spec"]);
     assert_eq!(pod["hostNetwork"], Value::from(true));
     assert_eq!(pod["dnsPolicy"], Value::from("ClusterFirstWithHostNet"), "hostNetwork pods need it to resolve cluster names");
@@ -132,7 +132,7 @@ fn kubernetes_manifest_uses_host_network_and_the_default_ports() {
     assert!(read("deploy/Dockerfile").contains(&format!("--uid {uid}")), "runAsUser {uid} is not the Dockerfile's user");
 
     // The Service forwards the same http port.
-    let service = docs.iter().find(|d| d["kind"] == Value::from("Service")).expect("a Service");
+    let service = docs.iter().find(|d| d["kind"] == "Service").expect("a Service");
     let sp = &service["spec"]["ports"][0];
     assert_eq!(text(&sp["port"]), cfg.listen.port().to_string());
     assert_eq!(text(&sp["targetPort"]), "http");
@@ -249,7 +249,7 @@ fn dockerfile_is_multi_stage_non_root_with_a_health_check() {
     let d = read("deploy/Dockerfile");
     let froms = d.lines().filter(|l| l.starts_with("FROM ")).count();
     assert!(froms >= 2, "multi-stage: {froms} FROM");
-    let user = d.lines().filter_map(|l| l.strip_prefix("USER ")).last().expect("a USER instruction").trim();
+    let user = d.lines().filter_map(|l| l.strip_prefix("USER ")).next_back().expect("a USER instruction").trim();
     assert!(user != "root" && user != "0", "runs as {user}");
     let hc = d.lines().position(|l| l.starts_with("HEALTHCHECK")).expect("HEALTHCHECK");
     let hc_text: String = d.lines().skip(hc).take(2).collect();
