@@ -369,6 +369,18 @@ pub fn turn(config: &Config, opts: &Options, udp_checks_passed: bool) -> Check {
         (None, None) => "no credentials".to_owned(),
     };
     let detail = format!("{} ({creds}){}", turn.urls.join(", "), if no_udp_reason.is_some() { "; media will be relayed" } else { "" });
+    if let Some(why) = &no_udp_reason
+        && config.sfu_mode_enabled
+    {
+        return Check::warn(
+            NAME,
+            format!("{detail}; but SFU_MODE_ENABLED=true and there is no direct UDP path ({why})"),
+            format!(
+                "A TURN server relays to the SFU over UDP: SFU meetings work only if it can reach UDP {}-{} on {}                  (e.g. coturn in the same private network, with allowed-peer-ip). Otherwise set SFU_MODE_ENABLED=false:                  mesh meetings, relayed browser to browser by TURN.",
+                config.sfu.min_port, config.sfu.max_port, config.sfu.announced_ip
+            ),
+        );
+    }
     if turn.secret.is_none() {
         return Check::warn(
             NAME,

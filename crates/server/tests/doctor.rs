@@ -152,12 +152,21 @@ fn turn_over_udp_only_fails_without_a_udp_path() {
     let no_udp = Options { no_udp: Some("running on Render, which has no inbound UDP".into()) };
     let udp_only = cfg(&[("TURN_SERVER_URL", "turn:turn.example.com:3478?transport=udp"), ("TURN_SECRET", "s3cr3t")]);
     assert_fails(&doctor::turn(&udp_only, &no_udp, true), "every TURN URL is TURN over UDP");
-    let with_tls = cfg(&[("TURN_SERVER_URL", "turn:turn.example.com:3478?transport=udp,turns:turn.example.com:5349"), ("TURN_SECRET", "s3cr3t")]);
+    let with_tls = cfg(&[
+        ("TURN_SERVER_URL", "turn:turn.example.com:3478?transport=udp,turns:turn.example.com:5349"),
+        ("TURN_SECRET", "s3cr3t"),
+        ("SFU_MODE_ENABLED", "false"),
+    ]);
     let c = doctor::turn(&with_tls, &no_udp, true);
     assert_eq!(c.status, Status::Pass, "{c:?}");
     assert!(c.detail.contains("ephemeral"), "{c:?}");
+    // SFU meetings without inbound UDP need the TURN server to reach the workers: a note.
+    let sfu = cfg(&[("TURN_SERVER_URL", "turns:turn.example.com:5349"), ("TURN_SECRET", "s3cr3t"), ("SFU_MODE_ENABLED", "true")]);
+    let c = doctor::turn(&sfu, &no_udp, true);
+    assert_eq!(c.status, Status::Warn, "{c:?}");
+    assert!(c.fix.as_deref().unwrap_or("").contains("SFU_MODE_ENABLED=false"), "{c:?}");
     // Static credentials pass with a note recommending TURN_SECRET.
-    let stat = cfg(&[("TURN_SERVER_URL", "turns:turn.example.com:5349"), ("TURN_USERNAME", "u"), ("TURN_CREDENTIAL", "p")]);
+    let stat = cfg(&[("TURN_SERVER_URL", "turns:turn.example.com:5349"), ("TURN_USERNAME", "u"), ("TURN_CREDENTIAL", "p"), ("SFU_MODE_ENABLED", "false")]);
     let c = doctor::turn(&stat, &no_udp, true);
     assert_eq!(c.status, Status::Warn, "{c:?}");
 }
