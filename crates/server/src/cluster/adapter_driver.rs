@@ -46,10 +46,10 @@ fn message(push: PushInfo) -> Option<(String, Vec<u8>)> {
 fn deliver(handlers: &Handlers, push: PushInfo) {
     let Some((channel, payload)) = message(push) else { return };
     let guard = handlers.read().unwrap_or_else(|e| e.into_inner());
-    if let Some(tx) = guard.get(&channel) {
-        if tx.try_send((channel, payload)).is_err() {
-            tracing::warn!("Socket.IO adapter queue full or closed; a cluster message was dropped");
-        }
+    if let Some(tx) = guard.get(&channel)
+        && tx.try_send((channel, payload)).is_err()
+    {
+        tracing::warn!("Socket.IO adapter queue full or closed; a cluster message was dropped");
     }
 }
 

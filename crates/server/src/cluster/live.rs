@@ -245,7 +245,7 @@ impl RedisLive {
         let raw: Vec<String> =
             self.peers.key(peers).key(alive).arg(now_ms()).invoke_async(&mut conn).await.map_err(unavailable)?;
         let mut list: Vec<LivePeer> = raw.iter().filter_map(|s| decode(s)).collect();
-        list.sort_by(|a, b| a.joined_at.cmp(&b.joined_at));
+        list.sort_by_key(|p| p.joined_at);
         Ok(list)
     }
 
@@ -265,10 +265,10 @@ impl RedisLive {
             .await
             .map_err(unavailable)?;
         let updated = decode(&raw);
-        if let Some(p) = &updated {
-            if let Some(mine) = self.local().get_mut(room).and_then(|m| m.get_mut(peer)) {
-                *mine = p.clone();
-            }
+        if let Some(p) = &updated
+            && let Some(mine) = self.local().get_mut(room).and_then(|m| m.get_mut(peer))
+        {
+            *mine = p.clone();
         }
         Ok(updated)
     }

@@ -328,10 +328,10 @@ impl Placement {
                     Ok(env) => self.serve_request(env),
                     Err(e) => tracing::warn!(error = %e, "malformed relay request ignored"),
                 }
-            } else if let Ok(r) = serde_json::from_str::<ReplyEnvelope>(&payload) {
-                if let Some(tx) = lock(&self.pending).remove(&r.id) {
-                    let _ = tx.send(r.reply);
-                }
+            } else if let Ok(r) = serde_json::from_str::<ReplyEnvelope>(&payload)
+                && let Some(tx) = lock(&self.pending).remove(&r.id)
+            {
+                let _ = tx.send(r.reply);
             }
         }
         Err(redis::RedisError::from((redis::ErrorKind::Io, "subscription closed")))
