@@ -342,3 +342,33 @@ fn client_offer_during_pending_server_offer_and_stale_answer() {
     let bad = sim.engine.join(sim.now, sim.room.clone(), meeting_sfu::ParticipantId::new("x"), "nonsense", vec![]);
     assert!(matches!(bad, Err(meeting_sfu::SfuError::InvalidSdp(_))));
 }
+
+#[test]
+fn participant_whose_network_goes_away_is_removed_after_grace() {
+    let mut sim = Sim::new();
+    sim.step = Duration::from_millis(20);
+    let a = sim.join(|_| {});
+    let b = sim.join(|_| {});
+    assert!(sim.run_until(Duration::from_secs(5), |s| s.everyone_hears_and_sees_everyone(5)));
+    let lost = sim.clients[b].id.clone();
+    sim.clients[b].offline = true;
+    let cut = sim.now;
+    assert!(
+        sim.run_until(Duration::from_secs(60), |s| !s.engine.has_participant(&lost)),
+        "participant with no network not removed"
+    );
+    let events: Vec<_> = sim.events.iter().filter(|(t, _)| *t >= cut).map(|(t, e)| (*t, e.clone())).collect();
+    let disconnected_at = events
+        .iter()
+        .find(|(_, e)| matches!(e, SfuEvent::ConnectionState { participant, state: meeting_sfu::ConnectionState::Disconnected, .. } if *participant == lost))
+        .map(|(t, _)| *t)
+        .expect("Disconnected reported first");
+    let gone_at = events
+        .iter()
+        .find(|(_, e)| matches!(e, SfuEvent::ParticipantGone { participant, reason: meeting_sfu::GoneReason::ConnectionLost, .. } if *participant == lost))
+        .map(|(t, _)| *t)
+        .expect("ParticipantGone(ConnectionLost)");
+    assert!(gone_at - disconnected_at >= Duration::from_secs(15), "removed before the grace period");
+    sim.pump();
+    assert!(sim.clients[a].tracks.iter().all(|t| t.from != lost), "its tracks removed from the others");
+}

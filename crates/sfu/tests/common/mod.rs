@@ -53,6 +53,8 @@ pub struct Client {
     pub send_screen: bool,
     /// Offer no sending m-line at all (one receive-only audio m-line): a pure subscriber.
     pub receive_only: bool,
+    /// The network drops everything to and from this client.
+    pub offline: bool,
     pub connected: bool,
     pub next_timeout: Instant,
     pub tracks: Vec<OutgoingTrack>,
@@ -84,6 +86,7 @@ impl Client {
             send_video: true,
             send_screen: false,
             receive_only: false,
+            offline: false,
             connected: false,
             next_timeout: now,
             tracks: Vec::new(),
@@ -355,7 +358,7 @@ impl Sim {
                 match out {
                     Output::Transmit { destination, contents } => {
                         *self.sent_to.entry(destination).or_default() += 1;
-                        if let Some(c) = self.clients.iter_mut().find(|c| c.addr == destination) {
+                        if let Some(c) = self.clients.iter_mut().find(|c| c.addr == destination && !c.offline) {
                             c.handle_datagram(self.now, self.server, &contents);
                         }
                     }
@@ -425,6 +428,9 @@ impl Sim {
 
     fn deliver_from(&mut self, i: usize, out: Vec<(SocketAddr, Vec<u8>)>) {
         let source = self.clients[i].addr;
+        if self.clients[i].offline {
+            return;
+        }
         for (dest, data) in out {
             if dest == self.server {
                 self.engine.handle_datagram(self.now, source, &data);
