@@ -1,6 +1,8 @@
-// A second connection of the same user replaces the first: the old socket is told and
-// is out of the meeting, the others see one leave and one join, and the meeting counts
-// the user once.
+// Who gets into a meeting, over Socket.IO without a browser:
+// - a second connection of the same user replaces the first: the old socket is told and
+//   is out of the meeting, the others see one leave and one join, and the meeting counts
+//   the user once;
+// - mesh meetings are capped by MESH_MAX_PARTICIPANTS, within the meeting's own cap.
 "use strict";
 
 const { describe, it, before, after } = require("node:test");
@@ -81,5 +83,39 @@ describe("the same user joining twice", { skip: skip || false }, () => {
     assert.equal(r.status, 200, r.text);
     const peers = JSON.stringify(r.json);
     assert.ok(peers.includes(a2.data.peerId) && !peers.includes(a1.data.peerId), peers);
+  });
+});
+
+describe("the mesh cap", { skip: skip || false }, () => {
+  let server;
+  const open = [];
+
+  before(async () => {
+    server = await h.startServer({ sfu: false, maxParticipants: 10, env: { MESH_MAX_PARTICIPANTS: "3" } });
+  });
+
+  after(async () => {
+    for (const c of open) c.close();
+    if (server) await server.stop();
+  });
+
+  it("a mesh meeting admits MESH_MAX_PARTICIPANTS even when its own cap is higher", async () => {
+    const hostToken = await h.guestToken(server, "Host");
+    const roomId = await h.createMeeting(server, hostToken, { maxParticipants: 10 });
+    const got = await h.api(server, "GET", `/api/meetings/${roomId}`, { token: hostToken });
+    assert.equal(got.json.meeting ? got.json.meeting.topology : got.json.topology, "mesh", got.text);
+
+    const acks = [];
+    for (let i = 0; i < 4; i++) {
+      const c = client();
+      open.push(c);
+      await c.connect(server.base, { token: i === 0 ? hostToken : await h.guestToken(server, `P${i}`) });
+      acks.push(await c.emit("join-meeting", { roomId }));
+    }
+    assert.deepEqual(acks.slice(0, 3).map((a) => a.ok), [true, true, true]);
+    assert.equal(acks[3].ok, false);
+    assert.equal(acks[3].error.code, "ROOM_FULL", JSON.stringify(acks[3]));
+    assert.match(acks[3].error.message, /3 participants/);
+    assert.equal(acks[0].data.topology, "mesh");
   });
 });

@@ -31,6 +31,7 @@ pub const KNOWN_VARS: &[&str] = &[
     "JWT_SECRET",
     "MEETING_TTL",
     "MAX_PARTICIPANTS",
+    "MESH_MAX_PARTICIPANTS",
     "STUN_SERVER_<n>",
     "TURN_SERVER_URL",
     "TURN_USERNAME",
@@ -70,6 +71,9 @@ pub struct Config {
     pub meeting_ttl: Duration,
     /// Default and upper bound of a meeting's `maxParticipants`.
     pub max_participants: u32,
+    /// `MESH_MAX_PARTICIPANTS`: the cap of mesh meetings (each browser uploads its camera
+    /// once per peer, so a full mesh of 50 is not a working meeting).
+    pub mesh_max_participants: u32,
     pub ice: IceConfig,
     pub sfu: SfuSettings,
     /// Default topology of new meetings: SFU when true, mesh otherwise.
@@ -237,6 +241,10 @@ impl Config {
         if !(2..=1000).contains(&max_participants) {
             return Err(invalid("MAX_PARTICIPANTS", &max_participants.to_string(), "a whole number from 2 to 1000"));
         }
+        let mesh_max_participants: u32 = vars.parse("MESH_MAX_PARTICIPANTS", 6, "a whole number from 2 to 16")?;
+        if !(2..=16).contains(&mesh_max_participants) {
+            return Err(invalid("MESH_MAX_PARTICIPANTS", &mesh_max_participants.to_string(), "a whole number from 2 to 16"));
+        }
 
         let ice = ice_config(&vars)?;
         let sfu_mode_enabled = vars.bool("SFU_MODE_ENABLED", true)?;
@@ -285,6 +293,7 @@ impl Config {
             jwt_secret_is_default,
             meeting_ttl: Duration::from_secs(ttl_secs),
             max_participants,
+            mesh_max_participants,
             ice,
             sfu,
             sfu_mode_enabled,

@@ -34,12 +34,6 @@ use crate::cluster::live::RedisLive;
 use crate::cluster::placement::Placement;
 use crate::state::AppState;
 
-/// Largest mesh meeting unless the meeting sets a smaller cap: every browser sends its
-/// camera to every other one, so upstream bandwidth and encoder load grow with the
-/// number of peers. Six (five uplinks of ~1 Mbit/s each) is where a laptop on home
-/// broadband still copes; above that, use the SFU.
-pub const MESH_MAX_PARTICIPANTS: u32 = 6;
-
 /// Largest Socket.IO message accepted: room for an SDP offer with many m-lines
 /// (proto's `limits::SDP`) and its envelope. Larger frames close the connection.
 pub const MAX_PAYLOAD: u64 = 256 * 1024;

@@ -21,7 +21,7 @@ use crate::store::{JoinRecord, MeetingStatus};
 use super::handlers::end_for_everyone;
 use super::live::LivePeer;
 use super::session::Session;
-use super::{MESH_MAX_PARTICIPANTS, SignalError, Signaling};
+use super::{SignalError, Signaling};
 
 /// The parts of a meeting a join needs, and its JSON for the client.
 #[derive(Debug)]
@@ -62,7 +62,7 @@ pub async fn load(sig: &Signaling, room: &RoomId) -> Result<MeetingView, SignalE
 pub fn participant_cap(sig: &Signaling, meeting: &MeetingView) -> usize {
     let mut cap = meeting.max_participants.min(sig.app().config.max_participants);
     if meeting.topology == Topology::Mesh {
-        cap = cap.min(MESH_MAX_PARTICIPANTS);
+        cap = cap.min(sig.app().config.mesh_max_participants);
     }
     cap.max(1) as usize
 }
