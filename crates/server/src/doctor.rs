@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use crate::config::{AnnouncedIpSource, Config, DEV_JWT_SECRET, redact_url};
 
+pub mod turn_probe;
+
 /// How long a database or Redis round trip may take before it counts as unreachable.
 pub const NETWORK_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -120,6 +122,11 @@ pub async fn run(config: &Config, opts: &Options) -> Report {
     let udp_ok = !checks.iter().any(Check::failed);
     checks.push(tcp_port(config));
     checks.push(turn(config, opts, udp_ok));
+    if config.ice.turn.is_some() {
+        let c = config.clone();
+        let probe = tokio::task::spawn_blocking(move || turn_allocation(&c, NETWORK_TIMEOUT)).await;
+        checks.push(probe.unwrap_or_else(|e| Check::fail("TURN credentials", format!("the probe crashed: {e}"), "Report this bug.")));
+    }
     checks.push(database(config).await);
     checks.push(redis(config).await);
     checks.push(jwt_secret(config));
@@ -376,7 +383,7 @@ pub fn turn(config: &Config, opts: &Options, udp_checks_passed: bool) -> Check {
             NAME,
             format!("{detail}; but SFU_MODE_ENABLED=true and there is no direct UDP path ({why})"),
             format!(
-                "A TURN server relays to the SFU over UDP: SFU meetings work only if it can reach UDP {}-{} on {}                  (e.g. coturn in the same private network, with allowed-peer-ip). Otherwise set SFU_MODE_ENABLED=false:                  mesh meetings, relayed browser to browser by TURN.",
+                "A TURN server relays to the SFU over UDP: SFU meetings work only if it can reach UDP {}-{} on {} (e.g. coturn in the same private network, with allowed-peer-ip). Otherwise set SFU_MODE_ENABLED=false: mesh meetings, relayed browser to browser by TURN.",
                 config.sfu.min_port, config.sfu.max_port, config.sfu.announced_ip
             ),
         );
@@ -387,6 +394,67 @@ pub fn turn(config: &Config, opts: &Options, udp_checks_passed: bool) -> Check {
             detail,
             "The static TURN password reaches every browser; prefer TURN_SECRET with a coturn configured `use-auth-secret` (deploy/turnserver.conf).",
         );
+    }
+    Check::pass(NAME, detail)
+}
+
+/// "Check TURN server credentials": allocates a relay on every `turn:` URL with the
+/// credentials a browser would get (minted from `TURN_SECRET`, or the static pair), and
+/// releases it. Blocking; `turns:` (TLS) URLs are not probed.
+pub fn turn_allocation(config: &Config, timeout: Duration) -> Check {
+    const NAME: &str = "TURN credentials";
+    let Some(turn) = &config.ice.turn else {
+        return Check::pass(NAME, "no TURN server configured");
+    };
+    let (username, password) = match (&turn.secret, &turn.username, &turn.credential) {
+        (Some(secret), _, _) => {
+            let c = crate::ice::turn_rest_credentials(secret, "meeting-service-doctor", std::time::SystemTime::now(), turn.credential_ttl);
+            (c.username, c.credential)
+        }
+        (None, Some(u), Some(p)) => (u.clone(), p.clone()),
+        _ => return Check::fail(NAME, "TURN_SERVER_URL without credentials", "Set TURN_SECRET, or TURN_USERNAME and TURN_CREDENTIAL."),
+    };
+    let mut ok = Vec::new();
+    let mut skipped = Vec::new();
+    let mut refused = Vec::new();
+    let mut failed = Vec::new();
+    for url in &turn.urls {
+        let Ok(u) = parse_turn_url(url) else { continue }; // reported by the TURN relay check
+        if u.secure {
+            skipped.push(url.as_str());
+            continue;
+        }
+        let transport = if u.transport == Some("tcp") { turn_probe::Transport::Tcp } else { turn_probe::Transport::Udp };
+        match turn_probe::probe(u.host, u.port.unwrap_or(3478), transport, &username, &password, timeout) {
+            turn_probe::ProbeResult::Allocated { relayed } => {
+                ok.push(format!("{url} (relay {})", relayed.map_or_else(|| "?".to_owned(), |a| a.to_string())));
+            }
+            turn_probe::ProbeResult::Refused { code, reason } => refused.push(format!("{url}: {code} {reason}")),
+            turn_probe::ProbeResult::Failed(why) => failed.push(format!("{url}: {why}")),
+        }
+    }
+    let mode = if turn.secret.is_some() { "ephemeral credentials minted with TURN_SECRET" } else { "TURN_USERNAME/TURN_CREDENTIAL" };
+    if !refused.is_empty() {
+        let fix = if turn.secret.is_some() {
+            "The TURN server does not accept credentials minted with TURN_SECRET: give coturn `use-auth-secret` and `static-auth-secret=<TURN_SECRET>` (deploy/turnserver.conf), and keep both clocks in sync (the username carries an expiry)."
+        } else {
+            "The TURN server refuses TURN_USERNAME/TURN_CREDENTIAL: check them with your TURN provider."
+        };
+        return Check::fail(NAME, format!("refused {mode}: {}", refused.join("; ")), fix);
+    }
+    if !failed.is_empty() {
+        return Check::fail(
+            NAME,
+            format!("no allocation: {}", failed.join("; ")),
+            "Check the TURN host and port, and that its firewall lets in 3478/udp and 3478/tcp (5349/tcp for turns:) from this host.",
+        );
+    }
+    if ok.is_empty() {
+        return Check::warn(NAME, format!("not probed: only TLS URLs ({})", skipped.join(", ")), "Test TLS TURN from a browser (e.g. the Trickle ICE page).");
+    }
+    let mut detail = format!("allocated a relay with {mode}: {}", ok.join(", "));
+    if !skipped.is_empty() {
+        let _ = write!(detail, "; not probed (TLS): {}", skipped.join(", "));
     }
     Check::pass(NAME, detail)
 }

@@ -262,3 +262,92 @@ fn binary_passes_a_sound_configuration_and_refuses_an_invalid_one() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("✗ configuration") && out.contains("MEDIASOUP_MAX_PORT"), "{out}");
 }
+
+/// A private coturn on 127.0.0.1 (`use-auth-secret`), killed by its PID on drop.
+struct Coturn {
+    child: std::process::Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Coturn {
+    fn start(secret: &str) -> Coturn {
+        let dir = std::env::temp_dir().join(format!("doctor-coturn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        // A port free for both TCP and UDP.
+        let port = (0..50)
+            .find_map(|_| {
+                let t = TcpListener::bind("127.0.0.1:0").ok()?;
+                let p = t.local_addr().ok()?.port();
+                UdpSocket::bind(("127.0.0.1", p)).ok().map(|_| p)
+            })
+            .expect("a free port");
+        let child = Command::new("turnserver")
+            .args(["-n", "--no-cli", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", "--use-auth-secret", "--realm=doctor.test"])
+            .args(["--no-tls", "--no-dtls", "--no-stdout-log", "--simple-log", "--verbose", "--min-port=46000", "--max-port=46099"])
+            .arg(format!("--listening-port={port}"))
+            .arg(format!("--static-auth-secret={secret}"))
+            .arg(format!("--log-file={}", dir.join("turn.log").display()))
+            .arg(format!("--pidfile={}", dir.join("turn.pid").display()))
+            .arg(format!("--userdb={}", dir.join("turndb").display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start turnserver (apt-get install coturn)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "coturn did not listen on {port} within 15 s");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Coturn { child, port, dir }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_dir(&self.dir)
+            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("turn")).filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.child.kill(); // by PID: this child only
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+#[ignore = "needs coturn"]
+fn turn_credentials_are_checked_against_a_real_coturn() {
+    let coturn = Coturn::start("doctor-shared-secret");
+    let urls = format!("turn:127.0.0.1:{p}?transport=udp,turn:127.0.0.1:{p}?transport=tcp,turns:127.0.0.1:5349", p = coturn.port);
+    let timeout = std::time::Duration::from_secs(5);
+
+    let good = cfg(&[("TURN_SERVER_URL", &urls), ("TURN_SECRET", "doctor-shared-secret")]);
+    let c = doctor::turn_allocation(&good, timeout);
+    assert_eq!(c.status, Status::Pass, "{c:?}\n{}", coturn.log());
+    assert!(c.detail.contains("transport=udp (relay 127.0.0.1:") && c.detail.contains("transport=tcp (relay 127.0.0.1:"), "{c:?}");
+    assert!(c.detail.contains("not probed (TLS)"), "{c:?}");
+    let log = coturn.log();
+    assert!(log.contains(":meeting-service-doctor>: incoming packet ALLOCATE processed, success"), "{log}");
+    assert!(log.contains(":meeting-service-doctor>: incoming packet REFRESH processed, success"), "the relay was not released\n{log}");
+
+    // A secret coturn does not share: 401, reported with the fix.
+    let wrong = cfg(&[("TURN_SERVER_URL", &urls), ("TURN_SECRET", "some-other-secret")]);
+    let c = doctor::turn_allocation(&wrong, timeout);
+    assert_fails(&c, "401");
+    assert!(c.fix.as_deref().unwrap_or("").contains("static-auth-secret"), "{c:?}");
+
+    // Static credentials coturn does not know: refused as well.
+    let stat = cfg(&[("TURN_SERVER_URL", &urls), ("TURN_USERNAME", "alice"), ("TURN_CREDENTIAL", "password")]);
+    assert_fails(&doctor::turn_allocation(&stat, timeout), "401");
+}
+
+#[test]
+fn unreachable_turn_server_fails() {
+    let port = closed_port();
+    let c = cfg(&[("TURN_SERVER_URL", &format!("turn:127.0.0.1:{port}?transport=tcp")), ("TURN_SECRET", "s3cr3t")]);
+    let check = doctor::turn_allocation(&c, std::time::Duration::from_secs(2));
+    assert_fails(&check, "cannot reach");
+}
