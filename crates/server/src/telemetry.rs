@@ -11,6 +11,8 @@ pub fn init(sfu_level: &str) {
         eprintln!("RUST_LOG={directives:?} is invalid ({e}); using \"info\"");
         EnvFilter::new("info")
     });
+    // Colours only on a terminal: log files and `docker logs` get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     // A second init (tests) keeps the first subscriber; that is fine.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(true).try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(true).with_ansi(ansi).try_init();
 }

@@ -135,6 +135,7 @@ fn starts_with_defaults_and_stops_on_sigterm() {
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("SIGTERM") || stderr.contains("SIGTERM"), "{stdout}{stderr}");
     assert!(dir.path().join("data/meetings.db").exists());
+    assert!(!stdout.contains('\x1b'), "logs to a pipe carry no colour codes: {stdout}");
 }
 
 /// GET /health with a plain TcpStream (this test is synchronous), retried until it answers.
