@@ -7,8 +7,10 @@
 //! - this file: [`Sfu`], the handle the server holds (`Send + Sync`, in an `Arc`):
 //!   starts the workers, places rooms, turns method calls into commands.
 //! - `worker.rs`: one thread per worker: socket, clock, command channel → [`engine::Engine`].
-//! - [`engine`]: the sans-IO core (rooms, participants, negotiation, forwarding); takes
-//!   `(now, input)` and returns outputs, so tests drive it with a simulated clock.
+//! - [`engine`]: the sans-IO core; takes `(now, input)` and returns outputs, so tests
+//!   drive it with a simulated clock. `engine/mod.rs`: commands, routing, the drive loop,
+//!   removal; `engine/publish.rs`: publications and negotiation; `engine/forwarding.rs`:
+//!   the per-packet path and keyframe requests.
 //! - `model.rs`: its data: Room → Participant → Publication / Subscription.
 //! - `forward.rs`: per-packet helpers: sequence rewriting, VP8 keyframes, layer choice.
 //!

@@ -1,0 +1,207 @@
+//! The per-packet path: an incoming RTP packet to every subscriber's `write_rtp`, and
+//! keyframe requests back to publishers.
+
+use super::*;
+
+impl Engine {
+
+    pub(super) fn on_rtp(&mut self, key: Key, pkt: RtpPacket, now: Instant) {
+        let Some(p) = self.participants.get_mut(&key) else { return };
+        let ssrc = pkt.header.ssrc;
+        let (mid, rid) = match p.ssrc_cache.get(&ssrc) {
+            Some(v) => *v,
+            None => {
+                let mut api = p.rtc.direct_api();
+                let Some(rx) = api.stream_rx(&ssrc) else { return };
+                let v = (rx.mid(), rx.rid());
+                p.ssrc_cache.insert(ssrc, v);
+                v
+            }
+        };
+        let pt = pkt.header.payload_type;
+        let cached = p.publications.iter().find(|x| x.mid == mid).and_then(|x| x.pt_codec);
+        let codec = match cached {
+            Some((cpt, c)) if cpt == pt => Some(c),
+            _ => p.rtc.codec_config().find(|c| c.pt() == pt).map(|c| c.spec().codec),
+        };
+        let room = p.room.clone();
+        let pid = p.id.clone();
+        let Some(publ) = p.publications.iter_mut().find(|x| x.mid == mid) else { return };
+        let Some(codec) = codec else { return };
+        publ.pt_codec = Some((pt, codec));
+        match publ.layers.iter_mut().find(|l| l.rid == rid) {
+            Some(l) => l.record(pkt.payload.len(), now),
+            None => {
+                let mut l = LayerStat::new(rid, now);
+                l.record(pkt.payload.len(), now);
+                publ.layers.push(l);
+            }
+        }
+        publ.receiving = true;
+        if publ.published && !publ.announced {
+            publ.announced = true;
+            let source = publ.source;
+            self.outputs.push_back(Output::Event(SfuEvent::PublicationAdded {
+                room: room.clone(),
+                participant: pid,
+                source,
+            }));
+        }
+        if !publ.published || publ.muted {
+            return;
+        }
+        let simulcast = publ.layers.len() > 1 || rid.is_some();
+        let target = if simulcast {
+            choose_layer(&publ.layers, publ.target.as_ref(), now)
+        } else {
+            None
+        };
+        publ.target = target;
+        let kind = publ.kind;
+        let is_keyframe = kind == MediaKind::Audio || codec != Codec::Vp8 || vp8_is_keyframe_start(&pkt.payload);
+
+        let ext = ExtensionValues {
+            audio_level: pkt.header.ext_vals.audio_level,
+            voice_activity: pkt.header.ext_vals.voice_activity,
+            video_orientation: pkt.header.ext_vals.video_orientation,
+            ..Default::default()
+        };
+        let payload: Arc<[u8]> = pkt.payload;
+        let in_seq = *pkt.seq_no;
+        let in_ts = pkt.header.timestamp;
+        let marker = pkt.header.marker;
+
+        let mut want_keyframe: Option<Option<Rid>> = None;
+        let Some(r) = self.rooms.get(&room) else { return };
+        for &sk in &r.members {
+            if sk == key {
+                continue;
+            }
+            let Some(s) = self.participants.get_mut(&sk) else { continue };
+            let mut wrote = false;
+            for sub in s.subscriptions.iter_mut() {
+                if sub.publisher != key || sub.source_mid != mid {
+                    continue;
+                }
+                let SubState::Open(out_mid) = sub.state else { continue };
+                let wanted_layer = if simulcast { target } else { rid };
+                if sub.layer != rid || sub.needs_keyframe {
+                    // Not forwarding this stream yet: start on a keyframe of the wanted layer.
+                    if rid != wanted_layer {
+                        continue;
+                    }
+                    if !is_keyframe {
+                        want_keyframe = Some(rid);
+                        continue;
+                    }
+                    sub.layer = rid;
+                    sub.needs_keyframe = false;
+                    sub.rewriter.rebase();
+                } else if wanted_layer != rid {
+                    // Keep this layer until the wanted one has a keyframe.
+                    want_keyframe = Some(wanted_layer);
+                }
+                let Some((seq, ts)) = sub.rewriter.rewrite(in_seq, in_ts, now, clock_rate(kind)) else {
+                    continue;
+                };
+                let out_pt = match sub.out_pt {
+                    Some((c, pt)) if c == codec => pt,
+                    _ => {
+                        let Some(pt) = s.rtc.codec_config().find(|c| c.spec().codec == codec).map(|c| c.pt())
+                        else {
+                            continue;
+                        };
+                        sub.out_pt = Some((codec, pt));
+                        pt
+                    }
+                };
+                let mut api = s.rtc.direct_api();
+                let Some(tx) = api.stream_tx_by_mid(out_mid, None) else { continue };
+                tx.write_rtp(
+                    RtpWrite::new(out_pt, seq.into(), ts, now, payload.clone())
+                        .marker(marker)
+                        .ext_vals(ext.clone())
+                        .nackable(kind == MediaKind::Video),
+                );
+                self.stats.rtp_forwarded += 1;
+                wrote = true;
+            }
+            if wrote && !s.dirty {
+                s.dirty = true;
+                self.dirty.push(sk);
+            }
+        }
+        if let Some(rid) = want_keyframe {
+            self.request_keyframe(key, mid, rid, now);
+        }
+    }
+
+    /// A subscriber lost a picture: ask the publisher of that m-line for a keyframe.
+    pub(super) fn on_keyframe_request(&mut self, key: Key, req: KeyframeRequest, now: Instant) {
+        let Some(p) = self.participants.get(&key) else { return };
+        let Some(sub) = p
+            .subscriptions
+            .iter()
+            .find(|s| matches!(s.state, SubState::Open(m) if m == req.mid))
+        else {
+            return;
+        };
+        let (publisher, mid, layer) = (sub.publisher, sub.source_mid, sub.layer);
+        self.request_keyframe(publisher, mid, layer, now);
+    }
+
+    /// Send a PLI for `(mid, rid)` of `key`, at most once per `keyframe_interval`;
+    /// a request inside the interval is sent when it ends.
+    pub(super) fn request_keyframe(&mut self, key: Key, mid: Mid, rid: Option<Rid>, now: Instant) {
+        let interval = self.cfg.keyframe_interval;
+        let Some(p) = self.participants.get_mut(&key) else { return };
+        let Some(publ) = p.publications.iter_mut().find(|x| x.mid == mid) else { return };
+        if publ.kind != MediaKind::Video {
+            return;
+        }
+        match publ.keyframe.iter_mut().find(|k| k.rid == rid) {
+            Some(k) if now < k.last_sent + interval => {
+                k.pending = true;
+                return;
+            }
+            Some(k) => {
+                k.last_sent = now;
+                k.pending = false;
+            }
+            None => publ.keyframe.push(KeyframeState { rid, last_sent: now, pending: false }),
+        }
+        let mut api = p.rtc.direct_api();
+        let Some(rx) = api.stream_rx_by_mid(mid, rid) else {
+            // Nothing received on that layer yet: nobody to ask.
+            return;
+        };
+        rx.request_keyframe(KeyframeRequestKind::Pli);
+        self.stats.keyframe_requests += 1;
+        if !p.dirty {
+            p.dirty = true;
+            self.dirty.push(key);
+        }
+    }
+
+    pub(super) fn for_each_subscription(&mut self, room: &RoomId, publisher: Key, mid: Mid, mut f: impl FnMut(&mut Subscription)) {
+        let Some(r) = self.rooms.get(room) else { return };
+        for k in &r.members {
+            if let Some(o) = self.participants.get_mut(k) {
+                for s in o.subscriptions.iter_mut().filter(|s| s.publisher == publisher && s.source_mid == mid) {
+                    f(s);
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn new_rewriter() -> Rewriter {
+    Rewriter::new(rand::random::<u16>() & 0x3fff, rand::random())
+}
+
+pub(super) fn clock_rate(kind: MediaKind) -> u32 {
+    match kind {
+        MediaKind::Audio => 48_000,
+        MediaKind::Video => 90_000,
+    }
+}

@@ -1,0 +1,260 @@
+//! Publications and negotiation: which m-lines each participant should receive, and
+//! the offers that bring its connection there.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn on_media_added(&mut self, key: Key, m: MediaAdded, now: Instant) {
+        if matches!(m.direction, Direction::RecvOnly | Direction::SendRecv) {
+            self.add_publication(key, m.mid, m.kind, now);
+        }
+    }
+
+    /// A client m-line that sends to us. Called from the offer's SDP (so that the
+    /// others get the m-line at once, before this participant is even connected) and
+    /// again from str0m's `MediaAdded` (a no-op then).
+    pub(super) fn add_publication(&mut self, key: Key, mid: Mid, kind: MediaKind, now: Instant) {
+        let m = MediaAdded { mid, kind, direction: Direction::RecvOnly, simulcast: None };
+        let Some(p) = self.participants.get_mut(&key) else { return };
+        if p.publications.iter().any(|x| x.mid == m.mid)
+            || p.subscriptions.iter().any(|s| matches!(s.state, SubState::Negotiating(x) | SubState::Open(x) if x == m.mid))
+        {
+            return;
+        }
+        let hinted = p.source_hints.iter().find(|(mid, _)| *mid == m.mid).map(|(_, s)| *s);
+        let same_kind = p.publications.iter().filter(|x| x.kind == m.kind).count();
+        let source = hinted.or(match (m.kind, same_kind) {
+            (MediaKind::Audio, 0) => Some(TrackSource::Microphone),
+            (MediaKind::Audio, 1) => Some(TrackSource::ScreenShareAudio),
+            (MediaKind::Video, 0) => Some(TrackSource::Camera),
+            (MediaKind::Video, 1) => Some(TrackSource::ScreenShare),
+            _ => None,
+        });
+        let Some(source) = source else {
+            debug!(participant = %p.id, mid = %m.mid, "extra m-line ignored");
+            return;
+        };
+        if p.publications.iter().any(|x| x.source == source) {
+            debug!(participant = %p.id, mid = %m.mid, ?source, "second m-line for a source ignored");
+            return;
+        }
+        let publish = p
+            .publishing_overrides
+            .iter()
+            .find(|(s, _)| *s == source)
+            .map(|(_, on)| *on)
+            .unwrap_or(matches!(source, TrackSource::Microphone | TrackSource::Camera));
+        p.publications.push(Publication {
+            mid: m.mid,
+            kind: m.kind,
+            source,
+            published: false,
+            muted: false,
+            receiving: false,
+            announced: false,
+            pt_codec: None,
+            layers: Vec::new(),
+            target: None,
+            keyframe: Vec::new(),
+        });
+        if publish {
+            self.publish(key, m.mid, now);
+        }
+    }
+
+    /// Offer publication `mid` of `key` to every other member of its room.
+    pub(super) fn publish(&mut self, key: Key, mid: Mid, now: Instant) {
+        self.negotiation_due = true;
+        let Some(p) = self.participants.get_mut(&key) else { return };
+        let Some(publ) = p.publications.iter_mut().find(|x| x.mid == mid) else { return };
+        publ.published = true;
+        let announce = publ.receiving && !publ.announced;
+        publ.announced |= announce;
+        let (kind, source) = (publ.kind, publ.source);
+        let (pid, room) = (p.id.clone(), p.room.clone());
+        if announce {
+            self.emit(SfuEvent::PublicationAdded { room: room.clone(), participant: pid.clone(), source });
+        }
+        let Some(r) = self.rooms.get(&room) else { return };
+        for &other in r.members.iter().filter(|&&k| k != key) {
+            let Some(o) = self.participants.get_mut(&other) else { continue };
+            let exists = o.subscriptions.iter().any(|s| {
+                s.publisher == key && s.source_mid == mid && !matches!(s.state, SubState::ToStop(_) | SubState::NegotiatingStop(_))
+            });
+            if !exists {
+                o.subscriptions.push(Subscription {
+                    publisher: key,
+                    publisher_id: pid.clone(),
+                    source_mid: mid,
+                    kind,
+                    source,
+                    state: SubState::ToOpen,
+                    remove_after_answer: false,
+                    needs_keyframe: kind == MediaKind::Video,
+                    layer: None,
+                    out_pt: None,
+                    rewriter: new_rewriter(),
+                });
+                o.renegotiate = true;
+            }
+        }
+        let _ = now;
+    }
+
+    /// Stop offering publication `mid` of `key`: the subscribers' m-lines go away.
+    pub(super) fn unpublish(&mut self, key: Key, mid: Mid) {
+        self.negotiation_due = true;
+        let Some(p) = self.participants.get_mut(&key) else { return };
+        let Some(publ) = p.publications.iter_mut().find(|x| x.mid == mid) else { return };
+        publ.published = false;
+        let was_announced = std::mem::take(&mut publ.announced);
+        let source = publ.source;
+        let (pid, room) = (p.id.clone(), p.room.clone());
+        if was_announced {
+            self.emit(SfuEvent::PublicationRemoved { room: room.clone(), participant: pid, source });
+        }
+        let Some(r) = self.rooms.get(&room) else { return };
+        for &other in r.members.iter().filter(|&&k| k != key) {
+            if let Some(o) = self.participants.get_mut(&other) {
+                stop_subscriptions(o, |s| s.publisher == key && s.source_mid == mid);
+            }
+        }
+    }
+
+    /// Make an offer to every participant whose subscriptions changed and who has none
+    /// pending (one offer in flight per participant; the rest waits for its answer).
+    pub(super) fn negotiate_all(&mut self) {
+        let keys: Vec<Key> = self
+            .participants
+            .iter()
+            .filter(|(_, p)| p.renegotiate && p.pending.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        for key in keys {
+            let offer_id = self.next_offer_id;
+            let Some(p) = self.participants.get_mut(&key) else { continue };
+            p.renegotiate = false;
+            let wanted = p
+                .subscriptions
+                .iter()
+                .any(|s| matches!(s.state, SubState::ToOpen | SubState::ToStop(_)));
+            if !wanted {
+                continue;
+            }
+            let mut api = p.rtc.sdp_api();
+            for s in &mut p.subscriptions {
+                match s.state {
+                    SubState::ToOpen => {
+                        let stream = s.publisher_id.to_string();
+                        let track = format!("{}-{}", s.publisher_id, s.source.as_str());
+                        let mid = api.add_media(s.kind, Direction::SendOnly, Some(stream), Some(track), None);
+                        s.state = SubState::Negotiating(mid);
+                    }
+                    SubState::ToStop(m) => {
+                        api.stop_media(m);
+                        s.state = SubState::NegotiatingStop(m);
+                    }
+                    _ => {}
+                }
+            }
+            let Some((offer, pending)) = api.apply() else {
+                warn!(participant = %p.id, "no offer for pending changes");
+                continue;
+            };
+            self.next_offer_id += 1;
+            p.pending = Some(PendingOffer { id: offer_id, offer: pending });
+            let e = SfuEvent::Renegotiate {
+                room: p.room.clone(),
+                participant: p.id.clone(),
+                offer_id,
+                offer: offer.to_sdp_string(),
+                tracks: p.tracks(),
+            };
+            self.emit(e);
+        }
+    }
+}
+
+pub(super) fn new_subscription(publisher: Key, publisher_id: ParticipantId, publ: &Publication) -> Subscription {
+    Subscription {
+        publisher,
+        publisher_id,
+        source_mid: publ.mid,
+        kind: publ.kind,
+        source: publ.source,
+        state: SubState::ToOpen,
+        remove_after_answer: false,
+        needs_keyframe: publ.kind == MediaKind::Video,
+        layer: None,
+        out_pt: None,
+        rewriter: new_rewriter(),
+    }
+}
+
+/// End the subscriptions matching `f`: not yet offered → dropped; offered → removed
+/// after the answer; open → stopped in the next offer.
+pub(super) fn stop_subscriptions(p: &mut Participant, f: impl Fn(&Subscription) -> bool) {
+    let mut changed = false;
+    p.subscriptions.retain_mut(|s| {
+        if !f(s) {
+            return true;
+        }
+        match s.state {
+            SubState::ToOpen => {
+                changed = true;
+                false
+            }
+            SubState::Negotiating(_) => {
+                s.remove_after_answer = true;
+                true
+            }
+            SubState::Open(m) => {
+                s.state = SubState::ToStop(m);
+                changed = true;
+                true
+            }
+            SubState::ToStop(_) | SubState::NegotiatingStop(_) => true,
+        }
+    });
+    if changed {
+        p.renegotiate = true;
+    }
+}
+
+/// The m-lines of a client's offer on which the client sends (`sendonly`/`sendrecv`,
+/// the default): `(mid, kind)`. str0m reports them (`MediaAdded`) only once DTLS is up;
+/// reading them here lets the others get their m-lines at join. Tolerant: lines it
+/// does not understand are skipped (str0m has already validated the SDP).
+pub(super) fn sending_media_lines(sdp: &str) -> Vec<(Mid, MediaKind)> {
+    let mut out = Vec::new();
+    let mut current: Option<(MediaKind, Option<Mid>, bool)> = None;
+    let flush = |c: Option<(MediaKind, Option<Mid>, bool)>, out: &mut Vec<(Mid, MediaKind)>| {
+        if let Some((kind, Some(mid), true)) = c {
+            out.push((mid, kind));
+        }
+    };
+    for line in sdp.lines() {
+        let line = line.trim_end();
+        if let Some(rest) = line.strip_prefix("m=") {
+            flush(current.take(), &mut out);
+            let kind = if rest.starts_with("audio") {
+                Some(MediaKind::Audio)
+            } else if rest.starts_with("video") {
+                Some(MediaKind::Video)
+            } else {
+                None
+            };
+            // A rejected m-line (port 0) carries nothing.
+            let port_zero = rest.split_whitespace().nth(1) == Some("0");
+            current = kind.map(|k| (k, None, !port_zero));
+        } else if let Some((_, mid, sending)) = current.as_mut() {
+            if let Some(m) = line.strip_prefix("a=mid:") {
+                *mid = Some(Mid::from(m.trim()));
+            } else if line == "a=recvonly" || line == "a=inactive" {
+                *sending = false;
+            }
+        }
+    }
+    flush(current.take(), &mut out);
+    out
+}
