@@ -7,7 +7,15 @@
 //! - [`store`]: meetings and participant history in SQLite or PostgreSQL (sqlx, migrations).
 //! - [`http`]: the REST API (`/api/meetings/…`, `/api/ice-servers`, `/api/auth/guest`) and
 //!   `/health`; [`error::AppError`] is the one error type of that edge.
+//! - [`signaling`]: Socket.IO on the same port: joins, SDP with the SFU or mesh relay,
+//!   toggles, chat, host controls.
+//! - [`cluster`]: optional Redis (`REDIS_URL`): live rooms and room ownership across nodes.
+//! - [`web`]: the built-in web client, embedded in the binary.
+//! - [`ice`]: the STUN/TURN list handed to browsers (TURN REST credentials).
+//! - [`room_code`]: meeting IDs (`KXRT-PQZ-MHN`).
 //! - [`sweeper`]: ends meetings that stayed empty longer than `MEETING_TTL`.
+//! - [`doctor`]: `meeting-service doctor`, the deployment guide's troubleshooting as checks.
+//! - [`telemetry`]: logging (`RUST_LOG`, `MEDIASOUP_LOG_LEVEL`).
 //! - [`state::AppState`]: what handlers and tasks share; its `shutdown` token is cancelled
 //!   once on SIGINT/SIGTERM and every task stops on it.
 //!
