@@ -86,6 +86,8 @@ async fn api_suite(db: &Db) {
     assert_eq!(body["participants"][0]["userName"], "User alice");
     let (_, body) = server.get(&format!("/api/meetings/{room}"), Some(&bob)).await;
     assert_eq!(body["meeting"]["status"], "active", "first join starts it: {body}");
+    assert_eq!(body["participantCount"], 2);
+    assert_eq!(body["meeting"]["participants"][1]["peerId"], "p_b2", "{body}");
     assert!(body["meeting"]["startedAt"].as_str().is_some());
 
     // Stats.

@@ -180,7 +180,11 @@ async fn create(State(state): State<AppState>, user: AuthUser, ApiJson(body): Ap
 async fn get_one(State(state): State<AppState>, _user: AuthUser, Path(room_id): Path<String>) -> Result<Json<Value>, AppError> {
     let meeting = load(&state, &room_id).await?;
     let participants = state.store.present_participants(&meeting.room_id).await?;
-    Ok(Json(json!({ "success": true, "meeting": meeting, "participantCount": participants.len() })))
+    let count = participants.len();
+    // The original service embedded the participants in the meeting; frontends read them there.
+    let mut meeting = serde_json::to_value(&meeting).map_err(AppError::internal)?;
+    meeting["participants"] = serde_json::to_value(&participants).map_err(AppError::internal)?;
+    Ok(Json(json!({ "success": true, "meeting": meeting, "participantCount": count })))
 }
 
 async fn participants(State(state): State<AppState>, _user: AuthUser, Path(room_id): Path<String>) -> Result<Json<Value>, AppError> {
