@@ -360,3 +360,22 @@ async fn concurrent_joins_and_leaves(db: &Db) {
     assert_eq!(m.peak_participants, N as u32);
     server.stop().await;
 }
+
+/// A broken database: requests fail with a generic 500 (details only in the log) and
+/// readiness turns 503, while liveness stays 200.
+#[tokio::test]
+async fn database_failure_is_a_generic_500() {
+    let db = Db::sqlite();
+    let server = TestServer::start(config(&db.url(), &[])).await;
+    let alice = server.token("alice");
+    server.state.store.close().await;
+    let (status, resp) = server.post("/api/meetings/create", Some(&alice), json!({ "title": "t" })).await;
+    assert_eq!((status, error_of(&resp).0.as_str()), (500, "INTERNAL"), "{resp}");
+    let text = resp.to_string().to_lowercase();
+    assert!(!text.contains("pool") && !text.contains("sqlite") && !text.contains("closed"), "internals leaked: {resp}");
+    let (status, body) = server.get("/health/ready", None).await;
+    assert_eq!((status, body["checks"]["database"]["ok"].clone()), (503, json!(false)), "{body}");
+    let (status, _) = server.get("/health", None).await;
+    assert_eq!(status, 200);
+    server.stop().await;
+}
