@@ -156,9 +156,51 @@ pub fn main(no_udp_flag: bool) -> ExitCode {
         }
     };
     println!("meeting-service doctor (NODE_ENV={})\n", config.node_env);
-    let report = runtime.block_on(run(&config, &Options { no_udp }));
+    let mut report = runtime.block_on(run(&config, &Options { no_udp }));
+    // After Config::from_env, the process environment includes `.env`.
+    report.checks.insert(0, variables(&config, std::env::vars()));
     print!("{}", report.render());
     if report.failed() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+/// Prefixes of this service's variables: a variable with one of them that the service
+/// does not read is most likely a typo (`MEDIASOUP_ANOUNCED_IP`) or a leftover.
+const OUR_PREFIXES: &[&str] = &["MEDIASOUP_", "TURN_", "STUN_", "REDIS_", "JWT_", "MEETING_", "SFU_", "MAX_PARTICIPANTS", "MESH_", "DATABASE_", "CORS_"];
+
+/// Variables that have no effect: unknown names with our prefixes (typos), and TURN
+/// credentials without `TURN_SERVER_URL` (no TURN server is handed to browsers then).
+pub fn variables(config: &Config, env: impl IntoIterator<Item = (String, String)>) -> Check {
+    const NAME: &str = "variables";
+    let mut unknown = Vec::new();
+    let mut orphan = Vec::new();
+    for (name, value) in env {
+        if value.trim().is_empty() {
+            continue;
+        }
+        if OUR_PREFIXES.iter().any(|p| name.starts_with(p)) && !crate::config::is_known_var(&name) && !name.starts_with("MONGO") {
+            unknown.push(name.clone());
+        }
+        if config.ice.turn.is_none() && ["TURN_SECRET", "TURN_USERNAME", "TURN_CREDENTIAL", "TURN_CREDENTIAL_TTL"].contains(&name.as_str()) {
+            orphan.push(name);
+        }
+    }
+    unknown.sort();
+    orphan.sort();
+    if !orphan.is_empty() {
+        return Check::fail(
+            NAME,
+            format!("{} set but TURN_SERVER_URL is not: browsers get no TURN server", orphan.join(", ")),
+            "Set TURN_SERVER_URL (e.g. turn:turn.example.com:3478?transport=udp,turns:turn.example.com:5349?transport=tcp), or remove the TURN variables.",
+        );
+    }
+    if !unknown.is_empty() {
+        return Check::warn(
+            NAME,
+            format!("not read by this service (a typo?): {}", unknown.join(", ")),
+            "Compare with docs/configuration.md; misspelled variables are ignored, so their defaults apply.",
+        );
+    }
+    Check::pass(NAME, "every meeting-service variable set is known")
 }
 
 const ANNOUNCED_FIX: &str = "Set MEDIASOUP_ANNOUNCED_IP to this machine's LAN IP (`hostname -I | awk '{print $1}'`) \

@@ -202,6 +202,28 @@ fn weak_jwt_secret_fails_in_production_only() {
     assert_eq!(strong.status, Status::Pass, "{strong:?}");
 }
 
+fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+    p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[test]
+fn turn_credentials_without_a_turn_url_fail() {
+    let env = [("TURN_SECRET", "s3cr3t"), ("NODE_ENV", "production")];
+    let c = doctor::variables(&cfg(&[]), pairs(&env));
+    assert_fails(&c, "TURN_SECRET set but TURN_SERVER_URL is not");
+    // With a URL they are fine.
+    let with_url = [("TURN_SERVER_URL", "turn:t.example.com:3478"), ("TURN_SECRET", "s3cr3t")];
+    assert_eq!(doctor::variables(&cfg(&with_url), pairs(&with_url)).status, Status::Pass);
+}
+
+#[test]
+fn misspelled_variables_are_pointed_out() {
+    let env = [("MEDIASOUP_ANOUNCED_IP", "203.0.113.7"), ("PATH", "/usr/bin"), ("STUN_SERVER_1", "stun:s:3478"), ("HOME", "/root")];
+    let c = doctor::variables(&cfg(&[]), pairs(&env));
+    assert_eq!(c.status, Status::Warn, "{c:?}");
+    assert!(c.detail.contains("MEDIASOUP_ANOUNCED_IP") && !c.detail.contains("STUN_SERVER_1") && !c.detail.contains("PATH"), "{c:?}");
+}
+
 /// The binary: a controlled environment, a fresh directory (no `.env`), exit codes.
 fn doctor_binary(vars: &[(&str, &str)]) -> (i32, String) {
     let dir = std::env::temp_dir().join(format!("doctor-bin-{}-{}", std::process::id(), vars.len()));
@@ -240,6 +262,7 @@ fn binary_exits_non_zero_when_a_check_fails() {
     assert!(out.contains("✓ Redis"), "{out}");
     assert!(out.contains("fix:"), "{out}");
     assert!(out.contains("checks: 2 failed"), "{out}");
+    assert!(out.contains("✓ variables"), "{out}");
 }
 
 #[test]
