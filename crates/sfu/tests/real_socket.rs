@@ -155,3 +155,54 @@ fn start_refuses_small_port_range_and_loopback() {
     let err = Sfu::start(cfg, sink).expect_err("loopback announced refused");
     assert!(err.to_string().contains("127.0.0.1"), "{err}");
 }
+
+#[test]
+fn rooms_spread_over_workers_and_garbage_is_counted() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Sfu>();
+
+    let (sfu, _events) = start_sfu(2);
+    // Two rooms land on different workers (least loaded at open).
+    let _a = join(&sfu, &RoomId::new("room-a"), 1);
+    let _b = join(&sfu, &RoomId::new("room-b"), 2);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && !sfu.stats().iter().all(|s| s.rooms == 1) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(sfu.stats().iter().all(|s| s.rooms == 1 && s.participants == 1), "{:?}", sfu.stats());
+
+    // Garbage from a foreign socket: dropped, counted, workers alive.
+    let junk = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let ports = sfu.ports();
+    for i in 0..200u32 {
+        let mut d = vec![(i % 256) as u8; (i as usize * 7) % 1400];
+        if let Some(b) = d.first_mut() {
+            *b = [0x00, 0x01, 22, 0x80, 0x90][i as usize % 5];
+        }
+        for &p in &ports {
+            let _ = junk.send_to(&d, (Ipv4Addr::LOCALHOST, p));
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let dropped = || sfu.stats().iter().map(|s| s.datagrams_dropped).sum::<u64>();
+    // Loopback may lose part of a burst (socket buffer); what arrives is all dropped.
+    while Instant::now() < deadline && dropped() < 200 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(dropped() >= 200, "{:?}", sfu.stats());
+    assert!(sfu.stats().iter().all(|s| s.datagrams_dropped == s.datagrams_in), "{:?}", sfu.stats());
+    assert!(sfu.stats().iter().all(|s| s.alive));
+    // Requests for unknown participants get an answer, not silence.
+    let (tx, rx) = mpsc::channel();
+    sfu.answer(ParticipantId::new("nobody"), 1, String::new(), Box::new(move |r| {
+        let _ = tx.send(r);
+    }));
+    assert_eq!(rx.recv_timeout(Duration::from_secs(1)).expect("reply"), Err(meeting_sfu::SfuError::UnknownParticipant));
+    sfu.close_room(RoomId::new("room-a"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && sfu.stats().iter().map(|s| s.rooms).sum::<usize>() != 1 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(sfu.stats().iter().map(|s| s.rooms).sum::<usize>(), 1, "{:?}", sfu.stats());
+}
