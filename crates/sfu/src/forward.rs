@@ -69,7 +69,8 @@ impl Rewriter {
                     .last_out_at
                     .map(|t| now.saturating_duration_since(t))
                     .unwrap_or(Duration::ZERO);
-                let ticks = (elapsed.as_micros() as u64 * u64::from(clock_rate) / 1_000_000).max(1);
+                // u128: a publication muted for months must not overflow.
+                let ticks = (elapsed.as_micros() * u128::from(clock_rate) / 1_000_000).max(1);
                 (self.last_out_seq + 1, self.last_out_ts.wrapping_add(ticks as u32))
             } else {
                 (self.initial_seq, self.initial_ts)

@@ -258,3 +258,22 @@ pub(super) fn sending_media_lines(sdp: &str) -> Vec<(Mid, MediaKind)> {
     flush(current.take(), &mut out);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sending_media_lines_reads_mids_and_directions() {
+        let sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=sendonly\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:2\r\na=recvonly\r\n\
+            m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=mid:3\r\na=sendonly\r\n\
+            m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:4\r\n";
+        let lines = sending_media_lines(sdp);
+        assert_eq!(lines, vec![(Mid::from("0"), MediaKind::Audio), (Mid::from("1"), MediaKind::Video)]);
+        // Nonsense never panics.
+        assert!(sending_media_lines("m=\na=mid:\nm=video").is_empty());
+    }
+}
