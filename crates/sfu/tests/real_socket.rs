@@ -132,6 +132,15 @@ fn clients_exchange_media_over_udp() {
     assert_eq!(stats.iter().filter(|s| s.rooms == 1).count(), 1, "{stats:?}");
     assert!(stats.iter().map(|s| s.rtp_forwarded).sum::<u64>() >= 40, "{stats:?}");
 
+    // Screen share through the handle: the other side gets a renegotiation and frames.
+    clients[0].client.send_screen = true;
+    sfu.set_publishing(ParticipantId::new("p1"), meeting_sfu::TrackSource::ScreenShare, true);
+    let shared = drive(&sfu, &mut clients, &events, Duration::from_secs(10), |cs| {
+        cs[1].client.frames_from(1, common::TAG_SCREEN) >= 5
+            && cs[1].client.tracks.iter().any(|t| t.source == meeting_sfu::TrackSource::ScreenShare)
+    });
+    assert!(shared, "screen share did not arrive: {:?}", clients[1].client.tracks);
+
     // Leaving removes the participant from the worker.
     sfu.leave(ParticipantId::new("p2"));
     let gone = drive(&sfu, &mut clients[..1], &events, Duration::from_secs(5), |_| {
