@@ -46,10 +46,19 @@ impl Rig {
             // Pure subscribers: their connections carry only what they receive.
             sim.join(|c| c.receive_only = true);
         }
-        assert!(sim.run_until(Duration::from_secs(10), |s| s.all_connected()), "rig did not connect");
+        assert!(
+            sim.run_until(Duration::from_secs(10), |s| s.all_connected()),
+            "rig did not connect"
+        );
         sim.run(Duration::from_millis(100));
         let t = sim.now;
-        Rig { sim, publisher, pool: VecDeque::new(), t, first: true }
+        Rig {
+            sim,
+            publisher,
+            pool: VecDeque::new(),
+            t,
+            first: true,
+        }
     }
 
     /// Let the publisher client produce `n` more datagrams for the server (untimed).
@@ -74,7 +83,9 @@ impl Rig {
         let from = self.sim.clients[self.publisher].addr;
         let mut sent = 0;
         for _ in 0..n {
-            let Some((t, data)) = self.pool.pop_front() else { break };
+            let Some((t, data)) = self.pool.pop_front() else {
+                break;
+            };
             let engine = &mut self.sim.engine;
             if engine.poll_timeout().is_some_and(|x| x <= t) {
                 engine.handle_timeout(t);
@@ -99,7 +110,10 @@ fn thread_cpu_ns() -> Option<u64> {
 
 fn summary() {
     println!("\n1 publisher → N subscribers, {PAYLOAD}-byte VP8 packets");
-    println!("{:>4} {:>14} {:>18} {:>22}", "N", "input pkt/s", "forwarded pkt/s", "CPU ns / forwarded");
+    println!(
+        "{:>4} {:>14} {:>18} {:>22}",
+        "N", "input pkt/s", "forwarded pkt/s", "CPU ns / forwarded"
+    );
     for n in [1usize, 10, 50] {
         let mut rig = Rig::new(n);
         // Warm up (and let the keyframe open every subscription).
@@ -128,15 +142,26 @@ fn summary() {
             n,
             input as f64 / secs,
             forwarded as f64 / secs,
-            if forwarded > 0 { cpu as f64 / forwarded as f64 } else { f64::NAN },
+            if forwarded > 0 {
+                cpu as f64 / forwarded as f64
+            } else {
+                f64::NAN
+            },
         );
-        assert!(forwarded as usize >= input * n * 9 / 10, "forwarded {forwarded} of {}", input * n);
+        assert!(
+            forwarded as usize >= input * n * 9 / 10,
+            "forwarded {forwarded} of {}",
+            input * n
+        );
     }
 }
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("forward");
-    group.sample_size(10).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500));
     for n in [1usize, 10, 50] {
         let mut rig = Rig::new(n);
         rig.refill(CHUNK);

@@ -71,7 +71,10 @@ impl Rewriter {
                     .unwrap_or(Duration::ZERO);
                 // u128: a publication muted for months must not overflow.
                 let ticks = (elapsed.as_micros() * u128::from(clock_rate) / 1_000_000).max(1);
-                (self.last_out_seq + 1, self.last_out_ts.wrapping_add(ticks as u32))
+                (
+                    self.last_out_seq + 1,
+                    self.last_out_ts.wrapping_add(ticks as u32),
+                )
             } else {
                 (self.initial_seq, self.initial_ts)
             };
@@ -155,7 +158,13 @@ const LAYER_IDLE: Duration = Duration::from_millis(1000);
 
 impl LayerStat {
     pub fn new(rid: Option<Rid>, now: Instant) -> Self {
-        LayerStat { rid, window_start: now, window_bytes: 0, rate: 0, last_packet: now }
+        LayerStat {
+            rid,
+            window_start: now,
+            window_bytes: 0,
+            rate: 0,
+            last_packet: now,
+        }
     }
 
     pub fn record(&mut self, bytes: usize, now: Instant) {
@@ -228,8 +237,12 @@ mod tests {
         // Not a start of partition.
         assert!(!vp8_is_keyframe_start(&[0x00, 0x00]));
         // Extended with 15-bit picture id, TL0PICIDX and TID.
-        assert!(vp8_is_keyframe_start(&[0x90, 0xe0, 0x80, 0x01, 0x05, 0x20, 0x00]));
-        assert!(!vp8_is_keyframe_start(&[0x90, 0xe0, 0x80, 0x01, 0x05, 0x20, 0x01]));
+        assert!(vp8_is_keyframe_start(&[
+            0x90, 0xe0, 0x80, 0x01, 0x05, 0x20, 0x00
+        ]));
+        assert!(!vp8_is_keyframe_start(&[
+            0x90, 0xe0, 0x80, 0x01, 0x05, 0x20, 0x01
+        ]));
         // Truncated input never panics.
         for n in 0..7 {
             let _ = vp8_is_keyframe_start(&[0x90, 0xe0, 0x80, 0x01, 0x05, 0x20, 0x00][..n]);
@@ -239,7 +252,10 @@ mod tests {
     #[test]
     fn layer_choice_prefers_the_richest_active_layer() {
         let t0 = Instant::now();
-        let mut layers = vec![LayerStat::new(Some("l".into()), t0), LayerStat::new(Some("h".into()), t0)];
+        let mut layers = vec![
+            LayerStat::new(Some("l".into()), t0),
+            LayerStat::new(Some("h".into()), t0),
+        ];
         for i in 0..100 {
             let t = t0 + Duration::from_millis(10 * i);
             layers[0].record(100, t);
@@ -252,6 +268,9 @@ mod tests {
             layers[0].record(100, t0 + Duration::from_millis(10 * i));
         }
         let later = t0 + Duration::from_millis(3000);
-        assert_eq!(choose_layer(&layers, Some(&"h".into()), later), Some("l".into()));
+        assert_eq!(
+            choose_layer(&layers, Some(&"h".into()), later),
+            Some("l".into())
+        );
     }
 }

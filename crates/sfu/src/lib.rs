@@ -36,8 +36,8 @@ pub use api::*;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::sync::mpsc::{self, Sender};
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, Once};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -71,8 +71,21 @@ pub struct SfuConfig {
 }
 
 impl SfuConfig {
-    pub fn new(workers: usize, min_port: u16, max_port: u16, listen_ip: IpAddr, announced_ip: IpAddr) -> Self {
-        SfuConfig { workers, min_port, max_port, listen_ip, announced_ip, ..SfuConfig::default() }
+    pub fn new(
+        workers: usize,
+        min_port: u16,
+        max_port: u16,
+        listen_ip: IpAddr,
+        announced_ip: IpAddr,
+    ) -> Self {
+        SfuConfig {
+            workers,
+            min_port,
+            max_port,
+            listen_ip,
+            announced_ip,
+            ..SfuConfig::default()
+        }
     }
 }
 
@@ -128,10 +141,18 @@ pub enum SfuError {
 pub enum StartError {
     /// Fewer ports in `min_port..=max_port` than workers.
     #[error("port range {min}-{max} holds {available} ports but {workers} workers need one each")]
-    PortRange { min: u16, max: u16, workers: usize, available: usize },
+    PortRange {
+        min: u16,
+        max: u16,
+        workers: usize,
+        available: usize,
+    },
     /// A worker socket could not be bound (port in use, address not local …).
     #[error("cannot bind UDP {addr}: {source}")]
-    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     /// `announced_ip` is loopback and `allow_loopback_announced` is off.
     #[error(
         "MEDIASOUP_ANNOUNCED_IP is {0}: do not use 127.0.0.1, it causes WebRTC connection failures \
@@ -184,7 +205,9 @@ impl Sfu {
             );
         }
         let workers = if config.workers == 0 {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
         } else {
             config.workers
         };
@@ -194,13 +217,19 @@ impl Sfu {
             0
         };
         if workers > available {
-            return Err(StartError::PortRange { min: config.min_port, max: config.max_port, workers, available });
+            return Err(StartError::PortRange {
+                min: config.min_port,
+                max: config.max_port,
+                workers,
+                available,
+            });
         }
         let mut sockets = Vec::with_capacity(workers);
         for i in 0..workers {
             let port = config.min_port + i as u16;
             let addr = SocketAddr::new(config.listen_ip, port);
-            let socket = UdpSocket::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+            let socket =
+                UdpSocket::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
             sockets.push((port, socket));
         }
         // The waker talks to the workers over loopback when they listen on all interfaces.
@@ -210,7 +239,10 @@ impl Sfu {
             ip => ip,
         };
         let waker_bind = SocketAddr::new(wake_ip, 0);
-        let waker = UdpSocket::bind(waker_bind).map_err(|source| StartError::Bind { addr: waker_bind, source })?;
+        let waker = UdpSocket::bind(waker_bind).map_err(|source| StartError::Bind {
+            addr: waker_bind,
+            source,
+        })?;
         let waker_addr = waker.local_addr().ok();
 
         let directory = Arc::new(Directory::default());
@@ -246,7 +278,12 @@ impl Sfu {
             });
         }
         info!(workers, min_port = config.min_port, announced = %config.announced_ip, "SFU started");
-        Ok(Sfu { workers: handles, directory, waker, threads: Mutex::new(threads) })
+        Ok(Sfu {
+            workers: handles,
+            directory,
+            waker,
+            threads: Mutex::new(threads),
+        })
     }
 
     /// The UDP port of each worker, in worker order.
@@ -254,17 +291,20 @@ impl Sfu {
         self.workers.iter().map(|w| w.port).collect()
     }
 
-    fn send(&self, worker: usize, cmd: Command) {
+    /// Queue `cmd` on `worker` and wake it. If the worker is gone, the command's reply
+    /// gets `WorkerGone` here and `false` is returned.
+    fn send(&self, worker: usize, cmd: Command) -> bool {
         let Some(w) = self.workers.get(worker) else {
             cmd.fail(SfuError::WorkerGone);
-            return;
+            return false;
         };
         if let Err(mpsc::SendError(cmd)) = w.commands.send(cmd) {
             cmd.fail(SfuError::WorkerGone);
-            return;
+            return false;
         }
         // Best effort: without it the worker still wakes within its read timeout.
         let _ = self.waker.send_to(&[], w.wake_addr);
+        true
     }
 
     fn worker_of(&self, participant: &ParticipantId) -> Option<usize> {
@@ -281,7 +321,16 @@ impl Sfu {
         }
         (0..self.workers.len())
             .filter(|&i| self.workers[i].counters.alive.load(Ordering::Relaxed))
-            .min_by_key(|&i| (self.workers[i].counters.participants.load(Ordering::Relaxed) + placed[i], placed[i]))
+            .min_by_key(|&i| {
+                (
+                    self.workers[i]
+                        .counters
+                        .participants
+                        .load(Ordering::Relaxed)
+                        + placed[i],
+                    placed[i],
+                )
+            })
             .unwrap_or(0)
     }
 
@@ -305,7 +354,13 @@ impl Sfu {
             }
             None => {
                 let worker = self.least_loaded(&rooms);
-                rooms.insert(room.clone(), Placement { worker, pending_joins: 1 });
+                rooms.insert(
+                    room.clone(),
+                    Placement {
+                        worker,
+                        pending_joins: 1,
+                    },
+                );
                 worker
             }
         };
@@ -322,7 +377,22 @@ impl Sfu {
             }
             parts.insert(participant.clone(), worker);
         }
-        self.send(worker, Command::Join { room, participant, offer, sources, reply });
+        let (room_key, id) = (room.clone(), participant.clone());
+        if !self.send(
+            worker,
+            Command::Join {
+                room,
+                participant,
+                offer,
+                sources,
+                reply,
+            },
+        ) {
+            // The worker died: forget what lived there so that the next join of this
+            // room is placed on a live worker.
+            rooms.remove(&room_key);
+            lock(&self.directory.participants).remove(&id);
+        }
     }
 
     /// A client-initiated offer for an existing participant (renegotiation).
@@ -334,15 +404,41 @@ impl Sfu {
         reply: Reply<Result<SdpAnswer, SfuError>>,
     ) {
         match self.worker_of(&participant) {
-            Some(w) => self.send(w, Command::Offer { participant, offer, sources, reply }),
+            Some(w) => {
+                self.send(
+                    w,
+                    Command::Offer {
+                        participant,
+                        offer,
+                        sources,
+                        reply,
+                    },
+                );
+            }
             None => reply(Err(SfuError::UnknownParticipant)),
         }
     }
 
     /// The client's answer to a [`SfuEvent::Renegotiate`] offer.
-    pub fn answer(&self, participant: ParticipantId, offer_id: u64, answer: String, reply: Reply<Result<(), SfuError>>) {
+    pub fn answer(
+        &self,
+        participant: ParticipantId,
+        offer_id: u64,
+        answer: String,
+        reply: Reply<Result<(), SfuError>>,
+    ) {
         match self.worker_of(&participant) {
-            Some(w) => self.send(w, Command::Answer { participant, offer_id, answer, reply }),
+            Some(w) => {
+                self.send(
+                    w,
+                    Command::Answer {
+                        participant,
+                        offer_id,
+                        answer,
+                        reply,
+                    },
+                );
+            }
             None => reply(Err(SfuError::UnknownParticipant)),
         }
     }
@@ -351,7 +447,14 @@ impl Sfu {
     /// Subscribers keep their m-line (the tile stays, showing the participant's name).
     pub fn set_muted(&self, participant: ParticipantId, source: TrackSource, muted: bool) {
         if let Some(w) = self.worker_of(&participant) {
-            self.send(w, Command::SetMuted { participant, source, muted });
+            self.send(
+                w,
+                Command::SetMuted {
+                    participant,
+                    source,
+                    muted,
+                },
+            );
         }
     }
 
@@ -361,7 +464,14 @@ impl Sfu {
     /// subscribers' m-lines (renegotiation), so their tiles go away.
     pub fn set_publishing(&self, participant: ParticipantId, source: TrackSource, on: bool) {
         if let Some(w) = self.worker_of(&participant) {
-            self.send(w, Command::SetPublishing { participant, source, on });
+            self.send(
+                w,
+                Command::SetPublishing {
+                    participant,
+                    source,
+                    on,
+                },
+            );
         }
     }
 

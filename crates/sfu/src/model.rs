@@ -10,11 +10,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use str0m::Rtc;
 use str0m::change::SdpPendingOffer;
 use str0m::format::Codec;
 use str0m::media::{MediaKind, Mid, Pt, Rid};
 use str0m::rtp::Ssrc;
-use str0m::Rtc;
 
 use crate::api::{OutgoingTrack, ParticipantId, RoomId, TrackSource};
 use crate::forward::{LayerStat, Rewriter};

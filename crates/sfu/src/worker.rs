@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, error, info, warn};
 
-use crate::api::*;
 use crate::SfuError;
+use crate::api::*;
 use crate::engine::{Engine, Output};
 
 /// What the [`crate::Sfu`] handle asks of a worker.
@@ -39,10 +39,22 @@ pub(crate) enum Command {
         answer: String,
         reply: Reply<Result<(), SfuError>>,
     },
-    SetMuted { participant: ParticipantId, source: TrackSource, muted: bool },
-    SetPublishing { participant: ParticipantId, source: TrackSource, on: bool },
-    Leave { participant: ParticipantId },
-    CloseRoom { room: RoomId },
+    SetMuted {
+        participant: ParticipantId,
+        source: TrackSource,
+        muted: bool,
+    },
+    SetPublishing {
+        participant: ParticipantId,
+        source: TrackSource,
+        on: bool,
+    },
+    Leave {
+        participant: ParticipantId,
+    },
+    CloseRoom {
+        room: RoomId,
+    },
     Shutdown,
 }
 
@@ -152,7 +164,8 @@ impl Worker {
             match self.socket.recv_from(&mut buf) {
                 Ok((n, source)) => {
                     if Some(source) != self.waker {
-                        self.engine.handle_datagram(Instant::now(), source, &buf[..n]);
+                        self.engine
+                            .handle_datagram(Instant::now(), source, &buf[..n]);
                         self.flush();
                     }
                 }
@@ -168,8 +181,16 @@ impl Worker {
     fn handle_command(&mut self, cmd: Command) {
         let now = Instant::now();
         match cmd {
-            Command::Join { room, participant, offer, sources, reply } => {
-                let result = self.engine.join(now, room.clone(), participant.clone(), &offer, sources);
+            Command::Join {
+                room,
+                participant,
+                offer,
+                sources,
+                reply,
+            } => {
+                let result =
+                    self.engine
+                        .join(now, room.clone(), participant.clone(), &offer, sources);
                 {
                     let mut rooms = lock(&self.directory.rooms);
                     if let Some(p) = rooms.get_mut(&room) {
@@ -181,22 +202,45 @@ impl Worker {
                 }
                 if result.is_err() {
                     let mut parts = lock(&self.directory.participants);
-                    if parts.get(&participant) == Some(&self.index) && !self.engine.has_participant(&participant) {
+                    if parts.get(&participant) == Some(&self.index)
+                        && !self.engine.has_participant(&participant)
+                    {
                         parts.remove(&participant);
                     }
                 }
                 call_reply(reply, result);
             }
-            Command::Offer { participant, offer, sources, reply } => {
+            Command::Offer {
+                participant,
+                offer,
+                sources,
+                reply,
+            } => {
                 call_reply(reply, self.engine.offer(now, &participant, &offer, sources));
             }
-            Command::Answer { participant, offer_id, answer, reply } => {
-                call_reply(reply, self.engine.answer(now, &participant, offer_id, &answer));
+            Command::Answer {
+                participant,
+                offer_id,
+                answer,
+                reply,
+            } => {
+                call_reply(
+                    reply,
+                    self.engine.answer(now, &participant, offer_id, &answer),
+                );
             }
-            Command::SetMuted { participant, source, muted } => {
+            Command::SetMuted {
+                participant,
+                source,
+                muted,
+            } => {
                 let _ = self.engine.set_muted(now, &participant, source, muted);
             }
-            Command::SetPublishing { participant, source, on } => {
+            Command::SetPublishing {
+                participant,
+                source,
+                on,
+            } => {
                 let _ = self.engine.set_publishing(now, &participant, source, on);
             }
             Command::Leave { participant } => {
@@ -211,7 +255,10 @@ impl Worker {
     fn flush(&mut self) {
         while let Some(out) = self.engine.poll_output() {
             match out {
-                Output::Transmit { destination, contents } => {
+                Output::Transmit {
+                    destination,
+                    contents,
+                } => {
                     if let Err(e) = self.socket.send_to(&contents, destination) {
                         debug!(worker = self.index, %destination, "send_to: {e}");
                     }
@@ -224,7 +271,10 @@ impl Worker {
                 }
                 Output::RoomClosed(room) => {
                     let mut rooms = lock(&self.directory.rooms);
-                    if rooms.get(&room).is_some_and(|p| p.worker == self.index && p.pending_joins == 0) {
+                    if rooms
+                        .get(&room)
+                        .is_some_and(|p| p.worker == self.index && p.pending_joins == 0)
+                    {
                         rooms.remove(&room);
                     }
                 }
@@ -242,10 +292,12 @@ impl Worker {
         let s = self.engine.stats();
         let c = &self.counters;
         c.rooms.store(self.engine.room_count(), Ordering::Relaxed);
-        c.participants.store(self.engine.participant_count(), Ordering::Relaxed);
+        c.participants
+            .store(self.engine.participant_count(), Ordering::Relaxed);
         c.datagrams_in.store(s.datagrams_in, Ordering::Relaxed);
         c.datagrams_out.store(s.datagrams_out, Ordering::Relaxed);
-        c.datagrams_dropped.store(s.datagrams_dropped, Ordering::Relaxed);
+        c.datagrams_dropped
+            .store(s.datagrams_dropped, Ordering::Relaxed);
         c.rtp_forwarded.store(s.rtp_forwarded, Ordering::Relaxed);
     }
 }

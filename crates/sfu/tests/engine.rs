@@ -13,9 +13,13 @@ fn two_participants_exchange_audio_and_video() {
     let mut sim = Sim::new();
     let a = sim.join(|_| {});
     let b = sim.join(|_| {});
-    assert!(sim.run_until(Duration::from_secs(5), |s| s.all_connected()), "ICE/DTLS did not complete");
     assert!(
-        sim.run_until(Duration::from_secs(5), |s| s.everyone_hears_and_sees_everyone(20)),
+        sim.run_until(Duration::from_secs(5), |s| s.all_connected()),
+        "ICE/DTLS did not complete"
+    );
+    assert!(
+        sim.run_until(Duration::from_secs(5), |s| s
+            .everyone_hears_and_sees_everyone(20)),
         "media did not flow: a got mic {} cam {}, b got mic {} cam {}",
         sim.clients[a].frames_from(2, TAG_MIC),
         sim.clients[a].frames_from(2, TAG_CAM),
@@ -26,7 +30,11 @@ fn two_participants_exchange_audio_and_video() {
     for c in &sim.clients {
         for r in &c.received {
             let t = c.track(r.mid).expect("media on an announced m-line");
-            let want = if r.tag == TAG_MIC { TrackSource::Microphone } else { TrackSource::Camera };
+            let want = if r.tag == TAG_MIC {
+                TrackSource::Microphone
+            } else {
+                TrackSource::Camera
+            };
             assert_eq!(t.source, want);
             assert_eq!(t.from.as_str(), format!("p{}", r.sender));
         }
@@ -36,8 +44,15 @@ fn two_participants_exchange_audio_and_video() {
         let first = c.received.iter().find(|r| r.tag == TAG_CAM).expect("video");
         assert!(first.keyframe, "video must start with a keyframe");
     }
-    let added = sim.events.iter().filter(|(_, e)| matches!(e, SfuEvent::PublicationAdded { .. })).count();
-    assert_eq!(added, 4, "mic and camera of both participants announced once");
+    let added = sim
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, SfuEvent::PublicationAdded { .. }))
+        .count();
+    assert_eq!(
+        added, 4,
+        "mic and camera of both participants announced once"
+    );
 }
 
 #[test]
@@ -46,15 +61,29 @@ fn five_participants_each_receive_every_other() {
     for _ in 0..5 {
         sim.join(|_| {});
     }
-    assert!(sim.run_until(Duration::from_secs(5), |s| s.all_connected()), "ICE/DTLS did not complete");
     assert!(
-        sim.run_until(Duration::from_secs(8), |s| s.everyone_hears_and_sees_everyone(15)),
+        sim.run_until(Duration::from_secs(5), |s| s.all_connected()),
+        "ICE/DTLS did not complete"
+    );
+    assert!(
+        sim.run_until(Duration::from_secs(8), |s| s
+            .everyone_hears_and_sees_everyone(15)),
         "not everyone received everyone"
     );
     for c in &sim.clients {
         // Four others, two tracks each.
-        assert_eq!(c.tracks.len(), 8, "client {} tracks {:?}", c.index, c.tracks);
-        assert_eq!(c.frames_from(c.index, TAG_MIC), 0, "nobody receives themselves");
+        assert_eq!(
+            c.tracks.len(),
+            8,
+            "client {} tracks {:?}",
+            c.index,
+            c.tracks
+        );
+        assert_eq!(
+            c.frames_from(c.index, TAG_MIC),
+            0,
+            "nobody receives themselves"
+        );
     }
 }
 
@@ -63,30 +92,51 @@ fn late_joiner_triggers_keyframe_request_to_publishers() {
     let mut sim = Sim::new();
     let a = sim.join(|_| {});
     let b = sim.join(|_| {});
-    assert!(sim.run_until(Duration::from_secs(5), |s| s.everyone_hears_and_sees_everyone(10)));
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.everyone_hears_and_sees_everyone(10)
+    }));
     // Steady state: no keyframe requests for a while (no losses in this network).
     sim.run(Duration::from_secs(2));
     let joined_at = sim.now;
     let c = sim.join(|_| {});
-    assert!(sim.run_until(Duration::from_secs(5), |s| s.everyone_hears_and_sees_everyone(10)));
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.everyone_hears_and_sees_everyone(10)
+    }));
     for publisher in [a, b] {
         let cam = sim.clients[publisher].cam;
         let asked = sim.clients[publisher]
             .keyframe_requests
             .iter()
             .any(|(t, mid, _)| *t >= joined_at && *mid == cam);
-        assert!(asked, "publisher {publisher} got no keyframe request for the late joiner");
+        assert!(
+            asked,
+            "publisher {publisher} got no keyframe request for the late joiner"
+        );
     }
     // The newcomer's first frame of each publisher is a keyframe.
     for sender in [1u8, 2] {
-        let first = sim.clients[c].received.iter().find(|r| r.sender == sender && r.tag == TAG_CAM);
-        assert!(first.is_some_and(|r| r.keyframe), "first frame from {sender} is not a keyframe");
+        let first = sim.clients[c]
+            .received
+            .iter()
+            .find(|r| r.sender == sender && r.tag == TAG_CAM);
+        assert!(
+            first.is_some_and(|r| r.keyframe),
+            "first frame from {sender} is not a keyframe"
+        );
     }
     // Rate limit: requests to one publisher are at least the configured interval apart.
     for publisher in [a, b] {
-        let times: Vec<_> = sim.clients[publisher].keyframe_requests.iter().map(|(t, _, _)| *t).collect();
+        let times: Vec<_> = sim.clients[publisher]
+            .keyframe_requests
+            .iter()
+            .map(|(t, _, _)| *t)
+            .collect();
         for w in times.windows(2) {
-            assert!(w[1] - w[0] >= Duration::from_millis(450), "keyframe requests too close: {:?}", w[1] - w[0]);
+            assert!(
+                w[1] - w[0] >= Duration::from_millis(450),
+                "keyframe requests too close: {:?}",
+                w[1] - w[0]
+            );
         }
     }
 }
@@ -97,40 +147,74 @@ fn participant_leaving_mid_stream_is_removed_everywhere() {
     let a = sim.join(|_| {});
     let b = sim.join(|_| {});
     let c = sim.join(|_| {});
-    assert!(sim.run_until(Duration::from_secs(5), |s| s.everyone_hears_and_sees_everyone(10)));
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.everyone_hears_and_sees_everyone(10)
+    }));
     let leaver = sim.clients[b].id.clone();
     let leaver_addr = sim.clients[b].addr;
     assert!(sim.engine.leave(sim.now, &leaver));
     sim.pump();
     let sent_before = sim.sent_to.get(&leaver_addr).copied().unwrap_or(0);
     let dropped_before = sim.engine.stats().datagrams_dropped;
-    let frames_before: Vec<usize> = [a, c].iter().map(|&i| sim.clients[i].frames_from(2, TAG_CAM)).collect();
+    let frames_before: Vec<usize> = [a, c]
+        .iter()
+        .map(|&i| sim.clients[i].frames_from(2, TAG_CAM))
+        .collect();
     sim.run(Duration::from_secs(2));
 
     for (n, &i) in [a, c].iter().enumerate() {
         let cl = &sim.clients[i];
-        assert!(cl.tracks.iter().all(|t| t.from != leaver), "client {i} still has tracks of the leaver: {:?}", cl.tracks);
-        assert_eq!(cl.tracks.len(), 2, "one other participant left: {:?}", cl.tracks);
-        assert_eq!(cl.frames_from(2, TAG_CAM), frames_before[n], "frames from the leaver after leave");
+        assert!(
+            cl.tracks.iter().all(|t| t.from != leaver),
+            "client {i} still has tracks of the leaver: {:?}",
+            cl.tracks
+        );
+        assert_eq!(
+            cl.tracks.len(),
+            2,
+            "one other participant left: {:?}",
+            cl.tracks
+        );
+        assert_eq!(
+            cl.frames_from(2, TAG_CAM),
+            frames_before[n],
+            "frames from the leaver after leave"
+        );
     }
     // Nothing more was sent to the leaver; what it still sends is dropped.
-    assert_eq!(sim.sent_to.get(&leaver_addr).copied().unwrap_or(0), sent_before);
+    assert_eq!(
+        sim.sent_to.get(&leaver_addr).copied().unwrap_or(0),
+        sent_before
+    );
     assert!(sim.engine.stats().datagrams_dropped > dropped_before);
     // The others still exchange media.
-    let (fa, fc) = (sim.clients[a].frames_from(3, TAG_CAM), sim.clients[c].frames_from(1, TAG_CAM));
+    let (fa, fc) = (
+        sim.clients[a].frames_from(3, TAG_CAM),
+        sim.clients[c].frames_from(1, TAG_CAM),
+    );
     sim.run(Duration::from_secs(1));
-    assert!(sim.clients[a].frames_from(3, TAG_CAM) > fa && sim.clients[c].frames_from(1, TAG_CAM) > fc);
+    assert!(
+        sim.clients[a].frames_from(3, TAG_CAM) > fa && sim.clients[c].frames_from(1, TAG_CAM) > fc
+    );
     let removed: Vec<_> = sim
         .events
         .iter()
         .filter_map(|(_, e)| match e {
-            SfuEvent::PublicationRemoved { participant, source, .. } if *participant == leaver => Some(*source),
+            SfuEvent::PublicationRemoved {
+                participant,
+                source,
+                ..
+            } if *participant == leaver => Some(*source),
             _ => None,
         })
         .collect();
     assert_eq!(removed.len(), 2, "mic and camera removed: {removed:?}");
     // leave() is the server's own request: no ParticipantGone.
-    assert!(!sim.events.iter().any(|(_, e)| matches!(e, SfuEvent::ParticipantGone { .. })));
+    assert!(
+        !sim.events
+            .iter()
+            .any(|(_, e)| matches!(e, SfuEvent::ParticipantGone { .. }))
+    );
 }
 
 #[test]
@@ -139,44 +223,118 @@ fn screen_share_start_and_stop_renegotiate_subscribers() {
     let mut sim = Sim::new();
     let a = sim.join(|_| {});
     let b = sim.join(|_| {});
-    assert!(sim.run_until(Duration::from_secs(5), |s| s.everyone_hears_and_sees_everyone(10)));
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.everyone_hears_and_sees_everyone(10)
+    }));
     let sharer = sim.clients[a].id.clone();
-    assert!(sim.clients[b].tracks.iter().all(|t| t.source != TrackSource::ScreenShare));
+    assert!(
+        sim.clients[b]
+            .tracks
+            .iter()
+            .all(|t| t.source != TrackSource::ScreenShare)
+    );
 
     // The client sends on its third transceiver, then tells the server.
     sim.clients[a].send_screen = true;
     sim.run(Duration::from_millis(500));
-    assert_eq!(sim.clients[b].frames_from(1, TAG_SCREEN), 0, "screen forwarded before it is published");
-    let offers_before = sim.events.iter().filter(|(_, e)| matches!(e, SfuEvent::Renegotiate { .. })).count();
-    sim.engine.set_publishing(sim.now, &sharer, TrackSource::ScreenShare, true).expect("publish");
+    assert_eq!(
+        sim.clients[b].frames_from(1, TAG_SCREEN),
+        0,
+        "screen forwarded before it is published"
+    );
+    let offers_before = sim
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, SfuEvent::Renegotiate { .. }))
+        .count();
+    sim.engine
+        .set_publishing(sim.now, &sharer, TrackSource::ScreenShare, true)
+        .expect("publish");
     sim.pump();
     let offer_tracks = sim.events.iter().rev().find_map(|(_, e)| match e {
-        SfuEvent::Renegotiate { participant, tracks, .. } if *participant == sim.clients[b].id => Some(tracks.clone()),
+        SfuEvent::Renegotiate {
+            participant,
+            tracks,
+            ..
+        } if *participant == sim.clients[b].id => Some(tracks.clone()),
         _ => None,
     });
     let offer_tracks = offer_tracks.expect("subscriber renegotiated");
-    assert!(offer_tracks.iter().any(|t| t.source == TrackSource::ScreenShare && t.from == sharer));
-    assert!(sim.events.iter().filter(|(_, e)| matches!(e, SfuEvent::Renegotiate { .. })).count() > offers_before);
-    assert!(sim.run_until(Duration::from_secs(3), |s| s.clients[b].frames_from(1, TAG_SCREEN) >= 10), "screen frames did not arrive");
-    let screen_mid = sim.clients[b].received.iter().find(|r| r.tag == TAG_SCREEN).map(|r| r.mid).expect("screen frame");
-    assert_eq!(sim.clients[b].track(screen_mid).map(|t| t.source), Some(TrackSource::ScreenShare));
-    assert!(sim.events.iter().any(|(_, e)| matches!(e, SfuEvent::PublicationAdded { source: TrackSource::ScreenShare, .. })));
+    assert!(
+        offer_tracks
+            .iter()
+            .any(|t| t.source == TrackSource::ScreenShare && t.from == sharer)
+    );
+    assert!(
+        sim.events
+            .iter()
+            .filter(|(_, e)| matches!(e, SfuEvent::Renegotiate { .. }))
+            .count()
+            > offers_before
+    );
+    assert!(
+        sim.run_until(Duration::from_secs(3), |s| s.clients[b]
+            .frames_from(1, TAG_SCREEN)
+            >= 10),
+        "screen frames did not arrive"
+    );
+    let screen_mid = sim.clients[b]
+        .received
+        .iter()
+        .find(|r| r.tag == TAG_SCREEN)
+        .map(|r| r.mid)
+        .expect("screen frame");
+    assert_eq!(
+        sim.clients[b].track(screen_mid).map(|t| t.source),
+        Some(TrackSource::ScreenShare)
+    );
+    assert!(sim.events.iter().any(|(_, e)| matches!(
+        e,
+        SfuEvent::PublicationAdded {
+            source: TrackSource::ScreenShare,
+            ..
+        }
+    )));
 
     // Stop: the m-line goes away, frames stop, camera continues.
-    sim.engine.set_publishing(sim.now, &sharer, TrackSource::ScreenShare, false).expect("unpublish");
+    sim.engine
+        .set_publishing(sim.now, &sharer, TrackSource::ScreenShare, false)
+        .expect("unpublish");
     sim.pump();
-    assert!(sim.clients[b].tracks.iter().all(|t| t.source != TrackSource::ScreenShare), "{:?}", sim.clients[b].tracks);
+    assert!(
+        sim.clients[b]
+            .tracks
+            .iter()
+            .all(|t| t.source != TrackSource::ScreenShare),
+        "{:?}",
+        sim.clients[b].tracks
+    );
     let screens = sim.clients[b].frames_from(1, TAG_SCREEN);
     let cams = sim.clients[b].frames_from(1, TAG_CAM);
     sim.run(Duration::from_secs(1));
-    assert_eq!(sim.clients[b].frames_from(1, TAG_SCREEN), screens, "screen forwarded after stop");
+    assert_eq!(
+        sim.clients[b].frames_from(1, TAG_SCREEN),
+        screens,
+        "screen forwarded after stop"
+    );
     assert!(sim.clients[b].frames_from(1, TAG_CAM) > cams);
-    assert!(sim.events.iter().any(|(_, e)| matches!(e, SfuEvent::PublicationRemoved { source: TrackSource::ScreenShare, .. })));
+    assert!(sim.events.iter().any(|(_, e)| matches!(
+        e,
+        SfuEvent::PublicationRemoved {
+            source: TrackSource::ScreenShare,
+            ..
+        }
+    )));
 
     // And again: a second share gets a fresh m-line.
-    sim.engine.set_publishing(sim.now, &sharer, TrackSource::ScreenShare, true).expect("publish again");
+    sim.engine
+        .set_publishing(sim.now, &sharer, TrackSource::ScreenShare, true)
+        .expect("publish again");
     sim.pump();
-    assert!(sim.run_until(Duration::from_secs(3), |s| s.clients[b].frames_from(1, TAG_SCREEN) >= screens + 10));
+    assert!(sim.run_until(
+        Duration::from_secs(3),
+        |s| s.clients[b].frames_from(1, TAG_SCREEN) >= screens + 10
+    ));
 }
 
 #[test]
@@ -184,19 +342,41 @@ fn mute_pauses_forwarding_and_keeps_the_m_line() {
     let mut sim = Sim::new();
     let a = sim.join(|_| {});
     let b = sim.join(|_| {});
-    assert!(sim.run_until(Duration::from_secs(5), |s| s.everyone_hears_and_sees_everyone(10)));
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.everyone_hears_and_sees_everyone(10)
+    }));
     let id = sim.clients[a].id.clone();
-    sim.engine.set_muted(sim.now, &id, TrackSource::Camera, true).expect("mute");
+    sim.engine
+        .set_muted(sim.now, &id, TrackSource::Camera, true)
+        .expect("mute");
     sim.run(Duration::from_millis(200));
     let cams = sim.clients[b].frames_from(1, TAG_CAM);
     let tracks = sim.clients[b].tracks.len();
     sim.run(Duration::from_secs(1));
-    assert_eq!(sim.clients[b].frames_from(1, TAG_CAM), cams, "muted camera forwarded");
+    assert_eq!(
+        sim.clients[b].frames_from(1, TAG_CAM),
+        cams,
+        "muted camera forwarded"
+    );
     assert!(sim.clients[b].frames_from(1, TAG_MIC) > 0);
-    assert_eq!(sim.clients[b].tracks.len(), tracks, "mute must not remove the m-line");
-    sim.engine.set_muted(sim.now, &id, TrackSource::Camera, false).expect("unmute");
-    assert!(sim.run_until(Duration::from_secs(3), |s| s.clients[b].frames_from(1, TAG_CAM) >= cams + 10));
-    let resumed = sim.clients[b].received.iter().filter(|r| r.sender == 1 && r.tag == TAG_CAM).nth(cams).expect("frame");
+    assert_eq!(
+        sim.clients[b].tracks.len(),
+        tracks,
+        "mute must not remove the m-line"
+    );
+    sim.engine
+        .set_muted(sim.now, &id, TrackSource::Camera, false)
+        .expect("unmute");
+    assert!(sim.run_until(
+        Duration::from_secs(3),
+        |s| s.clients[b].frames_from(1, TAG_CAM) >= cams + 10
+    ));
+    let resumed = sim.clients[b]
+        .received
+        .iter()
+        .filter(|r| r.sender == 1 && r.tag == TAG_CAM)
+        .nth(cams)
+        .expect("frame");
     assert!(resumed.keyframe, "forwarding resumes on a keyframe");
 }
 
@@ -206,7 +386,9 @@ fn malformed_and_foreign_datagrams_are_dropped_and_counted() {
     let mut sim = Sim::new();
     let a = sim.join(|_| {});
     let _b = sim.join(|_| {});
-    assert!(sim.run_until(Duration::from_secs(5), |s| s.everyone_hears_and_sees_everyone(5)));
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.everyone_hears_and_sees_everyone(5)
+    }));
     let known = sim.clients[a].addr;
     let foreign = std::net::SocketAddr::from(([192, 0, 2, 7], 4444));
     let before = sim.engine.stats().datagrams_dropped;
@@ -216,11 +398,13 @@ fn malformed_and_foreign_datagrams_are_dropped_and_counted() {
     let samples: Vec<Vec<u8>> = vec![
         vec![],
         vec![0],
-        vec![0x00, 0x01, 0x00, 0x00],                   // truncated STUN header
-        vec![0x00, 0x01, 0x00, 0x08, 0x21, 0x12, 0xa4, 0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], // STUN, bad length
+        vec![0x00, 0x01, 0x00, 0x00], // truncated STUN header
+        vec![
+            0x00, 0x01, 0x00, 0x08, 0x21, 0x12, 0xa4, 0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ], // STUN, bad length
         vec![22, 254, 253, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff], // DTLS record, bogus length
-        vec![0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1],   // bare RTP header
-        vec![0x80, 200, 0, 6, 0, 0, 0, 1],              // truncated RTCP SR
+        vec![0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1], // bare RTP header
+        vec![0x80, 200, 0, 6, 0, 0, 0, 1], // truncated RTCP SR
         vec![0xff; 3000],
     ];
     for s in &samples {
@@ -240,12 +424,22 @@ fn malformed_and_foreign_datagrams_are_dropped_and_counted() {
         sim.pump();
     }
     let dropped = sim.engine.stats().datagrams_dropped - before;
-    assert!(dropped >= foreign_sent, "dropped {dropped} < foreign {foreign_sent}");
+    assert!(
+        dropped >= foreign_sent,
+        "dropped {dropped} < foreign {foreign_sent}"
+    );
     // The participants are unharmed.
     let frames = sim.clients[1].frames_from(1, TAG_CAM);
     sim.run(Duration::from_secs(1));
-    assert!(sim.clients[1].frames_from(1, TAG_CAM) > frames, "media stopped after garbage");
-    assert!(!sim.events.iter().any(|(_, e)| matches!(e, SfuEvent::ParticipantGone { .. })));
+    assert!(
+        sim.clients[1].frames_from(1, TAG_CAM) > frames,
+        "media stopped after garbage"
+    );
+    assert!(
+        !sim.events
+            .iter()
+            .any(|(_, e)| matches!(e, SfuEvent::ParticipantGone { .. }))
+    );
 }
 
 #[test]
@@ -253,24 +447,48 @@ fn simulcast_forwards_one_layer_per_subscriber() {
     let mut sim = Sim::new();
     let a = sim.join(|c| c.simulcast = vec!["h", "l"]);
     let b = sim.join(|_| {});
-    assert!(sim.run_until(Duration::from_secs(5), |s| s.clients[b].frames_from(1, TAG_CAM) >= 10), "no simulcast video");
+    assert!(
+        sim.run_until(Duration::from_secs(5), |s| s.clients[b]
+            .frames_from(1, TAG_CAM)
+            >= 10),
+        "no simulcast video"
+    );
     sim.run(Duration::from_secs(2));
     let from = sim.now;
     sim.run(Duration::from_secs(2));
-    let recent: Vec<_> = sim.clients[b].received.iter().filter(|r| r.at >= from && r.sender == 1 && r.tag == TAG_CAM).collect();
+    let recent: Vec<_> = sim.clients[b]
+        .received
+        .iter()
+        .filter(|r| r.at >= from && r.sender == 1 && r.tag == TAG_CAM)
+        .collect();
     // One layer: about 25 frames/s, not 50; all of the richest layer ("h" = layer 0).
-    assert!(recent.len() >= 40 && recent.len() <= 55, "frames in 2 s: {}", recent.len());
-    assert!(recent.iter().all(|r| r.layer == 0), "layers: {:?}", recent.iter().map(|r| r.layer).collect::<Vec<_>>());
+    assert!(
+        recent.len() >= 40 && recent.len() <= 55,
+        "frames in 2 s: {}",
+        recent.len()
+    );
+    assert!(
+        recent.iter().all(|r| r.layer == 0),
+        "layers: {:?}",
+        recent.iter().map(|r| r.layer).collect::<Vec<_>>()
+    );
 
     // The publisher stops sending "h" (e.g. its bandwidth dropped): the subscriber
     // switches to "l" on a keyframe.
     sim.clients[a].simulcast = vec!["l"];
     let switched_at = sim.now;
     assert!(
-        sim.run_until(Duration::from_secs(4), |s| s.clients[b].received.iter().any(|r| r.at > switched_at && r.layer == 1)),
+        sim.run_until(Duration::from_secs(4), |s| s.clients[b]
+            .received
+            .iter()
+            .any(|r| r.at > switched_at && r.layer == 1)),
         "no switch to the low layer"
     );
-    let first_low = sim.clients[b].received.iter().find(|r| r.layer == 1).expect("low layer frame");
+    let first_low = sim.clients[b]
+        .received
+        .iter()
+        .find(|r| r.layer == 1)
+        .expect("low layer frame");
     assert!(first_low.keyframe, "layer switch must happen on a keyframe");
     let _ = TAG_MIC;
 }
@@ -284,16 +502,29 @@ fn participant_that_never_connects_is_removed() {
     let mut ghost = common::Client::new(9, Sim::client_addr(9), sim.now);
     let (offer, sources) = ghost.make_offer();
     let ghost_id = ghost.id.clone();
-    sim.engine.join(sim.now, sim.room.clone(), ghost_id.clone(), &offer, sources).expect("join");
+    sim.engine
+        .join(sim.now, sim.room.clone(), ghost_id.clone(), &offer, sources)
+        .expect("join");
     sim.pump();
-    assert!(sim.clients[a].tracks.iter().any(|t| t.from == ghost_id), "ghost's tracks offered at join");
-    assert!(sim.run_until(Duration::from_secs(35), |s| !s.engine.has_participant(&ghost_id)), "ghost not removed");
+    assert!(
+        sim.clients[a].tracks.iter().any(|t| t.from == ghost_id),
+        "ghost's tracks offered at join"
+    );
+    assert!(
+        sim.run_until(Duration::from_secs(35), |s| !s
+            .engine
+            .has_participant(&ghost_id)),
+        "ghost not removed"
+    );
     assert!(sim.events.iter().any(|(_, e)| matches!(
         e,
         SfuEvent::ParticipantGone { participant, reason: meeting_sfu::GoneReason::ConnectTimeout, .. } if *participant == ghost_id
     )));
     sim.pump();
-    assert!(sim.clients[a].tracks.iter().all(|t| t.from != ghost_id), "ghost's tracks removed from subscribers");
+    assert!(
+        sim.clients[a].tracks.iter().all(|t| t.from != ghost_id),
+        "ghost's tracks removed from subscribers"
+    );
     assert!(sim.clients[a].connected, "the connected participant stays");
 }
 
@@ -314,19 +545,35 @@ fn client_offer_during_pending_server_offer_and_stale_answer() {
     sim.offers.retain(|(p, ..)| *p != a_id);
     // The client offers by itself (adds a screen-audio transceiver).
     let mut api = sim.clients[a].rtc.sdp_api();
-    api.add_media(str0m::media::MediaKind::Audio, str0m::media::Direction::SendOnly, None, None, None);
+    api.add_media(
+        str0m::media::MediaKind::Audio,
+        str0m::media::Direction::SendOnly,
+        None,
+        None,
+        None,
+    );
     let (offer, pending) = api.apply().expect("client offer");
-    let answer = sim.engine.offer(sim.now, &a_id, &offer.to_sdp_string(), vec![]).expect("client offer accepted");
+    let answer = sim
+        .engine
+        .offer(sim.now, &a_id, &offer.to_sdp_string(), vec![])
+        .expect("client offer accepted");
     sim.clients[a]
         .rtc
         .sdp_api()
-        .accept_answer(pending, str0m::change::SdpAnswer::from_sdp_string(&answer.sdp).expect("parse"))
+        .accept_answer(
+            pending,
+            str0m::change::SdpAnswer::from_sdp_string(&answer.sdp).expect("parse"),
+        )
         .expect("answer accepted");
     // Our old offer is void: answering it is refused.
-    let late = sim.clients[a].rtc.sdp_api().accept_offer(str0m::change::SdpOffer::from_sdp_string(&stale_sdp).expect("parse"));
+    let late = sim.clients[a]
+        .rtc
+        .sdp_api()
+        .accept_offer(str0m::change::SdpOffer::from_sdp_string(&stale_sdp).expect("parse"));
     if let Ok(late) = late {
         assert_eq!(
-            sim.engine.answer(sim.now, &a_id, stale_id, &late.to_sdp_string()),
+            sim.engine
+                .answer(sim.now, &a_id, stale_id, &late.to_sdp_string()),
             Err(meeting_sfu::SfuError::StaleAnswer)
         );
     }
@@ -335,11 +582,27 @@ fn client_offer_during_pending_server_offer_and_stale_answer() {
     sim.auto_answer = true;
     sim.pump();
     assert!(sim.offers.is_empty());
-    assert!(sim.run_until(Duration::from_secs(6), |s| s.everyone_hears_and_sees_everyone(10)), "media after polite-peer exchange");
+    assert!(
+        sim.run_until(Duration::from_secs(6), |s| s
+            .everyone_hears_and_sees_everyone(10)),
+        "media after polite-peer exchange"
+    );
     // Bad SDP is an error, not a panic.
-    assert!(matches!(sim.engine.offer(sim.now, &a_id, "v=0 garbage", vec![]), Err(meeting_sfu::SfuError::InvalidSdp(_))));
-    assert!(matches!(sim.engine.answer(sim.now, &a_id, 999, "garbage"), Err(meeting_sfu::SfuError::StaleAnswer)));
-    let bad = sim.engine.join(sim.now, sim.room.clone(), meeting_sfu::ParticipantId::new("x"), "nonsense", vec![]);
+    assert!(matches!(
+        sim.engine.offer(sim.now, &a_id, "v=0 garbage", vec![]),
+        Err(meeting_sfu::SfuError::InvalidSdp(_))
+    ));
+    assert!(matches!(
+        sim.engine.answer(sim.now, &a_id, 999, "garbage"),
+        Err(meeting_sfu::SfuError::StaleAnswer)
+    ));
+    let bad = sim.engine.join(
+        sim.now,
+        sim.room.clone(),
+        meeting_sfu::ParticipantId::new("x"),
+        "nonsense",
+        vec![],
+    );
     assert!(matches!(bad, Err(meeting_sfu::SfuError::InvalidSdp(_))));
 }
 
@@ -349,15 +612,24 @@ fn participant_whose_network_goes_away_is_removed_after_grace() {
     sim.step = Duration::from_millis(20);
     let a = sim.join(|_| {});
     let b = sim.join(|_| {});
-    assert!(sim.run_until(Duration::from_secs(5), |s| s.everyone_hears_and_sees_everyone(5)));
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.everyone_hears_and_sees_everyone(5)
+    }));
     let lost = sim.clients[b].id.clone();
     sim.clients[b].offline = true;
     let cut = sim.now;
     assert!(
-        sim.run_until(Duration::from_secs(60), |s| !s.engine.has_participant(&lost)),
+        sim.run_until(Duration::from_secs(60), |s| !s
+            .engine
+            .has_participant(&lost)),
         "participant with no network not removed"
     );
-    let events: Vec<_> = sim.events.iter().filter(|(t, _)| *t >= cut).map(|(t, e)| (*t, e.clone())).collect();
+    let events: Vec<_> = sim
+        .events
+        .iter()
+        .filter(|(t, _)| *t >= cut)
+        .map(|(t, e)| (*t, e.clone()))
+        .collect();
     let disconnected_at = events
         .iter()
         .find(|(_, e)| matches!(e, SfuEvent::ConnectionState { participant, state: meeting_sfu::ConnectionState::Disconnected, .. } if *participant == lost))
@@ -368,7 +640,13 @@ fn participant_whose_network_goes_away_is_removed_after_grace() {
         .find(|(_, e)| matches!(e, SfuEvent::ParticipantGone { participant, reason: meeting_sfu::GoneReason::ConnectionLost, .. } if *participant == lost))
         .map(|(t, _)| *t)
         .expect("ParticipantGone(ConnectionLost)");
-    assert!(gone_at - disconnected_at >= Duration::from_secs(15), "removed before the grace period");
+    assert!(
+        gone_at - disconnected_at >= Duration::from_secs(15),
+        "removed before the grace period"
+    );
     sim.pump();
-    assert!(sim.clients[a].tracks.iter().all(|t| t.from != lost), "its tracks removed from the others");
+    assert!(
+        sim.clients[a].tracks.iter().all(|t| t.from != lost),
+        "its tracks removed from the others"
+    );
 }

@@ -30,7 +30,13 @@ fn start_sfu(workers: usize) -> (Sfu, mpsc::Receiver<SfuEvent>) {
         let sink = Arc::new(move |e: SfuEvent| {
             let _ = tx.lock().map(|t| t.send(e));
         });
-        let mut cfg = SfuConfig::new(workers, base, base + workers as u16 - 1, Ipv4Addr::LOCALHOST.into(), Ipv4Addr::LOCALHOST.into());
+        let mut cfg = SfuConfig::new(
+            workers,
+            base,
+            base + workers as u16 - 1,
+            Ipv4Addr::LOCALHOST.into(),
+            Ipv4Addr::LOCALHOST.into(),
+        );
         cfg.allow_loopback_announced = true;
         match Sfu::start(cfg, sink) {
             Ok(sfu) => return (sfu, rx),
@@ -53,9 +59,15 @@ fn join(sfu: &Sfu, room: &RoomId, index: u8) -> UdpClient {
     let mut client = Client::new(index, addr, Instant::now());
     let (offer, sources) = client.make_offer();
     let (tx, rx) = mpsc::channel();
-    sfu.join(room.clone(), client.id.clone(), offer, sources, Box::new(move |r| {
-        let _ = tx.send(r);
-    }));
+    sfu.join(
+        room.clone(),
+        client.id.clone(),
+        offer,
+        sources,
+        Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    );
     let answer = rx
         .recv_timeout(Duration::from_secs(5))
         .expect("join reply within 5 s")
@@ -79,13 +91,27 @@ fn drive(
             return true;
         }
         while let Ok(e) = events.try_recv() {
-            if let SfuEvent::Renegotiate { participant, offer_id, offer, tracks, .. } = e {
-                let Some(c) = clients.iter_mut().find(|c| c.client.id == participant) else { continue };
+            if let SfuEvent::Renegotiate {
+                participant,
+                offer_id,
+                offer,
+                tracks,
+                ..
+            } = e
+            {
+                let Some(c) = clients.iter_mut().find(|c| c.client.id == participant) else {
+                    continue;
+                };
                 let answer = c.client.answer_offer(&offer, tracks);
                 let (tx, rx) = mpsc::channel();
-                sfu.answer(participant, offer_id, answer, Box::new(move |r| {
-                    let _ = tx.send(r);
-                }));
+                sfu.answer(
+                    participant,
+                    offer_id,
+                    answer,
+                    Box::new(move |r| {
+                        let _ = tx.send(r);
+                    }),
+                );
                 rx.recv_timeout(Duration::from_secs(5))
                     .expect("answer reply within 5 s")
                     .expect("answer accepted");
@@ -116,7 +142,10 @@ fn clients_exchange_media_over_udp() {
         cs.iter().all(|rx| {
             cs.iter()
                 .filter(|tx| tx.client.index != rx.client.index)
-                .all(|tx| rx.client.frames_from(tx.client.index, TAG_MIC) >= 10 && rx.client.frames_from(tx.client.index, TAG_CAM) >= 10)
+                .all(|tx| {
+                    rx.client.frames_from(tx.client.index, TAG_MIC) >= 10
+                        && rx.client.frames_from(tx.client.index, TAG_CAM) >= 10
+                })
         })
     });
     let stats = sfu.stats();
@@ -129,23 +158,46 @@ fn clients_exchange_media_over_udp() {
         clients[1].client.frames_from(1, TAG_CAM),
     );
     // The room lives on one worker.
-    assert_eq!(stats.iter().filter(|s| s.rooms == 1).count(), 1, "{stats:?}");
-    assert!(stats.iter().map(|s| s.rtp_forwarded).sum::<u64>() >= 40, "{stats:?}");
+    assert_eq!(
+        stats.iter().filter(|s| s.rooms == 1).count(),
+        1,
+        "{stats:?}"
+    );
+    assert!(
+        stats.iter().map(|s| s.rtp_forwarded).sum::<u64>() >= 40,
+        "{stats:?}"
+    );
 
     // Screen share through the handle: the other side gets a renegotiation and frames.
     clients[0].client.send_screen = true;
-    sfu.set_publishing(ParticipantId::new("p1"), meeting_sfu::TrackSource::ScreenShare, true);
+    sfu.set_publishing(
+        ParticipantId::new("p1"),
+        meeting_sfu::TrackSource::ScreenShare,
+        true,
+    );
     let shared = drive(&sfu, &mut clients, &events, Duration::from_secs(10), |cs| {
         cs[1].client.frames_from(1, common::TAG_SCREEN) >= 5
-            && cs[1].client.tracks.iter().any(|t| t.source == meeting_sfu::TrackSource::ScreenShare)
+            && cs[1]
+                .client
+                .tracks
+                .iter()
+                .any(|t| t.source == meeting_sfu::TrackSource::ScreenShare)
     });
-    assert!(shared, "screen share did not arrive: {:?}", clients[1].client.tracks);
+    assert!(
+        shared,
+        "screen share did not arrive: {:?}",
+        clients[1].client.tracks
+    );
 
     // Leaving removes the participant from the worker.
     sfu.leave(ParticipantId::new("p2"));
-    let gone = drive(&sfu, &mut clients[..1], &events, Duration::from_secs(5), |_| {
-        sfu.stats().iter().map(|s| s.participants).sum::<usize>() == 1
-    });
+    let gone = drive(
+        &sfu,
+        &mut clients[..1],
+        &events,
+        Duration::from_secs(5),
+        |_| sfu.stats().iter().map(|s| s.participants).sum::<usize>() == 1,
+    );
     assert!(gone, "participant not removed: {:?}", sfu.stats());
     sfu.shutdown();
     assert!(sfu.stats().iter().all(|s| !s.alive));
@@ -155,12 +207,28 @@ fn clients_exchange_media_over_udp() {
 fn start_refuses_small_port_range_and_loopback() {
     common::init();
     let sink = Arc::new(|_e: SfuEvent| {});
-    let cfg = SfuConfig::new(3, 30_000, 30_001, Ipv4Addr::LOCALHOST.into(), Ipv4Addr::new(10, 1, 2, 3).into());
+    let cfg = SfuConfig::new(
+        3,
+        30_000,
+        30_001,
+        Ipv4Addr::LOCALHOST.into(),
+        Ipv4Addr::new(10, 1, 2, 3).into(),
+    );
     assert!(matches!(
         Sfu::start(cfg, sink.clone()),
-        Err(meeting_sfu::StartError::PortRange { workers: 3, available: 2, .. })
+        Err(meeting_sfu::StartError::PortRange {
+            workers: 3,
+            available: 2,
+            ..
+        })
     ));
-    let cfg = SfuConfig::new(1, 30_000, 30_001, Ipv4Addr::LOCALHOST.into(), Ipv4Addr::LOCALHOST.into());
+    let cfg = SfuConfig::new(
+        1,
+        30_000,
+        30_001,
+        Ipv4Addr::LOCALHOST.into(),
+        Ipv4Addr::LOCALHOST.into(),
+    );
     let err = Sfu::start(cfg, sink).expect_err("loopback announced refused");
     assert!(err.to_string().contains("127.0.0.1"), "{err}");
 }
@@ -178,7 +246,13 @@ fn rooms_spread_over_workers_and_garbage_is_counted() {
     while Instant::now() < deadline && !sfu.stats().iter().all(|s| s.rooms == 1) {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(sfu.stats().iter().all(|s| s.rooms == 1 && s.participants == 1), "{:?}", sfu.stats());
+    assert!(
+        sfu.stats()
+            .iter()
+            .all(|s| s.rooms == 1 && s.participants == 1),
+        "{:?}",
+        sfu.stats()
+    );
 
     // Garbage from a foreign socket: dropped, counted, workers alive.
     let junk = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
@@ -200,18 +274,37 @@ fn rooms_spread_over_workers_and_garbage_is_counted() {
     }
     std::thread::sleep(Duration::from_millis(100));
     assert!(dropped() >= 200, "{:?}", sfu.stats());
-    assert!(sfu.stats().iter().all(|s| s.datagrams_dropped == s.datagrams_in), "{:?}", sfu.stats());
+    assert!(
+        sfu.stats()
+            .iter()
+            .all(|s| s.datagrams_dropped == s.datagrams_in),
+        "{:?}",
+        sfu.stats()
+    );
     assert!(sfu.stats().iter().all(|s| s.alive));
     // Requests for unknown participants get an answer, not silence.
     let (tx, rx) = mpsc::channel();
-    sfu.answer(ParticipantId::new("nobody"), 1, String::new(), Box::new(move |r| {
-        let _ = tx.send(r);
-    }));
-    assert_eq!(rx.recv_timeout(Duration::from_secs(1)).expect("reply"), Err(meeting_sfu::SfuError::UnknownParticipant));
+    sfu.answer(
+        ParticipantId::new("nobody"),
+        1,
+        String::new(),
+        Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    );
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(1)).expect("reply"),
+        Err(meeting_sfu::SfuError::UnknownParticipant)
+    );
     sfu.close_room(RoomId::new("room-a"));
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline && sfu.stats().iter().map(|s| s.rooms).sum::<usize>() != 1 {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(sfu.stats().iter().map(|s| s.rooms).sum::<usize>(), 1, "{:?}", sfu.stats());
+    assert_eq!(
+        sfu.stats().iter().map(|s| s.rooms).sum::<usize>(),
+        1,
+        "{:?}",
+        sfu.stats()
+    );
 }

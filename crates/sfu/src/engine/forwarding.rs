@@ -4,29 +4,42 @@
 use super::*;
 
 impl Engine {
-
     pub(super) fn on_rtp(&mut self, key: Key, pkt: RtpPacket, now: Instant) {
-        let Some(p) = self.participants.get_mut(&key) else { return };
+        let Some(p) = self.participants.get_mut(&key) else {
+            return;
+        };
         let ssrc = pkt.header.ssrc;
         let (mid, rid) = match p.ssrc_cache.get(&ssrc) {
             Some(v) => *v,
             None => {
                 let mut api = p.rtc.direct_api();
-                let Some(rx) = api.stream_rx(&ssrc) else { return };
+                let Some(rx) = api.stream_rx(&ssrc) else {
+                    return;
+                };
                 let v = (rx.mid(), rx.rid());
                 p.ssrc_cache.insert(ssrc, v);
                 v
             }
         };
         let pt = pkt.header.payload_type;
-        let cached = p.publications.iter().find(|x| x.mid == mid).and_then(|x| x.pt_codec);
+        let cached = p
+            .publications
+            .iter()
+            .find(|x| x.mid == mid)
+            .and_then(|x| x.pt_codec);
         let codec = match cached {
             Some((cpt, c)) if cpt == pt => Some(c),
-            _ => p.rtc.codec_config().find(|c| c.pt() == pt).map(|c| c.spec().codec),
+            _ => p
+                .rtc
+                .codec_config()
+                .find(|c| c.pt() == pt)
+                .map(|c| c.spec().codec),
         };
         let room = p.room.clone();
         let pid = p.id.clone();
-        let Some(publ) = p.publications.iter_mut().find(|x| x.mid == mid) else { return };
+        let Some(publ) = p.publications.iter_mut().find(|x| x.mid == mid) else {
+            return;
+        };
         let Some(codec) = codec else { return };
         publ.pt_codec = Some((pt, codec));
         match publ.layers.iter_mut().find(|l| l.rid == rid) {
@@ -41,11 +54,12 @@ impl Engine {
         if publ.published && !publ.announced {
             publ.announced = true;
             let source = publ.source;
-            self.outputs.push_back(Output::Event(SfuEvent::PublicationAdded {
-                room: room.clone(),
-                participant: pid,
-                source,
-            }));
+            self.outputs
+                .push_back(Output::Event(SfuEvent::PublicationAdded {
+                    room: room.clone(),
+                    participant: pid,
+                    source,
+                }));
         }
         if !publ.published || publ.muted {
             return;
@@ -58,7 +72,8 @@ impl Engine {
         };
         publ.target = target;
         let kind = publ.kind;
-        let is_keyframe = kind == MediaKind::Audio || codec != Codec::Vp8 || vp8_is_keyframe_start(&pkt.payload);
+        let is_keyframe =
+            kind == MediaKind::Audio || codec != Codec::Vp8 || vp8_is_keyframe_start(&pkt.payload);
 
         let ext = ExtensionValues {
             audio_level: pkt.header.ext_vals.audio_level,
@@ -72,18 +87,24 @@ impl Engine {
         let marker = pkt.header.marker;
 
         let mut want_keyframe: Option<Option<Rid>> = None;
-        let Some(r) = self.rooms.get(&room) else { return };
+        let Some(r) = self.rooms.get(&room) else {
+            return;
+        };
         for &sk in &r.members {
             if sk == key {
                 continue;
             }
-            let Some(s) = self.participants.get_mut(&sk) else { continue };
+            let Some(s) = self.participants.get_mut(&sk) else {
+                continue;
+            };
             let mut wrote = false;
             for sub in s.subscriptions.iter_mut() {
                 if sub.publisher != key || sub.source_mid != mid {
                     continue;
                 }
-                let SubState::Open(out_mid) = sub.state else { continue };
+                let SubState::Open(out_mid) = sub.state else {
+                    continue;
+                };
                 let wanted_layer = if simulcast { target } else { rid };
                 if sub.layer != rid || sub.needs_keyframe {
                     // Not forwarding this stream yet: start on a keyframe of the wanted layer.
@@ -101,13 +122,18 @@ impl Engine {
                     // Keep this layer until the wanted one has a keyframe.
                     want_keyframe = Some(wanted_layer);
                 }
-                let Some((seq, ts)) = sub.rewriter.rewrite(in_seq, in_ts, now, clock_rate(kind)) else {
+                let Some((seq, ts)) = sub.rewriter.rewrite(in_seq, in_ts, now, clock_rate(kind))
+                else {
                     continue;
                 };
                 let out_pt = match sub.out_pt {
                     Some((c, pt)) if c == codec => pt,
                     _ => {
-                        let Some(pt) = s.rtc.codec_config().find(|c| c.spec().codec == codec).map(|c| c.pt())
+                        let Some(pt) = s
+                            .rtc
+                            .codec_config()
+                            .find(|c| c.spec().codec == codec)
+                            .map(|c| c.pt())
                         else {
                             continue;
                         };
@@ -116,7 +142,9 @@ impl Engine {
                     }
                 };
                 let mut api = s.rtc.direct_api();
-                let Some(tx) = api.stream_tx_by_mid(out_mid, None) else { continue };
+                let Some(tx) = api.stream_tx_by_mid(out_mid, None) else {
+                    continue;
+                };
                 tx.write_rtp(
                     RtpWrite::new(out_pt, seq.into(), ts, now, payload.clone())
                         .marker(marker)
@@ -138,7 +166,9 @@ impl Engine {
 
     /// A subscriber lost a picture: ask the publisher of that m-line for a keyframe.
     pub(super) fn on_keyframe_request(&mut self, key: Key, req: KeyframeRequest, now: Instant) {
-        let Some(p) = self.participants.get(&key) else { return };
+        let Some(p) = self.participants.get(&key) else {
+            return;
+        };
         let Some(sub) = p
             .subscriptions
             .iter()
@@ -154,8 +184,12 @@ impl Engine {
     /// a request inside the interval is sent when it ends.
     pub(super) fn request_keyframe(&mut self, key: Key, mid: Mid, rid: Option<Rid>, now: Instant) {
         let interval = self.cfg.keyframe_interval;
-        let Some(p) = self.participants.get_mut(&key) else { return };
-        let Some(publ) = p.publications.iter_mut().find(|x| x.mid == mid) else { return };
+        let Some(p) = self.participants.get_mut(&key) else {
+            return;
+        };
+        let Some(publ) = p.publications.iter_mut().find(|x| x.mid == mid) else {
+            return;
+        };
         if publ.kind != MediaKind::Video {
             return;
         }
@@ -168,7 +202,11 @@ impl Engine {
                 k.last_sent = now;
                 k.pending = false;
             }
-            None => publ.keyframe.push(KeyframeState { rid, last_sent: now, pending: false }),
+            None => publ.keyframe.push(KeyframeState {
+                rid,
+                last_sent: now,
+                pending: false,
+            }),
         }
         let mut api = p.rtc.direct_api();
         let Some(rx) = api.stream_rx_by_mid(mid, rid) else {
@@ -183,11 +221,23 @@ impl Engine {
         }
     }
 
-    pub(super) fn for_each_subscription(&mut self, room: &RoomId, publisher: Key, mid: Mid, mut f: impl FnMut(&mut Subscription)) {
-        let Some(r) = self.rooms.get(room) else { return };
+    pub(super) fn for_each_subscription(
+        &mut self,
+        room: &RoomId,
+        publisher: Key,
+        mid: Mid,
+        mut f: impl FnMut(&mut Subscription),
+    ) {
+        let Some(r) = self.rooms.get(room) else {
+            return;
+        };
         for k in &r.members {
             if let Some(o) = self.participants.get_mut(k) {
-                for s in o.subscriptions.iter_mut().filter(|s| s.publisher == publisher && s.source_mid == mid) {
+                for s in o
+                    .subscriptions
+                    .iter_mut()
+                    .filter(|s| s.publisher == publisher && s.source_mid == mid)
+                {
                     f(s);
                 }
             }

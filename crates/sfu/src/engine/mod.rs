@@ -23,14 +23,16 @@ use std::time::{Duration, Instant};
 use str0m::change::{SdpAnswer as RtcSdpAnswer, SdpOffer};
 use str0m::format::Codec;
 use str0m::ice::StunMessage;
-use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaAdded, MediaKind, Mid, Rid};
+use str0m::media::{
+    Direction, KeyframeRequest, KeyframeRequestKind, MediaAdded, MediaKind, Mid, Rid,
+};
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output as RtcOutput, Rtc};
 use tracing::{debug, info, warn};
 
-use crate::api::*;
 use crate::SfuError;
+use crate::api::*;
 use crate::forward::{LayerStat, Rewriter, choose_layer, vp8_is_keyframe_start};
 use crate::model::*;
 
@@ -70,7 +72,10 @@ impl EngineConfig {
 #[derive(Debug)]
 pub enum Output {
     /// Send `contents` from the worker socket to `destination`.
-    Transmit { destination: SocketAddr, contents: Vec<u8> },
+    Transmit {
+        destination: SocketAddr,
+        contents: Vec<u8>,
+    },
     /// Report to the server.
     Event(SfuEvent),
     /// The last participant left: the room no longer lives on this worker.
@@ -284,13 +289,20 @@ impl Engine {
         self.by_ufrag.insert(ufrag, key);
         info!(%room, participant = %id, "participant joined");
         self.negotiation_due = true;
-        self.emit(SfuEvent::ConnectionState { room, participant: id, state: ConnectionState::Connecting });
+        self.emit(SfuEvent::ConnectionState {
+            room,
+            participant: id,
+            state: ConnectionState::Connecting,
+        });
         for (mid, kind) in sending_media_lines(offer_sdp) {
             self.add_publication(key, mid, kind, now);
         }
         self.mark_dirty(key);
         self.drive(now);
-        Ok(SdpAnswer { sdp: answer.to_sdp_string(), tracks: Vec::new() })
+        Ok(SdpAnswer {
+            sdp: answer.to_sdp_string(),
+            tracks: Vec::new(),
+        })
     }
 
     /// A client-initiated offer. We are the polite peer: our own pending offer, if any,
@@ -305,7 +317,10 @@ impl Engine {
         let key = *self.by_id.get(id).ok_or(SfuError::UnknownParticipant)?;
         let offer_sdp = offer;
         let offer = SdpOffer::from_sdp_string(offer).map_err(invalid_sdp)?;
-        let p = self.participants.get_mut(&key).ok_or(SfuError::UnknownParticipant)?;
+        let p = self
+            .participants
+            .get_mut(&key)
+            .ok_or(SfuError::UnknownParticipant)?;
         p.rollback_pending();
         for (mid, source) in sources_to_hints(&sources) {
             p.source_hints.retain(|(m, _)| *m != mid);
@@ -314,7 +329,8 @@ impl Engine {
         let answer = match guarded(|| p.rtc.sdp_api().accept_offer(offer)) {
             Ok(r) => r.map_err(invalid_sdp),
             Err(()) => {
-                self.doomed.push((key, Some(GoneReason::Failed("internal error".into()))));
+                self.doomed
+                    .push((key, Some(GoneReason::Failed("internal error".into()))));
                 self.drive(now);
                 return Err(SfuError::InvalidSdp("offer could not be processed".into()));
             }
@@ -339,7 +355,10 @@ impl Engine {
         }
         self.mark_dirty(key);
         self.drive(now);
-        Ok(SdpAnswer { sdp: answer?.to_sdp_string(), tracks })
+        Ok(SdpAnswer {
+            sdp: answer?.to_sdp_string(),
+            tracks,
+        })
     }
 
     /// The client's answer to our offer `offer_id`.
@@ -351,7 +370,10 @@ impl Engine {
         answer: &str,
     ) -> Result<(), SfuError> {
         let key = *self.by_id.get(id).ok_or(SfuError::UnknownParticipant)?;
-        let p = self.participants.get_mut(&key).ok_or(SfuError::UnknownParticipant)?;
+        let p = self
+            .participants
+            .get_mut(&key)
+            .ok_or(SfuError::UnknownParticipant)?;
         if p.pending.as_ref().map(|o| o.id) != Some(offer_id) {
             return Err(SfuError::StaleAnswer);
         }
@@ -363,7 +385,8 @@ impl Engine {
         let accepted = match guarded(|| p.rtc.sdp_api().accept_answer(pending.offer, answer)) {
             Ok(r) => r,
             Err(()) => {
-                self.doomed.push((key, Some(GoneReason::Failed("internal error".into()))));
+                self.doomed
+                    .push((key, Some(GoneReason::Failed("internal error".into()))));
                 self.drive(now);
                 return Err(SfuError::InvalidSdp("answer could not be processed".into()));
             }
@@ -432,7 +455,10 @@ impl Engine {
         muted: bool,
     ) -> Result<(), SfuError> {
         let key = *self.by_id.get(id).ok_or(SfuError::UnknownParticipant)?;
-        let p = self.participants.get_mut(&key).ok_or(SfuError::UnknownParticipant)?;
+        let p = self
+            .participants
+            .get_mut(&key)
+            .ok_or(SfuError::UnknownParticipant)?;
         let Some(publ) = p.publications.iter_mut().find(|x| x.source == source) else {
             return Ok(());
         };
@@ -462,7 +488,10 @@ impl Engine {
         on: bool,
     ) -> Result<(), SfuError> {
         let key = *self.by_id.get(id).ok_or(SfuError::UnknownParticipant)?;
-        let p = self.participants.get_mut(&key).ok_or(SfuError::UnknownParticipant)?;
+        let p = self
+            .participants
+            .get_mut(&key)
+            .ok_or(SfuError::UnknownParticipant)?;
         let Some(publ) = p.publications.iter_mut().find(|x| x.source == source) else {
             p.publishing_overrides.retain(|(s, _)| *s != source);
             p.publishing_overrides.push((source, on));
@@ -519,7 +548,15 @@ impl Engine {
             self.stats.datagrams_dropped += 1;
             return;
         };
-        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination,
+                contents,
+            },
+        );
         p.last_fed = p.last_fed.max(now);
         match guarded(|| p.rtc.handle_input(input)) {
             Ok(Ok(())) => {}
@@ -529,7 +566,8 @@ impl Engine {
                 debug!(participant = %p.id, "input refused: {e}");
             }
             Err(()) => {
-                self.doomed.push((key, Some(GoneReason::Failed("internal error".into()))));
+                self.doomed
+                    .push((key, Some(GoneReason::Failed("internal error".into()))));
             }
         }
         self.mark_dirty(key);
@@ -584,7 +622,15 @@ impl Engine {
         };
         let destination = self.cfg.local_addr;
         // Any instant will do: `accepts` does not look at time.
-        let input = Input::Receive(p.joined_at, Receive { proto: Protocol::Udp, source, destination, contents });
+        let input = Input::Receive(
+            p.joined_at,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination,
+                contents,
+            },
+        );
         p.rtc.accepts(&input)
     }
 
@@ -605,7 +651,8 @@ impl Engine {
                 continue;
             }
             if !p.rtc.is_alive() {
-                self.doomed.push((key, Some(GoneReason::Failed("connection closed".into()))));
+                self.doomed
+                    .push((key, Some(GoneReason::Failed("connection closed".into()))));
                 continue;
             }
             for publ in &p.publications {
@@ -620,11 +667,13 @@ impl Engine {
                 match guarded(|| p.rtc.handle_input(Input::Timeout(now))) {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
-                        self.doomed.push((key, Some(GoneReason::Failed(e.to_string()))));
+                        self.doomed
+                            .push((key, Some(GoneReason::Failed(e.to_string()))));
                         continue;
                     }
                     Err(()) => {
-                        self.doomed.push((key, Some(GoneReason::Failed("internal error".into()))));
+                        self.doomed
+                            .push((key, Some(GoneReason::Failed("internal error".into()))));
                         continue;
                     }
                 }
@@ -699,8 +748,10 @@ impl Engine {
                 }
                 Ok(Ok(RtcOutput::Transmit(t))) => {
                     self.stats.datagrams_out += 1;
-                    self.outputs
-                        .push_back(Output::Transmit { destination: t.destination, contents: t.contents.into() });
+                    self.outputs.push_back(Output::Transmit {
+                        destination: t.destination,
+                        contents: t.contents.into(),
+                    });
                 }
                 Ok(Ok(RtcOutput::Event(e))) => events.push(e),
                 Ok(Err(e)) => {
@@ -733,7 +784,9 @@ impl Engine {
             Event::KeyframeRequest(req) => self.on_keyframe_request(key, req, now),
             Event::MediaAdded(m) => self.on_media_added(key, m, now),
             Event::Connected => {
-                let Some(p) = self.participants.get_mut(&key) else { return };
+                let Some(p) = self.participants.get_mut(&key) else {
+                    return;
+                };
                 p.connected = true;
                 p.disconnected_since = None;
                 info!(participant = %p.id, "connected");
@@ -745,7 +798,9 @@ impl Engine {
                 self.emit(e);
             }
             Event::IceConnectionStateChange(state) => {
-                let Some(p) = self.participants.get_mut(&key) else { return };
+                let Some(p) = self.participants.get_mut(&key) else {
+                    return;
+                };
                 let change = match state {
                     IceConnectionState::Disconnected if p.disconnected_since.is_none() => {
                         p.disconnected_since = Some(now);
@@ -761,19 +816,28 @@ impl Engine {
                 };
                 if let Some(state) = change {
                     info!(participant = %p.id, ?state, "ice state");
-                    let e = SfuEvent::ConnectionState { room: p.room.clone(), participant: p.id.clone(), state };
+                    let e = SfuEvent::ConnectionState {
+                        room: p.room.clone(),
+                        participant: p.id.clone(),
+                        state,
+                    };
                     self.emit(e);
                 }
             }
             Event::Closed => {
-                self.doomed.push((key, Some(GoneReason::Failed("peer closed the connection".into()))));
+                self.doomed.push((
+                    key,
+                    Some(GoneReason::Failed("peer closed the connection".into())),
+                ));
             }
             _ => {}
         }
     }
 
     fn remove(&mut self, key: Key, reason: Option<GoneReason>, _now: Instant) {
-        let Some(mut p) = self.participants.remove(&key) else { return };
+        let Some(mut p) = self.participants.remove(&key) else {
+            return;
+        };
         self.negotiation_due = true;
         self.by_id.remove(&p.id);
         self.by_ufrag.remove(&p.ufrag);
@@ -785,11 +849,12 @@ impl Engine {
         let _ = guarded(|| p.rtc.disconnect());
         info!(room = %p.room, participant = %p.id, ?reason, "participant removed");
         for publ in p.publications.iter().filter(|x| x.announced) {
-            self.outputs.push_back(Output::Event(SfuEvent::PublicationRemoved {
-                room: p.room.clone(),
-                participant: p.id.clone(),
-                source: publ.source,
-            }));
+            self.outputs
+                .push_back(Output::Event(SfuEvent::PublicationRemoved {
+                    room: p.room.clone(),
+                    participant: p.id.clone(),
+                    source: publ.source,
+                }));
         }
         if let Some(r) = self.rooms.get_mut(&p.room) {
             r.members.retain(|&k| k != key);
@@ -804,19 +869,22 @@ impl Engine {
             }
         }
         if let Some(reason) = reason {
-            self.outputs.push_back(Output::Event(SfuEvent::ParticipantGone {
-                room: p.room.clone(),
-                participant: p.id.clone(),
-                reason,
-            }));
+            self.outputs
+                .push_back(Output::Event(SfuEvent::ParticipantGone {
+                    room: p.room.clone(),
+                    participant: p.id.clone(),
+                    reason,
+                }));
         }
         self.outputs.push_back(Output::ParticipantRemoved(p.id));
     }
-
 }
 
 fn sources_to_hints(sources: &[MidSource]) -> Vec<(Mid, TrackSource)> {
-    sources.iter().map(|s| (Mid::from(s.mid.as_str()), s.source)).collect()
+    sources
+        .iter()
+        .map(|s| (Mid::from(s.mid.as_str()), s.source))
+        .collect()
 }
 
 /// The last guard: a panic inside str0m while handling one participant's input must

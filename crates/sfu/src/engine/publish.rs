@@ -14,14 +14,27 @@ impl Engine {
     /// others get the m-line at once, before this participant is even connected) and
     /// again from str0m's `MediaAdded` (a no-op then).
     pub(super) fn add_publication(&mut self, key: Key, mid: Mid, kind: MediaKind, now: Instant) {
-        let m = MediaAdded { mid, kind, direction: Direction::RecvOnly, simulcast: None };
-        let Some(p) = self.participants.get_mut(&key) else { return };
+        let m = MediaAdded {
+            mid,
+            kind,
+            direction: Direction::RecvOnly,
+            simulcast: None,
+        };
+        let Some(p) = self.participants.get_mut(&key) else {
+            return;
+        };
         if p.publications.iter().any(|x| x.mid == m.mid)
-            || p.subscriptions.iter().any(|s| matches!(s.state, SubState::Negotiating(x) | SubState::Open(x) if x == m.mid))
+            || p.subscriptions.iter().any(
+                |s| matches!(s.state, SubState::Negotiating(x) | SubState::Open(x) if x == m.mid),
+            )
         {
             return;
         }
-        let hinted = p.source_hints.iter().find(|(mid, _)| *mid == m.mid).map(|(_, s)| *s);
+        let hinted = p
+            .source_hints
+            .iter()
+            .find(|(mid, _)| *mid == m.mid)
+            .map(|(_, s)| *s);
         let same_kind = p.publications.iter().filter(|x| x.kind == m.kind).count();
         let source = hinted.or(match (m.kind, same_kind) {
             (MediaKind::Audio, 0) => Some(TrackSource::Microphone),
@@ -43,7 +56,10 @@ impl Engine {
             .iter()
             .find(|(s, _)| *s == source)
             .map(|(_, on)| *on)
-            .unwrap_or(matches!(source, TrackSource::Microphone | TrackSource::Camera));
+            .unwrap_or(matches!(
+                source,
+                TrackSource::Microphone | TrackSource::Camera
+            ));
         p.publications.push(Publication {
             mid: m.mid,
             kind: m.kind,
@@ -65,21 +81,35 @@ impl Engine {
     /// Offer publication `mid` of `key` to every other member of its room.
     pub(super) fn publish(&mut self, key: Key, mid: Mid, now: Instant) {
         self.negotiation_due = true;
-        let Some(p) = self.participants.get_mut(&key) else { return };
-        let Some(publ) = p.publications.iter_mut().find(|x| x.mid == mid) else { return };
+        let Some(p) = self.participants.get_mut(&key) else {
+            return;
+        };
+        let Some(publ) = p.publications.iter_mut().find(|x| x.mid == mid) else {
+            return;
+        };
         publ.published = true;
         let announce = publ.receiving && !publ.announced;
         publ.announced |= announce;
         let (kind, source) = (publ.kind, publ.source);
         let (pid, room) = (p.id.clone(), p.room.clone());
         if announce {
-            self.emit(SfuEvent::PublicationAdded { room: room.clone(), participant: pid.clone(), source });
+            self.emit(SfuEvent::PublicationAdded {
+                room: room.clone(),
+                participant: pid.clone(),
+                source,
+            });
         }
-        let Some(r) = self.rooms.get(&room) else { return };
+        let Some(r) = self.rooms.get(&room) else {
+            return;
+        };
         for &other in r.members.iter().filter(|&&k| k != key) {
-            let Some(o) = self.participants.get_mut(&other) else { continue };
+            let Some(o) = self.participants.get_mut(&other) else {
+                continue;
+            };
             let exists = o.subscriptions.iter().any(|s| {
-                s.publisher == key && s.source_mid == mid && !matches!(s.state, SubState::ToStop(_) | SubState::NegotiatingStop(_))
+                s.publisher == key
+                    && s.source_mid == mid
+                    && !matches!(s.state, SubState::ToStop(_) | SubState::NegotiatingStop(_))
             });
             if !exists {
                 o.subscriptions.push(Subscription {
@@ -104,16 +134,26 @@ impl Engine {
     /// Stop offering publication `mid` of `key`: the subscribers' m-lines go away.
     pub(super) fn unpublish(&mut self, key: Key, mid: Mid) {
         self.negotiation_due = true;
-        let Some(p) = self.participants.get_mut(&key) else { return };
-        let Some(publ) = p.publications.iter_mut().find(|x| x.mid == mid) else { return };
+        let Some(p) = self.participants.get_mut(&key) else {
+            return;
+        };
+        let Some(publ) = p.publications.iter_mut().find(|x| x.mid == mid) else {
+            return;
+        };
         publ.published = false;
         let was_announced = std::mem::take(&mut publ.announced);
         let source = publ.source;
         let (pid, room) = (p.id.clone(), p.room.clone());
         if was_announced {
-            self.emit(SfuEvent::PublicationRemoved { room: room.clone(), participant: pid, source });
+            self.emit(SfuEvent::PublicationRemoved {
+                room: room.clone(),
+                participant: pid,
+                source,
+            });
         }
-        let Some(r) = self.rooms.get(&room) else { return };
+        let Some(r) = self.rooms.get(&room) else {
+            return;
+        };
         for &other in r.members.iter().filter(|&&k| k != key) {
             if let Some(o) = self.participants.get_mut(&other) {
                 stop_subscriptions(o, |s| s.publisher == key && s.source_mid == mid);
@@ -132,7 +172,9 @@ impl Engine {
             .collect();
         for key in keys {
             let offer_id = self.next_offer_id;
-            let Some(p) = self.participants.get_mut(&key) else { continue };
+            let Some(p) = self.participants.get_mut(&key) else {
+                continue;
+            };
             p.renegotiate = false;
             let wanted = p
                 .subscriptions
@@ -147,7 +189,13 @@ impl Engine {
                     SubState::ToOpen => {
                         let stream = s.publisher_id.to_string();
                         let track = format!("{}-{}", s.publisher_id, s.source.as_str());
-                        let mid = api.add_media(s.kind, Direction::SendOnly, Some(stream), Some(track), None);
+                        let mid = api.add_media(
+                            s.kind,
+                            Direction::SendOnly,
+                            Some(stream),
+                            Some(track),
+                            None,
+                        );
                         s.state = SubState::Negotiating(mid);
                     }
                     SubState::ToStop(m) => {
@@ -162,7 +210,10 @@ impl Engine {
                 continue;
             };
             self.next_offer_id += 1;
-            p.pending = Some(PendingOffer { id: offer_id, offer: pending });
+            p.pending = Some(PendingOffer {
+                id: offer_id,
+                offer: pending,
+            });
             let e = SfuEvent::Renegotiate {
                 room: p.room.clone(),
                 participant: p.id.clone(),
@@ -175,7 +226,11 @@ impl Engine {
     }
 }
 
-pub(super) fn new_subscription(publisher: Key, publisher_id: ParticipantId, publ: &Publication) -> Subscription {
+pub(super) fn new_subscription(
+    publisher: Key,
+    publisher_id: ParticipantId,
+    publ: &Publication,
+) -> Subscription {
     Subscription {
         publisher,
         publisher_id,
@@ -272,7 +327,13 @@ mod tests {
             m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=mid:3\r\na=sendonly\r\n\
             m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:4\r\n";
         let lines = sending_media_lines(sdp);
-        assert_eq!(lines, vec![(Mid::from("0"), MediaKind::Audio), (Mid::from("1"), MediaKind::Video)]);
+        assert_eq!(
+            lines,
+            vec![
+                (Mid::from("0"), MediaKind::Audio),
+                (Mid::from("1"), MediaKind::Video)
+            ]
+        );
         // Nonsense never panics.
         assert!(sending_media_lines("m=\na=mid:\nm=video").is_empty());
     }

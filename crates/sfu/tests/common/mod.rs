@@ -105,7 +105,11 @@ impl Client {
     pub fn make_offer(&mut self) -> (String, Vec<MidSource>) {
         let name = self.id.to_string();
         let simulcast = (!self.simulcast.is_empty()).then(|| Simulcast {
-            send: self.simulcast.iter().map(|r| SimulcastLayer::new(r)).collect(),
+            send: self
+                .simulcast
+                .iter()
+                .map(|r| SimulcastLayer::new(r))
+                .collect(),
             recv: vec![],
         });
         let mut api = self.rtc.sdp_api();
@@ -115,15 +119,42 @@ impl Client {
             self.pending = Some(pending);
             return (offer.to_sdp_string(), Vec::new());
         }
-        self.mic = api.add_media(MediaKind::Audio, Direction::SendOnly, Some(name.clone()), Some("mic".into()), None);
-        self.cam = api.add_media(MediaKind::Video, Direction::SendOnly, Some(name.clone()), Some("cam".into()), simulcast);
-        self.screen = api.add_media(MediaKind::Video, Direction::SendOnly, Some(name), Some("screen".into()), None);
+        self.mic = api.add_media(
+            MediaKind::Audio,
+            Direction::SendOnly,
+            Some(name.clone()),
+            Some("mic".into()),
+            None,
+        );
+        self.cam = api.add_media(
+            MediaKind::Video,
+            Direction::SendOnly,
+            Some(name.clone()),
+            Some("cam".into()),
+            simulcast,
+        );
+        self.screen = api.add_media(
+            MediaKind::Video,
+            Direction::SendOnly,
+            Some(name),
+            Some("screen".into()),
+            None,
+        );
         let (offer, pending) = api.apply().expect("an offer");
         self.pending = Some(pending);
         let sources = vec![
-            MidSource { mid: self.mic.to_string(), source: TrackSource::Microphone },
-            MidSource { mid: self.cam.to_string(), source: TrackSource::Camera },
-            MidSource { mid: self.screen.to_string(), source: TrackSource::ScreenShare },
+            MidSource {
+                mid: self.mic.to_string(),
+                source: TrackSource::Microphone,
+            },
+            MidSource {
+                mid: self.cam.to_string(),
+                source: TrackSource::Camera,
+            },
+            MidSource {
+                mid: self.screen.to_string(),
+                source: TrackSource::ScreenShare,
+            },
         ];
         (offer.to_sdp_string(), sources)
     }
@@ -131,26 +162,45 @@ impl Client {
     pub fn accept_answer(&mut self, sdp: &str) {
         let answer = SdpAnswer::from_sdp_string(sdp).expect("server answer parses");
         let pending = self.pending.take().expect("an offer is pending");
-        self.rtc.sdp_api().accept_answer(pending, answer).expect("server answer accepted");
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .expect("server answer accepted");
     }
 
     /// Answer a server offer.
     pub fn answer_offer(&mut self, sdp: &str, tracks: Vec<OutgoingTrack>) -> String {
         let offer = SdpOffer::from_sdp_string(sdp).expect("server offer parses");
-        let answer = self.rtc.sdp_api().accept_offer(offer).expect("server offer accepted");
+        let answer = self
+            .rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .expect("server offer accepted");
         self.tracks = tracks;
         answer.to_sdp_string()
     }
 
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
-        let Ok(contents) = data.try_into() else { return };
-        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination: self.addr, contents });
+        let Ok(contents) = data.try_into() else {
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.addr,
+                contents,
+            },
+        );
         self.rtc.handle_input(input).expect("client handles input");
     }
 
     /// Advance time, write due media, and return the datagrams to send.
     pub fn tick(&mut self, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
-        self.rtc.handle_input(Input::Timeout(now)).expect("client timeout");
+        self.rtc
+            .handle_input(Input::Timeout(now))
+            .expect("client timeout");
         if self.connected {
             self.write_media(now);
         }
@@ -209,7 +259,9 @@ impl Client {
 
     fn pt(&mut self, mid: Mid, codec: Codec) -> Option<str0m::media::Pt> {
         let w = self.rtc.writer(mid)?;
-        w.payload_params().find(|p| p.spec().codec == codec).map(|p| p.pt())
+        w.payload_params()
+            .find(|p| p.spec().codec == codec)
+            .map(|p| p.pt())
     }
 
     fn write_media(&mut self, now: Instant) {
@@ -219,7 +271,10 @@ impl Client {
             if let Some(pt) = self.pt(mid, Codec::Opus)
                 && let Some(w) = self.rtc.writer(mid)
             {
-                let time = MediaTime::new(u64::from(self.frame_no) * 960, str0m::media::Frequency::FORTY_EIGHT_KHZ);
+                let time = MediaTime::new(
+                    u64::from(self.frame_no) * 960,
+                    str0m::media::Frequency::FORTY_EIGHT_KHZ,
+                );
                 let _ = w.write(pt, now, time, frame);
             }
         }
@@ -227,7 +282,10 @@ impl Client {
             self.next_video = now + Duration::from_millis(40);
             self.frame_no += 1;
             let keyframe = std::mem::take(&mut self.force_keyframe);
-            let time = MediaTime::new(u64::from(self.frame_no) * 3600, str0m::media::Frequency::NINETY_KHZ);
+            let time = MediaTime::new(
+                u64::from(self.frame_no) * 3600,
+                str0m::media::Frequency::NINETY_KHZ,
+            );
             if self.send_video {
                 let cam = self.cam;
                 if let Some(pt) = self.pt(cam, Codec::Vp8) {
@@ -265,7 +323,10 @@ impl Client {
     pub fn write_video_frame(&mut self, now: Instant, keyframe: bool, len: usize) {
         self.frame_no += 1;
         let cam = self.cam;
-        let time = MediaTime::new(u64::from(self.frame_no) * 90, str0m::media::Frequency::NINETY_KHZ);
+        let time = MediaTime::new(
+            u64::from(self.frame_no) * 90,
+            str0m::media::Frequency::NINETY_KHZ,
+        );
         let f = self.frame(keyframe, TAG_CAM, 0, len);
         if let Some(pt) = self.pt(cam, Codec::Vp8)
             && let Some(w) = self.rtc.writer(cam)
@@ -276,12 +337,17 @@ impl Client {
 
     /// Frames received from `sender` with source tag `tag`.
     pub fn frames_from(&self, sender: u8, tag: u8) -> usize {
-        self.received.iter().filter(|r| r.sender == sender && r.tag == tag).count()
+        self.received
+            .iter()
+            .filter(|r| r.sender == sender && r.tag == tag)
+            .count()
     }
 
     /// The track the server says it sends on `mid`.
     pub fn track(&self, mid: Mid) -> Option<&OutgoingTrack> {
-        self.tracks.iter().find(|t| Mid::from(t.mid.as_str()) == mid)
+        self.tracks
+            .iter()
+            .find(|t| Mid::from(t.mid.as_str()) == mid)
     }
 }
 
@@ -356,15 +422,34 @@ impl Sim {
             while let Some(out) = self.engine.poll_output() {
                 any = true;
                 match out {
-                    Output::Transmit { destination, contents } => {
+                    Output::Transmit {
+                        destination,
+                        contents,
+                    } => {
                         *self.sent_to.entry(destination).or_default() += 1;
-                        if let Some(c) = self.clients.iter_mut().find(|c| c.addr == destination && !c.offline) {
+                        if let Some(c) = self
+                            .clients
+                            .iter_mut()
+                            .find(|c| c.addr == destination && !c.offline)
+                        {
                             c.handle_datagram(self.now, self.server, &contents);
                         }
                     }
                     Output::Event(e) => {
-                        if let SfuEvent::Renegotiate { participant, offer_id, offer, tracks, .. } = &e {
-                            self.offers.push_back((participant.clone(), *offer_id, offer.clone(), tracks.clone()));
+                        if let SfuEvent::Renegotiate {
+                            participant,
+                            offer_id,
+                            offer,
+                            tracks,
+                            ..
+                        } = &e
+                        {
+                            self.offers.push_back((
+                                participant.clone(),
+                                *offer_id,
+                                offer.clone(),
+                                tracks.clone(),
+                            ));
                         }
                         self.events.push((self.now, e));
                     }
@@ -385,7 +470,13 @@ impl Sim {
     }
 
     /// Answer one server offer from `pid`'s client.
-    pub fn answer(&mut self, pid: &ParticipantId, offer_id: u64, sdp: &str, tracks: Vec<OutgoingTrack>) {
+    pub fn answer(
+        &mut self,
+        pid: &ParticipantId,
+        offer_id: u64,
+        sdp: &str,
+        tracks: Vec<OutgoingTrack>,
+    ) {
         let Some(i) = self.idx(pid) else { return };
         let answer = self.clients[i].answer_offer(sdp, tracks);
         self.engine
@@ -462,7 +553,10 @@ impl Sim {
             self.clients
                 .iter()
                 .filter(|tx| tx.index != rx.index)
-                .all(|tx| rx.frames_from(tx.index, TAG_MIC) >= min_frames && rx.frames_from(tx.index, TAG_CAM) >= min_frames)
+                .all(|tx| {
+                    rx.frames_from(tx.index, TAG_MIC) >= min_frames
+                        && rx.frames_from(tx.index, TAG_CAM) >= min_frames
+                })
         })
     }
 }
