@@ -51,6 +51,11 @@ describe("mesh meeting in Chromium", { skip: skip || false }, () => {
     await h.expectMediaFlowing(pages.ann, [ids.ben, ids.cat], { label: "Ann" });
     await h.expectMediaFlowing(pages.ben, [ids.ann, ids.cat], { label: "Ben" });
     await h.expectMediaFlowing(pages.cat, [ids.ann, ids.ben], { label: "Cat" });
+    // Mesh media never touches the server's SFU workers.
+    const ready = await h.api(server, "GET", "/health/ready");
+    const workers = (ready.json && ready.json.checks && ready.json.checks.sfu && ready.json.checks.sfu.workers) || [];
+    assert.ok(workers.length > 0, `the SFU runs beside mesh meetings: ${ready.text}`);
+    for (const w of workers) assert.equal(w.participants, 0, `SFU worker ${w.index} has mesh participants: ${ready.text}`);
     for (const key of ["ann", "ben", "cat"]) {
       const n = await pages[key].evaluate(() => window.__meeting.participants.length);
       assert.equal(n, 3, `${key} lists three participants`);

@@ -51,8 +51,8 @@ impl std::fmt::Debug for Cluster {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("Redis at {url} is unreachable ({source}); start it, fix REDIS_URL, or unset REDIS_URL to run as a single node")]
-    Unreachable { url: String, source: redis::RedisError },
+    #[error("Redis at {url} is unreachable ({cause}); start it, fix REDIS_URL, or unset REDIS_URL to run as a single node")]
+    Unreachable { url: String, cause: redis::RedisError },
 }
 
 impl Cluster {
@@ -60,7 +60,7 @@ impl Cluster {
     /// that cannot see the others.
     pub async fn connect(url: &str, prefix: &str) -> Result<Cluster, ClusterError> {
         let redacted = crate::config::redact_url(url);
-        let unreachable = |source| ClusterError::Unreachable { url: redacted.clone(), source };
+        let unreachable = |cause| ClusterError::Unreachable { url: redacted.clone(), cause };
         let client = redis::Client::open(with_resp3(url)).map_err(unreachable)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(3)))
