@@ -36,6 +36,12 @@ struct Rig {
 
 impl Rig {
     fn new(subscribers: usize) -> Rig {
+        Self::with(subscribers, true)
+    }
+
+    /// `receive_only = false`: every subscriber also offers mic and camera m-lines (as in
+    /// a meeting where everyone publishes), without sending on them.
+    fn with(subscribers: usize, receive_only: bool) -> Rig {
         let mut sim = Sim::new();
         let quiet = |c: &mut common::Client| {
             c.send_audio = false;
@@ -44,7 +50,11 @@ impl Rig {
         let publisher = sim.join(quiet);
         for _ in 0..subscribers {
             // Pure subscribers: their connections carry only what they receive.
-            sim.join(|c| c.receive_only = true);
+            sim.join(|c| {
+                c.receive_only = receive_only;
+                c.send_audio = false;
+                c.send_video = false;
+            });
         }
         assert!(
             sim.run_until(Duration::from_secs(10), |s| s.all_connected()),
@@ -80,17 +90,28 @@ impl Rig {
     /// Feed `n` pooled datagrams to the engine and drain its output. Returns the number
     /// of datagrams the engine produced.
     fn feed(&mut self, n: usize) -> usize {
+        self.feed_batched(n, 1)
+    }
+
+    /// Like the worker: `batch` datagrams handed to the engine at one instant
+    /// (`Engine::handle_datagrams`), so subscribers are polled once per batch.
+    fn feed_batched(&mut self, n: usize, batch: usize) -> usize {
         let from = self.sim.clients[self.publisher].addr;
         let mut sent = 0;
-        for _ in 0..n {
-            let Some((t, data)) = self.pool.pop_front() else {
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(batch.max(1)).min(self.pool.len());
+            if k == 0 {
                 break;
-            };
+            }
+            let burst: Vec<(Instant, Vec<u8>)> = self.pool.drain(..k).collect();
+            left -= k;
+            let t = burst[k - 1].0;
             let engine = &mut self.sim.engine;
             if engine.poll_timeout().is_some_and(|x| x <= t) {
                 engine.handle_timeout(t);
             }
-            engine.handle_datagram(t, from, &data);
+            engine.handle_datagrams(t, burst.iter().map(|(_, d)| (from, d.as_slice())));
             while let Some(out) = engine.poll_output() {
                 if let Output::Transmit { contents, .. } = out {
                     black_box(&contents);
@@ -111,11 +132,24 @@ fn thread_cpu_ns() -> Option<u64> {
 fn summary() {
     println!("\n1 publisher → N subscribers, {PAYLOAD}-byte VP8 packets");
     println!(
-        "{:>4} {:>14} {:>18} {:>22}",
-        "N", "input pkt/s", "forwarded pkt/s", "CPU ns / forwarded"
+        "(* = every subscriber also offers mic and camera m-lines, as when everyone publishes)"
     );
-    for n in [1usize, 10, 50] {
-        let mut rig = Rig::new(n);
+    println!(
+        "{:>5} {:>6} {:>14} {:>18} {:>22}",
+        "N", "batch", "input pkt/s", "forwarded pkt/s", "CPU ns / forwarded"
+    );
+    let rows = [
+        (1usize, true, 1usize),
+        (10, true, 1),
+        (50, true, 1),
+        (10, true, 8),
+        (50, true, 8),
+        (10, false, 1),
+        (50, false, 1),
+        (50, false, 8),
+    ];
+    for (n, receive_only, batch) in rows {
+        let mut rig = Rig::with(n, receive_only);
         // Warm up (and let the keyframe open every subscription).
         rig.refill(CHUNK);
         rig.feed(CHUNK);
@@ -123,12 +157,16 @@ fn summary() {
         let mut wall = Duration::ZERO;
         let mut cpu = 0u64;
         let mut input = 0usize;
-        let total = if n >= 50 { 10_000 } else { 40_000 };
+        let total = match (n, receive_only) {
+            (50, false) => 2_000,
+            (50, true) => 10_000,
+            _ => 40_000,
+        };
         while input < total {
             rig.refill(CHUNK);
             let c0 = thread_cpu_ns();
             let t0 = Instant::now();
-            rig.feed(CHUNK);
+            rig.feed_batched(CHUNK, batch);
             wall += t0.elapsed();
             if let (Some(a), Some(b)) = (c0, thread_cpu_ns()) {
                 cpu += b - a;
@@ -138,8 +176,10 @@ fn summary() {
         let forwarded = rig.sim.engine.stats().rtp_forwarded - before;
         let secs = wall.as_secs_f64();
         println!(
-            "{:>4} {:>14.0} {:>18.0} {:>22.0}",
+            "{:>4}{} {:>6} {:>14.0} {:>18.0} {:>22.0}",
             n,
+            if receive_only { " " } else { "*" },
+            batch,
             input as f64 / secs,
             forwarded as f64 / secs,
             if forwarded > 0 {

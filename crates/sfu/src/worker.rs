@@ -104,6 +104,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Longest sleep in `recv_from`: bounds how stale the worker's view of time can get if
 /// a wake datagram is lost.
 const MAX_WAIT: Duration = Duration::from_millis(100);
+/// Most datagrams read from the socket before the engine is driven.
+const BURST: usize = 32;
 
 pub(crate) struct Worker {
     pub index: usize,
@@ -129,7 +131,8 @@ impl Worker {
     }
 
     fn run_loop(&mut self) {
-        let mut buf = vec![0u8; 2048];
+        let mut bufs: Vec<Vec<u8>> = (0..BURST).map(|_| vec![0u8; 2048]).collect();
+        let mut got: Vec<(SocketAddr, usize)> = Vec::with_capacity(BURST);
         let mut read_timeout = None;
         loop {
             loop {
@@ -161,13 +164,31 @@ impl Worker {
                 }
                 read_timeout = Some(wait);
             }
-            match self.socket.recv_from(&mut buf) {
+            match self.socket.recv_from(&mut bufs[0]) {
                 Ok((n, source)) => {
-                    if Some(source) != self.waker {
-                        self.engine
-                            .handle_datagram(Instant::now(), source, &buf[..n]);
-                        self.flush();
+                    got.clear();
+                    got.push((source, n));
+                    // Drain what else is queued (up to BURST) without blocking, so that
+                    // the engine polls subscribers once per burst.
+                    if self.socket.set_nonblocking(true).is_ok() {
+                        while got.len() < BURST {
+                            match self.socket.recv_from(&mut bufs[got.len()]) {
+                                Ok((n, source)) => got.push((source, n)),
+                                Err(_) => break,
+                            }
+                        }
+                        if let Err(e) = self.socket.set_nonblocking(false) {
+                            warn!(worker = self.index, "set_nonblocking: {e}");
+                        }
                     }
+                    let waker = self.waker;
+                    let batch = got
+                        .iter()
+                        .zip(bufs.iter())
+                        .filter(|((source, _), _)| Some(*source) != waker)
+                        .map(|((source, n), buf)| (*source, &buf[..*n]));
+                    self.engine.handle_datagrams(Instant::now(), batch);
+                    self.flush();
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 // ICMP errors of earlier sends surface here on Linux (ECONNREFUSED):
