@@ -6,8 +6,11 @@
 //! The `sendto` syscall is not included (see docs/sfu.md). Input packets are produced
 //! beforehand by a str0m client (untimed), in chunks, since SRTP refuses replays.
 //!
-//! Besides criterion's figures, a summary prints packets/s and CPU time per forwarded
-//! packet measured with the thread's CPU clock (`/proc/thread-self/schedstat`).
+//! Besides criterion's figures (batch 1), a summary prints packets/s and CPU time per
+//! forwarded packet measured with the thread's CPU clock (`/proc/thread-self/schedstat`),
+//! for pure subscribers and for subscribers that also publish, with datagrams handed to
+//! the engine one at a time and in bursts of 8 (`Engine::handle_datagrams`, as the
+//! worker does). Run only the summary with `cargo bench --bench forward -- nothing`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
