@@ -290,10 +290,10 @@ async fn participant(
 
     // Bounded by the orchestrator's deadline, after which it flips the flag anyway.
     let _ = subscribe.wait_for(|go| *go).await;
-    if config.scenario.receives(p.index, config.participants) {
-        if let Err(e) = subscribe_all(&p, &api, session, &mut events, started, &feeds).await {
-            shared.fail(format!("{who}: subscribing: {e:#}")).await;
-        }
+    if config.scenario.receives(p.index, config.participants)
+        && let Err(e) = subscribe_all(&p, &api, session, &mut events, started, &feeds).await
+    {
+        shared.fail(format!("{who}: subscribing: {e:#}")).await;
     }
     shared.done.fetch_add(1, Ordering::Relaxed);
     let _ = stop.wait_for(|s| *s).await;

@@ -273,12 +273,10 @@ impl Peer {
 
     fn on_event(&mut self, now: Instant, event: Event, sink: &mut Sink) {
         match event {
-            Event::Connected => {
-                if self.connected_at.is_none() {
-                    self.connected_at = Some(now);
-                    *sink.newly_connected += 1;
-                    self.start_sending(now);
-                }
+            Event::Connected if self.connected_at.is_none() => {
+                self.connected_at = Some(now);
+                *sink.newly_connected += 1;
+                self.start_sending(now);
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => self.disconnected = true,
             Event::RtpPacket(p) => {
@@ -296,10 +294,11 @@ impl Peer {
             }
             Event::KeyframeRequest(req) => {
                 for o in &mut self.outgoing {
-                    if o.mid == req.mid && (req.rid.is_none() || o.rid == req.rid) {
-                        if let Some(v) = &mut o.video {
-                            v.request_keyframe();
-                        }
+                    if o.mid == req.mid
+                        && (req.rid.is_none() || o.rid == req.rid)
+                        && let Some(v) = &mut o.video
+                    {
+                        v.request_keyframe();
                     }
                 }
             }
@@ -309,7 +308,7 @@ impl Peer {
 
     /// Sets up the outgoing streams once DTLS is up, per the plan.
     fn start_sending(&mut self, now: Instant) {
-        let Some((mic, cam, _)) = self.mids.clone() else { return };
+        let Some((mic, cam, _)) = self.mids else { return };
         if self.plan.audio {
             self.outgoing.push(Outgoing { mid: mic, rid: None, next: now, seq: 1000, rtp_time: 4_000, video: None });
         }
