@@ -43,17 +43,6 @@ function pgBinDir() {
   return versions.length ? path.join(root, versions[0], "bin") : null;
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 function tcpAnswers(port, probe, expect) {
   return new Promise((resolve) => {
     const sock = net.connect(port, "127.0.0.1");
@@ -95,7 +84,7 @@ function stopper(child, signal = "SIGTERM") {
 }
 
 async function startRedis(port) {
-  port = port || (await freePort());
+  port = port || (await h.freeTcpPort());
   const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
     stdio: "ignore",
   });
@@ -111,7 +100,7 @@ async function startPostgres() {
   fs.chownSync(dir, uid, gid);
   const data = path.join(dir, "data");
   execFileSync(path.join(bin, "initdb"), ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"], { uid, gid, stdio: "ignore" });
-  const port = await freePort();
+  const port = await h.freeTcpPort();
   const child = spawn(
     path.join(bin, "postgres"),
     ["-D", data, "-k", dir, "-p", String(port), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],

@@ -315,6 +315,7 @@ function cpuSeconds(pid) {
 }
 
 module.exports = {
+  freeTcpPort,
   REPO,
   BIN,
   JWT_SECRET,
