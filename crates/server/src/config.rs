@@ -430,24 +430,33 @@ fn sfu_settings(vars: &Vars, sfu_mode_enabled: bool) -> Result<SfuSettings, Conf
     Ok(SfuSettings { min_port, max_port, workers, listen_ip, announced_ip, announced_ip_source, allow_loopback, log_level })
 }
 
+/// This host's non-loopback IPv4 addresses, read from the kernel's routing trie (Linux;
+/// empty elsewhere). No traffic is sent.
+pub fn local_ipv4_addresses() -> Vec<Ipv4Addr> {
+    let mut out = Vec::new();
+    let Ok(trie) = std::fs::read_to_string("/proc/net/fib_trie") else { return out };
+    let mut last: Option<Ipv4Addr> = None;
+    for line in trie.lines() {
+        let t = line.trim_start();
+        if let Some(addr) = t.strip_prefix("|-- ") {
+            last = addr.trim().parse().ok();
+        } else if t.starts_with("/32 host LOCAL")
+            && let Some(ip) = last
+            && !ip.is_loopback()
+            && !out.contains(&ip)
+        {
+            out.push(ip);
+        }
+    }
+    out
+}
+
 /// The first non-loopback IPv4 address of this machine, if any. On Linux it is read
 /// from the kernel's routing trie (no traffic); elsewhere the OS is asked which source
 /// address it would use for a public destination (a UDP `connect` sends nothing).
 fn detect_ipv4() -> Option<Ipv4Addr> {
-    if let Ok(trie) = std::fs::read_to_string("/proc/net/fib_trie") {
-        let mut last: Option<Ipv4Addr> = None;
-        for line in trie.lines() {
-            let t = line.trim_start();
-            if let Some(addr) = t.strip_prefix("|-- ") {
-                last = addr.trim().parse().ok();
-            } else if t.starts_with("/32 host LOCAL")
-                && let Some(ip) = last
-                && !ip.is_loopback()
-            {
-                return Some(ip);
-            }
-        }
-        return None;
+    if std::path::Path::new("/proc/net/fib_trie").exists() {
+        return local_ipv4_addresses().into_iter().next();
     }
     let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
     socket.connect("192.0.2.1:9").ok()?;

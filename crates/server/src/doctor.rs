@@ -275,25 +275,7 @@ fn is_unique_local_v6(ip: Ipv6Addr) -> bool {
     (ip.segments()[0] & 0xfe00) == 0xfc00
 }
 
-/// This host's non-loopback IPv4 addresses (Linux: from the kernel's routing trie).
-pub fn local_ipv4_addresses() -> Vec<Ipv4Addr> {
-    let mut out = Vec::new();
-    let Ok(trie) = std::fs::read_to_string("/proc/net/fib_trie") else { return out };
-    let mut last: Option<Ipv4Addr> = None;
-    for line in trie.lines() {
-        let t = line.trim_start();
-        if let Some(addr) = t.strip_prefix("|-- ") {
-            last = addr.trim().parse().ok();
-        } else if t.starts_with("/32 host LOCAL")
-            && let Some(ip) = last
-            && !ip.is_loopback()
-            && !out.contains(&ip)
-        {
-            out.push(ip);
-        }
-    }
-    out
-}
+pub use crate::config::local_ipv4_addresses;
 
 fn local_addresses_text() -> String {
     let ips = local_ipv4_addresses();
