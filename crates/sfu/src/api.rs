@@ -9,6 +9,22 @@
 use std::fmt;
 use std::sync::Arc;
 
+/// How a packet reaches or leaves a worker: its UDP socket, or an ICE-TCP connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl From<Transport> for str0m::net::Protocol {
+    fn from(t: Transport) -> Self {
+        match t {
+            Transport::Udp => str0m::net::Protocol::Udp,
+            Transport::Tcp => str0m::net::Protocol::Tcp,
+        }
+    }
+}
+
 /// A meeting's room in the engine. Same text as the meeting's `roomId`.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RoomId(Arc<str>);
@@ -182,4 +198,16 @@ pub struct WorkerStats {
     /// Datagrams that matched no participant or failed to parse: foreign or malformed.
     pub datagrams_dropped: u64,
     pub rtp_forwarded: u64,
+    /// Datagrams the kernel refused to send (socket buffer full, unreachable peer).
+    pub send_dropped: u64,
+    /// Open ICE-TCP connections.
+    pub tcp_connections: usize,
+}
+
+/// Counters of the one-port demultiplexer ([`crate::SfuConfig::single_port`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct OnePortStats {
+    pub datagrams_in: u64,
+    /// Datagrams from sources that no STUN request has tied to a worker (dropped).
+    pub unrouted: u64,
 }

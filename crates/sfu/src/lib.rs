@@ -30,22 +30,26 @@ pub mod api;
 pub mod engine;
 mod forward;
 mod model;
+mod net;
 mod worker;
 
 pub use api::*;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::Ordering;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, Once};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use mio::net::{TcpListener as MioTcpListener, UdpSocket as MioUdp};
+use mio::{Poll, Waker};
 use tracing::{info, warn};
 
 use crate::engine::{Engine, EngineConfig};
-use crate::worker::{Command, Counters, Directory, Placement, Worker, lock};
+use crate::net::demux::{Demux, DemuxCounters, Inbox};
+use crate::worker::{Command, Counters, Directory, Placement, Worker, WorkerIo, lock};
 
 /// How the engine runs. Built by the server from `MEDIASOUP_*` variables; use
 /// [`SfuConfig::new`] or `..SfuConfig::default()` so that added fields do not break you.
@@ -68,6 +72,13 @@ pub struct SfuConfig {
     /// A participant whose ICE stays disconnected this long is removed
     /// (`GoneReason::ConnectionLost`); shorter gaps (Wi-Fi roaming) are ridden out.
     pub reconnect_timeout: Duration,
+    /// ICE-TCP: each worker also listens on TCP at its UDP port and offers a passive TCP
+    /// candidate (RFC 6544, framed per RFC 4571), for clients whose UDP is blocked.
+    pub tcp: bool,
+    /// One-port mode: every worker shares this one UDP port (and TCP port, with `tcp`)
+    /// instead of `min_port + i`; a demultiplexer thread hands each datagram to the
+    /// worker that owns its sender. `min_port`/`max_port` are then unused.
+    pub single_port: Option<u16>,
 }
 
 impl SfuConfig {
@@ -102,6 +113,8 @@ impl Default for SfuConfig {
             allow_loopback_announced: false,
             connect_timeout: Duration::from_secs(30),
             reconnect_timeout: Duration::from_secs(15),
+            tcp: true,
+            single_port: None,
         }
     }
 }
@@ -148,11 +161,15 @@ pub enum StartError {
         available: usize,
     },
     /// A worker socket could not be bound (port in use, address not local …).
-    #[error("cannot bind UDP {addr}: {source}")]
+    #[error("cannot bind {transport:?} {addr}: {source}")]
     Bind {
+        transport: Transport,
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    /// The OS refused the event queue (`epoll`) a worker waits on.
+    #[error("cannot create the worker's event queue: {0}")]
+    Poll(std::io::Error),
     /// `announced_ip` is loopback and `allow_loopback_announced` is off.
     #[error(
         "MEDIASOUP_ANNOUNCED_IP is {0}: do not use 127.0.0.1, it causes WebRTC connection failures \
@@ -169,8 +186,16 @@ struct WorkerHandle {
     commands: Sender<Command>,
     counters: Arc<Counters>,
     port: u16,
-    /// Where a wake-up datagram reaches the worker socket.
-    wake_addr: SocketAddr,
+    /// Interrupts the worker's `poll` so that it handles a command at once.
+    waker: Arc<Waker>,
+}
+
+/// The one-port demultiplexer, when there is one.
+#[derive(Debug)]
+struct DemuxHandle {
+    stop: Arc<AtomicBool>,
+    waker: Waker,
+    counters: Arc<DemuxCounters>,
 }
 
 /// Handle to the running workers. Cheap to share (`Arc`) between the server's tasks.
@@ -178,10 +203,47 @@ struct WorkerHandle {
 pub struct Sfu {
     workers: Vec<WorkerHandle>,
     directory: Arc<Directory>,
-    /// Sends one empty datagram to a worker after each command, so that a worker
-    /// blocked in `recv_from` handles the command at once.
-    waker: UdpSocket,
+    demux: Option<DemuxHandle>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// The sockets of one worker before its thread starts.
+struct Bound {
+    port: u16,
+    udp: MioUdp,
+    reads_udp: bool,
+    listener: Option<MioTcpListener>,
+}
+
+fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, StartError> {
+    let bind_err = |source| StartError::Bind {
+        transport: Transport::Udp,
+        addr,
+        source,
+    };
+    let socket = UdpSocket::bind(addr).map_err(bind_err)?;
+    socket.set_nonblocking(true).map_err(bind_err)?;
+    let (rcv, snd) = net::udp::enlarge_buffers(&socket);
+    if rcv < net::udp::SOCKET_BUFFER {
+        warn!(
+            %addr, granted = rcv, wanted = net::udp::SOCKET_BUFFER,
+            "UDP receive buffer smaller than asked: raise net.core.rmem_max (sysctl) or run \
+             with CAP_NET_ADMIN, or bursts of video may be dropped"
+        );
+    }
+    tracing::debug!(%addr, rcv, snd, "UDP socket buffers");
+    Ok(socket)
+}
+
+fn bind_tcp(addr: SocketAddr) -> Result<MioTcpListener, StartError> {
+    let bind_err = |source| StartError::Bind {
+        transport: Transport::Tcp,
+        addr,
+        source,
+    };
+    let listener = TcpListener::bind(addr).map_err(bind_err)?;
+    listener.set_nonblocking(true).map_err(bind_err)?;
+    Ok(MioTcpListener::from_std(listener))
 }
 
 static CRYPTO: Once = Once::new();
@@ -216,7 +278,7 @@ impl Sfu {
         } else {
             0
         };
-        if workers > available {
+        if config.single_port.is_none() && workers > available {
             return Err(StartError::PortRange {
                 min: config.min_port,
                 max: config.max_port,
@@ -224,46 +286,86 @@ impl Sfu {
                 available,
             });
         }
-        let mut sockets = Vec::with_capacity(workers);
-        for i in 0..workers {
-            let port = config.min_port + i as u16;
-            let addr = SocketAddr::new(config.listen_ip, port);
-            let socket =
-                UdpSocket::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
-            sockets.push((port, socket));
+        // Port per worker: each worker reads its own socket. One port: the
+        // demultiplexer reads the one socket and every worker sends on a duplicate.
+        let mut bound = Vec::with_capacity(workers);
+        let mut shared = None;
+        match config.single_port {
+            None => {
+                for i in 0..workers {
+                    let port = config.min_port + i as u16;
+                    let addr = SocketAddr::new(config.listen_ip, port);
+                    let udp = MioUdp::from_std(bind_udp(addr)?);
+                    let listener = config.tcp.then(|| bind_tcp(addr)).transpose()?;
+                    bound.push(Bound {
+                        port,
+                        udp,
+                        reads_udp: true,
+                        listener,
+                    });
+                }
+            }
+            Some(port) => {
+                let addr = SocketAddr::new(config.listen_ip, port);
+                let socket = bind_udp(addr)?;
+                let listener = config.tcp.then(|| bind_tcp(addr)).transpose()?;
+                for _ in 0..workers {
+                    let dup = socket.try_clone().map_err(|source| StartError::Bind {
+                        transport: Transport::Udp,
+                        addr,
+                        source,
+                    })?;
+                    bound.push(Bound {
+                        port,
+                        udp: MioUdp::from_std(dup),
+                        reads_udp: false,
+                        listener: None,
+                    });
+                }
+                shared = Some((MioUdp::from_std(socket), listener));
+            }
         }
-        // The waker talks to the workers over loopback when they listen on all interfaces.
-        let wake_ip = match config.listen_ip {
-            IpAddr::V4(v) if v.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(v) if v.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ip => ip,
-        };
-        let waker_bind = SocketAddr::new(wake_ip, 0);
-        let waker = UdpSocket::bind(waker_bind).map_err(|source| StartError::Bind {
-            addr: waker_bind,
-            source,
-        })?;
-        let waker_addr = waker.local_addr().ok();
 
         let directory = Arc::new(Directory::default());
         let mut handles = Vec::with_capacity(workers);
         let mut threads = Vec::with_capacity(workers);
-        for (index, (port, socket)) in sockets.into_iter().enumerate() {
+        let mut inboxes = Vec::new();
+        for (index, b) in bound.into_iter().enumerate() {
             let (tx, rx) = mpsc::channel();
+            let poll = Poll::new().map_err(StartError::Poll)?;
+            let waker =
+                Arc::new(Waker::new(poll.registry(), worker::WAKE).map_err(StartError::Poll)?);
+            let inbox = if b.reads_udp {
+                None
+            } else {
+                let (itx, irx) = mpsc::channel();
+                inboxes.push(Inbox {
+                    tx: itx,
+                    waker: waker.clone(),
+                });
+                Some(irx)
+            };
             let counters = Arc::new(Counters::default());
             counters.alive.store(true, Ordering::Relaxed);
-            let mut cfg = EngineConfig::new(SocketAddr::new(config.announced_ip, port));
+            let mut cfg = EngineConfig::new(SocketAddr::new(config.announced_ip, b.port));
             cfg.connect_timeout = config.connect_timeout;
             cfg.reconnect_timeout = config.reconnect_timeout;
+            cfg.tcp = config.tcp;
+            cfg.ufrag_prefix = net::ufrag_prefix(index);
             let worker = Worker {
                 index,
-                socket,
+                io: WorkerIo {
+                    poll,
+                    udp: b.udp,
+                    reads_udp: b.reads_udp,
+                    listener: b.listener,
+                    inbox,
+                },
                 commands: rx,
                 engine: Engine::new(cfg),
                 counters: counters.clone(),
                 directory: directory.clone(),
                 events: events.clone(),
-                waker: waker_addr,
             };
             let thread = std::thread::Builder::new()
                 .name(format!("sfu-worker-{index}"))
@@ -273,15 +375,43 @@ impl Sfu {
             handles.push(WorkerHandle {
                 commands: tx,
                 counters,
-                port,
-                wake_addr: SocketAddr::new(wake_ip, port),
+                port: b.port,
+                waker,
             });
         }
+        let demux = match shared {
+            None => None,
+            Some((udp, listener)) => {
+                let poll = Poll::new().map_err(StartError::Poll)?;
+                let waker =
+                    Waker::new(poll.registry(), net::demux::WAKE).map_err(StartError::Poll)?;
+                let stop = Arc::new(AtomicBool::new(false));
+                let counters = Arc::new(DemuxCounters::default());
+                let d = Demux {
+                    poll,
+                    udp,
+                    listener,
+                    workers: inboxes,
+                    stop: stop.clone(),
+                    counters: counters.clone(),
+                };
+                let thread = std::thread::Builder::new()
+                    .name("sfu-demux".into())
+                    .spawn(move || d.run())
+                    .map_err(StartError::Thread)?;
+                threads.push(thread);
+                Some(DemuxHandle {
+                    stop,
+                    waker,
+                    counters,
+                })
+            }
+        };
         info!(workers, min_port = config.min_port, announced = %config.announced_ip, "SFU started");
         Ok(Sfu {
             workers: handles,
             directory,
-            waker,
+            demux,
             threads: Mutex::new(threads),
         })
     }
@@ -302,8 +432,8 @@ impl Sfu {
             cmd.fail(SfuError::WorkerGone);
             return false;
         }
-        // Best effort: without it the worker still wakes within its read timeout.
-        let _ = self.waker.send_to(&[], w.wake_addr);
+        // Best effort: without it the worker still wakes within its poll timeout.
+        let _ = w.waker.wake();
         true
     }
 
@@ -506,9 +636,19 @@ impl Sfu {
                     datagrams_out: c.datagrams_out.load(Ordering::Relaxed),
                     datagrams_dropped: c.datagrams_dropped.load(Ordering::Relaxed),
                     rtp_forwarded: c.rtp_forwarded.load(Ordering::Relaxed),
+                    send_dropped: c.send_dropped.load(Ordering::Relaxed),
+                    tcp_connections: c.tcp_connections.load(Ordering::Relaxed),
                 }
             })
             .collect()
+    }
+
+    /// The demultiplexer's counters in one-port mode (`None` otherwise).
+    pub fn one_port_stats(&self) -> Option<OnePortStats> {
+        self.demux.as_ref().map(|d| OnePortStats {
+            datagrams_in: d.counters.datagrams_in.load(Ordering::Relaxed),
+            unrouted: d.counters.unrouted.load(Ordering::Relaxed),
+        })
     }
 
     /// Stop all workers and join their threads. Idempotent.
@@ -519,6 +659,10 @@ impl Sfu {
         }
         for i in 0..self.workers.len() {
             self.send(i, Command::Shutdown);
+        }
+        if let Some(d) = &self.demux {
+            d.stop.store(true, Ordering::Relaxed);
+            let _ = d.waker.wake();
         }
         for t in threads {
             let _ = t.join();

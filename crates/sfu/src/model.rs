@@ -16,7 +16,7 @@ use str0m::format::Codec;
 use str0m::media::{MediaKind, Mid, Pt, Rid};
 use str0m::rtp::Ssrc;
 
-use crate::api::{OutgoingTrack, ParticipantId, RoomId, TrackSource};
+use crate::api::{OutgoingTrack, ParticipantId, RoomId, TrackSource, Transport};
 use crate::forward::{LayerStat, Rewriter};
 
 /// A participant's slot in the engine. Never reused within one engine.
@@ -41,8 +41,9 @@ pub struct Participant {
     pub rtc: Rtc,
     /// Our ICE ufrag: the first half of the USERNAME of the peer's STUN requests.
     pub ufrag: String,
-    /// Source addresses routed to this participant (bounded, see `MAX_ADDRS`).
-    pub addrs: Vec<SocketAddr>,
+    /// Source addresses routed to this participant (keys of `Engine::by_addr`; bounded,
+    /// see `MAX_ADDRS`).
+    pub addrs: Vec<(SocketAddr, Transport)>,
     pub joined_at: Instant,
     /// ICE + DTLS completed at least once.
     pub connected: bool,

@@ -1,22 +1,29 @@
-//! A worker thread: the only place with a socket and a clock. It owns one UDP socket
-//! and one [`Engine`]; it reads commands from its channel, datagrams from the socket,
-//! and feeds both to the engine with `Instant::now()`, then carries out the engine's
-//! outputs (send datagrams, call the event sink, update the directory).
+//! A worker thread: the only place with sockets and a clock. It owns one [`Engine`] and
+//! its sockets (UDP, and the ICE-TCP listener and connections) in one `mio::Poll`; it
+//! reads commands from its channel (a `mio::Waker` interrupts the poll), packets from
+//! the sockets, and feeds both to the engine with `Instant::now()`, then carries out the
+//! engine's outputs (send datagrams in batches, call the event sink, update the
+//! directory).
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tracing::{debug, error, info, warn};
+use mio::net::{TcpListener, UdpSocket};
+use mio::{Events, Interest, Poll, Token};
+use tracing::{debug, error, info};
 
 use crate::SfuError;
 use crate::api::*;
 use crate::engine::{Engine, Output};
+use crate::net::demux::Inbound;
+use crate::net::tcp::TcpConns;
+use crate::net::udp;
 
 /// What the [`crate::Sfu`] handle asks of a worker.
 pub(crate) enum Command {
@@ -79,6 +86,9 @@ pub(crate) struct Counters {
     pub datagrams_out: AtomicU64,
     pub datagrams_dropped: AtomicU64,
     pub rtp_forwarded: AtomicU64,
+    /// Datagrams the kernel refused to send (socket buffer full, unreachable).
+    pub send_dropped: AtomicU64,
+    pub tcp_connections: AtomicUsize,
 }
 
 /// Which worker holds which room and participant. Shared by the handle and workers.
@@ -101,22 +111,47 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Longest sleep in `recv_from`: bounds how stale the worker's view of time can get if
-/// a wake datagram is lost.
+/// Longest sleep in `poll`: bounds how stale the worker's view of time can get.
 const MAX_WAIT: Duration = Duration::from_millis(100);
-/// Most datagrams read from the socket before the engine is driven.
-const BURST: usize = 32;
+/// Most UDP bursts handled before commands and timers are looked at again.
+const BURSTS_PER_TURN: usize = 8;
+
+pub(crate) const UDP: Token = Token(0);
+pub(crate) const LISTENER: Token = Token(1);
+pub(crate) const WAKE: Token = Token(2);
+
+/// A worker's sockets. In port-per-worker mode it reads and writes its own UDP socket
+/// and accepts on its own TCP listener; in one-port mode the demultiplexer does the
+/// reading and accepting and hands the results over through `inbox`, and `udp` is the
+/// worker's duplicate of the shared socket, used only to send.
+pub(crate) struct WorkerIo {
+    pub poll: Poll,
+    pub udp: UdpSocket,
+    pub reads_udp: bool,
+    pub listener: Option<TcpListener>,
+    pub inbox: Option<mpsc::Receiver<Inbound>>,
+}
 
 pub(crate) struct Worker {
     pub index: usize,
-    pub socket: UdpSocket,
+    pub io: WorkerIo,
     pub commands: Receiver<Command>,
     pub engine: Engine,
     pub counters: Arc<Counters>,
     pub directory: Arc<Directory>,
     pub events: EventSink,
-    /// Source of the handle's wake-up datagrams (ignored, not counted as dropped).
-    pub waker: Option<SocketAddr>,
+}
+
+/// What the run loop carries between turns besides the worker itself.
+struct Loop {
+    events: Events,
+    rx: udp::Receiver,
+    tx: udp::Sender,
+    tcp: TcpConns,
+    frames: Vec<(SocketAddr, Vec<u8>)>,
+    /// Edge-triggered readiness not yet drained to `WouldBlock`.
+    udp_ready: bool,
+    last_sweep: Instant,
 }
 
 impl Worker {
@@ -130,10 +165,31 @@ impl Worker {
         self.counters.alive.store(false, Ordering::Relaxed);
     }
 
+    fn register(&mut self) -> std::io::Result<()> {
+        let registry = self.io.poll.registry();
+        if self.io.reads_udp {
+            registry.register(&mut self.io.udp, UDP, Interest::READABLE)?;
+        }
+        if let Some(l) = self.io.listener.as_mut() {
+            registry.register(l, LISTENER, Interest::READABLE)?;
+        }
+        Ok(())
+    }
+
     fn run_loop(&mut self) {
-        let mut bufs: Vec<Vec<u8>> = (0..BURST).map(|_| vec![0u8; 2048]).collect();
-        let mut got: Vec<(SocketAddr, usize)> = Vec::with_capacity(BURST);
-        let mut read_timeout = None;
+        if let Err(e) = self.register() {
+            error!(worker = self.index, "cannot watch the worker sockets: {e}");
+            return;
+        }
+        let mut l = Loop {
+            events: Events::with_capacity(256),
+            rx: udp::Receiver::new(),
+            tx: udp::Sender::new(),
+            tcp: TcpConns::new(),
+            frames: Vec::new(),
+            udp_ready: self.io.reads_udp,
+            last_sweep: Instant::now(),
+        };
         loop {
             loop {
                 match self.commands.try_recv() {
@@ -141,61 +197,149 @@ impl Worker {
                         info!(worker = self.index, "SFU worker stopping");
                         return;
                     }
-                    Ok(cmd) => self.handle_command(cmd),
+                    Ok(cmd) => {
+                        self.handle_command(cmd);
+                        self.flush(&mut l);
+                    }
                     Err(TryRecvError::Empty) => break,
                 }
             }
+            self.take_inbox(&mut l);
             let now = Instant::now();
             if self.engine.poll_timeout().is_some_and(|t| t <= now) {
                 self.engine.handle_timeout(now);
-                self.flush();
+                self.flush(&mut l);
             }
-            let wait = self
-                .engine
-                .poll_timeout()
-                .map(|t| t.saturating_duration_since(now))
-                .unwrap_or(MAX_WAIT)
-                .clamp(Duration::from_millis(1), MAX_WAIT);
-            // Whole milliseconds: fewer `setsockopt` calls, and timers need no more.
-            let wait = Duration::from_millis(wait.as_millis() as u64);
-            if read_timeout != Some(wait) {
-                if let Err(e) = self.socket.set_read_timeout(Some(wait)) {
-                    warn!(worker = self.index, "set_read_timeout: {e}");
-                }
-                read_timeout = Some(wait);
+            if l.udp_ready {
+                l.udp_ready = self.read_udp(&mut l);
             }
-            match self.socket.recv_from(&mut bufs[0]) {
-                Ok((n, source)) => {
-                    got.clear();
-                    got.push((source, n));
-                    // Drain what else is queued (up to BURST) without blocking, so that
-                    // the engine polls subscribers once per burst.
-                    if self.socket.set_nonblocking(true).is_ok() {
-                        while got.len() < BURST {
-                            match self.socket.recv_from(&mut bufs[got.len()]) {
-                                Ok((n, source)) => got.push((source, n)),
-                                Err(_) => break,
-                            }
-                        }
-                        if let Err(e) = self.socket.set_nonblocking(false) {
-                            warn!(worker = self.index, "set_nonblocking: {e}");
-                        }
-                    }
-                    let waker = self.waker;
-                    let batch = got
-                        .iter()
-                        .zip(bufs.iter())
-                        .filter(|((source, _), _)| Some(*source) != waker)
-                        .map(|((source, n), buf)| (*source, &buf[..*n]));
-                    self.engine.handle_datagrams(Instant::now(), batch);
-                    self.flush();
+            if now.duration_since(l.last_sweep) >= Duration::from_secs(1) {
+                l.last_sweep = now;
+                l.tcp.sweep(now, self.io.poll.registry());
+            }
+            self.publish_counters(&l);
+
+            let wait = if l.udp_ready {
+                Duration::ZERO
+            } else {
+                let now = Instant::now();
+                self.engine
+                    .poll_timeout()
+                    .map(|t| t.saturating_duration_since(now))
+                    .unwrap_or(MAX_WAIT)
+                    .min(MAX_WAIT)
+            };
+            if let Err(e) = self.io.poll.poll(&mut l.events, Some(wait))
+                && e.kind() != ErrorKind::Interrupted
+            {
+                error!(worker = self.index, "poll: {e}");
+                return;
+            }
+            let mut conns = Vec::new();
+            for ev in l.events.iter() {
+                match ev.token() {
+                    UDP => l.udp_ready = true,
+                    WAKE => {}
+                    LISTENER => {}
+                    t => conns.push((
+                        t,
+                        ev.is_readable() || ev.is_read_closed() || ev.is_error(),
+                        ev.is_writable(),
+                    )),
                 }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            }
+            if l.events.iter().any(|e| e.token() == LISTENER)
+                && let Some(listener) = self.io.listener.as_ref()
+            {
+                l.tcp
+                    .accept(listener, self.io.poll.registry(), Instant::now());
+            }
+            for (token, readable, writable) in conns {
+                if writable {
+                    l.tcp.writable(token, self.io.poll.registry());
+                }
+                if readable {
+                    self.read_tcp(&mut l, token);
+                }
+            }
+        }
+    }
+
+    /// Drain up to [`BURSTS_PER_TURN`] bursts from the UDP socket, driving the engine
+    /// and sending its output after each. `true` if the socket may hold more.
+    fn read_udp(&mut self, l: &mut Loop) -> bool {
+        for _ in 0..BURSTS_PER_TURN {
+            match l.rx.recv(&self.io.udp) {
+                Ok(0) => return false,
+                Ok(_) => {
+                    self.engine
+                        .handle_datagrams(Instant::now(), l.rx.datagrams());
+                    self.flush(l);
+                }
                 // ICMP errors of earlier sends surface here on Linux (ECONNREFUSED):
                 // nothing to do, the peer's ICE will notice.
-                Err(e) => debug!(worker = self.index, "recv_from: {e}"),
+                Err(e) => debug!(worker = self.index, "recvmmsg: {e}"),
             }
-            self.publish_counters();
+        }
+        true
+    }
+
+    fn read_tcp(&mut self, l: &mut Loop, token: Token) {
+        l.tcp.readable(
+            token,
+            self.io.poll.registry(),
+            Instant::now(),
+            &mut l.frames,
+        );
+        if !l.frames.is_empty() {
+            let frames = std::mem::take(&mut l.frames);
+            self.engine.handle_tcp_packets(
+                Instant::now(),
+                frames.iter().map(|(s, d)| (*s, d.as_slice())),
+            );
+            l.frames = frames;
+            l.frames.clear();
+            self.flush(l);
+        }
+    }
+
+    /// One-port mode: what the demultiplexer handed over.
+    fn take_inbox(&mut self, l: &mut Loop) {
+        let Some(inbox) = self.io.inbox.as_ref() else {
+            return;
+        };
+        // Bounded per turn so that a flood cannot starve commands and timers.
+        let mut inbound = Vec::new();
+        for _ in 0..64 {
+            match inbox.try_recv() {
+                Ok(m) => inbound.push(m),
+                Err(_) => break,
+            }
+        }
+        let more = inbound.len() == 64;
+        for m in inbound {
+            match m {
+                Inbound::Datagrams(batch) => {
+                    self.engine.handle_datagrams(
+                        Instant::now(),
+                        batch.iter().map(|(s, d)| (*s, d.as_slice())),
+                    );
+                    self.flush(l);
+                }
+                Inbound::Tcp { stream, peer, read } => {
+                    let now = Instant::now();
+                    if let Some(token) =
+                        l.tcp
+                            .adopt(stream, peer, read, self.io.poll.registry(), now)
+                    {
+                        self.read_tcp(l, token);
+                    }
+                }
+            }
+        }
+        if more {
+            // Come back without sleeping: the waker fired once for all of these.
+            l.udp_ready |= !self.io.reads_udp;
         }
     }
 
@@ -270,20 +414,27 @@ impl Worker {
             Command::CloseRoom { room } => self.engine.close_room(now, &room),
             Command::Shutdown => {}
         }
-        self.flush();
     }
 
-    fn flush(&mut self) {
+    /// Carry out the engine's outputs; the UDP datagrams go out in `sendmmsg` batches.
+    fn flush(&mut self, l: &mut Loop) {
         while let Some(out) = self.engine.poll_output() {
             match out {
                 Output::Transmit {
+                    transport: Transport::Udp,
                     destination,
                     contents,
                 } => {
-                    if let Err(e) = self.socket.send_to(&contents, destination) {
-                        debug!(worker = self.index, %destination, "send_to: {e}");
+                    l.tx.push(destination, contents);
+                    if l.tx.len() >= udp::BURST {
+                        self.send_udp(l);
                     }
                 }
+                Output::Transmit {
+                    transport: Transport::Tcp,
+                    destination,
+                    contents,
+                } => l.tcp.send(destination, &contents, self.io.poll.registry()),
                 Output::Event(e) => {
                     let sink = &self.events;
                     if catch_unwind(AssertUnwindSafe(|| sink(e))).is_err() {
@@ -307,11 +458,25 @@ impl Worker {
                 }
             }
         }
+        self.send_udp(l);
     }
 
-    fn publish_counters(&self) {
+    fn send_udp(&mut self, l: &mut Loop) {
+        if l.tx.is_empty() {
+            return;
+        }
+        let done = l.tx.flush(&self.io.udp);
+        if done.dropped > 0 {
+            self.counters
+                .send_dropped
+                .fetch_add(done.dropped as u64, Ordering::Relaxed);
+        }
+    }
+
+    fn publish_counters(&self, l: &Loop) {
         let s = self.engine.stats();
         let c = &self.counters;
+        c.tcp_connections.store(l.tcp.len(), Ordering::Relaxed);
         c.rooms.store(self.engine.room_count(), Ordering::Relaxed);
         c.participants
             .store(self.engine.participant_count(), Ordering::Relaxed);

@@ -13,6 +13,11 @@ use meeting_sfu::{ParticipantId, RoomId, Sfu, SfuConfig, SfuEvent};
 
 /// Start an `Sfu` with `workers` workers on a free port range of 127.0.0.1.
 fn start_sfu(workers: usize) -> (Sfu, mpsc::Receiver<SfuEvent>) {
+    start_sfu_with(workers, false)
+}
+
+/// As [`start_sfu`]; with `one_port`, all workers share the range's first port.
+fn start_sfu_with(workers: usize, one_port: bool) -> (Sfu, mpsc::Receiver<SfuEvent>) {
     common::init();
     for attempt in 0..50u16 {
         // Probe a range: a port free now is very likely still free a moment later; if
@@ -38,6 +43,9 @@ fn start_sfu(workers: usize) -> (Sfu, mpsc::Receiver<SfuEvent>) {
             Ipv4Addr::LOCALHOST.into(),
         );
         cfg.allow_loopback_announced = true;
+        if one_port {
+            cfg.single_port = Some(base);
+        }
         match Sfu::start(cfg, sink) {
             Ok(sfu) => return (sfu, rx),
             Err(meeting_sfu::StartError::Bind { .. }) => continue,
@@ -50,6 +58,34 @@ fn start_sfu(workers: usize) -> (Sfu, mpsc::Receiver<SfuEvent>) {
 struct UdpClient {
     client: Client,
     socket: UdpSocket,
+    /// The server's candidates from the join answer: `(protocol, port, tcptype)`.
+    candidates: Vec<(String, u16, Option<String>)>,
+}
+
+impl UdpClient {
+    fn server_port(&self) -> Option<u16> {
+        self.candidates
+            .iter()
+            .find(|(proto, _, _)| proto.eq_ignore_ascii_case("udp"))
+            .map(|c| c.1)
+    }
+}
+
+/// `a=candidate:<foundation> <component> <proto> <prio> <ip> <port> typ <type> [tcptype x]`
+fn candidates(sdp: &str) -> Vec<(String, u16, Option<String>)> {
+    sdp.lines()
+        .filter_map(|l| l.strip_prefix("a=candidate:"))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let port = f.get(5)?.parse().ok()?;
+            let tcptype = f
+                .iter()
+                .position(|x| *x == "tcptype")
+                .and_then(|i| f.get(i + 1))
+                .map(|s| s.to_string());
+            Some((f.get(2)?.to_string(), port, tcptype))
+        })
+        .collect()
 }
 
 fn join(sfu: &Sfu, room: &RoomId, index: u8) -> UdpClient {
@@ -73,7 +109,12 @@ fn join(sfu: &Sfu, room: &RoomId, index: u8) -> UdpClient {
         .expect("join reply within 5 s")
         .expect("join succeeds");
     client.accept_answer(&answer.sdp);
-    UdpClient { client, socket }
+    let candidates = candidates(&answer.sdp);
+    UdpClient {
+        client,
+        socket,
+        candidates,
+    }
 }
 
 /// Drive clients with the wall clock until `cond` holds or `limit` passes.
@@ -138,6 +179,18 @@ fn clients_exchange_media_over_udp() {
     let (sfu, events) = start_sfu(2);
     let room = RoomId::new("udp-room");
     let mut clients = vec![join(&sfu, &room, 1), join(&sfu, &room, 2)];
+    // ICE-TCP is on by default: a passive TCP candidate on the same port as the UDP one.
+    let port = clients[0].server_port().expect("a UDP candidate");
+    assert!(
+        clients[0]
+            .candidates
+            .iter()
+            .any(|(p, pt, t)| p.eq_ignore_ascii_case("tcp")
+                && *pt == port
+                && t.as_deref() == Some("passive")),
+        "{:?}",
+        clients[0].candidates
+    );
     let ok = drive(&sfu, &mut clients, &events, Duration::from_secs(15), |cs| {
         cs.iter().all(|rx| {
             cs.iter()
@@ -199,6 +252,69 @@ fn clients_exchange_media_over_udp() {
         |_| sfu.stats().iter().map(|s| s.participants).sum::<usize>() == 1,
     );
     assert!(gone, "participant not removed: {:?}", sfu.stats());
+    sfu.shutdown();
+    assert!(sfu.stats().iter().all(|s| !s.alive));
+}
+
+/// Every receiver got at least `n` audio and video frames from every other client.
+fn all_hear_all(cs: &[UdpClient], n: usize) -> bool {
+    cs.iter().all(|rx| {
+        cs.iter()
+            .filter(|tx| tx.client.index != rx.client.index)
+            .all(|tx| {
+                rx.client.frames_from(tx.client.index, TAG_MIC) >= n
+                    && rx.client.frames_from(tx.client.index, TAG_CAM) >= n
+            })
+    })
+}
+
+#[test]
+fn one_port_mode_uses_every_worker_behind_one_port() {
+    let (sfu, events) = start_sfu_with(2, true);
+    let ports = sfu.ports();
+    assert_eq!(ports.len(), 2);
+    assert_eq!(ports[0], ports[1], "one port for all workers: {ports:?}");
+    // Two rooms: placed on different workers (least loaded), both behind one port.
+    let mut clients = vec![
+        join(&sfu, &RoomId::new("one-port-a"), 1),
+        join(&sfu, &RoomId::new("one-port-a"), 2),
+        join(&sfu, &RoomId::new("one-port-b"), 3),
+        join(&sfu, &RoomId::new("one-port-b"), 4),
+    ];
+    for c in &clients {
+        assert_eq!(c.server_port(), Some(ports[0]));
+    }
+    let ok = drive(&sfu, &mut clients, &events, Duration::from_secs(15), |cs| {
+        all_hear_all(&cs[..2], 10) && all_hear_all(&cs[2..], 10)
+    });
+    let stats = sfu.stats();
+    assert!(ok, "media did not flow in both rooms: {stats:?}");
+    assert!(
+        stats.iter().all(|s| s.rooms == 1 && s.rtp_forwarded >= 40),
+        "each worker holds one room and forwards: {stats:?}"
+    );
+    let demux = sfu
+        .one_port_stats()
+        .expect("one-port mode has a demultiplexer");
+    assert!(
+        demux.datagrams_in >= stats.iter().map(|s| s.datagrams_in).sum::<u64>(),
+        "every datagram came through the demultiplexer: {demux:?} {stats:?}"
+    );
+
+    // A stranger's datagrams (not STUN, unknown source) reach no worker.
+    let junk = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    for _ in 0..50 {
+        let _ = junk.send_to(&[0x80; 100], (Ipv4Addr::LOCALHOST, ports[0]));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && sfu.one_port_stats().map(|d| d.unrouted).unwrap_or(0) < 50 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        sfu.one_port_stats().map(|d| d.unrouted).unwrap_or(0) >= 50,
+        "{:?}",
+        sfu.one_port_stats()
+    );
     sfu.shutdown();
     assert!(sfu.stats().iter().all(|s| !s.alive));
 }

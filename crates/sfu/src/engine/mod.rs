@@ -26,9 +26,9 @@ use str0m::ice::StunMessage;
 use str0m::media::{
     Direction, KeyframeRequest, KeyframeRequestKind, MediaAdded, MediaKind, Mid, Rid,
 };
-use str0m::net::{DatagramRecv, Protocol, Receive};
+use str0m::net::{DatagramRecv, Protocol, Receive, TcpType};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output as RtcOutput, Rtc};
+use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output as RtcOutput, Rtc};
 use tracing::{debug, info, warn};
 
 use crate::SfuError;
@@ -55,6 +55,12 @@ pub struct EngineConfig {
     /// Minimum interval between two keyframe requests to one publisher layer; requests
     /// in between are coalesced into one sent when the interval has passed.
     pub keyframe_interval: Duration,
+    /// Also offer a passive TCP host candidate on `local_addr` (ICE-TCP, RFC 6544); the
+    /// driver then delivers framed packets with [`Engine::handle_tcp_packets`].
+    pub tcp: bool,
+    /// Start of every local ICE ufrag. In one-port mode it names the worker, so that the
+    /// demultiplexer can tell from a first STUN request which worker it is for.
+    pub ufrag_prefix: String,
 }
 
 impl EngineConfig {
@@ -64,6 +70,8 @@ impl EngineConfig {
             connect_timeout: Duration::from_secs(30),
             reconnect_timeout: Duration::from_secs(15),
             keyframe_interval: Duration::from_millis(500),
+            tcp: false,
+            ufrag_prefix: String::new(),
         }
     }
 }
@@ -71,8 +79,10 @@ impl EngineConfig {
 /// What the engine asks its driver to do.
 #[derive(Debug)]
 pub enum Output {
-    /// Send `contents` from the worker socket to `destination`.
+    /// Send `contents` from the worker socket to `destination`: a UDP datagram, or over
+    /// TCP one RFC 4571 frame on the connection from `destination`.
     Transmit {
+        transport: Transport,
         destination: SocketAddr,
         contents: Vec<u8>,
     },
@@ -108,7 +118,7 @@ pub struct Engine {
     cfg: EngineConfig,
     participants: HashMap<Key, Participant>,
     by_id: HashMap<ParticipantId, Key>,
-    by_addr: HashMap<SocketAddr, Key>,
+    by_addr: HashMap<(SocketAddr, Transport), Key>,
     by_ufrag: HashMap<String, Key>,
     rooms: HashMap<RoomId, Room>,
     outputs: VecDeque<Output>,
@@ -215,7 +225,10 @@ impl Engine {
         // frames and packetizing again (docs/sfu.md, "Why RTP mode"). Only Opus and VP8
         // so that every participant negotiates the same codecs and any publisher's
         // packets can go to any subscriber unchanged.
+        let mut creds = IceCreds::new();
+        creds.ufrag.insert_str(0, &self.cfg.ufrag_prefix);
         let mut rtc = Rtc::builder()
+            .set_local_ice_credentials(creds)
             .set_rtp_mode(true)
             .clear_codecs()
             .enable_opus(true, false)
@@ -224,6 +237,15 @@ impl Engine {
         let candidate = Candidate::host(self.cfg.local_addr, "udp")
             .map_err(|e| SfuError::InvalidSdp(format!("bad local candidate: {e}")))?;
         rtc.add_local_candidate(candidate);
+        if self.cfg.tcp {
+            let candidate = Candidate::builder()
+                .tcp()
+                .host(self.cfg.local_addr)
+                .tcptype(TcpType::Passive)
+                .build()
+                .map_err(|e| SfuError::InvalidSdp(format!("bad local TCP candidate: {e}")))?;
+            rtc.add_local_candidate(candidate);
+        }
         Ok(rtc)
     }
 
@@ -536,6 +558,21 @@ impl Engine {
         self.handle_datagrams(now, [(source, data)]);
     }
 
+    /// Packets received over ICE-TCP from the connection whose remote end is `source`,
+    /// one per RFC 4571 frame (the driver removes the 2-byte length).
+    pub fn handle_tcp_packets<'a>(
+        &mut self,
+        now: Instant,
+        batch: impl IntoIterator<Item = (SocketAddr, &'a [u8])>,
+    ) {
+        for (source, data) in batch {
+            if let Some(key) = self.receive(now, Transport::Tcp, source, data) {
+                self.poll_participant(key, now);
+            }
+        }
+        self.drive(now);
+    }
+
     /// Several datagrams received at `now` (a burst read from the socket). The same as
     /// [`Engine::handle_datagram`] for each, except that the subscribers are polled once
     /// per burst instead of once per packet: str0m's per-poll bookkeeping is the main
@@ -547,7 +584,7 @@ impl Engine {
         batch: impl IntoIterator<Item = (SocketAddr, &'a [u8])>,
     ) {
         for (source, data) in batch {
-            if let Some(key) = self.receive(now, source, data) {
+            if let Some(key) = self.receive(now, Transport::Udp, source, data) {
                 self.poll_participant(key, now);
             }
         }
@@ -556,9 +593,15 @@ impl Engine {
 
     /// Route one datagram and give it to its participant's `Rtc`; returns that
     /// participant, to be polled.
-    fn receive(&mut self, now: Instant, source: SocketAddr, data: &[u8]) -> Option<Key> {
+    fn receive(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        source: SocketAddr,
+        data: &[u8],
+    ) -> Option<Key> {
         self.stats.datagrams_in += 1;
-        let Some(key) = self.route(source, data) else {
+        let Some(key) = self.route(transport, source, data) else {
             self.stats.datagrams_dropped += 1;
             debug!(%source, len = data.len(), "datagram matches no participant");
             return None;
@@ -575,7 +618,7 @@ impl Engine {
         let input = Input::Receive(
             now,
             Receive {
-                proto: Protocol::Udp,
+                proto: transport.into(),
                 source,
                 destination,
                 contents,
@@ -601,16 +644,17 @@ impl Engine {
     /// Find the participant a datagram belongs to: by source address once known,
     /// otherwise (first contact) by the ufrag of a STUN request, confirmed by
     /// `Rtc::accepts`. Never a scan of all participants.
-    fn route(&mut self, source: SocketAddr, data: &[u8]) -> Option<Key> {
+    fn route(&mut self, transport: Transport, source: SocketAddr, data: &[u8]) -> Option<Key> {
         // RFC 7983: STUN datagrams start with 0..=3.
         let is_stun = data.first().is_some_and(|b| *b < 4);
-        if let Some(&key) = self.by_addr.get(&source) {
+        let addr = (source, transport);
+        if let Some(&key) = self.by_addr.get(&addr) {
             if !is_stun {
                 return Some(key);
             }
             // STUN from a known address: normally the same peer (consent checks); a new
             // participant behind a recycled address is found by ufrag below.
-            if self.accepts(key, source, data) {
+            if self.accepts(key, transport, source, data) {
                 return Some(key);
             }
         }
@@ -620,24 +664,24 @@ impl Engine {
         let msg = StunMessage::parse(data).ok()?;
         let (local_ufrag, _) = msg.split_username()?;
         let key = *self.by_ufrag.get(local_ufrag)?;
-        if !self.accepts(key, source, data) {
+        if !self.accepts(key, transport, source, data) {
             return None;
         }
         let p = self.participants.get_mut(&key)?;
-        if !p.addrs.contains(&source) {
+        if !p.addrs.contains(&addr) {
             if p.addrs.len() >= MAX_ADDRS {
                 let old = p.addrs.remove(0);
                 if self.by_addr.get(&old) == Some(&key) {
                     self.by_addr.remove(&old);
                 }
             }
-            p.addrs.push(source);
+            p.addrs.push(addr);
         }
-        self.by_addr.insert(source, key);
+        self.by_addr.insert(addr, key);
         Some(key)
     }
 
-    fn accepts(&self, key: Key, source: SocketAddr, data: &[u8]) -> bool {
+    fn accepts(&self, key: Key, transport: Transport, source: SocketAddr, data: &[u8]) -> bool {
         let Some(p) = self.participants.get(&key) else {
             return false;
         };
@@ -649,7 +693,7 @@ impl Engine {
         let input = Input::Receive(
             p.joined_at,
             Receive {
-                proto: Protocol::Udp,
+                proto: transport.into(),
                 source,
                 destination,
                 contents,
@@ -771,8 +815,15 @@ impl Engine {
                     break;
                 }
                 Ok(Ok(RtcOutput::Transmit(t))) => {
+                    let transport = match t.proto {
+                        Protocol::Udp => Transport::Udp,
+                        Protocol::Tcp => Transport::Tcp,
+                        // We offer no TLS candidates, so str0m never picks one.
+                        Protocol::SslTcp | Protocol::Tls => continue,
+                    };
                     self.stats.datagrams_out += 1;
                     self.outputs.push_back(Output::Transmit {
+                        transport,
                         destination: t.destination,
                         contents: t.contents.into(),
                     });

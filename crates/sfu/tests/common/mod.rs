@@ -425,6 +425,7 @@ impl Sim {
                     Output::Transmit {
                         destination,
                         contents,
+                        ..
                     } => {
                         *self.sent_to.entry(destination).or_default() += 1;
                         if let Some(c) = self

@@ -1,0 +1,309 @@
+//! ICE-TCP connections of one worker (RFC 6544, passive side): browsers whose UDP is
+//! blocked connect to the worker's TCP port and carry STUN, DTLS, RTP and RTCP in
+//! RFC 4571 frames (a 2-byte big-endian length, then the packet).
+//!
+//! The engine sees a connection as its remote address with [`crate::Transport::Tcp`]; this
+//! table turns frames into packets and packets into frames. Media over TCP must not
+//! queue without bound (a stalled reader would otherwise eat memory while the video it
+//! waits for grows stale), so each connection's write buffer is capped and packets
+//! beyond it are dropped, as a full UDP socket would.
+
+use std::collections::HashMap;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Registry, Token};
+use tracing::debug;
+
+/// Connections one worker keeps; more are refused at accept.
+const MAX_CONNECTIONS: usize = 1024;
+/// Unsent bytes kept per connection: about 1,000 video packets.
+const MAX_WRITE_BUFFER: usize = 1 << 20;
+/// Partial frame kept per connection: one maximal frame.
+const MAX_READ_BUFFER: usize = 2 + u16::MAX as usize;
+/// A connection that delivers no frame for this long is closed. Browsers send ICE
+/// consent checks every few seconds, so a live one never idles this long.
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// First token of connections; the ones below are the worker's own sources.
+pub(crate) const FIRST_TOKEN: usize = 16;
+
+struct Conn {
+    token: Token,
+    stream: TcpStream,
+    peer: SocketAddr,
+    read: Vec<u8>,
+    write: Vec<u8>,
+    /// Registered for WRITABLE too (the write buffer is not empty).
+    want_write: bool,
+    last_frame: Instant,
+    /// At least one frame arrived; the first must be STUN (RFC 7983) or we hang up.
+    framed: bool,
+}
+
+/// The ICE-TCP connections of one worker, by mio token and by peer address.
+pub(crate) struct TcpConns {
+    conns: HashMap<Token, Conn>,
+    by_peer: HashMap<SocketAddr, Token>,
+    next_token: usize,
+    scratch: Vec<u8>,
+    /// Frames dropped because a connection's write buffer was full, and connections
+    /// refused or closed for bad input: for the worker's counters.
+    pub dropped: u64,
+}
+
+impl TcpConns {
+    pub(crate) fn new() -> TcpConns {
+        TcpConns {
+            conns: HashMap::new(),
+            by_peer: HashMap::new(),
+            next_token: FIRST_TOKEN,
+            scratch: vec![0; 64 * 1024],
+            dropped: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Accept every pending connection of `listener`.
+    pub(crate) fn accept(&mut self, listener: &TcpListener, registry: &Registry, now: Instant) {
+        // Bounded by the accept queue, which the kernel bounds.
+        loop {
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    self.adopt(stream, peer, Vec::new(), registry, now);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // ECONNABORTED, EMFILE …: this connection is lost, the listener is fine.
+                Err(e) => {
+                    debug!("accept: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Take over a connection, with bytes already read from it (one-port mode: the
+    /// demultiplexer read the first frame to find the worker). Its frames are reported
+    /// by the next [`TcpConns::readable`] for the returned token, which the caller runs
+    /// at once when `already_read` is not empty.
+    pub(crate) fn adopt(
+        &mut self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        already_read: Vec<u8>,
+        registry: &Registry,
+        now: Instant,
+    ) -> Option<Token> {
+        if self.conns.len() >= MAX_CONNECTIONS || self.by_peer.contains_key(&peer) {
+            self.dropped += 1;
+            return None;
+        }
+        let token = Token(self.next_token);
+        self.next_token += 1;
+        if let Err(e) = registry.register(&mut stream, token, Interest::READABLE) {
+            debug!("register TCP connection: {e}");
+            return None;
+        }
+        let _ = stream.set_nodelay(true);
+        self.by_peer.insert(peer, token);
+        self.conns.insert(
+            token,
+            Conn {
+                token,
+                stream,
+                peer,
+                read: already_read,
+                write: Vec::new(),
+                want_write: false,
+                last_frame: now,
+                framed: false,
+            },
+        );
+        Some(token)
+    }
+
+    /// Read what `token`'s connection has and append its complete frames to `frames`.
+    /// Closes the connection on end of stream, error, or a first frame that is not STUN.
+    pub(crate) fn readable(
+        &mut self,
+        token: Token,
+        registry: &Registry,
+        now: Instant,
+        frames: &mut Vec<(SocketAddr, Vec<u8>)>,
+    ) {
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let mut open = true;
+        // Edge-triggered: read until WouldBlock. Bounded by what the peer has sent,
+        // and by the frame check below, which hangs up on a peer that sends junk.
+        loop {
+            match conn.stream.read(&mut self.scratch) {
+                Ok(0) => {
+                    open = false;
+                    break;
+                }
+                Ok(n) => conn.read.extend_from_slice(&self.scratch[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    open = false;
+                    break;
+                }
+            }
+            if !take_frames(conn, now, frames) {
+                open = false;
+                break;
+            }
+        }
+        if open && !take_frames(conn, now, frames) {
+            open = false;
+        }
+        if !open {
+            self.close(token, registry);
+        }
+    }
+
+    /// Write what is buffered for `token` now that it is writable.
+    pub(crate) fn writable(&mut self, token: Token, registry: &Registry) {
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        if flush(conn, registry).is_err() {
+            self.close(token, registry);
+        }
+    }
+
+    /// Send one packet to `peer` as an RFC 4571 frame. Dropped (and counted) when there
+    /// is no such connection, the packet is too long for a frame, or the buffer is full.
+    pub(crate) fn send(&mut self, peer: SocketAddr, packet: &[u8], registry: &Registry) {
+        let Some(&token) = self.by_peer.get(&peer) else {
+            // str0m also tries the browser's "active" candidates (port 9), which never
+            // connect to us: nothing to send them on.
+            self.dropped += 1;
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let Ok(len) = u16::try_from(packet.len()) else {
+            self.dropped += 1;
+            return;
+        };
+        let header = len.to_be_bytes();
+        let mut result = Ok(());
+        if conn.write.is_empty() {
+            // The common case: straight to the kernel, no copy.
+            match conn
+                .stream
+                .write_vectored(&[IoSlice::new(&header), IoSlice::new(packet)])
+            {
+                Ok(n) if n == 2 + packet.len() => return,
+                Ok(n) => {
+                    let rest: Vec<u8> = header.iter().chain(packet).skip(n).copied().collect();
+                    conn.write.extend_from_slice(&rest);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    conn.write.extend_from_slice(&header);
+                    conn.write.extend_from_slice(packet);
+                }
+                Err(e) => result = Err(e),
+            }
+            if result.is_ok() {
+                result = want_write(conn, registry, true);
+            }
+        } else if conn.write.len() + 2 + packet.len() > MAX_WRITE_BUFFER {
+            self.dropped += 1;
+        } else {
+            conn.write.extend_from_slice(&header);
+            conn.write.extend_from_slice(packet);
+        }
+        if result.is_err() {
+            self.close(token, registry);
+        }
+    }
+
+    /// Close connections idle for [`IDLE_TIMEOUT`].
+    pub(crate) fn sweep(&mut self, now: Instant, registry: &Registry) {
+        let idle: Vec<Token> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| now.saturating_duration_since(c.last_frame) >= IDLE_TIMEOUT)
+            .map(|(t, _)| *t)
+            .collect();
+        for t in idle {
+            self.close(t, registry);
+        }
+    }
+
+    fn close(&mut self, token: Token, registry: &Registry) {
+        if let Some(mut conn) = self.conns.remove(&token) {
+            let _ = registry.deregister(&mut conn.stream);
+            if self.by_peer.get(&conn.peer) == Some(&token) {
+                self.by_peer.remove(&conn.peer);
+            }
+            debug!(peer = %conn.peer, "ICE-TCP connection closed");
+        }
+    }
+}
+
+/// Move the complete frames of `conn.read` to `frames`. `false`: hang up (the first
+/// frame is not STUN, or the buffer holds more than a frame can be).
+fn take_frames(conn: &mut Conn, now: Instant, frames: &mut Vec<(SocketAddr, Vec<u8>)>) -> bool {
+    let mut at = 0;
+    while let Some(header) = conn.read.get(at..at + 2) {
+        let len = usize::from(u16::from_be_bytes([header[0], header[1]]));
+        let Some(packet) = conn.read.get(at + 2..at + 2 + len) else {
+            break;
+        };
+        if !conn.framed {
+            // RFC 7983: STUN starts with 0..=3. Anything else first is not ICE-TCP.
+            if packet.first().is_none_or(|b| *b > 3) {
+                return false;
+            }
+            conn.framed = true;
+        }
+        if len > 0 {
+            frames.push((conn.peer, packet.to_vec()));
+        }
+        conn.last_frame = now;
+        at += 2 + len;
+    }
+    conn.read.drain(..at);
+    conn.read.len() <= MAX_READ_BUFFER
+}
+
+fn flush(conn: &mut Conn, registry: &Registry) -> io::Result<()> {
+    let mut written = 0;
+    while written < conn.write.len() {
+        match conn.stream.write(&conn.write[written..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    conn.write.drain(..written);
+    let pending = !conn.write.is_empty();
+    want_write(conn, registry, pending)
+}
+
+fn want_write(conn: &mut Conn, registry: &Registry, on: bool) -> io::Result<()> {
+    if conn.want_write == on {
+        return Ok(());
+    }
+    conn.want_write = on;
+    let interest = if on {
+        Interest::READABLE | Interest::WRITABLE
+    } else {
+        Interest::READABLE
+    };
+    registry.reregister(&mut conn.stream, conn.token, interest)
+}
