@@ -307,3 +307,110 @@ fn want_write(conn: &mut Conn, registry: &Registry, on: bool) -> io::Result<()> 
     };
     registry.reregister(&mut conn.stream, conn.token, interest)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mio::{Events, Poll};
+    use std::io::{Read as _, Write as _};
+
+    /// A listener in a poll and a connected client, accepted into a `TcpConns`.
+    fn pair() -> (Poll, TcpConns, std::net::TcpStream, Token) {
+        let poll = Poll::new().expect("poll");
+        let mut listener = TcpListener::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        poll.registry()
+            .register(&mut listener, Token(1), Interest::READABLE)
+            .expect("register");
+        let client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut conns = TcpConns::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while conns.len() == 0 && Instant::now() < deadline {
+            conns.accept(&listener, poll.registry(), Instant::now());
+        }
+        assert_eq!(conns.len(), 1);
+        (poll, conns, client, Token(FIRST_TOKEN))
+    }
+
+    /// Poll until the connection has produced `n` frames or was closed.
+    fn frames(poll: &mut Poll, conns: &mut TcpConns, token: Token, n: usize) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut events = Events::with_capacity(8);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while out.len() < n && conns.len() > 0 && Instant::now() < deadline {
+            poll.poll(&mut events, Some(Duration::from_millis(50)))
+                .expect("poll");
+            conns.readable(token, poll.registry(), Instant::now(), &mut out);
+        }
+        out.into_iter().map(|(_, d)| d).collect()
+    }
+
+    #[test]
+    fn frames_split_across_writes_are_reassembled_and_replies_framed() {
+        let (mut poll, mut conns, mut client, token) = pair();
+        let stun = [0u8, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42];
+        let rtp = [0x80u8; 300];
+        let mut bytes = Vec::new();
+        for p in [&stun[..], &rtp[..]] {
+            bytes.extend_from_slice(&(p.len() as u16).to_be_bytes());
+            bytes.extend_from_slice(p);
+        }
+        // Byte by byte for the first frame's header, then the rest.
+        client.write_all(&bytes[..1]).expect("write");
+        client.flush().expect("flush");
+        std::thread::sleep(Duration::from_millis(20));
+        client.write_all(&bytes[1..]).expect("write");
+        let got = frames(&mut poll, &mut conns, token, 2);
+        assert_eq!(got, vec![stun.to_vec(), rtp.to_vec()]);
+
+        let peer = client.local_addr().expect("addr");
+        conns.send(peer, &[7u8; 1000], poll.registry());
+        let mut reply = [0u8; 1002];
+        client.read_exact(&mut reply).expect("framed reply");
+        assert_eq!(&reply[..2], &1000u16.to_be_bytes());
+        assert!(reply[2..].iter().all(|&b| b == 7));
+    }
+
+    #[test]
+    fn a_first_frame_that_is_not_stun_hangs_up() {
+        let (mut poll, mut conns, mut client, token) = pair();
+        client
+            .write_all(&[0, 4, b'G', b'E', b'T', b' '])
+            .expect("write");
+        let got = frames(&mut poll, &mut conns, token, 1);
+        assert!(got.is_empty());
+        assert_eq!(conns.len(), 0, "connection closed");
+        let mut buf = [0u8; 1];
+        assert_eq!(
+            client.read(&mut buf).unwrap_or(0),
+            0,
+            "peer sees end of stream"
+        );
+    }
+
+    #[test]
+    fn packets_for_unknown_peers_or_too_long_are_dropped() {
+        let (poll, mut conns, client, _) = pair();
+        conns.send(
+            "127.0.0.1:9".parse().expect("addr"),
+            &[1, 2, 3],
+            poll.registry(),
+        );
+        let peer = client.local_addr().expect("addr");
+        conns.send(peer, &vec![0u8; 70_000], poll.registry());
+        assert_eq!(conns.dropped, 2);
+        assert_eq!(conns.len(), 1);
+    }
+
+    #[test]
+    fn idle_connections_are_swept() {
+        let (poll, mut conns, _client, _) = pair();
+        conns.sweep(Instant::now(), poll.registry());
+        assert_eq!(conns.len(), 1);
+        conns.sweep(Instant::now() + IDLE_TIMEOUT, poll.registry());
+        assert_eq!(conns.len(), 0);
+    }
+}
