@@ -312,7 +312,6 @@ fn want_write(conn: &mut Conn, registry: &Registry, on: bool) -> io::Result<()> 
 mod tests {
     use super::*;
     use mio::{Events, Poll};
-    use std::io::{Read as _, Write as _};
 
     /// A listener in a poll and a connected client, accepted into a `TcpConns`.
     fn pair() -> (Poll, TcpConns, std::net::TcpStream, Token) {
