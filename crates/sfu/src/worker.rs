@@ -151,6 +151,8 @@ struct Loop {
     frames: Vec<(SocketAddr, Vec<u8>)>,
     /// Edge-triggered readiness not yet drained to `WouldBlock`.
     udp_ready: bool,
+    /// One-port mode: the inbox held more than one turn takes.
+    inbox_more: bool,
     last_sweep: Instant,
 }
 
@@ -188,6 +190,7 @@ impl Worker {
             tcp: TcpConns::new(),
             frames: Vec::new(),
             udp_ready: self.io.reads_udp,
+            inbox_more: false,
             last_sweep: Instant::now(),
         };
         loop {
@@ -219,7 +222,7 @@ impl Worker {
             }
             self.publish_counters(&l);
 
-            let wait = if l.udp_ready {
+            let wait = if l.udp_ready || l.inbox_more {
                 Duration::ZERO
             } else {
                 let now = Instant::now();
@@ -316,7 +319,8 @@ impl Worker {
                 Err(_) => break,
             }
         }
-        let more = inbound.len() == 64;
+        // Come back without sleeping: the waker fired once for all of these.
+        l.inbox_more = inbound.len() == 64;
         for m in inbound {
             match m {
                 Inbound::Datagrams(batch) => {
@@ -336,10 +340,6 @@ impl Worker {
                     }
                 }
             }
-        }
-        if more {
-            // Come back without sleeping: the waker fired once for all of these.
-            l.udp_ready |= !self.io.reads_udp;
         }
     }
 
