@@ -41,6 +41,8 @@ pub const KNOWN_VARS: &[&str] = &[
     "SFU_MODE_ENABLED",
     "MEDIASOUP_MIN_PORT",
     "MEDIASOUP_MAX_PORT",
+    "MEDIASOUP_ENABLE_TCP",
+    "MEDIASOUP_SINGLE_PORT",
     "MEDIASOUP_WORKERS",
     "MEDIASOUP_LISTEN_IP",
     "MEDIASOUP_ANNOUNCED_IP",
@@ -120,6 +122,32 @@ pub struct SfuSettings {
     pub allow_loopback: bool,
     /// `MEDIASOUP_LOG_LEVEL`, a tracing level for target `meeting_sfu`.
     pub log_level: String,
+    /// `MEDIASOUP_ENABLE_TCP`: each worker also listens on TCP at its UDP port and offers
+    /// a passive ICE-TCP candidate, for browsers whose network blocks UDP.
+    pub enable_tcp: bool,
+    /// `MEDIASOUP_SINGLE_PORT`: one-port mode, every worker shares this UDP (and TCP)
+    /// port; `min_port`/`max_port` are then unused.
+    pub single_port: Option<u16>,
+}
+
+impl SfuSettings {
+    /// The ports the workers bind (UDP, and TCP too with `enable_tcp`): `min_port + i`
+    /// for each worker, or the one shared port in one-port mode.
+    pub fn media_ports(&self) -> Vec<u16> {
+        match self.single_port {
+            Some(p) => vec![p],
+            None => (0..self.workers).filter_map(|i| u16::try_from(usize::from(self.min_port) + i).ok()).collect(),
+        }
+    }
+
+    /// The media ports as an operator reads them: `10000-10003`, or `10000` in one-port mode.
+    pub fn media_ports_text(&self) -> String {
+        match (self.single_port, self.workers) {
+            (Some(p), _) => p.to_string(),
+            (None, 0 | 1) => self.min_port.to_string(),
+            (None, n) => format!("{}-{}", self.min_port, usize::from(self.min_port) + n - 1),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -249,6 +277,20 @@ impl Config {
         let ice = ice_config(&vars)?;
         let sfu_mode_enabled = vars.bool("SFU_MODE_ENABLED", true)?;
         let sfu = sfu_settings(&vars, sfu_mode_enabled)?;
+        // With ICE-TCP the workers listen on TCP at their media ports: the HTTP port must
+        // not be one of them (on an address both bind).
+        let same_address = host == sfu.listen_ip || host.is_unspecified() || sfu.listen_ip.is_unspecified();
+        if sfu.enable_tcp && same_address && port != 0 && sfu.media_ports().contains(&port) {
+            return Err(invalid(
+                "PORT",
+                &port.to_string(),
+                format!(
+                    "a TCP port other than the SFU's media ports ({}): with MEDIASOUP_ENABLE_TCP=true (the default) the workers \
+                     listen on TCP there too; choose another PORT or other media ports, or set MEDIASOUP_ENABLE_TCP=false",
+                    sfu.media_ports_text()
+                ),
+            ));
+        }
 
         let redis_url = match vars.get("REDIS_URL") {
             None => None,
@@ -383,14 +425,31 @@ fn sfu_settings(vars: &Vars, sfu_mode_enabled: bool) -> Result<SfuSettings, Conf
     }
     let requested: usize = vars.parse("MEDIASOUP_WORKERS", 0, "a whole number of worker threads (0 = one per CPU core)")?;
     let workers = if requested == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { requested };
+    let enable_tcp = vars.bool("MEDIASOUP_ENABLE_TCP", true)?;
+    let single_port = match vars.get("MEDIASOUP_SINGLE_PORT") {
+        None => None,
+        Some(v) => match v.parse::<u16>() {
+            Ok(p) if p >= 1024 => Some(p),
+            _ => {
+                return Err(invalid(
+                    "MEDIASOUP_SINGLE_PORT",
+                    v,
+                    "a port number from 1024 to 65535 that every worker shares (UDP, and TCP with MEDIASOUP_ENABLE_TCP), e.g. 10000; \
+                     unset for one port per worker from MEDIASOUP_MIN_PORT",
+                ));
+            }
+        },
+    };
     let available = usize::from(max_port - min_port) + 1;
-    if workers > available {
+    // One-port mode: the workers share one port, the range is not used.
+    if single_port.is_none() && workers > available {
         return Err(invalid(
             "MEDIASOUP_MAX_PORT",
             &max_port.to_string(),
             format!(
                 "a port range holding at least one port per worker: {min_port}-{max_port} holds {available} \
-                 but MEDIASOUP_WORKERS gives {workers} workers (raise MEDIASOUP_MAX_PORT to at least {} or lower MEDIASOUP_WORKERS)",
+                 but MEDIASOUP_WORKERS gives {workers} workers (raise MEDIASOUP_MAX_PORT to at least {}, lower MEDIASOUP_WORKERS, \
+                 or set MEDIASOUP_SINGLE_PORT for one port shared by every worker)",
                 usize::from(min_port) + workers - 1
             ),
         ));
@@ -427,7 +486,7 @@ fn sfu_settings(vars: &Vars, sfu_mode_enabled: bool) -> Result<SfuSettings, Conf
             }
         }
     };
-    Ok(SfuSettings { min_port, max_port, workers, listen_ip, announced_ip, announced_ip_source, allow_loopback, log_level })
+    Ok(SfuSettings { min_port, max_port, workers, listen_ip, announced_ip, announced_ip_source, allow_loopback, log_level, enable_tcp, single_port })
 }
 
 /// This host's non-loopback IPv4 addresses, read from the kernel's routing trie (Linux;
@@ -526,12 +585,41 @@ mod tests {
             (&[("SFU_MODE_ENABLED", "maybe")], "SFU_MODE_ENABLED"),
             (&[("TURN_SERVER_URL", "turn:t:3478"), ("TURN_SECRET", "s"), ("TURN_CREDENTIAL_TTL", "10")], "TURN_CREDENTIAL_TTL=\"10\""),
             (&[("DATABASE_URL", "mysql://u:secret@h/db")], "u:***@h"),
+            (&[("MEDIASOUP_ENABLE_TCP", "udp-only")], "MEDIASOUP_ENABLE_TCP=\"udp-only\" is invalid: expected true or false"),
+            (&[("MEDIASOUP_SINGLE_PORT", "ten-thousand")], "MEDIASOUP_SINGLE_PORT=\"ten-thousand\" is invalid: expected a port number from 1024 to 65535"),
+            (&[("MEDIASOUP_SINGLE_PORT", "80")], "MEDIASOUP_SINGLE_PORT=\"80\""),
+            (&[("MEDIASOUP_SINGLE_PORT", "70000")], "MEDIASOUP_SINGLE_PORT=\"70000\""),
+            (&[("MEDIASOUP_SINGLE_PORT", "0")], "MEDIASOUP_SINGLE_PORT=\"0\""),
+            (&[("MEDIASOUP_SINGLE_PORT", "10000"), ("PORT", "10000")], "PORT=\"10000\" is invalid: expected a TCP port other than the SFU's media ports (10000)"),
+            (&[("MEDIASOUP_WORKERS", "2"), ("PORT", "10001")], "PORT=\"10001\""),
         ];
         for (pairs, needle) in cases {
             let err = cfg(pairs).expect_err("should be refused").to_string();
             assert!(err.contains(needle), "{pairs:?}: {err:?} lacks {needle:?}");
             assert!(!err.contains("secret@"), "password leaked: {err}");
         }
+    }
+
+    #[test]
+    fn ice_tcp_on_by_default_and_one_port_mode_ignores_the_range() {
+        let c = cfg(&[]).expect("defaults");
+        assert!(c.sfu.enable_tcp);
+        assert_eq!(c.sfu.single_port, None);
+        for off in ["false", "0", "no", "OFF"] {
+            assert!(!cfg(&[("MEDIASOUP_ENABLE_TCP", off)]).expect("valid").sfu.enable_tcp, "{off}");
+        }
+        // Eight workers on one port: a range holding two ports is no longer too small.
+        let c = cfg(&[("MEDIASOUP_WORKERS", "8"), ("MEDIASOUP_MIN_PORT", "10000"), ("MEDIASOUP_MAX_PORT", "10001"), ("MEDIASOUP_SINGLE_PORT", "40000")])
+            .expect("one-port mode needs no range");
+        assert_eq!((c.sfu.workers, c.sfu.single_port), (8, Some(40_000)));
+        assert_eq!(c.sfu.media_ports(), [40_000]);
+        assert_eq!(c.sfu.media_ports_text(), "40000");
+        let c = cfg(&[("MEDIASOUP_WORKERS", "4")]).expect("valid");
+        assert_eq!(c.sfu.media_ports(), [10_000, 10_001, 10_002, 10_003]);
+        assert_eq!(c.sfu.media_ports_text(), "10000-10003");
+        // The HTTP port may equal a media port when ICE-TCP is off, or on another address.
+        assert!(cfg(&[("MEDIASOUP_SINGLE_PORT", "10000"), ("PORT", "10000"), ("MEDIASOUP_ENABLE_TCP", "false")]).is_ok());
+        assert!(cfg(&[("PORT", "10000"), ("HOST", "127.0.0.1"), ("MEDIASOUP_LISTEN_IP", "127.0.0.2")]).is_ok());
     }
 
     #[test]

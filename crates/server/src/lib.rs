@@ -128,6 +128,7 @@ pub fn start_sfu(config: &Config) -> anyhow::Result<(Arc<meeting_sfu::Sfu>, sign
     let s = &config.sfu;
     let mut sfu_config = meeting_sfu::SfuConfig::new(s.workers, s.min_port, s.max_port, s.listen_ip, s.announced_ip);
     sfu_config.allow_loopback_announced = s.allow_loopback || s.announced_ip_source == AnnouncedIpSource::LoopbackFallback;
+    (sfu_config.tcp, sfu_config.single_port) = (s.enable_tcp, s.single_port);
     let (sink, events) = signaling::media::event_channel();
     let sfu = meeting_sfu::Sfu::start(sfu_config, sink).context("starting the SFU workers")?;
     Ok((Arc::new(sfu), events))
@@ -195,6 +196,9 @@ fn log_config(config: &Config) {
         env = %config.node_env,
         workers = config.sfu.workers,
         ports = %format!("{}-{}", config.sfu.min_port, config.sfu.max_port),
+        media_ports = %config.sfu.media_ports_text(),
+        single_port = config.sfu.single_port.is_some(),
+        ice_tcp = config.sfu.enable_tcp,
         sfu_mode = config.sfu_mode_enabled,
         ttl_secs = config.meeting_ttl.as_secs(),
         database = %config::redact_url(&config.database_url),

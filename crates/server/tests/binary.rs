@@ -62,6 +62,10 @@ fn bad_configuration_is_refused_with_its_reason() {
         (&[("SFU_MODE_ENABLED", "sometimes")], &["SFU_MODE_ENABLED=\"sometimes\"", "true or false"]),
         (&[("DATABASE_URL", "mysql://root:hunter2@db/x")], &["DATABASE_URL=", "postgres://"]),
         (&[("REDIS_URL", "localhost:6379")], &["REDIS_URL=\"localhost:6379\"", "redis://"]),
+        (&[("MEDIASOUP_ENABLE_TCP", "tcp")], &["MEDIASOUP_ENABLE_TCP=\"tcp\"", "true or false"]),
+        (&[("MEDIASOUP_SINGLE_PORT", "443")], &["MEDIASOUP_SINGLE_PORT=\"443\"", "from 1024 to 65535"]),
+        (&[("MEDIASOUP_SINGLE_PORT", "10000-10100")], &["MEDIASOUP_SINGLE_PORT=\"10000-10100\"", "a port number"]),
+        (&[("MEDIASOUP_SINGLE_PORT", "10000"), ("PORT", "10000")], &["PORT=\"10000\"", "MEDIASOUP_ENABLE_TCP=false"]),
     ];
     for (vars, needles) in cases {
         let out = run(&dir, &[], vars);
