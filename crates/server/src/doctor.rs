@@ -120,6 +120,7 @@ impl Report {
 pub async fn run(config: &Config, opts: &Options) -> Report {
     let mut checks = vec![announced_ip(config), udp_ports(config)];
     let udp_ok = !checks.iter().any(Check::failed);
+    checks.push(tcp_media_ports(config));
     checks.push(tcp_port(config));
     checks.push(turn(config, opts, udp_ok));
     if config.ice.turn.is_some() {
@@ -245,9 +246,8 @@ pub fn announced_ip(config: &Config) -> Check {
         NAME,
         format!("{ip} ({source}) is not an address of this host: fine when it is the public IP of a 1:1 NAT in front of it (an AWS/GCP/Azure VM)"),
         format!(
-            "Make sure {ip} is this host's public IP and that the NAT forwards UDP {}-{} to it; otherwise set one of: {}",
-            config.sfu.min_port,
-            config.sfu.max_port,
+            "Make sure {ip} is this host's public IP and that the NAT forwards {} to it; otherwise set one of: {}",
+            media_ports_forwarded(config),
             local_addresses_text()
         ),
     )
@@ -282,32 +282,74 @@ fn local_addresses_text() -> String {
     if ips.is_empty() { "none found".to_owned() } else { ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ") }
 }
 
+/// The media ports as a NAT or firewall rule must let them in: `UDP 10000-10100 and TCP
+/// 10000-10003`, or `UDP and TCP 10000` in one-port mode.
+fn media_ports_forwarded(config: &Config) -> String {
+    let s = &config.sfu;
+    match (s.single_port, s.enable_tcp) {
+        (Some(p), true) => format!("UDP and TCP {p}"),
+        (Some(p), false) => format!("UDP {p}"),
+        (None, true) => format!("UDP {}-{} and TCP {}", s.min_port, s.max_port, s.media_ports_text()),
+        (None, false) => format!("UDP {}-{}", s.min_port, s.max_port),
+    }
+}
+
+/// The ports of `config.sfu.media_ports()` that cannot be bound with `bind`, as
+/// `port (error)` texts.
+fn unbindable(config: &Config, bind: impl Fn(SocketAddr) -> std::io::Result<()>) -> Vec<String> {
+    config
+        .sfu
+        .media_ports()
+        .into_iter()
+        .filter_map(|port| bind(SocketAddr::new(config.sfu.listen_ip, port)).err().map(|e| format!("{port} ({e})")))
+        .collect()
+}
+
+fn list_busy(busy: &[String]) -> String {
+    let first: Vec<&str> = busy.iter().take(5).map(String::as_str).collect();
+    format!("{}{}", first.join(", "), if busy.len() > 5 { ", …" } else { "" })
+}
+
 /// "Verify UDP ports are open": worker `i` binds `MEDIASOUP_LISTEN_IP:MEDIASOUP_MIN_PORT + i`;
-/// every one of them must be free, and the range must hold one per worker.
+/// every one of them must be free, and the range must hold one per worker. In one-port
+/// mode (`MEDIASOUP_SINGLE_PORT`) every worker shares that one port, which must be free.
 pub fn udp_ports(config: &Config) -> Check {
     const NAME: &str = "UDP media ports";
     let s = &config.sfu;
+    if let Some(port) = s.single_port {
+        let busy = unbindable(config, |a| UdpSocket::bind(a).map(drop));
+        if !busy.is_empty() {
+            return Check::fail(
+                NAME,
+                format!("the one port of MEDIASOUP_SINGLE_PORT cannot be bound on {}: {}", s.listen_ip, list_busy(&busy)),
+                format!(
+                    "Another process holds it (is meeting-service already running? `ss -ulpn 'sport = :{port}'`), or MEDIASOUP_LISTEN_IP is not an address of this host; \
+                     choose another MEDIASOUP_SINGLE_PORT."
+                ),
+            );
+        }
+        return Check::pass(
+            NAME,
+            format!(
+                "one-port mode: {} workers share UDP {}:{port} (MEDIASOUP_SINGLE_PORT; MEDIASOUP_MIN_PORT/MAX_PORT unused); the firewall must let it in: `sudo ufw allow {port}/udp`",
+                s.workers, s.listen_ip
+            ),
+        );
+    }
     let available = usize::from(s.max_port.saturating_sub(s.min_port)) + 1;
     let last = u32::from(s.min_port) + s.workers as u32 - 1;
     if s.workers > available || last > u32::from(u16::MAX) {
         return Check::fail(
             NAME,
             format!("{} workers need {} ports but {}-{} holds {available}", s.workers, s.workers, s.min_port, s.max_port),
-            "Raise MEDIASOUP_MAX_PORT or lower MEDIASOUP_WORKERS.",
+            "Raise MEDIASOUP_MAX_PORT or lower MEDIASOUP_WORKERS, or set MEDIASOUP_SINGLE_PORT (one port shared by every worker).",
         );
     }
-    let mut busy = Vec::new();
-    for i in 0..s.workers {
-        let port = s.min_port + i as u16;
-        if let Err(e) = UdpSocket::bind(SocketAddr::new(s.listen_ip, port)) {
-            busy.push(format!("{port} ({e})"));
-        }
-    }
+    let busy = unbindable(config, |a| UdpSocket::bind(a).map(drop));
     if !busy.is_empty() {
-        let shown: Vec<&str> = busy.iter().take(5).map(String::as_str).collect();
         return Check::fail(
             NAME,
-            format!("{} of the {} worker ports on {} cannot be bound: {}{}", busy.len(), s.workers, s.listen_ip, shown.join(", "), if busy.len() > 5 { ", …" } else { "" }),
+            format!("{} of the {} worker ports on {} cannot be bound: {}", busy.len(), s.workers, s.listen_ip, list_busy(&busy)),
             format!(
                 "Another process holds them (is meeting-service already running? `ss -ulpn 'sport >= :{}'`), or MEDIASOUP_LISTEN_IP is not an address of this host; \
                  pick a free range with MEDIASOUP_MIN_PORT/MEDIASOUP_MAX_PORT.",
@@ -327,6 +369,39 @@ pub fn udp_ports(config: &Config) -> Check {
             s.max_port,
             s.min_port,
             s.max_port
+        ),
+    )
+}
+
+/// ICE-TCP (`MEDIASOUP_ENABLE_TCP`, on by default): every worker also listens on TCP at
+/// its UDP port (or all share the one TCP port in one-port mode); each must be free.
+pub fn tcp_media_ports(config: &Config) -> Check {
+    const NAME: &str = "TCP media ports (ICE-TCP)";
+    let s = &config.sfu;
+    if !s.enable_tcp {
+        return Check::pass(NAME, "off (MEDIASOUP_ENABLE_TCP=false): browsers on networks that block UDP need TURN");
+    }
+    let ports = s.media_ports_text();
+    let busy = unbindable(config, |a| TcpListener::bind(a).map(drop));
+    if !busy.is_empty() {
+        let what = if s.single_port.is_some() { "the one port of MEDIASOUP_SINGLE_PORT".to_owned() } else { format!("{} of the {} worker ports", busy.len(), s.workers) };
+        let choose = if s.single_port.is_some() { "choose another MEDIASOUP_SINGLE_PORT" } else { "pick a free range with MEDIASOUP_MIN_PORT/MEDIASOUP_MAX_PORT" };
+        return Check::fail(
+            NAME,
+            format!("{what} cannot be bound on TCP {}: {}", s.listen_ip, list_busy(&busy)),
+            format!(
+                "Another process listens there (`ss -tlpn 'sport >= :{}'`; is meeting-service already running?), or MEDIASOUP_LISTEN_IP is not an address of this host; \
+                 {choose}, or set MEDIASOUP_ENABLE_TCP=false to offer UDP only.",
+                s.media_ports()[0]
+            ),
+        );
+    }
+    let ufw = if s.single_port.is_some() { format!("{ports}/tcp") } else { format!("{}:{}/tcp", s.min_port, s.max_port) };
+    Check::pass(
+        NAME,
+        format!(
+            "{} workers listen on TCP {}:{ports} for browsers whose network blocks UDP; the firewall must let them in: `sudo ufw allow {ufw}`",
+            s.workers, s.listen_ip
         ),
     )
 }
@@ -407,8 +482,8 @@ pub fn turn(config: &Config, opts: &Options, udp_checks_passed: bool) -> Check {
             NAME,
             format!("{detail}; but SFU_MODE_ENABLED=true and there is no direct UDP path ({why})"),
             format!(
-                "A TURN server relays to the SFU over UDP: SFU meetings work only if it can reach UDP {}-{} on {} (e.g. coturn in the same private network, with allowed-peer-ip). Otherwise set SFU_MODE_ENABLED=false: mesh meetings, relayed browser to browser by TURN.",
-                config.sfu.min_port, config.sfu.max_port, config.sfu.announced_ip
+                "A TURN server relays to the SFU over UDP: SFU meetings work only if it can reach UDP {} on {} (e.g. coturn in the same private network, with allowed-peer-ip). Otherwise set SFU_MODE_ENABLED=false: mesh meetings, relayed browser to browser by TURN.",
+                config.sfu.media_ports_text(), config.sfu.announced_ip
             ),
         );
     }

@@ -73,6 +73,77 @@ fn udp_worker_port_in_use_fails() {
     assert_eq!(c.status, Status::Pass, "{c:?}");
 }
 
+/// A port on 127.0.0.1 free for both UDP and TCP (bound, then released). Below Linux's
+/// ephemeral range (32768-60999), so that no other test's connection takes it once released.
+fn free_udp_tcp_port() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let start = 20_000 + (std::process::id() % 600) as u16 * 20;
+    (0..500)
+        .map(|_| start + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 12_000)
+        .find(|&p| UdpSocket::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p)).is_ok())
+        .expect("a port free for UDP and TCP")
+}
+
+#[test]
+fn tcp_worker_port_in_use_fails() {
+    let port = free_udp_tcp_port();
+    let held = TcpListener::bind(("127.0.0.1", port)).expect("bind");
+    let p = port.to_string();
+    let mut vars = LOOPBACK.to_vec();
+    vars.extend([("MEDIASOUP_LISTEN_IP", "127.0.0.1"), ("MEDIASOUP_MIN_PORT", &p), ("MEDIASOUP_MAX_PORT", &p), ("MEDIASOUP_WORKERS", "1")]);
+    let c = doctor::tcp_media_ports(&cfg(&vars));
+    assert_fails(&c, &p);
+    assert!(c.detail.contains("TCP"), "{c:?}");
+    assert!(c.fix.as_deref().unwrap_or("").contains("MEDIASOUP_ENABLE_TCP=false"), "{c:?}");
+    // UDP on the same port is free: only the TCP check fails.
+    assert_eq!(doctor::udp_ports(&cfg(&vars)).status, Status::Pass);
+    // ICE-TCP off: the TCP ports are not needed.
+    let mut off = vars.clone();
+    off.push(("MEDIASOUP_ENABLE_TCP", "false"));
+    let c = doctor::tcp_media_ports(&cfg(&off));
+    assert_eq!(c.status, Status::Pass, "{c:?}");
+    assert!(c.detail.contains("off"), "{c:?}");
+    drop(held);
+    let c = doctor::tcp_media_ports(&cfg(&vars));
+    assert_eq!(c.status, Status::Pass, "{c:?}");
+    assert!(c.detail.contains(&format!("ufw allow {p}:{p}/tcp")), "{c:?}");
+}
+
+#[test]
+fn one_port_mode_checks_one_udp_and_one_tcp_port() {
+    let port = free_udp_tcp_port();
+    let p = port.to_string();
+    // Eight workers, a range of one port that is not used: one-port mode needs no range.
+    let mut vars = LOOPBACK.to_vec();
+    vars.extend([
+        ("MEDIASOUP_LISTEN_IP", "127.0.0.1"),
+        ("MEDIASOUP_MIN_PORT", "47300"),
+        ("MEDIASOUP_MAX_PORT", "47300"),
+        ("MEDIASOUP_WORKERS", "8"),
+        ("MEDIASOUP_SINGLE_PORT", &p),
+    ]);
+    let c = doctor::udp_ports(&cfg(&vars));
+    assert_eq!(c.status, Status::Pass, "{c:?}");
+    assert!(c.detail.contains("one-port mode") && c.detail.contains(&format!("ufw allow {p}/udp")), "{c:?}");
+    let c = doctor::tcp_media_ports(&cfg(&vars));
+    assert_eq!(c.status, Status::Pass, "{c:?}");
+    assert!(c.detail.contains(&format!("ufw allow {p}/tcp")), "{c:?}");
+
+    // The one UDP port taken.
+    let udp = UdpSocket::bind(("127.0.0.1", port)).expect("bind");
+    let c = doctor::udp_ports(&cfg(&vars));
+    assert_fails(&c, &p);
+    assert!(c.detail.contains("MEDIASOUP_SINGLE_PORT") && c.fix.as_deref().unwrap_or("").contains("MEDIASOUP_SINGLE_PORT"), "{c:?}");
+    drop(udp);
+
+    // The one TCP port taken.
+    let tcp = TcpListener::bind(("127.0.0.1", port)).expect("bind");
+    let c = doctor::tcp_media_ports(&cfg(&vars));
+    assert_fails(&c, &p);
+    assert!(c.detail.contains("MEDIASOUP_SINGLE_PORT"), "{c:?}");
+    drop(tcp);
+}
+
 #[test]
 fn udp_listen_ip_not_of_this_host_fails() {
     let c = doctor::udp_ports(&cfg(&[("MEDIASOUP_LISTEN_IP", "10.255.255.77"), ("MEDIASOUP_WORKERS", "1")]));
@@ -226,7 +297,10 @@ fn misspelled_variables_are_pointed_out() {
 
 /// The binary: a controlled environment, a fresh directory (no `.env`), exit codes.
 fn doctor_binary(vars: &[(&str, &str)]) -> (i32, String) {
-    let dir = std::env::temp_dir().join(format!("doctor-bin-{}-{}", std::process::id(), vars.len()));
+    // A directory per call: tests run in parallel and each removes its own.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("doctor-bin-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let out = Command::new(env!("CARGO_BIN_EXE_meeting-service"))
         .arg("doctor")
@@ -263,6 +337,33 @@ fn binary_exits_non_zero_when_a_check_fails() {
     assert!(out.contains("fix:"), "{out}");
     assert!(out.contains("checks: 2 failed"), "{out}");
     assert!(out.contains("✓ variables"), "{out}");
+}
+
+#[test]
+fn binary_exits_non_zero_when_a_tcp_media_port_is_taken() {
+    let held = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let media = held.local_addr().expect("addr").port().to_string();
+    let http = closed_port().to_string();
+    let vars = [
+        ("HOST", "127.0.0.1"),
+        ("PORT", http.as_str()),
+        ("MEDIASOUP_ANNOUNCED_IP", "203.0.113.7"),
+        ("MEDIASOUP_LISTEN_IP", "127.0.0.1"),
+        ("MEDIASOUP_WORKERS", "2"),
+        ("MEDIASOUP_SINGLE_PORT", media.as_str()),
+        ("JWT_SECRET", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
+    ];
+    let (code, out) = doctor_binary(&vars);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("✗ TCP media ports (ICE-TCP)") && out.contains(&media), "{out}");
+    assert!(out.contains("MEDIASOUP_ENABLE_TCP=false"), "{out}");
+    assert!(out.contains("checks: 1 failed"), "{out}");
+    // Without ICE-TCP the same host passes.
+    let mut udp_only = vars.to_vec();
+    udp_only.push(("MEDIASOUP_ENABLE_TCP", "false"));
+    let (code, out) = doctor_binary(&udp_only);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("✓ TCP media ports (ICE-TCP): off"), "{out}");
 }
 
 #[test]
