@@ -79,7 +79,12 @@ fn check_sfu(state: &AppState) -> Value {
     let workers: Vec<Value> = sfu
         .stats()
         .iter()
-        .map(|w| json!({ "index": w.index, "port": w.port, "alive": w.alive, "rooms": w.rooms, "participants": w.participants }))
+        .map(|w| {
+            json!({
+                "index": w.index, "port": w.port, "alive": w.alive, "rooms": w.rooms,
+                "participants": w.participants, "tcpConnections": w.tcp_connections,
+            })
+        })
         .collect();
     let ok = !workers.is_empty() && workers.iter().all(|w| w["alive"] == json!(true));
     json!({ "ok": ok, "enabled": enabled, "running": true, "workers": workers })
