@@ -99,25 +99,34 @@ fn kubernetes_manifest_uses_host_network_and_the_default_ports() {
     assert_eq!(cfg.listen.port(), def.listen.port(), "PORT differs from the default");
     assert_eq!((cfg.sfu.min_port, cfg.sfu.max_port), (def.sfu.min_port, def.sfu.max_port), "the UDP range differs from the defaults");
 
-    // Declared ports: http = PORT; the UDP ports are exactly the workers' ports.
+    // Declared ports: http = PORT; the UDP ports are exactly the workers' ports, and so
+    // are the TCP media ports when ICE-TCP is on (none when it is off).
     let mut udp = Vec::new();
+    let mut tcp = Vec::new();
     let mut http = None;
     for p in c["ports"].as_sequence().expect("ports") {
         let port: u16 = text(&p["containerPort"]).parse().expect("port number");
-        match text(&p["protocol"]).as_str() {
-            "UDP" => udp.push(port),
-            "TCP" => {
-                assert_eq!(text(&p["name"]), "http");
-                http = Some(port);
-            }
-            other => panic!("protocol {other}"),
+        let name = text(&p["name"]);
+        assert!(name.len() <= 15, "port name {name} is longer than Kubernetes allows (15)");
+        match (text(&p["protocol"]).as_str(), name.as_str()) {
+            ("UDP", _) => udp.push(port),
+            ("TCP", "http") => http = Some(port),
+            ("TCP", n) if n.starts_with("media-tcp-") => tcp.push(port),
+            (proto, n) => panic!("port {n} ({proto}) is neither http nor a media port"),
         }
     }
     assert_eq!(http, Some(cfg.listen.port()));
     udp.sort_unstable();
-    let workers: Vec<u16> = (0..cfg.sfu.workers).map(|i| cfg.sfu.min_port + i as u16).collect();
+    tcp.sort_unstable();
+    let workers = cfg.sfu.media_ports();
     assert_eq!(udp, workers, "declared UDP ports must be MEDIASOUP_MIN_PORT + i for each of the {} workers", cfg.sfu.workers);
-    assert!(udp.iter().all(|p| (cfg.sfu.min_port..=cfg.sfu.max_port).contains(p)));
+    assert!(cfg.sfu.single_port.is_some() || udp.iter().all(|p| (cfg.sfu.min_port..=cfg.sfu.max_port).contains(p)));
+    assert_eq!(env.get("MEDIASOUP_ENABLE_TCP").map(String::as_str), Some("true"), "kubernetes.yaml should say whether ICE-TCP is on");
+    if cfg.sfu.enable_tcp {
+        assert_eq!(tcp, workers, "with ICE-TCP the TCP media ports must be the UDP ones");
+    } else {
+        assert!(tcp.is_empty(), "TCP media ports declared but MEDIASOUP_ENABLE_TCP is off: {tcp:?}");
+    }
     // One core per worker.
     assert_eq!(text(s(c, &["resources", "requests", "cpu"])), cfg.sfu.workers.to_string());
 
@@ -255,6 +264,8 @@ fn dockerfile_is_multi_stage_non_root_with_a_health_check() {
     let hc_text: String = d.lines().skip(hc).take(2).collect();
     assert!(hc_text.contains("/health"), "{hc_text}");
     assert!(d.contains("EXPOSE 3009/tcp") && d.contains("EXPOSE 10000-10100/udp"));
+    // ICE-TCP is on by default: the same range over TCP.
+    assert!(defaults().sfu.enable_tcp && d.contains("EXPOSE 10000-10100/tcp"), "the Dockerfile must expose the TCP media range");
     assert!(d.contains("COPY --from=build"));
 }
 
@@ -324,5 +335,24 @@ fn known_vars_match_config_rs_and_the_configuration_reference() {
     for known in KNOWN_VARS {
         let shown = if known.starts_with("STUN_SERVER_") { "STUN_SERVER_1" } else { known };
         assert!(reference.contains(&format!("`{shown}`")), "docs/configuration.md does not document {shown}");
+    }
+}
+
+#[test]
+fn every_media_port_opened_for_udp_is_opened_for_tcp_too() {
+    // ICE-TCP is on by default: a firewall command that opens the media ports (the
+    // defaults start at 10000) for UDP must open them for TCP as well.
+    assert!(defaults().sfu.enable_tcp);
+    for file in ["README.md", "docs/deployment.md", "docs/configuration.md"] {
+        let t = read(file);
+        let mut opened = 0;
+        for (i, _) in t.match_indices("ufw allow 10000") {
+            let spec = t[i + "ufw allow ".len()..].split(|c: char| c.is_whitespace() || c == '`').next().expect("a port spec");
+            if let Some(ports) = spec.strip_suffix("/udp") {
+                opened += 1;
+                assert!(t.contains(&format!("ufw allow {ports}/tcp")), "{file}: `ufw allow {spec}` without `ufw allow {ports}/tcp`");
+            }
+        }
+        assert!(opened > 0, "{file}: no `ufw allow 10000…/udp` found (the parser or the file is wrong)");
     }
 }
