@@ -79,11 +79,41 @@ function freeTcpPort() {
   });
 }
 
+/**
+ * A port free on 127.0.0.1 for both UDP and TCP (the SFU's media ports are both, with
+ * ICE-TCP), in 20000-40000 and outside the `avoid` ranges ([lo, hi], inclusive).
+ */
+async function freeUdpTcpPort(avoid = []) {
+  const dgram = require("node:dgram");
+  for (let i = 0; i < 50; i++) {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    if (avoid.some(([lo, hi]) => port >= lo && port <= hi)) continue;
+    const tcpOk = await new Promise((resolve) => {
+      const s = net.createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+    });
+    if (!tcpOk) continue;
+    const udpOk = await new Promise((resolve) => {
+      const u = dgram.createSocket("udp4");
+      u.once("error", () => resolve(false));
+      u.bind(port, "127.0.0.1", () => u.close(() => resolve(true)));
+    });
+    if (udpOk) return port;
+  }
+  throw new Error("no port free for UDP and TCP after 50 tries");
+}
+
 /** Start meeting-service; resolves once GET /health answers. */
 async function startServer(opts = {}) {
   if (!fs.existsSync(BIN)) throw new Error(`server binary not found: ${BIN} (cargo build -p meeting-service, or set MEETING_SERVICE_BIN)`);
   const port = await freeTcpPort();
-  const udpBase = 20000 + Math.floor(Math.random() * 20000);
+  // The workers also listen on TCP at their ports (ICE-TCP): keep the HTTP port out of
+  // the media range, and so are `opts.avoidPorts` (a port the test keeps for itself).
+  const avoid = [port, ...(opts.avoidPorts || [])];
+  let udpBase;
+  do udpBase = 20000 + Math.floor(Math.random() * 20000);
+  while (avoid.some((p) => p >= udpBase && p <= udpBase + 9));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mtest-"));
   const env = {
     PATH: process.env.PATH,
@@ -316,6 +346,7 @@ function cpuSeconds(pid) {
 
 module.exports = {
   freeTcpPort,
+  freeUdpTcpPort,
   REPO,
   BIN,
   JWT_SECRET,
