@@ -108,12 +108,14 @@ async function freeUdpTcpPort(avoid = []) {
 async function startServer(opts = {}) {
   if (!fs.existsSync(BIN)) throw new Error(`server binary not found: ${BIN} (cargo build -p meeting-service, or set MEETING_SERVICE_BIN)`);
   const port = await freeTcpPort();
-  // The workers also listen on TCP at their ports (ICE-TCP): keep the HTTP port out of
-  // the media range, and so are `opts.avoidPorts` (a port the test keeps for itself).
+  // The workers also listen on TCP at their ports (ICE-TCP): keep the HTTP port, and
+  // `opts.avoidPorts` (ports the test keeps for itself), out of the media range.
   const avoid = [port, ...(opts.avoidPorts || [])];
-  let udpBase;
-  do udpBase = 20000 + Math.floor(Math.random() * 20000);
-  while (avoid.some((p) => p >= udpBase && p <= udpBase + 9));
+  let udpBase = 20000;
+  for (let i = 0; i < 100; i++) {
+    udpBase = 20000 + Math.floor(Math.random() * 20000);
+    if (!avoid.some((p) => p >= udpBase && p <= udpBase + 9)) break;
+  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mtest-"));
   const env = {
     PATH: process.env.PATH,
