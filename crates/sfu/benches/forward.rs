@@ -11,6 +11,13 @@
 //! for pure subscribers and for subscribers that also publish, with datagrams handed to
 //! the engine one at a time and in bursts of 8 (`Engine::handle_datagrams`, as the
 //! worker does). Run only the summary with `cargo bench --bench forward -- nothing`.
+//!
+//! Knobs (environment), for profiling: `FORWARD_ROWS` picks summary rows as
+//! `N[*][/batch]`, comma-separated (e.g. `10,50/8,50*`; `*` = subscribers also offer
+//! mic and camera); `FORWARD_PACKETS` sets the input packets per row; `FORWARD_SUMMARY_ONLY`
+//! skips criterion. The timed work runs in `timed_feed` (never inlined), so that
+//! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*timed_feed*'`
+//! counts exactly the forwarding path and not the rig's setup (ICE, DTLS, key generation).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -62,6 +69,21 @@ impl Rig {
         assert!(
             sim.run_until(Duration::from_secs(10), |s| s.all_connected()),
             "rig did not connect"
+        );
+        // Mic and camera are offered to the others when a participant's media starts:
+        // one frame from the publisher (and from every subscriber, in the `*` rows, so
+        // that they publish too), and the simulated network carries offers and answers.
+        let now = sim.now;
+        let senders = if receive_only { 1 } else { sim.clients.len() };
+        for c in &mut sim.clients[..senders] {
+            c.write_video_frame(now, true, PAYLOAD);
+        }
+        // Mic and camera of each other sender.
+        let want = |i: usize| 2 * (senders - usize::from(i < senders));
+        let settled = |s: &Sim| (0..s.clients.len()).all(|i| s.clients[i].tracks.len() == want(i));
+        assert!(
+            sim.run_until(Duration::from_secs(5), settled),
+            "subscriptions did not settle"
         );
         sim.run(Duration::from_millis(100));
         let t = sim.now;
@@ -132,16 +154,15 @@ fn thread_cpu_ns() -> Option<u64> {
     s.split_whitespace().next()?.parse().ok()
 }
 
-fn summary() {
-    println!("\n1 publisher → N subscribers, {PAYLOAD}-byte VP8 packets");
-    println!(
-        "(* = every subscriber also offers mic and camera m-lines, as when everyone publishes)"
-    );
-    println!(
-        "{:>5} {:>6} {:>14} {:>18} {:>22}",
-        "N", "batch", "input pkt/s", "forwarded pkt/s", "CPU ns / forwarded"
-    );
-    let rows = [
+/// The measured region (see the knobs above): feed `n` datagrams in bursts of `batch`.
+#[inline(never)]
+fn timed_feed(rig: &mut Rig, n: usize, batch: usize) -> usize {
+    rig.feed_batched(n, batch)
+}
+
+/// Summary rows `(N, receive_only, batch)`: `FORWARD_ROWS` or the default set.
+fn rows() -> Vec<(usize, bool, usize)> {
+    let default = vec![
         (1usize, true, 1usize),
         (10, true, 1),
         (50, true, 1),
@@ -151,7 +172,36 @@ fn summary() {
         (50, false, 1),
         (50, false, 8),
     ];
-    for (n, receive_only, batch) in rows {
+    let Ok(spec) = std::env::var("FORWARD_ROWS") else {
+        return default;
+    };
+    spec.split(',')
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| {
+            let (n, batch) = r.trim().split_once('/').unwrap_or((r.trim(), "1"));
+            let (n, publishing) = n.strip_suffix('*').map_or((n, false), |n| (n, true));
+            (
+                n.parse().expect("FORWARD_ROWS: N"),
+                !publishing,
+                batch.parse().expect("FORWARD_ROWS: batch"),
+            )
+        })
+        .collect()
+}
+
+fn summary() {
+    println!("\n1 publisher → N subscribers, {PAYLOAD}-byte VP8 packets");
+    println!(
+        "(* = every subscriber also offers mic and camera m-lines, as when everyone publishes)"
+    );
+    println!(
+        "{:>5} {:>6} {:>14} {:>18} {:>22}",
+        "N", "batch", "input pkt/s", "forwarded pkt/s", "CPU ns / forwarded"
+    );
+    let packets: Option<usize> = std::env::var("FORWARD_PACKETS")
+        .ok()
+        .map(|v| v.parse().expect("FORWARD_PACKETS: a number"));
+    for (n, receive_only, batch) in rows() {
         let mut rig = Rig::with(n, receive_only);
         // Warm up (and let the keyframe open every subscription).
         rig.refill(CHUNK);
@@ -160,26 +210,27 @@ fn summary() {
         let mut wall = Duration::ZERO;
         let mut cpu = 0u64;
         let mut input = 0usize;
-        let total = match (n, receive_only) {
+        let total = packets.unwrap_or(match (n, receive_only) {
             (50, false) => 2_000,
             (50, true) => 10_000,
             _ => 40_000,
-        };
+        });
         while input < total {
-            rig.refill(CHUNK);
+            let chunk = CHUNK.min(total - input);
+            rig.refill(chunk);
             let c0 = thread_cpu_ns();
             let t0 = Instant::now();
-            rig.feed_batched(CHUNK, batch);
+            timed_feed(&mut rig, chunk, batch);
             wall += t0.elapsed();
             if let (Some(a), Some(b)) = (c0, thread_cpu_ns()) {
                 cpu += b - a;
             }
-            input += CHUNK;
+            input += chunk;
         }
         let forwarded = rig.sim.engine.stats().rtp_forwarded - before;
         let secs = wall.as_secs_f64();
         println!(
-            "{:>4}{} {:>6} {:>14.0} {:>18.0} {:>22.0}",
+            "{:>4}{} {:>6} {:>14.0} {:>18.0} {:>22.0}   ({input} in, {forwarded} forwarded)",
             n,
             if receive_only { " " } else { "*" },
             batch,
@@ -232,6 +283,9 @@ fn bench(c: &mut Criterion) {
 
 fn main() {
     summary();
+    if std::env::var_os("FORWARD_SUMMARY_ONLY").is_some() {
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c);
     c.final_summary();

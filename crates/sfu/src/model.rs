@@ -114,9 +114,18 @@ pub struct Publication {
     pub mid: Mid,
     pub kind: MediaKind,
     pub source: TrackSource,
-    /// Offered to the other participants (mic/camera from join; screen share only
+    /// Offered to the other participants (mic/camera once media flows; screen share only
     /// between `set_publishing(.., true)` and `false`).
     pub published: bool,
+    /// To be published when the participant starts sending (mic and camera unless
+    /// `set_publishing` said otherwise). Not at once: a send-only m-line may carry
+    /// nothing (a viewer's, a camera that is off), and offering it to everybody made
+    /// every join renegotiate the whole room (docs/sfu.md, "Signalling").
+    pub auto_publish: bool,
+    /// The offer's m-line names a media stream (`a=msid:<stream> <track>`, stream not
+    /// `-`): the client attached a track. Published together with the participant's
+    /// first media, so that mic and camera reach the others in one offer.
+    pub has_track: bool,
     /// Forwarding paused; subscribers keep their m-line.
     pub muted: bool,
     /// RTP arrived at least once.

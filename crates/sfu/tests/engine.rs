@@ -507,8 +507,8 @@ fn participant_that_never_connects_is_removed() {
         .expect("join");
     sim.pump();
     assert!(
-        sim.clients[a].tracks.iter().any(|t| t.from == ghost_id),
-        "ghost's tracks offered at join"
+        sim.clients[a].tracks.iter().all(|t| t.from != ghost_id),
+        "a participant that sends nothing is offered to nobody"
     );
     assert!(
         sim.run_until(Duration::from_secs(35), |s| !s
@@ -535,7 +535,14 @@ fn client_offer_during_pending_server_offer_and_stale_answer() {
     let a = sim.join(|_| {});
     let _b = sim.join(|_| {});
     let a_id = sim.clients[a].id.clone();
-    // A has our offer (B's tracks) pending, unanswered.
+    // B's media starts: A gets our offer of B's tracks, and leaves it unanswered.
+    assert!(
+        sim.run_until(Duration::from_secs(5), |s| s
+            .offers
+            .iter()
+            .any(|(p, ..)| *p == a_id)),
+        "no offer to A"
+    );
     let (_, stale_id, stale_sdp, _) = sim
         .offers
         .iter()
@@ -649,4 +656,111 @@ fn participant_whose_network_goes_away_is_removed_after_grace() {
         sim.clients[a].tracks.iter().all(|t| t.from != lost),
         "its tracks removed from the others"
     );
+}
+
+/// Server offers made to `id` so far.
+fn offers_to(sim: &Sim, id: &meeting_sfu::ParticipantId) -> usize {
+    sim.events
+        .iter()
+        .filter(|(_, e)| matches!(e, SfuEvent::Renegotiate { participant, .. } if participant == id))
+        .count()
+}
+
+/// A viewer as the load tool's webinar makes it: it offers mic, camera and screen
+/// send-only m-lines (with stream and track ids) but never sends on them.
+fn viewer(c: &mut common::Client) {
+    c.send_audio = false;
+    c.send_video = false;
+}
+
+#[test]
+fn viewers_joining_a_webinar_cause_one_offer_each_and_none_to_others() {
+    let mut sim = Sim::new();
+    let host = sim.join(|_| {});
+    assert!(sim.run_until(Duration::from_secs(5), |s| s.all_connected()));
+    sim.run(Duration::from_millis(300));
+    let host_id = sim.clients[host].id.clone();
+    let host_offers = offers_to(&sim, &host_id);
+    let mut viewers = Vec::new();
+    for _ in 0..6 {
+        viewers.push(sim.join(viewer));
+        sim.run(Duration::from_millis(100));
+    }
+    assert!(
+        sim.run_until(Duration::from_secs(8), |s| viewers
+            .iter()
+            .all(|&v| s.clients[v].frames_from(1, TAG_CAM) >= 5
+                && s.clients[v].frames_from(1, TAG_MIC) >= 5)),
+        "every viewer sees and hears the host"
+    );
+    sim.run(Duration::from_secs(1));
+    for &v in &viewers {
+        let c = &sim.clients[v];
+        assert_eq!(
+            offers_to(&sim, &c.id),
+            1,
+            "viewer {} gets one offer (the host's mic and camera)",
+            c.index
+        );
+        assert_eq!(c.tracks.len(), 2, "{:?}", c.tracks);
+        assert!(c.tracks.iter().all(|t| t.from == host_id));
+    }
+    assert_eq!(
+        offers_to(&sim, &host_id),
+        host_offers,
+        "viewers who send nothing cause no offer to the host"
+    );
+    // Nor to each other: the only offers of the whole run are the viewers' one each.
+    let total = sim
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, SfuEvent::Renegotiate { .. }))
+        .count();
+    assert_eq!(total, host_offers + viewers.len());
+    // A viewer leaving changes nobody's subscriptions either.
+    let gone = sim.clients[viewers[0]].id.clone();
+    assert!(sim.engine.leave(sim.now, &gone));
+    sim.run(Duration::from_millis(200));
+    let after = sim
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, SfuEvent::Renegotiate { .. }))
+        .count();
+    assert_eq!(after, total, "a viewer leaving renegotiates nobody");
+}
+
+#[test]
+fn publisher_joining_viewers_causes_exactly_one_offer_per_viewer() {
+    let mut sim = Sim::new();
+    let viewers: Vec<usize> = (0..4).map(|_| sim.join(viewer)).collect();
+    assert!(sim.run_until(Duration::from_secs(5), |s| s.all_connected()));
+    sim.run(Duration::from_millis(300));
+    assert!(
+        !sim.events
+            .iter()
+            .any(|(_, e)| matches!(e, SfuEvent::Renegotiate { .. })),
+        "viewers alone: no offers at all"
+    );
+    let host = sim.join(|_| {});
+    let host_index = sim.clients[host].index;
+    assert!(
+        sim.run_until(Duration::from_secs(8), |s| viewers.iter().all(|&v| s.clients
+            [v]
+            .frames_from(host_index, TAG_CAM)
+            >= 5
+            && s.clients[v].frames_from(host_index, TAG_MIC) >= 5)),
+        "every viewer sees and hears the host"
+    );
+    sim.run(Duration::from_secs(1));
+    for &v in &viewers {
+        let c = &sim.clients[v];
+        assert_eq!(
+            offers_to(&sim, &c.id),
+            1,
+            "mic and camera come in one offer to viewer {}",
+            c.index
+        );
+        assert_eq!(c.tracks.len(), 2, "{:?}", c.tracks);
+    }
+    assert_eq!(offers_to(&sim, &sim.clients[host].id), 0);
 }

@@ -50,7 +50,14 @@ impl Engine {
                 publ.layers.push(l);
             }
         }
+        let first_packet = !publ.receiving;
         publ.receiving = true;
+        if first_packet && publ.auto_publish && !publ.published {
+            // Media starts: offer it to the others now. Their m-lines are only to be
+            // negotiated, so there is nobody to forward this packet to yet.
+            self.publish_on_media(key, mid, now);
+            return;
+        }
         if publ.published && !publ.announced {
             publ.announced = true;
             let source = publ.source;

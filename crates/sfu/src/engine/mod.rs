@@ -316,8 +316,8 @@ impl Engine {
             participant: id,
             state: ConnectionState::Connecting,
         });
-        for (mid, kind) in sending_media_lines(offer_sdp) {
-            self.add_publication(key, mid, kind, now);
+        for l in sending_media_lines(offer_sdp) {
+            self.add_publication(key, l.mid, l.kind, l.has_track, now);
         }
         self.mark_dirty(key);
         self.drive(now);
@@ -371,8 +371,8 @@ impl Engine {
             })
             .collect();
         if answer.is_ok() {
-            for (mid, kind) in sending_media_lines(offer_sdp) {
-                self.add_publication(key, mid, kind, now);
+            for l in sending_media_lines(offer_sdp) {
+                self.add_publication(key, l.mid, l.kind, l.has_track, now);
             }
         }
         self.mark_dirty(key);
@@ -519,6 +519,8 @@ impl Engine {
             p.publishing_overrides.push((source, on));
             return Ok(());
         };
+        // An explicit decision: media starting later does not change it.
+        publ.auto_publish = false;
         if publ.published == on {
             return Ok(());
         }

@@ -6,14 +6,22 @@ use super::*;
 impl Engine {
     pub(super) fn on_media_added(&mut self, key: Key, m: MediaAdded, now: Instant) {
         if matches!(m.direction, Direction::RecvOnly | Direction::SendRecv) {
-            self.add_publication(key, m.mid, m.kind, now);
+            self.add_publication(key, m.mid, m.kind, false, now);
         }
     }
 
-    /// A client m-line that sends to us. Called from the offer's SDP (so that the
-    /// others get the m-line at once, before this participant is even connected) and
-    /// again from str0m's `MediaAdded` (a no-op then).
-    pub(super) fn add_publication(&mut self, key: Key, mid: Mid, kind: MediaKind, now: Instant) {
+    /// A client m-line that sends to us. Called from the offer's SDP and again from
+    /// str0m's `MediaAdded` (a no-op then). Mic and camera are published (offered to the
+    /// others) when the participant's media starts (`publish_on_media`), not here: the
+    /// m-line may never carry anything.
+    pub(super) fn add_publication(
+        &mut self,
+        key: Key,
+        mid: Mid,
+        kind: MediaKind,
+        has_track: bool,
+        now: Instant,
+    ) {
         let m = MediaAdded {
             mid,
             kind,
@@ -65,6 +73,8 @@ impl Engine {
             kind: m.kind,
             source,
             published: false,
+            auto_publish: publish,
+            has_track,
             muted: false,
             receiving: false,
             announced: false,
@@ -73,8 +83,26 @@ impl Engine {
             target: None,
             keyframe: Vec::new(),
         });
-        if publish {
-            self.publish(key, m.mid, now);
+        let _ = now;
+    }
+
+    /// The first packet of publication `mid` of `key` arrived: publish it if it is to be
+    /// published by default, together with the participant's other such m-lines that
+    /// carry a track (mic and camera of one `getUserMedia` stream: one offer per
+    /// subscriber, not one per track). An m-line without a track (camera off) waits
+    /// for its own first packet; a viewer that sends nothing is never offered to anyone.
+    pub(super) fn publish_on_media(&mut self, key: Key, mid: Mid, now: Instant) {
+        let Some(p) = self.participants.get(&key) else {
+            return;
+        };
+        let mids: Vec<Mid> = p
+            .publications
+            .iter()
+            .filter(|x| x.auto_publish && !x.published && (x.mid == mid || x.has_track))
+            .map(|x| x.mid)
+            .collect();
+        for m in mids {
+            self.publish(key, m, now);
         }
     }
 
@@ -276,16 +304,40 @@ pub(super) fn stop_subscriptions(p: &mut Participant, f: impl Fn(&Subscription) 
     }
 }
 
+/// One sending m-line of a client's offer.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct SendingLine {
+    pub mid: Mid,
+    pub kind: MediaKind,
+    /// `a=msid:<stream> <track>` with a stream other than `-`: a track is attached.
+    /// Browsers put the stream only when the transceiver was given one with its track
+    /// (`addTransceiver(track, {streams: [stream]})`); a trackless transceiver says `-`.
+    pub has_track: bool,
+}
+
 /// The m-lines of a client's offer on which the client sends (`sendonly`/`sendrecv`,
-/// the default): `(mid, kind)`. str0m reports them (`MediaAdded`) only once DTLS is up;
-/// reading them here lets the others get their m-lines at join. Tolerant: lines it
-/// does not understand are skipped (str0m has already validated the SDP).
-pub(super) fn sending_media_lines(sdp: &str) -> Vec<(Mid, MediaKind)> {
+/// the default). str0m reports them (`MediaAdded`) only once DTLS is up; reading them
+/// here names their sources from the start. Tolerant: lines it does not understand are
+/// skipped (str0m has already validated the SDP).
+pub(super) fn sending_media_lines(sdp: &str) -> Vec<SendingLine> {
+    struct Current {
+        kind: MediaKind,
+        mid: Option<Mid>,
+        sending: bool,
+        has_track: bool,
+    }
     let mut out = Vec::new();
-    let mut current: Option<(MediaKind, Option<Mid>, bool)> = None;
-    let flush = |c: Option<(MediaKind, Option<Mid>, bool)>, out: &mut Vec<(Mid, MediaKind)>| {
-        if let Some((kind, Some(mid), true)) = c {
-            out.push((mid, kind));
+    let mut current: Option<Current> = None;
+    let flush = |c: Option<Current>, out: &mut Vec<SendingLine>| {
+        if let Some(c) = c
+            && c.sending
+            && let Some(mid) = c.mid
+        {
+            out.push(SendingLine {
+                mid,
+                kind: c.kind,
+                has_track: c.has_track,
+            });
         }
     };
     for line in sdp.lines() {
@@ -301,12 +353,19 @@ pub(super) fn sending_media_lines(sdp: &str) -> Vec<(Mid, MediaKind)> {
             };
             // A rejected m-line (port 0) carries nothing.
             let port_zero = rest.split_whitespace().nth(1) == Some("0");
-            current = kind.map(|k| (k, None, !port_zero));
-        } else if let Some((_, mid, sending)) = current.as_mut() {
+            current = kind.map(|kind| Current {
+                kind,
+                mid: None,
+                sending: !port_zero,
+                has_track: false,
+            });
+        } else if let Some(c) = current.as_mut() {
             if let Some(m) = line.strip_prefix("a=mid:") {
-                *mid = Some(Mid::from(m.trim()));
+                c.mid = Some(Mid::from(m.trim()));
+            } else if let Some(msid) = line.strip_prefix("a=msid:") {
+                c.has_track |= msid.split_whitespace().next().is_some_and(|s| s != "-");
             } else if line == "a=recvonly" || line == "a=inactive" {
-                *sending = false;
+                c.sending = false;
             }
         }
     }
@@ -321,17 +380,24 @@ mod tests {
     #[test]
     fn sending_media_lines_reads_mids_and_directions() {
         let sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
-            m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=sendonly\r\n\
-            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=sendonly\r\na=msid:s1 t1\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=msid:- t2\r\n\
             m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:2\r\na=recvonly\r\n\
             m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=mid:3\r\na=sendonly\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:5\r\na=sendrecv\r\n\
             m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:4\r\n";
         let lines = sending_media_lines(sdp);
+        let line = |mid: &str, kind, has_track| SendingLine {
+            mid: Mid::from(mid),
+            kind,
+            has_track,
+        };
         assert_eq!(
             lines,
             vec![
-                (Mid::from("0"), MediaKind::Audio),
-                (Mid::from("1"), MediaKind::Video)
+                line("0", MediaKind::Audio, true),
+                line("1", MediaKind::Video, false),
+                line("5", MediaKind::Video, false),
             ]
         );
         // Nonsense never panics.
