@@ -11,7 +11,8 @@
   const NAME_KEY = "meeting.name";
   const ICE_HINTS = [
     "MEDIASOUP_ANNOUNCED_IP must be the server's LAN or public IP address, not 127.0.0.1.",
-    "UDP ports 10000-10100 (MEDIASOUP_MIN_PORT-MEDIASOUP_MAX_PORT) must be open in the server's firewall.",
+    "UDP ports 10000-10100 (MEDIASOUP_MIN_PORT-MEDIASOUP_MAX_PORT) must be open in the server's firewall; " +
+      "open TCP on the same ports too, for clients whose network blocks UDP (ICE-TCP, MEDIASOUP_ENABLE_TCP).",
     "On networks that block UDP, configure a TURN server (TURN_SERVER_URL, TURN_USERNAME, TURN_CREDENTIAL).",
   ];
   const JOIN_ERRORS = {
