@@ -424,3 +424,215 @@ fn rooms_spread_over_workers_and_garbage_is_counted() {
         sfu.stats()
     );
 }
+
+/// A receive-only str0m client that reaches the SFU over ICE-TCP only: an active TCP
+/// candidate, RFC 4571 frames on one TCP connection to the worker's port.
+struct TcpClient {
+    id: ParticipantId,
+    rtc: str0m::Rtc,
+    stream: std::net::TcpStream,
+    local: std::net::SocketAddr,
+    server: std::net::SocketAddr,
+    read: Vec<u8>,
+    pending: Option<str0m::change::SdpPendingOffer>,
+    connected: bool,
+    media: [usize; 2],
+}
+
+impl TcpClient {
+    /// Connect to the worker and make the join offer (receive-only audio).
+    fn connect(server: std::net::SocketAddr) -> (TcpClient, String) {
+        use str0m::media::{Direction, MediaKind};
+        let stream = std::net::TcpStream::connect(server).expect("TCP connect to the worker");
+        stream.set_nonblocking(true).expect("nonblocking");
+        stream.set_nodelay(true).expect("nodelay");
+        let local = stream.local_addr().expect("local addr");
+        let mut rtc = str0m::Rtc::builder().build(Instant::now());
+        let candidate = str0m::Candidate::builder()
+            .tcp()
+            .host(local)
+            .tcptype(str0m::net::TcpType::Active)
+            .build()
+            .expect("TCP candidate");
+        rtc.add_local_candidate(candidate);
+        let mut change = rtc.sdp_api();
+        change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+        let (offer, pending) = change.apply().expect("an offer");
+        let c = TcpClient {
+            id: ParticipantId::new("tcp-client"),
+            rtc,
+            stream,
+            local,
+            server,
+            read: Vec::new(),
+            pending: Some(pending),
+            connected: false,
+            media: [0, 0],
+        };
+        (c, offer.to_sdp_string())
+    }
+
+    fn accept_answer(&mut self, sdp: &str) {
+        let answer = str0m::change::SdpAnswer::from_sdp_string(sdp).expect("answer parses");
+        let pending = self.pending.take().expect("pending offer");
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .expect("answer accepted");
+    }
+
+    fn answer_offer(&mut self, sdp: &str) -> String {
+        let offer = str0m::change::SdpOffer::from_sdp_string(sdp).expect("offer parses");
+        let answer = self
+            .rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .expect("offer accepted");
+        answer.to_sdp_string()
+    }
+
+    /// Read frames from the connection into the `Rtc`, then write its output as frames.
+    fn pump(&mut self) {
+        use std::io::{Read, Write};
+        use str0m::net::{Protocol, Receive};
+        use str0m::{Event, Input, Output};
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => self.read.extend_from_slice(&buf[..n]),
+                Err(_) => break,
+            }
+        }
+        let now = Instant::now();
+        let mut at = 0;
+        while let Some(h) = self.read.get(at..at + 2) {
+            let len = usize::from(u16::from_be_bytes([h[0], h[1]]));
+            let Some(packet) = self.read.get(at + 2..at + 2 + len) else {
+                break;
+            };
+            if let Ok(contents) = packet.try_into() {
+                let input = Input::Receive(
+                    now,
+                    Receive {
+                        proto: Protocol::Tcp,
+                        source: self.server,
+                        destination: self.local,
+                        contents,
+                    },
+                );
+                let _ = self.rtc.handle_input(input);
+            }
+            at += 2 + len;
+        }
+        self.read.drain(..at);
+        let _ = self.rtc.handle_input(Input::Timeout(now));
+        for _ in 0..10_000 {
+            match self.rtc.poll_output() {
+                Ok(Output::Transmit(t)) => {
+                    assert_eq!(
+                        t.proto,
+                        Protocol::Tcp,
+                        "the client has only a TCP candidate"
+                    );
+                    let mut frame = (t.contents.len() as u16).to_be_bytes().to_vec();
+                    frame.extend_from_slice(&t.contents);
+                    // Blocking is fine for a test's few hundred bytes per frame.
+                    self.stream.set_nonblocking(false).expect("blocking");
+                    self.stream.write_all(&frame).expect("write frame");
+                    self.stream.set_nonblocking(true).expect("nonblocking");
+                }
+                Ok(Output::Event(Event::Connected)) => self.connected = true,
+                Ok(Output::Event(Event::MediaData(m))) => {
+                    let kind = usize::from(m.params.spec().codec.is_video());
+                    self.media[kind] += 1;
+                }
+                Ok(Output::Event(_)) => {}
+                Ok(Output::Timeout(_)) | Err(_) => break,
+            }
+        }
+    }
+}
+
+#[test]
+fn a_client_with_only_tcp_connects_and_receives_over_ice_tcp() {
+    let (sfu, events) = start_sfu(1);
+    let room = RoomId::new("ice-tcp");
+    let mut publisher = join(&sfu, &room, 1);
+    let port = publisher.server_port().expect("UDP candidate");
+    let server = std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+
+    let (mut tcp, offer) = TcpClient::connect(server);
+    let (tx, rx) = mpsc::channel();
+    sfu.join(
+        room.clone(),
+        tcp.id.clone(),
+        offer,
+        Vec::new(),
+        Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    );
+    let answer = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("join reply")
+        .expect("join succeeds");
+    tcp.accept_answer(&answer.sdp);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buf = vec![0u8; 2048];
+    while Instant::now() < deadline && !(tcp.connected && tcp.media[0] >= 10 && tcp.media[1] >= 10)
+    {
+        while let Ok(e) = events.try_recv() {
+            let SfuEvent::Renegotiate {
+                participant,
+                offer_id,
+                offer,
+                tracks,
+                ..
+            } = e
+            else {
+                continue;
+            };
+            let answer = if participant == tcp.id {
+                tcp.answer_offer(&offer)
+            } else {
+                publisher.client.answer_offer(&offer, tracks)
+            };
+            let (tx, rx) = mpsc::channel();
+            sfu.answer(
+                participant,
+                offer_id,
+                answer,
+                Box::new(move |r| {
+                    let _ = tx.send(r);
+                }),
+            );
+            rx.recv_timeout(Duration::from_secs(5))
+                .expect("answer reply")
+                .expect("answer accepted");
+        }
+        let c = &mut publisher;
+        let now = Instant::now();
+        while let Ok((n, source)) = c.socket.recv_from(&mut buf) {
+            c.client.handle_datagram(now, source, &buf[..n]);
+        }
+        for (dest, data) in c.client.tick(now) {
+            let _ = c.socket.send_to(&data, dest);
+        }
+        tcp.pump();
+        // Bounded poll interval of the test's own loop; it ends on the condition above.
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let stats = sfu.stats();
+    assert!(
+        tcp.connected,
+        "ICE + DTLS over TCP did not complete: {stats:?}"
+    );
+    assert!(
+        tcp.media[0] >= 10 && tcp.media[1] >= 10,
+        "audio/video frames over TCP: {:?}; {stats:?}",
+        tcp.media
+    );
+    assert_eq!(stats[0].tcp_connections, 1, "{stats:?}");
+}
