@@ -662,7 +662,9 @@ fn participant_whose_network_goes_away_is_removed_after_grace() {
 fn offers_to(sim: &Sim, id: &meeting_sfu::ParticipantId) -> usize {
     sim.events
         .iter()
-        .filter(|(_, e)| matches!(e, SfuEvent::Renegotiate { participant, .. } if participant == id))
+        .filter(
+            |(_, e)| matches!(e, SfuEvent::Renegotiate { participant, .. } if participant == id),
+        )
         .count()
 }
 
@@ -687,10 +689,11 @@ fn viewers_joining_a_webinar_cause_one_offer_each_and_none_to_others() {
         sim.run(Duration::from_millis(100));
     }
     assert!(
-        sim.run_until(Duration::from_secs(8), |s| viewers
-            .iter()
-            .all(|&v| s.clients[v].frames_from(1, TAG_CAM) >= 5
-                && s.clients[v].frames_from(1, TAG_MIC) >= 5)),
+        sim.run_until(Duration::from_secs(8), |s| viewers.iter().all(|&v| s
+            .clients[v]
+            .frames_from(1, TAG_CAM)
+            >= 5
+            && s.clients[v].frames_from(1, TAG_MIC) >= 5)),
         "every viewer sees and hears the host"
     );
     sim.run(Duration::from_secs(1));
@@ -744,8 +747,8 @@ fn publisher_joining_viewers_causes_exactly_one_offer_per_viewer() {
     let host = sim.join(|_| {});
     let host_index = sim.clients[host].index;
     assert!(
-        sim.run_until(Duration::from_secs(8), |s| viewers.iter().all(|&v| s.clients
-            [v]
+        sim.run_until(Duration::from_secs(8), |s| viewers.iter().all(|&v| s
+            .clients[v]
             .frames_from(host_index, TAG_CAM)
             >= 5
             && s.clients[v].frames_from(host_index, TAG_MIC) >= 5)),

@@ -116,7 +116,7 @@ const MAX_POLL: usize = 10_000;
 #[derive(Debug)]
 pub struct Engine {
     cfg: EngineConfig,
-    participants: HashMap<Key, Participant>,
+    participants: KeyMap<Participant>,
     by_id: HashMap<ParticipantId, Key>,
     by_addr: HashMap<(SocketAddr, Transport), Key>,
     by_ufrag: HashMap<String, Key>,
@@ -144,7 +144,7 @@ impl Engine {
         crate::install_crypto();
         Engine {
             cfg,
-            participants: HashMap::new(),
+            participants: KeyMap::default(),
             by_id: HashMap::new(),
             by_addr: HashMap::new(),
             by_ufrag: HashMap::new(),
@@ -200,6 +200,10 @@ impl Engine {
         let mut t: Option<Instant> = None;
         let mut at = |x: Instant| t = Some(t.map_or(x, |t| t.min(x)));
         for p in self.participants.values() {
+            // Due at or before its last input (str0m asks for "now" after output, or
+            // packets were written to it): 1 ms after that input, so that what is
+            // forwarded to one subscriber within a millisecond goes out in one str0m
+            // cycle; an idle subscriber is served at once.
             if p.next_timeout > p.last_fed {
                 at(p.next_timeout);
             } else {
@@ -807,40 +811,41 @@ impl Engine {
         };
         p.dirty = false;
         let mut events = std::mem::take(&mut self.events_scratch);
-        let mut failed = None;
-        let mut settled = false;
-        for _ in 0..MAX_POLL {
-            match guarded(|| p.rtc.poll_output()) {
-                Ok(Ok(RtcOutput::Timeout(t))) => {
-                    p.next_timeout = t;
-                    settled = true;
-                    break;
-                }
-                Ok(Ok(RtcOutput::Transmit(t))) => {
-                    let transport = match t.proto {
-                        Protocol::Udp => Transport::Udp,
-                        Protocol::Tcp => Transport::Tcp,
-                        // We offer no TLS candidates, so str0m never picks one.
-                        Protocol::SslTcp | Protocol::Tls => continue,
-                    };
-                    self.stats.datagrams_out += 1;
-                    self.outputs.push_back(Output::Transmit {
-                        transport,
-                        destination: t.destination,
-                        contents: t.contents.into(),
-                    });
-                }
-                Ok(Ok(RtcOutput::Event(e))) => events.push(e),
-                Ok(Err(e)) => {
-                    failed = Some(GoneReason::Failed(e.to_string()));
-                    break;
-                }
-                Err(()) => {
-                    failed = Some(GoneReason::Failed("internal error".into()));
-                    break;
+        let (outputs, stats) = (&mut self.outputs, &mut self.stats);
+        // One unwind guard around the loop rather than one per `poll_output`: each
+        // guarded call moved its (large) result through `catch_unwind`.
+        let polled = guarded(|| {
+            for _ in 0..MAX_POLL {
+                match p.rtc.poll_output() {
+                    Ok(RtcOutput::Timeout(t)) => {
+                        p.next_timeout = t;
+                        return Ok(true);
+                    }
+                    Ok(RtcOutput::Transmit(t)) => {
+                        let transport = match t.proto {
+                            Protocol::Udp => Transport::Udp,
+                            Protocol::Tcp => Transport::Tcp,
+                            // We offer no TLS candidates, so str0m never picks one.
+                            Protocol::SslTcp | Protocol::Tls => continue,
+                        };
+                        stats.datagrams_out += 1;
+                        outputs.push_back(Output::Transmit {
+                            transport,
+                            destination: t.destination,
+                            contents: t.contents.into(),
+                        });
+                    }
+                    Ok(RtcOutput::Event(e)) => events.push(e),
+                    Err(e) => return Err(GoneReason::Failed(e.to_string())),
                 }
             }
-        }
+            Ok(false)
+        });
+        let (settled, failed) = match polled {
+            Ok(Ok(settled)) => (settled, None),
+            Ok(Err(reason)) => (false, Some(reason)),
+            Err(()) => (false, Some(GoneReason::Failed("internal error".into()))),
+        };
         if !settled && failed.is_none() {
             // More output than one round allows: continue next round.
             p.dirty = true;
