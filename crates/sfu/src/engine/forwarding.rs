@@ -82,12 +82,18 @@ impl Engine {
         let is_keyframe =
             kind == MediaKind::Audio || codec != Codec::Vp8 || vp8_is_keyframe_start(&pkt.payload);
 
-        let ext = ExtensionValues {
-            audio_level: pkt.header.ext_vals.audio_level,
-            voice_activity: pkt.header.ext_vals.voice_activity,
-            video_orientation: pkt.header.ext_vals.video_orientation,
+        let in_ext = &pkt.header.ext_vals;
+        // `None`: nothing to carry over, and `RtpWrite` keeps its default (setting it
+        // copies the large `ExtensionValues` once more per subscriber).
+        let ext = (in_ext.audio_level.is_some()
+            || in_ext.voice_activity.is_some()
+            || in_ext.video_orientation.is_some())
+        .then(|| ExtensionValues {
+            audio_level: in_ext.audio_level,
+            voice_activity: in_ext.voice_activity,
+            video_orientation: in_ext.video_orientation,
             ..Default::default()
-        };
+        });
         let payload: Arc<[u8]> = pkt.payload;
         let in_seq = *pkt.seq_no;
         let in_ts = pkt.header.timestamp;
@@ -104,72 +110,73 @@ impl Engine {
             let Some(s) = self.participants.get_mut(&sk) else {
                 continue;
             };
-            let mut wrote = false;
-            for sub in s.subscriptions.iter_mut() {
-                if sub.publisher != key || sub.source_mid != mid {
+            // At most one open subscription per publication (a publication published
+            // again gets a new one only while the old one is being stopped): the first
+            // match ends the search, and every `continue` below skips this subscriber.
+            let Some(sub) = s.subscriptions.iter_mut().find(|sub| {
+                sub.publisher == key
+                    && sub.source_mid == mid
+                    && matches!(sub.state, SubState::Open(_))
+            }) else {
+                continue;
+            };
+            let SubState::Open(out_mid) = sub.state else {
+                continue;
+            };
+            let wanted_layer = if simulcast { target } else { rid };
+            if sub.layer != rid || sub.needs_keyframe {
+                // Not forwarding this stream yet: start on a keyframe of the wanted layer.
+                if rid != wanted_layer {
                     continue;
                 }
-                let SubState::Open(out_mid) = sub.state else {
+                if !is_keyframe {
+                    want_keyframe = Some(rid);
                     continue;
-                };
-                let wanted_layer = if simulcast { target } else { rid };
-                if sub.layer != rid || sub.needs_keyframe {
-                    // Not forwarding this stream yet: start on a keyframe of the wanted layer.
-                    if rid != wanted_layer {
-                        continue;
-                    }
-                    if !is_keyframe {
-                        want_keyframe = Some(rid);
-                        continue;
-                    }
-                    sub.layer = rid;
-                    sub.needs_keyframe = false;
-                    sub.rewriter.rebase();
-                } else if wanted_layer != rid {
-                    // Keep this layer until the wanted one has a keyframe.
-                    want_keyframe = Some(wanted_layer);
                 }
-                let Some((seq, ts)) = sub.rewriter.rewrite(in_seq, in_ts, now, clock_rate(kind))
-                else {
-                    continue;
-                };
-                let out_pt = match sub.out_pt {
-                    Some((c, pt)) if c == codec => pt,
-                    _ => {
-                        let Some(pt) = s
-                            .rtc
-                            .codec_config()
-                            .find(|c| c.spec().codec == codec)
-                            .map(|c| c.pt())
-                        else {
-                            continue;
-                        };
-                        sub.out_pt = Some((codec, pt));
-                        pt
-                    }
-                };
-                let mut api = s.rtc.direct_api();
-                let Some(tx) = api.stream_tx_by_mid(out_mid, None) else {
-                    continue;
-                };
-                tx.write_rtp(
-                    RtpWrite::new(out_pt, seq.into(), ts, now, payload.clone())
-                        .marker(marker)
-                        .ext_vals(ext.clone())
-                        .nackable(kind == MediaKind::Video),
-                );
-                self.stats.rtp_forwarded += 1;
-                wrote = true;
+                sub.layer = rid;
+                sub.needs_keyframe = false;
+                sub.rewriter.rebase();
+            } else if wanted_layer != rid {
+                // Keep this layer until the wanted one has a keyframe.
+                want_keyframe = Some(wanted_layer);
             }
-            if wrote {
-                // Not polled now: str0m sends written packets only after its next
-                // `Input::Timeout` (its send queue is snapshotted there), so a poll here
-                // would only say "wake me" — at about 1 300 instructions, that was a
-                // tenth of the cost per forwarded packet. Due instead: `handle_timeout`
-                // feeds it at most 1 ms after its last input, together with everything
-                // else written to it meanwhile (see `Engine::poll_timeout`).
-                s.next_timeout = s.next_timeout.min(s.last_fed);
+            let Some((seq, ts)) = sub.rewriter.rewrite(in_seq, in_ts, now, clock_rate(kind)) else {
+                continue;
+            };
+            let out_pt = match sub.out_pt {
+                Some((c, pt)) if c == codec => pt,
+                _ => {
+                    let Some(pt) = s
+                        .rtc
+                        .codec_config()
+                        .find(|c| c.spec().codec == codec)
+                        .map(|c| c.pt())
+                    else {
+                        continue;
+                    };
+                    sub.out_pt = Some((codec, pt));
+                    pt
+                }
+            };
+            let mut api = s.rtc.direct_api();
+            let Some(tx) = api.stream_tx_by_mid(out_mid, None) else {
+                continue;
+            };
+            let mut write = RtpWrite::new(out_pt, seq.into(), ts, now, payload.clone())
+                .marker(marker)
+                .nackable(kind == MediaKind::Video);
+            if let Some(ext) = &ext {
+                write = write.ext_vals(ext.clone());
             }
+            tx.write_rtp(write);
+            self.stats.rtp_forwarded += 1;
+            // Not polled now: str0m sends written packets only after its next
+            // `Input::Timeout` (its send queue is snapshotted there), so a poll here
+            // would only say "wake me" — at about 1 300 instructions, that was a
+            // tenth of the cost per forwarded packet. Due instead: `handle_timeout`
+            // feeds it at most 1 ms after its last input, together with everything
+            // else written to it meanwhile (see `Engine::poll_timeout`).
+            s.next_timeout = s.next_timeout.min(s.last_fed);
         }
         if let Some(rid) = want_keyframe {
             self.request_keyframe(key, mid, rid, now);
