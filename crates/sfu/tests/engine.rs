@@ -767,3 +767,47 @@ fn publisher_joining_viewers_causes_exactly_one_offer_per_viewer() {
     }
     assert_eq!(offers_to(&sim, &sim.clients[host].id), 0);
 }
+
+#[test]
+fn camera_turned_on_after_join_is_offered_when_its_media_starts() {
+    let mut sim = Sim::new();
+    // Mic on; the camera transceiver has no track yet (a=msid:- …).
+    let host = sim.join(|c| {
+        c.camera_off_at_join = true;
+        c.send_video = false;
+    });
+    let viewer = sim.join(viewer);
+    let host_index = sim.clients[host].index;
+    assert!(
+        sim.run_until(Duration::from_secs(5), |s| s.clients[viewer]
+            .frames_from(host_index, TAG_MIC)
+            >= 5),
+        "the viewer hears the host"
+    );
+    sim.run(Duration::from_millis(500));
+    let viewer_id = sim.clients[viewer].id.clone();
+    assert_eq!(offers_to(&sim, &viewer_id), 1, "one offer: the mic");
+    assert_eq!(
+        sim.clients[viewer].tracks.len(),
+        1,
+        "a camera without a track is not offered: {:?}",
+        sim.clients[viewer].tracks
+    );
+    // The user turns the camera on (the browser puts a track on the transceiver; no
+    // renegotiation on its side): its first packet gets it offered, once.
+    sim.clients[host].send_video = true;
+    assert!(
+        sim.run_until(Duration::from_secs(5), |s| s.clients[viewer]
+            .frames_from(host_index, TAG_CAM)
+            >= 5),
+        "the viewer sees the camera"
+    );
+    assert_eq!(offers_to(&sim, &viewer_id), 2);
+    assert!(
+        sim.clients[viewer]
+            .tracks
+            .iter()
+            .any(|t| t.source == TrackSource::Camera && t.from == sim.clients[host].id)
+    );
+    assert_eq!(offers_to(&sim, &sim.clients[host].id), 0);
+}

@@ -53,6 +53,9 @@ pub struct Client {
     pub send_screen: bool,
     /// Offer no sending m-line at all (one receive-only audio m-line): a pure subscriber.
     pub receive_only: bool,
+    /// The camera m-line carries no track at join, as a browser's transceiver made
+    /// without one (`a=msid:- …`): a camera that is off.
+    pub camera_off_at_join: bool,
     /// The network drops everything to and from this client.
     pub offline: bool,
     pub connected: bool,
@@ -86,6 +89,7 @@ impl Client {
             send_video: true,
             send_screen: false,
             receive_only: false,
+            camera_off_at_join: false,
             offline: false,
             connected: false,
             next_timeout: now,
@@ -126,10 +130,15 @@ impl Client {
             Some("mic".into()),
             None,
         );
+        let cam_stream = if self.camera_off_at_join {
+            "-".to_string()
+        } else {
+            name.clone()
+        };
         self.cam = api.add_media(
             MediaKind::Video,
             Direction::SendOnly,
-            Some(name.clone()),
+            Some(cam_stream),
             Some("cam".into()),
             simulcast,
         );
