@@ -272,7 +272,7 @@ async fn participant(
     };
     let mut events = api.poll_events(session);
     let result = async {
-        let plan = config.scenario.plan(p.index, &config.video);
+        let plan = config.scenario.plan(p.index, &config.video, config.speakers);
         if plan.audio || plan.video.is_some() {
             publish(&p, &api, session, &mut events, plan, started, &feeds).await?;
         }

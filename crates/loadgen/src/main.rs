@@ -80,6 +80,10 @@ struct RunArgs {
     ramp_up: f64,
     #[command(flatten)]
     video: VideoArgs,
+    /// Meeting scenario: only the first K participants of each meeting publish audio
+    /// (the others are muted, as most of a large meeting is). Default: everyone.
+    #[arg(long)]
+    speakers: Option<usize>,
     /// The server's PID: its CPU time over the window gives µs per forwarded packet.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -148,6 +152,7 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
         duration: Duration::from_secs_f64(args.duration.clamp(0.1, 24.0 * 3600.0)),
         ramp_up: Duration::from_secs_f64(args.ramp_up.clamp(0.0, 3600.0)),
         video: args.video.plan(),
+        speakers: args.speakers,
         server_pid: args.server_pid,
         threads: args.threads.clamp(1, 64),
         quiet: args.quiet,

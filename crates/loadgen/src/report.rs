@@ -15,6 +15,8 @@ pub struct Report {
     pub scenario: String,
     pub meetings: usize,
     pub participants_per_meeting: usize,
+    /// Meeting scenario: participants per meeting publishing audio (`null`: all).
+    pub speakers: Option<usize>,
     pub video: VideoSettings,
     /// Length of the measurement window (after every participant joined).
     pub window_s: f64,

@@ -43,9 +43,11 @@ impl Scenario {
         }
     }
 
-    pub(crate) fn plan(self, index: usize, video: &VideoPlan) -> PublishPlan {
+    /// What participant `index` of a meeting publishes. `speakers`: in a meeting, only
+    /// the first ones publish audio; the others are muted, as most of a large meeting is.
+    pub(crate) fn plan(self, index: usize, video: &VideoPlan, speakers: Option<usize>) -> PublishPlan {
         match self {
-            Scenario::Meeting => PublishPlan { audio: true, video: Some(video.clone()) },
+            Scenario::Meeting => PublishPlan { audio: speakers.is_none_or(|k| index < k), video: Some(video.clone()) },
             Scenario::Webinar if index == 0 => PublishPlan { audio: true, video: Some(video.clone()) },
             Scenario::Webinar => PublishPlan { audio: false, video: None },
             Scenario::Audio => PublishPlan { audio: true, video: None },
@@ -70,6 +72,8 @@ pub struct RunConfig {
     pub duration: Duration,
     pub ramp_up: Duration,
     pub video: VideoPlan,
+    /// Meeting scenario: participants per meeting that publish audio (`None`: all).
+    pub speakers: Option<usize>,
     pub server_pid: Option<u32>,
     pub threads: usize,
     pub quiet: bool,
@@ -272,6 +276,7 @@ pub fn build_report(
         scenario: config.scenario.as_str().into(),
         meetings: config.meetings,
         participants_per_meeting: config.participants,
+        speakers: config.speakers,
         video: VideoSettings {
             bitrate_bps: config.video.bitrate_bps,
             fps: config.video.fps,
@@ -362,7 +367,7 @@ async fn join(p: &Participant, config: &RunConfig, shared: &Shared, started: Ins
             client.call("join-meeting", &join_req, REQUEST_TIMEOUT).await?
         }
     };
-    let plan = config.scenario.plan(p.index, &config.video);
+    let plan = config.scenario.plan(p.index, &config.video, config.speakers);
     let global = p.global;
     let (slot, offer, mids) = p
         .thread
