@@ -198,6 +198,10 @@ pub struct Subscription {
     pub layer: Option<Rid>,
     /// Outgoing payload type, resolved once per negotiation.
     pub out_pt: Option<(Codec, Pt)>,
+    /// SSRC of the m-line's send stream, resolved once per negotiation: found by SSRC
+    /// (one hash lookup) rather than by mid (a scan of the connection's send streams,
+    /// two per other participant in a meeting).
+    pub out_ssrc: Option<Ssrc>,
     pub rewriter: Rewriter,
 }
 

@@ -159,7 +159,12 @@ impl Engine {
                 }
             };
             let mut api = s.rtc.direct_api();
-            let Some(tx) = api.stream_tx_by_mid(out_mid, None) else {
+            if sub.out_ssrc.is_none() {
+                sub.out_ssrc = api.stream_tx_by_mid(out_mid, None).map(|tx| tx.ssrc());
+            }
+            let Some(tx) = sub.out_ssrc.and_then(|ssrc| api.stream_tx(&ssrc)) else {
+                // Gone or renumbered: look it up by mid again next time.
+                sub.out_ssrc = None;
                 continue;
             };
             let mut write = RtpWrite::new(out_pt, seq.into(), ts, now, payload.clone())

@@ -427,6 +427,7 @@ impl Engine {
                         } else {
                             s.state = SubState::Open(m);
                             s.out_pt = None;
+                            s.out_ssrc = None;
                             if s.kind == MediaKind::Video {
                                 s.needs_keyframe = true;
                                 keyframes.push((s.publisher, s.source_mid));

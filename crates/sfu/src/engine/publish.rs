@@ -151,6 +151,7 @@ impl Engine {
                     needs_keyframe: kind == MediaKind::Video,
                     layer: None,
                     out_pt: None,
+                    out_ssrc: None,
                     rewriter: new_rewriter(),
                 });
                 o.renegotiate = true;
@@ -270,6 +271,7 @@ pub(super) fn new_subscription(
         needs_keyframe: publ.kind == MediaKind::Video,
         layer: None,
         out_pt: None,
+        out_ssrc: None,
         rewriter: new_rewriter(),
     }
 }
