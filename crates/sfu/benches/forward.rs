@@ -192,7 +192,7 @@ fn rows() -> Vec<(usize, bool, usize)> {
 fn summary() {
     println!("\n1 publisher → N subscribers, {PAYLOAD}-byte VP8 packets");
     println!(
-        "(* = every subscriber also offers mic and camera m-lines, as when everyone publishes)"
+        "(* = every subscriber also publishes mic and camera: 2 m-lines per other participant)"
     );
     println!(
         "{:>5} {:>6} {:>14} {:>18} {:>22}",
