@@ -49,8 +49,8 @@ impl Rig {
         Self::with(subscribers, true)
     }
 
-    /// `receive_only = false`: every subscriber also offers mic and camera m-lines (as in
-    /// a meeting where everyone publishes), without sending on them.
+    /// `receive_only = false`: every subscriber also publishes mic and camera (as in a
+    /// meeting where everyone publishes): one frame at set-up, nothing while timed.
     fn with(subscribers: usize, receive_only: bool) -> Rig {
         let mut sim = Sim::new();
         let quiet = |c: &mut common::Client| {
