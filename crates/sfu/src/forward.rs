@@ -189,25 +189,56 @@ impl LayerStat {
     }
 }
 
-/// The layer a subscriber should get: the active layer with the highest byte rate.
+/// How many layers below the best one a room forwards, from the number of cameras in it.
 ///
-/// Simple on purpose (issue 3: "the choice logic may be simple now"): every subscriber
-/// gets the best layer the publisher currently sends. `current` is kept unless another
-/// active layer is at least 25 % better, so that two layers of similar rate do not make
-/// subscribers flap between them (every switch costs a keyframe).
-pub fn choose_layer(layers: &[LayerStat], current: Option<&Rid>, now: Instant) -> Option<Rid> {
-    let best = layers
-        .iter()
-        .filter(|l| l.is_active(now))
-        .max_by_key(|l| l.rank())?;
+/// A gallery's tiles shrink as it grows: with up to 4 cameras a tile is a quarter of the
+/// screen and deserves the full layer; up to 12 tiles are about 480×270 on a 1080p screen
+/// (the half-resolution layer); beyond that, thumbnails (the quarter-resolution layer).
+/// This is also what makes a large meeting fit on one worker: 50 people sending 800 kbit/s
+/// each would need 49 × 800 kbit/s down per subscriber. Per-subscriber choices (active
+/// speaker, tile size reported by the client) would refine it; see docs/sfu.md.
+pub fn gallery_skip(cameras: usize) -> usize {
+    match cameras {
+        0..=4 => 0,
+        5..=12 => 1,
+        _ => 2,
+    }
+}
+
+/// The layer to forward: the active layer `skip` places below the one with the highest
+/// byte rate (the lowest active one if there are fewer).
+///
+/// `current` is kept while it is within 25 % of that layer's rate, so that two layers
+/// of similar rate do not make subscribers flap between them (every switch costs a
+/// keyframe). No allocation: a publisher sends at most a few layers.
+pub fn choose_layer(
+    layers: &[LayerStat],
+    current: Option<&Rid>,
+    now: Instant,
+    skip: usize,
+) -> Option<Rid> {
+    let mut want: Option<&LayerStat> = None;
+    for _ in 0..=skip {
+        let below = want.map(|w| w.rank());
+        let next = layers
+            .iter()
+            .filter(|l| l.is_active(now) && below.is_none_or(|b| l.rank() < b))
+            .max_by_key(|l| l.rank());
+        match next {
+            Some(l) => want = Some(l),
+            None => break,
+        }
+    }
+    let want = want?;
     if let Some(cur) = current
         && let Some(cur_layer) = layers.iter().find(|l| l.rid.as_ref() == Some(cur))
         && cur_layer.is_active(now)
-        && best.rank() * 4 < cur_layer.rank() * 5
+        && want.rank() * 4 < cur_layer.rank() * 5
+        && cur_layer.rank() * 4 < want.rank() * 5
     {
         return Some(*cur);
     }
-    best.rid
+    want.rid
 }
 
 #[cfg(test)]
@@ -262,14 +293,25 @@ mod tests {
             layers[1].record(1000, t);
         }
         let now = t0 + Duration::from_millis(1000);
-        assert_eq!(choose_layer(&layers, None, now), Some("h".into()));
+        assert_eq!(choose_layer(&layers, None, now, 0), Some("h".into()));
+        // A larger gallery takes the layer below; past the lowest, the lowest.
+        assert_eq!(choose_layer(&layers, None, now, 1), Some("l".into()));
+        assert_eq!(choose_layer(&layers, None, now, 5), Some("l".into()));
+        // Keeping the current layer never overrides the gallery's choice.
+        assert_eq!(
+            choose_layer(&layers, Some(&"h".into()), now, 1),
+            Some("l".into())
+        );
+        assert_eq!(gallery_skip(3), 0);
+        assert_eq!(gallery_skip(8), 1);
+        assert_eq!(gallery_skip(50), 2);
         // "h" goes quiet: fall back to "l".
         for i in 100..300 {
             layers[0].record(100, t0 + Duration::from_millis(10 * i));
         }
         let later = t0 + Duration::from_millis(3000);
         assert_eq!(
-            choose_layer(&layers, Some(&"h".into()), later),
+            choose_layer(&layers, Some(&"h".into()), later, 0),
             Some("l".into())
         );
     }

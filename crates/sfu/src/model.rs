@@ -55,6 +55,9 @@ impl Hasher for KeyHasher {
 #[derive(Debug, Default)]
 pub struct Room {
     pub members: Vec<Key>,
+    /// Published cameras, counted when publications change (`Engine::count_cameras`):
+    /// the gallery size that picks the simulcast layer (`forward::gallery_skip`).
+    pub cameras: usize,
 }
 
 /// Our offer to a participant that awaits its answer.

@@ -811,3 +811,55 @@ fn camera_turned_on_after_join_is_offered_when_its_media_starts() {
     );
     assert_eq!(offers_to(&sim, &sim.clients[host].id), 0);
 }
+
+#[test]
+fn a_larger_gallery_gets_a_lower_simulcast_layer() {
+    let mut sim = Sim::new();
+    // Six cameras, each sent as three layers (layer 0 the largest).
+    let clients: Vec<usize> = (0..6)
+        .map(|_| sim.join(|c| c.simulcast = vec!["f", "h", "q"]))
+        .collect();
+    let (rx, tx) = (clients[0], sim.clients[clients[1]].index);
+    assert!(
+        sim.run_until(Duration::from_secs(10), |s| s.clients[rx]
+            .frames_from(tx, TAG_CAM)
+            >= 10),
+        "no video from the second camera"
+    );
+    // Settled: 5-12 cameras → the middle layer, for every subscriber.
+    sim.run(Duration::from_secs(2));
+    let from = sim.now;
+    sim.run(Duration::from_secs(2));
+    let layers = |s: &Sim, since| {
+        s.clients[rx]
+            .received
+            .iter()
+            .filter(|r| r.at >= since && r.sender == tx && r.tag == TAG_CAM)
+            .map(|r| r.layer)
+            .collect::<Vec<_>>()
+    };
+    let recent = layers(&sim, from);
+    assert!(recent.len() >= 40, "frames in 2 s: {}", recent.len());
+    assert!(
+        recent.iter().all(|&l| l == 1),
+        "layers with 6 cameras: {recent:?}"
+    );
+
+    // Two leave: 4 cameras, a small gallery, back to the full layer (on a keyframe).
+    for &c in &clients[4..] {
+        let id = sim.clients[c].id.clone();
+        assert!(sim.engine.leave(sim.now, &id));
+        sim.clients[c].offline = true;
+        // Carry the offers this leave causes (the next leaver still answers its own).
+        sim.pump();
+    }
+    sim.run(Duration::from_secs(3));
+    let from = sim.now;
+    sim.run(Duration::from_secs(2));
+    let recent = layers(&sim, from);
+    assert!(recent.len() >= 40, "frames in 2 s: {}", recent.len());
+    assert!(
+        recent.iter().all(|&l| l == 0),
+        "layers with 4 cameras: {recent:?}"
+    );
+}

@@ -37,6 +37,7 @@ impl Engine {
         };
         let room = p.room.clone();
         let pid = p.id.clone();
+        let skip = self.rooms.get(&room).map_or(0, |r| gallery_skip(r.cameras));
         let Some(publ) = p.publications.iter_mut().find(|x| x.mid == mid) else {
             return;
         };
@@ -73,7 +74,7 @@ impl Engine {
         }
         let simulcast = publ.layers.len() > 1 || rid.is_some();
         let target = if simulcast {
-            choose_layer(&publ.layers, publ.target.as_ref(), now)
+            choose_layer(&publ.layers, publ.target.as_ref(), now, skip)
         } else {
             None
         };

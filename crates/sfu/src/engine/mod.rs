@@ -33,7 +33,7 @@ use tracing::{debug, info, warn};
 
 use crate::SfuError;
 use crate::api::*;
-use crate::forward::{LayerStat, Rewriter, choose_layer, vp8_is_keyframe_start};
+use crate::forward::{LayerStat, Rewriter, choose_layer, gallery_skip, vp8_is_keyframe_start};
 use crate::model::*;
 
 mod forwarding;
@@ -798,6 +798,7 @@ impl Engine {
                 self.remove(key, reason, now);
             }
             if std::mem::take(&mut self.negotiation_due) {
+                self.count_cameras();
                 self.negotiate_all();
             }
             if self.dirty.is_empty() && self.doomed.is_empty() {

@@ -106,6 +106,24 @@ impl Engine {
         }
     }
 
+    /// Count each room's published cameras (its gallery size). Run when publications
+    /// may have changed, not per packet: it visits every participant.
+    pub(super) fn count_cameras(&mut self) {
+        for room in self.rooms.values_mut() {
+            room.cameras = room
+                .members
+                .iter()
+                .filter_map(|k| self.participants.get(k))
+                .map(|p| {
+                    p.publications
+                        .iter()
+                        .filter(|x| x.published && x.source == TrackSource::Camera)
+                        .count()
+                })
+                .sum();
+        }
+    }
+
     /// Offer publication `mid` of `key` to every other member of its room.
     pub(super) fn publish(&mut self, key: Key, mid: Mid, now: Instant) {
         self.negotiation_due = true;
