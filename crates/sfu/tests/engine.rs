@@ -675,6 +675,32 @@ fn viewer(c: &mut common::Client) {
     c.send_video = false;
 }
 
+/// Every viewer comes to see and hear `host`, and got exactly one offer: the host's mic
+/// and camera together (its only two tracks).
+fn host_reaches_viewers_in_one_offer(sim: &mut Sim, host: usize, viewers: &[usize]) {
+    let (host_index, host_id) = (sim.clients[host].index, sim.clients[host].id.clone());
+    assert!(
+        sim.run_until(Duration::from_secs(8), |s| viewers.iter().all(|&v| s
+            .clients[v]
+            .frames_from(host_index, TAG_CAM)
+            >= 5
+            && s.clients[v].frames_from(host_index, TAG_MIC) >= 5)),
+        "every viewer sees and hears the host"
+    );
+    sim.run(Duration::from_secs(1));
+    for &v in viewers {
+        let c = &sim.clients[v];
+        assert_eq!(
+            offers_to(sim, &c.id),
+            1,
+            "mic and camera come in one offer to viewer {}",
+            c.index
+        );
+        assert_eq!(c.tracks.len(), 2, "{:?}", c.tracks);
+        assert!(c.tracks.iter().all(|t| t.from == host_id));
+    }
+}
+
 #[test]
 fn viewers_joining_a_webinar_cause_one_offer_each_and_none_to_others() {
     let mut sim = Sim::new();
@@ -688,26 +714,7 @@ fn viewers_joining_a_webinar_cause_one_offer_each_and_none_to_others() {
         viewers.push(sim.join(viewer));
         sim.run(Duration::from_millis(100));
     }
-    assert!(
-        sim.run_until(Duration::from_secs(8), |s| viewers.iter().all(|&v| s
-            .clients[v]
-            .frames_from(1, TAG_CAM)
-            >= 5
-            && s.clients[v].frames_from(1, TAG_MIC) >= 5)),
-        "every viewer sees and hears the host"
-    );
-    sim.run(Duration::from_secs(1));
-    for &v in &viewers {
-        let c = &sim.clients[v];
-        assert_eq!(
-            offers_to(&sim, &c.id),
-            1,
-            "viewer {} gets one offer (the host's mic and camera)",
-            c.index
-        );
-        assert_eq!(c.tracks.len(), 2, "{:?}", c.tracks);
-        assert!(c.tracks.iter().all(|t| t.from == host_id));
-    }
+    host_reaches_viewers_in_one_offer(&mut sim, host, &viewers);
     assert_eq!(
         offers_to(&sim, &host_id),
         host_offers,
@@ -745,26 +752,7 @@ fn publisher_joining_viewers_causes_exactly_one_offer_per_viewer() {
         "viewers alone: no offers at all"
     );
     let host = sim.join(|_| {});
-    let host_index = sim.clients[host].index;
-    assert!(
-        sim.run_until(Duration::from_secs(8), |s| viewers.iter().all(|&v| s
-            .clients[v]
-            .frames_from(host_index, TAG_CAM)
-            >= 5
-            && s.clients[v].frames_from(host_index, TAG_MIC) >= 5)),
-        "every viewer sees and hears the host"
-    );
-    sim.run(Duration::from_secs(1));
-    for &v in &viewers {
-        let c = &sim.clients[v];
-        assert_eq!(
-            offers_to(&sim, &c.id),
-            1,
-            "mic and camera come in one offer to viewer {}",
-            c.index
-        );
-        assert_eq!(c.tracks.len(), 2, "{:?}", c.tracks);
-    }
+    host_reaches_viewers_in_one_offer(&mut sim, host, &viewers);
     assert_eq!(offers_to(&sim, &sim.clients[host].id), 0);
 }
 

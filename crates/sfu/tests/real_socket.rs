@@ -117,6 +117,22 @@ fn join(sfu: &Sfu, room: &RoomId, index: u8) -> UdpClient {
     }
 }
 
+/// Give the SFU a client's answer to its offer `offer_id`; it must be accepted.
+fn send_answer(sfu: &Sfu, participant: ParticipantId, offer_id: u64, answer: String) {
+    let (tx, rx) = mpsc::channel();
+    sfu.answer(
+        participant,
+        offer_id,
+        answer,
+        Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    );
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("answer reply within 5 s")
+        .expect("answer accepted");
+}
+
 /// Drive clients with the wall clock until `cond` holds or `limit` passes.
 fn drive(
     sfu: &Sfu,
@@ -144,18 +160,7 @@ fn drive(
                     continue;
                 };
                 let answer = c.client.answer_offer(&offer, tracks);
-                let (tx, rx) = mpsc::channel();
-                sfu.answer(
-                    participant,
-                    offer_id,
-                    answer,
-                    Box::new(move |r| {
-                        let _ = tx.send(r);
-                    }),
-                );
-                rx.recv_timeout(Duration::from_secs(5))
-                    .expect("answer reply within 5 s")
-                    .expect("answer accepted");
+                send_answer(sfu, participant, offer_id, answer);
             }
         }
         for c in clients.iter_mut() {
@@ -599,18 +604,7 @@ fn a_client_with_only_tcp_connects_and_receives_over_ice_tcp() {
             } else {
                 publisher.client.answer_offer(&offer, tracks)
             };
-            let (tx, rx) = mpsc::channel();
-            sfu.answer(
-                participant,
-                offer_id,
-                answer,
-                Box::new(move |r| {
-                    let _ = tx.send(r);
-                }),
-            );
-            rx.recv_timeout(Duration::from_secs(5))
-                .expect("answer reply")
-                .expect("answer accepted");
+            send_answer(&sfu, participant, offer_id, answer);
         }
         let c = &mut publisher;
         let now = Instant::now();

@@ -10,7 +10,7 @@ const fs = require("node:fs");
 const net = require("node:net");
 const os = require("node:os");
 const path = require("node:path");
-const { waitFor } = require("./harness");
+const { waitFor, freeUdpTcpPort } = require("./harness");
 
 const TURNSERVER = "/usr/bin/turnserver";
 
@@ -25,33 +25,14 @@ function coturnMissing() {
   return null;
 }
 
-/** A TCP port free on 127.0.0.1 whose UDP twin is also free (coturn listens on both). */
-async function freeTurnPort() {
-  const dgram = require("node:dgram");
-  for (let i = 0; i < 20; i++) {
-    const port = 30000 + Math.floor(Math.random() * 10000);
-    const tcpOk = await new Promise((resolve) => {
-      const s = net.createServer();
-      s.once("error", () => resolve(false));
-      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
-    });
-    if (!tcpOk) continue;
-    const udpOk = await new Promise((resolve) => {
-      const u = dgram.createSocket("udp4");
-      u.once("error", () => resolve(false));
-      u.bind(port, "127.0.0.1", () => u.close(() => resolve(true)));
-    });
-    if (udpOk) return port;
-  }
-  throw new Error("no free port for coturn after 20 tries");
-}
 
 /**
  * Start coturn on 127.0.0.1 with `use-auth-secret`; resolves once its TCP listener
  * accepts connections. Stop it with `.stop()` (by its PID).
  */
 async function startCoturn({ secret, realm = "meeting.test" }) {
-  const port = await freeTurnPort();
+  // coturn listens on UDP and TCP at the same port.
+  const port = await freeUdpTcpPort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mturn-"));
   const logPath = path.join(dir, "turn.log");
   // Relay ports: a range of their own, away from the server's worker ports (20000-40000)
