@@ -32,6 +32,39 @@ pub(crate) fn is_stun(data: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    /// A binding request with USERNAME `user` and the attributes a request needs to parse.
+    fn request(user: &str) -> Vec<u8> {
+        fn attr(m: &mut Vec<u8>, typ: u16, value: &[u8]) {
+            m.extend_from_slice(&typ.to_be_bytes());
+            m.extend_from_slice(&(value.len() as u16).to_be_bytes());
+            m.extend_from_slice(value);
+            m.resize(m.len().div_ceil(4) * 4, 0);
+        }
+        let mut m = vec![0x00, 0x01, 0, 0, 0x21, 0x12, 0xa4, 0x42];
+        m.extend_from_slice(&[7; 12]);
+        attr(&mut m, 0x0006, user.as_bytes());
+        attr(&mut m, 0x0024, &[0x6e, 0x7f, 0x1e, 0xff]);
+        attr(&mut m, 0x0008, &[0; 20]);
+        let len = (m.len() - 20) as u16;
+        m[2..4].copy_from_slice(&len.to_be_bytes());
+        m
+    }
+
+    #[test]
+    fn a_request_names_its_worker_by_our_ufrag() {
+        let ours = format!("{}Ab3dEf:theirs", ufrag_prefix(12));
+        assert!(is_stun(&request(&ours)));
+        assert_eq!(worker_of_stun(&request(&ours)), Some(12));
+        assert_eq!(worker_of_stun(&request("w0+x:y")), Some(0));
+        // Not one of ours, or no worker number: nobody.
+        assert_eq!(worker_of_stun(&request("Ab3dEf:theirs")), None);
+        assert_eq!(worker_of_stun(&request("wx+y:z")), None);
+        assert_eq!(
+            worker_of_stun(&request("w99999999999999999999999+y:z")),
+            None
+        );
+    }
+
     #[test]
     fn the_prefix_round_trips_and_junk_names_no_worker() {
         assert_eq!(ufrag_prefix(3), "w3+");
