@@ -559,11 +559,15 @@ impl TcpClient {
     }
 }
 
-#[test]
-fn a_client_with_only_tcp_connects_and_receives_over_ice_tcp() {
-    let (sfu, events) = start_sfu(1);
-    let room = RoomId::new("ice-tcp");
-    let mut publisher = join(&sfu, &room, 1);
+/// A UDP publisher and a TCP-only subscriber join `room`; the subscriber must connect
+/// over ICE-TCP and receive audio and video. Returns the SFU's stats at the end.
+fn tcp_subscriber_receives(
+    sfu: &Sfu,
+    events: &mpsc::Receiver<SfuEvent>,
+    room: &RoomId,
+    publisher_index: u8,
+) -> Vec<meeting_sfu::WorkerStats> {
+    let mut publisher = join(sfu, room, publisher_index);
     let port = publisher.server_port().expect("UDP candidate");
     let server = std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port));
 
@@ -604,7 +608,7 @@ fn a_client_with_only_tcp_connects_and_receives_over_ice_tcp() {
             } else {
                 publisher.client.answer_offer(&offer, tracks)
             };
-            send_answer(&sfu, participant, offer_id, answer);
+            send_answer(sfu, participant, offer_id, answer);
         }
         let c = &mut publisher;
         let now = Instant::now();
@@ -628,5 +632,24 @@ fn a_client_with_only_tcp_connects_and_receives_over_ice_tcp() {
         "audio/video frames over TCP: {:?}; {stats:?}",
         tcp.media
     );
+    stats
+}
+
+#[test]
+fn a_client_with_only_tcp_connects_and_receives_over_ice_tcp() {
+    let (sfu, events) = start_sfu(1);
+    let stats = tcp_subscriber_receives(&sfu, &events, &RoomId::new("ice-tcp"), 1);
     assert_eq!(stats[0].tcp_connections, 1, "{stats:?}");
+}
+
+#[test]
+fn ice_tcp_in_one_port_mode_reaches_the_second_worker() {
+    let (sfu, events) = start_sfu_with(2, true);
+    // The first room takes worker 0; the TCP subscriber's room is placed on worker 1, so
+    // the demultiplexer must hand its connection over to another thread.
+    let _first = join(&sfu, &RoomId::new("first"), 1);
+    let stats = tcp_subscriber_receives(&sfu, &events, &RoomId::new("second"), 2);
+    assert_eq!(stats[0].tcp_connections, 0, "{stats:?}");
+    assert_eq!(stats[1].tcp_connections, 1, "{stats:?}");
+    assert_eq!(stats[1].rooms, 1, "{stats:?}");
 }
