@@ -66,6 +66,31 @@ mod tests {
     }
 
     #[test]
+    fn random_stun_shaped_datagrams_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..200_000 {
+            // A valid header (type, length, cookie) over random attributes, so that the
+            // parser gets past its first checks; and sometimes pure noise.
+            let body = 4 * rng.random_range(0..40usize);
+            let mut m = vec![0u8; 20 + body];
+            rng.fill(&mut m[..]);
+            if rng.random_bool(0.9) {
+                m[0] = rng.random_range(0..4);
+                m[2..4].copy_from_slice(&(body as u16).to_be_bytes());
+                m[4..8].copy_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
+            }
+            let _ = worker_of_stun(&m);
+        }
+        // Truncated real requests too.
+        let full = request("w3+abc:def");
+        for n in 0..full.len() {
+            assert_eq!(worker_of_stun(&full[..n]), None);
+        }
+        assert_eq!(worker_of_stun(&full), Some(3));
+    }
+
+    #[test]
     fn the_prefix_round_trips_and_junk_names_no_worker() {
         assert_eq!(ufrag_prefix(3), "w3+");
         assert_eq!(worker_of_stun(b""), None);
