@@ -33,13 +33,7 @@ describe("ICE-TCP in Chromium: UDP blocked, media over TCP", { skip: skip || fal
 
   after(async () => {
     if (block) block.remove();
-    for (const p of Object.values(pages)) await h.closePage(p);
-    if (browser) await browser.close().catch(() => {});
-    if (server) {
-      const r = await server.stop();
-      if (process.env.MTEST_VERBOSE) console.log(server.logTail(200));
-      console.log(`server exit: ${JSON.stringify(r)}`);
-    }
+    await h.teardown({ pages, browser, server });
   });
 
   it("two participants decode each other over a TCP candidate pair while UDP is dropped", async () => {

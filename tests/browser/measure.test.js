@@ -38,9 +38,7 @@ describe("measurements", { skip: skip || false }, () => {
   });
 
   after(async () => {
-    for (const p of Object.values(pages)) await h.closePage(p);
-    if (browser) await browser.close().catch(() => {});
-    if (server) await server.stop();
+    await h.teardown({ pages, browser, server });
   });
 
   it("join-meeting → first decoded remote frame, median of 5 joins", async () => {

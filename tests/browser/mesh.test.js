@@ -30,9 +30,7 @@ describe("mesh meeting in Chromium", { skip: skip || false }, () => {
   });
 
   after(async () => {
-    for (const p of Object.values(pages)) await h.closePage(p);
-    if (browser) await browser.close().catch(() => {});
-    if (server) await server.stop();
+    await h.teardown({ pages, browser, server });
   });
 
   it("three participants all decode each other's video and audio", async () => {

@@ -57,13 +57,7 @@ describe("one-port mode in Chromium: two workers behind one UDP port", { skip: s
       console.log(`packets per nftables rule: ${JSON.stringify(block.counters())}`);
       block.remove();
     }
-    for (const p of Object.values(pages)) await h.closePage(p);
-    if (browser) await browser.close().catch(() => {});
-    if (server) {
-      const r = await server.stop();
-      if (process.env.MTEST_VERBOSE) console.log(server.logTail(200));
-      console.log(`server exit: ${JSON.stringify(r)}`);
-    }
+    await h.teardown({ pages, browser, server });
   });
 
   async function sfuWorkers() {

@@ -27,13 +27,7 @@ describe("SFU meeting in Chromium", { skip: skip || false }, () => {
   });
 
   after(async () => {
-    for (const p of Object.values(pages)) await h.closePage(p);
-    if (browser) await browser.close().catch(() => {});
-    if (server) {
-      const r = await server.stop();
-      if (process.env.MTEST_VERBOSE) console.log(server.logTail(200));
-      console.log(`server exit: ${JSON.stringify(r)}`);
-    }
+    await h.teardown({ pages, browser, server });
   });
 
   async function who(page) {

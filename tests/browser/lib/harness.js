@@ -273,6 +273,21 @@ async function closePage(page) {
   if (page && !page.isClosed()) await page.context().close().catch(() => {});
 }
 
+/**
+ * A test file's teardown: close its pages and browser, stop its server (printing the
+ * server's exit and, with MTEST_VERBOSE, its log tail). Any of them may be missing when
+ * `before` failed part-way.
+ */
+async function teardown({ pages = {}, browser, server } = {}) {
+  for (const p of Object.values(pages)) await closePage(p);
+  if (browser) await browser.close().catch(() => {});
+  if (server) {
+    const r = await server.stop();
+    if (process.env.MTEST_VERBOSE) console.log(server.logTail(200));
+    console.log(`server exit: ${JSON.stringify(r)}`);
+  }
+}
+
 /** Open /m/<roomId>, enter the name, join; resolves with the page's final join state. */
 async function joinMeeting(page, roomId, name, { expect = "joined", token } = {}) {
   await page.goto(`/m/${encodeURIComponent(roomId)}` + (token ? `?token=${encodeURIComponent(token)}` : ""));
@@ -347,6 +362,7 @@ function cpuSeconds(pid) {
 }
 
 module.exports = {
+  teardown,
   freeTcpPort,
   freeUdpTcpPort,
   REPO,
