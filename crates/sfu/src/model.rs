@@ -125,6 +125,14 @@ impl Participant {
         if self.pending.take().is_none() {
             return;
         }
+        self.undo_negotiating();
+        self.renegotiate = true;
+    }
+
+    /// Put the changes of an offer that will not be answered (rolled back, or refused
+    /// by str0m) back to be offered again: opening ones to `ToOpen`, stopping ones to
+    /// `ToStop`; one that was to be removed after the answer just goes.
+    pub fn undo_negotiating(&mut self) {
         self.subscriptions.retain_mut(|s| match s.state {
             SubState::Negotiating(_) if s.remove_after_answer => false,
             SubState::Negotiating(_) => {
@@ -137,7 +145,6 @@ impl Participant {
             }
             _ => true,
         });
-        self.renegotiate = true;
     }
 }
 

@@ -340,13 +340,9 @@ impl Engine {
         offer: &str,
         sources: Vec<MidSource>,
     ) -> Result<SdpAnswer, SfuError> {
-        let key = *self.by_id.get(id).ok_or(SfuError::UnknownParticipant)?;
+        let (key, p) = participant_mut(&self.by_id, &mut self.participants, id)?;
         let offer_sdp = offer;
         let offer = SdpOffer::from_sdp_string(offer).map_err(invalid_sdp)?;
-        let p = self
-            .participants
-            .get_mut(&key)
-            .ok_or(SfuError::UnknownParticipant)?;
         p.rollback_pending();
         for (mid, source) in sources_to_hints(&sources) {
             p.source_hints.retain(|(m, _)| *m != mid);
@@ -395,11 +391,7 @@ impl Engine {
         offer_id: u64,
         answer: &str,
     ) -> Result<(), SfuError> {
-        let key = *self.by_id.get(id).ok_or(SfuError::UnknownParticipant)?;
-        let p = self
-            .participants
-            .get_mut(&key)
-            .ok_or(SfuError::UnknownParticipant)?;
+        let (key, p) = participant_mut(&self.by_id, &mut self.participants, id)?;
         if p.pending.as_ref().map(|o| o.id) != Some(offer_id) {
             return Err(SfuError::StaleAnswer);
         }
@@ -442,18 +434,7 @@ impl Engine {
             }
             Err(e) => {
                 // str0m consumed our offer: put its changes back to be offered again.
-                p.subscriptions.retain_mut(|s| match s.state {
-                    SubState::Negotiating(_) if s.remove_after_answer => false,
-                    SubState::Negotiating(_) => {
-                        s.state = SubState::ToOpen;
-                        true
-                    }
-                    SubState::NegotiatingStop(m) => {
-                        s.state = SubState::ToStop(m);
-                        true
-                    }
-                    _ => true,
-                });
+                p.undo_negotiating();
                 Err(invalid_sdp(e))
             }
         };
@@ -481,11 +462,7 @@ impl Engine {
         source: TrackSource,
         muted: bool,
     ) -> Result<(), SfuError> {
-        let key = *self.by_id.get(id).ok_or(SfuError::UnknownParticipant)?;
-        let p = self
-            .participants
-            .get_mut(&key)
-            .ok_or(SfuError::UnknownParticipant)?;
+        let (key, p) = participant_mut(&self.by_id, &mut self.participants, id)?;
         let Some(publ) = p.publications.iter_mut().find(|x| x.source == source) else {
             return Ok(());
         };
@@ -514,11 +491,7 @@ impl Engine {
         source: TrackSource,
         on: bool,
     ) -> Result<(), SfuError> {
-        let key = *self.by_id.get(id).ok_or(SfuError::UnknownParticipant)?;
-        let p = self
-            .participants
-            .get_mut(&key)
-            .ok_or(SfuError::UnknownParticipant)?;
+        let (key, p) = participant_mut(&self.by_id, &mut self.participants, id)?;
         let Some(publ) = p.publications.iter_mut().find(|x| x.source == source) else {
             p.publishing_overrides.retain(|(s, _)| *s != source);
             p.publishing_overrides.push((source, on));
@@ -969,6 +942,20 @@ fn sources_to_hints(sources: &[MidSource]) -> Vec<(Mid, TrackSource)> {
         .iter()
         .map(|s| (Mid::from(s.mid.as_str()), s.source))
         .collect()
+}
+
+/// Participant `id` and its key. Borrows only the two maps, so that a caller holding the
+/// participant can still set the engine's other fields (`doomed`, `negotiation_due`, …).
+fn participant_mut<'a>(
+    by_id: &HashMap<ParticipantId, Key>,
+    participants: &'a mut KeyMap<Participant>,
+    id: &ParticipantId,
+) -> Result<(Key, &'a mut Participant), SfuError> {
+    let key = *by_id.get(id).ok_or(SfuError::UnknownParticipant)?;
+    let p = participants
+        .get_mut(&key)
+        .ok_or(SfuError::UnknownParticipant)?;
+    Ok((key, p))
 }
 
 /// The last guard: a panic inside str0m while handling one participant's input must
