@@ -215,12 +215,19 @@ struct Bound {
     listener: Option<MioTcpListener>,
 }
 
-fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, StartError> {
-    let bind_err = |source| StartError::Bind {
-        transport: Transport::Udp,
+fn bind_error(
+    transport: Transport,
+    addr: SocketAddr,
+) -> impl Fn(std::io::Error) -> StartError + Copy {
+    move |source| StartError::Bind {
+        transport,
         addr,
         source,
-    };
+    }
+}
+
+fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, StartError> {
+    let bind_err = bind_error(Transport::Udp, addr);
     let socket = UdpSocket::bind(addr).map_err(bind_err)?;
     socket.set_nonblocking(true).map_err(bind_err)?;
     let (rcv, snd) = net::udp::enlarge_buffers(&socket);
@@ -236,11 +243,7 @@ fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, StartError> {
 }
 
 fn bind_tcp(addr: SocketAddr) -> Result<MioTcpListener, StartError> {
-    let bind_err = |source| StartError::Bind {
-        transport: Transport::Tcp,
-        addr,
-        source,
-    };
+    let bind_err = bind_error(Transport::Tcp, addr);
     let listener = TcpListener::bind(addr).map_err(bind_err)?;
     listener.set_nonblocking(true).map_err(bind_err)?;
     Ok(MioTcpListener::from_std(listener))
@@ -310,11 +313,9 @@ impl Sfu {
                 let socket = bind_udp(addr)?;
                 let listener = config.tcp.then(|| bind_tcp(addr)).transpose()?;
                 for _ in 0..workers {
-                    let dup = socket.try_clone().map_err(|source| StartError::Bind {
-                        transport: Transport::Udp,
-                        addr,
-                        source,
-                    })?;
+                    let dup = socket
+                        .try_clone()
+                        .map_err(bind_error(Transport::Udp, addr))?;
                     bound.push(Bound {
                         port,
                         udp: MioUdp::from_std(dup),
