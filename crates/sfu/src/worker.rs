@@ -239,11 +239,12 @@ impl Worker {
                 return;
             }
             let mut conns = Vec::new();
+            let mut accept = false;
             for ev in l.events.iter() {
                 match ev.token() {
                     UDP => l.udp_ready = true,
                     WAKE => {}
-                    LISTENER => {}
+                    LISTENER => accept = true,
                     t => conns.push((
                         t,
                         ev.is_readable() || ev.is_read_closed() || ev.is_error(),
@@ -251,9 +252,7 @@ impl Worker {
                     )),
                 }
             }
-            if l.events.iter().any(|e| e.token() == LISTENER)
-                && let Some(listener) = self.io.listener.as_ref()
-            {
+            if accept && let Some(listener) = self.io.listener.as_ref() {
                 l.tcp
                     .accept(listener, self.io.poll.registry(), Instant::now());
             }
