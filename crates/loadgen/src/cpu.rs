@@ -25,8 +25,11 @@ pub fn parse_stat_ticks(stat: &str) -> Option<u64> {
 pub fn process_cpu(pid: u32) -> anyhow::Result<Duration> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map_err(|e| anyhow::anyhow!("cannot read /proc/{pid}/stat: {e}"))?;
-    let ticks = parse_stat_ticks(&text).ok_or_else(|| anyhow::anyhow!("unexpected /proc/{pid}/stat format"))?;
-    Ok(Duration::from_secs_f64(ticks as f64 / ticks_per_second() as f64))
+    let ticks = parse_stat_ticks(&text)
+        .ok_or_else(|| anyhow::anyhow!("unexpected /proc/{pid}/stat format"))?;
+    Ok(Duration::from_secs_f64(
+        ticks as f64 / ticks_per_second() as f64,
+    ))
 }
 
 /// CPU time of this process.

@@ -42,17 +42,30 @@ pub enum Command {
         reply: oneshot::Sender<anyhow::Result<(usize, String)>>,
     },
     /// Whether a peer's DTLS is up.
-    IsConnected { slot: usize, reply: oneshot::Sender<bool> },
+    IsConnected {
+        slot: usize,
+        reply: oneshot::Sender<bool>,
+    },
     /// Mark a peer as one that only sends (not counted as a subscriber).
     SendOnly { slot: usize },
     /// The server's answer to the publishing offer.
-    Answer { slot: usize, sdp: String, reply: oneshot::Sender<anyhow::Result<()>> },
+    Answer {
+        slot: usize,
+        sdp: String,
+        reply: oneshot::Sender<anyhow::Result<()>>,
+    },
     /// A server offer; the reply is our answer.
-    Offer { slot: usize, sdp: String, reply: oneshot::Sender<anyhow::Result<String>> },
+    Offer {
+        slot: usize,
+        sdp: String,
+        reply: oneshot::Sender<anyhow::Result<String>>,
+    },
     /// The measurement window starts: forget counts and latencies so far.
     StartWindow,
     /// Stop and report.
-    Finish { reply: oneshot::Sender<ThreadReport> },
+    Finish {
+        reply: oneshot::Sender<ThreadReport>,
+    },
 }
 
 /// Thread-wide counters for the live progress line.
@@ -115,16 +128,22 @@ impl MediaThread {
     }
 
     pub fn send(&self, cmd: Command) -> anyhow::Result<()> {
-        self.tx.send(cmd).map_err(|_| anyhow!("the media thread has stopped"))?;
+        self.tx
+            .send(cmd)
+            .map_err(|_| anyhow!("the media thread has stopped"))?;
         self.waker.wake()?;
         Ok(())
     }
 
     /// Sends a command built around a fresh oneshot and waits for its reply.
-    pub async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> anyhow::Result<T> {
+    pub async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> anyhow::Result<T> {
         let (tx, rx) = oneshot::channel();
         self.send(make(tx))?;
-        rx.await.map_err(|_| anyhow!("the media thread dropped the request"))
+        rx.await
+            .map_err(|_| anyhow!("the media thread dropped the request"))
     }
 }
 
@@ -139,9 +158,14 @@ fn run(mut poll: Poll, rx: mpsc::Receiver<Command>, live: Arc<Live>) {
 
     loop {
         let now = Instant::now();
-        let wake = peers.iter().map(Peer::next_wake).min().unwrap_or(now + Duration::from_millis(100));
+        let wake = peers
+            .iter()
+            .map(Peer::next_wake)
+            .min()
+            .unwrap_or(now + Duration::from_millis(100));
         let timeout = if unread.is_empty() {
-            wake.saturating_duration_since(now).min(Duration::from_millis(100))
+            wake.saturating_duration_since(now)
+                .min(Duration::from_millis(100))
         } else {
             Duration::ZERO
         };
@@ -153,12 +177,22 @@ fn run(mut poll: Poll, rx: mpsc::Receiver<Command>, live: Arc<Live>) {
         let mut newly_connected = 0u32;
 
         let mut ready: Vec<usize> = std::mem::take(&mut unread);
-        ready.extend(events.iter().filter(|e| e.token() != WAKER).map(|e| e.token().0));
+        ready.extend(
+            events
+                .iter()
+                .filter(|e| e.token() != WAKER)
+                .map(|e| e.token().0),
+        );
         ready.sort_unstable();
         ready.dedup();
         for slot in ready {
-            let Some(peer) = peers.get_mut(slot) else { continue };
-            let mut sink = Sink { latency: &mut latency, newly_connected: &mut newly_connected };
+            let Some(peer) = peers.get_mut(slot) else {
+                continue;
+            };
+            let mut sink = Sink {
+                latency: &mut latency,
+                newly_connected: &mut newly_connected,
+            };
             let mut drained = false;
             for _ in 0..READ_BURST {
                 match peer.socket.recv_from(&mut buf) {
@@ -182,22 +216,44 @@ fn run(mut poll: Poll, rx: mpsc::Receiver<Command>, live: Arc<Live>) {
         for _ in 0..256 {
             let Ok(cmd) = rx.try_recv() else { break };
             match cmd {
-                Command::Add { participant, plan, started, reply } => {
-                    let result = Peer::new(participant, plan, started).and_then(|(mut peer, offer, mids)| {
-                        let slot = peers.len();
-                        poll.registry().register(&mut peer.socket, Token(slot), Interest::READABLE)?;
-                        peers.push(peer);
-                        Ok((slot, offer, mids))
-                    });
+                Command::Add {
+                    participant,
+                    plan,
+                    started,
+                    reply,
+                } => {
+                    let result = Peer::new(participant, plan, started).and_then(
+                        |(mut peer, offer, mids)| {
+                            let slot = peers.len();
+                            poll.registry().register(
+                                &mut peer.socket,
+                                Token(slot),
+                                Interest::READABLE,
+                            )?;
+                            peers.push(peer);
+                            Ok((slot, offer, mids))
+                        },
+                    );
                     let _ = reply.send(result);
                 }
-                Command::AddAnswerer { participant, started, offer, reply } => {
-                    let result = Peer::new_answerer(participant, started, &offer).and_then(|(mut peer, answer)| {
-                        let slot = peers.len();
-                        poll.registry().register(&mut peer.socket, Token(slot), Interest::READABLE)?;
-                        peers.push(peer);
-                        Ok((slot, answer))
-                    });
+                Command::AddAnswerer {
+                    participant,
+                    started,
+                    offer,
+                    reply,
+                } => {
+                    let result = Peer::new_answerer(participant, started, &offer).and_then(
+                        |(mut peer, answer)| {
+                            let slot = peers.len();
+                            poll.registry().register(
+                                &mut peer.socket,
+                                Token(slot),
+                                Interest::READABLE,
+                            )?;
+                            peers.push(peer);
+                            Ok((slot, answer))
+                        },
+                    );
                     let _ = reply.send(result);
                 }
                 Command::IsConnected { slot, reply } => {
@@ -243,22 +299,27 @@ fn run(mut poll: Poll, rx: mpsc::Receiver<Command>, live: Arc<Live>) {
         let mut tx_packets = 0;
         for peer in &mut peers {
             if peer.next_wake() <= now {
-                let mut sink = Sink { latency: &mut latency, newly_connected: &mut newly_connected };
+                let mut sink = Sink {
+                    latency: &mut latency,
+                    newly_connected: &mut newly_connected,
+                };
                 peer.tick(now, &mut sink);
             }
             rx_packets += peer.counters.rx_packets;
             rx_bytes += peer.counters.rx_bytes;
             tx_packets += peer.counters.tx_packets;
         }
-        live.connected.fetch_add(newly_connected as u64, Ordering::Relaxed);
+        live.connected
+            .fetch_add(newly_connected as u64, Ordering::Relaxed);
         live.rx_packets.store(rx_packets, Ordering::Relaxed);
         live.rx_bytes.store(rx_bytes, Ordering::Relaxed);
         live.tx_packets.store(tx_packets, Ordering::Relaxed);
         if now.duration_since(last_loss_update) >= Duration::from_millis(500) {
             last_loss_update = now;
-            let (lost, expected) = peers.iter().flat_map(|p| p.streams.values()).fold((0, 0), |(l, e), s| {
-                (l + s.lost(), e + s.expected())
-            });
+            let (lost, expected) = peers
+                .iter()
+                .flat_map(|p| p.streams.values())
+                .fold((0, 0), |(l, e), s| (l + s.lost(), e + s.expected()));
             live.lost.store(lost, Ordering::Relaxed);
             live.expected.store(expected, Ordering::Relaxed);
         }
@@ -270,7 +331,9 @@ fn report(peers: &[Peer], latency: Histogram) -> ThreadReport {
         .iter()
         .map(|p| PeerReport {
             participant: p.participant,
-            connect_ms: p.connected_at.map(|t| t.duration_since(p.started).as_secs_f64() * 1000.0),
+            connect_ms: p
+                .connected_at
+                .map(|t| t.duration_since(p.started).as_secs_f64() * 1000.0),
             counters: p.counters.clone(),
             streams: p.streams.len(),
             lost: p.streams.values().map(|s| s.lost()).sum(),
@@ -280,5 +343,8 @@ fn report(peers: &[Peer], latency: Histogram) -> ThreadReport {
             receives: p.receives,
         })
         .collect();
-    ThreadReport { peers, latency_us: latency }
+    ThreadReport {
+        peers,
+        latency_us: latency,
+    }
 }

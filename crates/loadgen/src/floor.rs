@@ -67,16 +67,30 @@ pub fn sample_payloads(video: &VideoPlan, audio: bool) -> Vec<Vec<u8>> {
 
 enum Cipher {
     Gcm(Box<dyn str0m::crypto::AeadAes128GcmCipher>, [u8; 12]),
-    Cm(Box<dyn str0m::crypto::Aes128CmSha1_80Cipher>, [u8; 14], [u8; 20], CryptoProvider),
+    Cm(
+        Box<dyn str0m::crypto::Aes128CmSha1_80Cipher>,
+        [u8; 14],
+        [u8; 20],
+        CryptoProvider,
+    ),
 }
 
 impl Cipher {
     fn new(profile: Profile, provider: &CryptoProvider) -> Cipher {
         // Fixed session keys: the cost does not depend on their value.
         match profile {
-            Profile::Gcm => Cipher::Gcm(provider.srtp_provider.aead_aes_128_gcm().create_cipher([7; 16], true), [9; 12]),
+            Profile::Gcm => Cipher::Gcm(
+                provider
+                    .srtp_provider
+                    .aead_aes_128_gcm()
+                    .create_cipher([7; 16], true),
+                [9; 12],
+            ),
             Profile::Cm => Cipher::Cm(
-                provider.srtp_provider.aes_128_cm_sha1_80().create_cipher([7; 16], true),
+                provider
+                    .srtp_provider
+                    .aes_128_cm_sha1_80()
+                    .create_cipher([7; 16], true),
                 [9; 14],
                 [5; 20],
                 provider.clone(),
@@ -85,21 +99,30 @@ impl Cipher {
     }
 
     /// Protects `header + payload` into `out`; returns the SRTP packet's length.
-    fn protect(&mut self, header: &[u8], payload: &[u8], index: u64, out: &mut [u8]) -> anyhow::Result<usize> {
+    fn protect(
+        &mut self,
+        header: &[u8],
+        payload: &[u8],
+        index: u64,
+        out: &mut [u8],
+    ) -> anyhow::Result<usize> {
         let h = header.len();
         out[..h].copy_from_slice(header);
         match self {
             Cipher::Gcm(enc, salt) => {
-                let iv = AeadAes128Gcm::rtp_iv(*salt, 0x1234_5678, (index >> 16) as u32, index as u16);
+                let iv =
+                    AeadAes128Gcm::rtp_iv(*salt, 0x1234_5678, (index >> 16) as u32, index as u16);
                 let end = h + payload.len() + AeadAes128Gcm::TAG_LEN;
-                enc.encrypt(&iv, header, payload, &mut out[h..end]).context("GCM encrypt")?;
+                enc.encrypt(&iv, header, payload, &mut out[h..end])
+                    .context("GCM encrypt")?;
                 Ok(end)
             }
             Cipher::Cm(enc, salt, auth_key, provider) => {
                 let iv = Aes128CmSha1_80::rtp_iv(*salt, 0x1234_5678, index);
                 // The CTR implementations want up to a block of scratch past the end.
                 let scratch = h + payload.len() + 16;
-                enc.encrypt(&iv, payload, &mut out[h..scratch]).context("CM encrypt")?;
+                enc.encrypt(&iv, payload, &mut out[h..scratch])
+                    .context("CM encrypt")?;
                 let hmac_start = h + payload.len();
                 let hmac = |k: &[u8], p: &[&[u8]]| provider.sha1_hmac_provider.sha1_hmac(k, p);
                 Aes128CmSha1_80::rtp_hmac(hmac, auth_key.as_slice(), out, index, hmac_start);
@@ -110,7 +133,12 @@ impl Cipher {
 }
 
 /// Protects (and with `batch > 0` sends) the payloads round-robin for `duration`.
-pub fn measure(profile: Profile, batch: usize, payloads: &[Vec<u8>], duration: Duration) -> anyhow::Result<FloorResult> {
+pub fn measure(
+    profile: Profile,
+    batch: usize,
+    payloads: &[Vec<u8>],
+    duration: Duration,
+) -> anyhow::Result<FloorResult> {
     if payloads.is_empty() {
         bail!("no packets to measure");
     }
@@ -118,7 +146,9 @@ pub fn measure(profile: Profile, batch: usize, payloads: &[Vec<u8>], duration: D
     let mut cipher = Cipher::new(profile, &provider);
     let sink = UdpSocket::bind("127.0.0.1:0").context("binding the sink")?;
     sink.set_read_timeout(Some(Duration::from_millis(100)))?;
-    let SocketAddr::V4(dest) = sink.local_addr()? else { bail!("the sink is not IPv4") };
+    let SocketAddr::V4(dest) = sink.local_addr()? else {
+        bail!("the sink is not IPv4")
+    };
     let socket = UdpSocket::bind("127.0.0.1:0").context("binding the sender")?;
     let stop = Arc::new(AtomicBool::new(false));
     let drained = Arc::new(AtomicU64::new(0));
@@ -209,13 +239,20 @@ mod tests {
         let mut c = Cipher::new(Profile::Cm, &provider);
         let payload = vec![0xaa; 1077];
         let mut out = vec![0u8; 1600];
-        let n = c.protect(&HEADER, &payload, 70_000, &mut out).expect("protect");
+        let n = c
+            .protect(&HEADER, &payload, 70_000, &mut out)
+            .expect("protect");
         assert_eq!(n, HEADER.len() + 1077 + 10);
     }
 
     #[test]
     fn a_short_measurement_counts_packets_and_cpu() {
-        let plan = VideoPlan { bitrate_bps: 500_000, fps: 15, keyframe_interval: Duration::from_secs(2), simulcast: false };
+        let plan = VideoPlan {
+            bitrate_bps: 500_000,
+            fps: 15,
+            keyframe_interval: Duration::from_secs(2),
+            simulcast: false,
+        };
         let payloads = sample_payloads(&plan, true);
         assert!(payloads.len() > 50);
         let r = measure(Profile::Gcm, 16, &payloads, Duration::from_millis(200)).expect("measure");

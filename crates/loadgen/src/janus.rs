@@ -32,10 +32,20 @@ pub struct JanusApi {
 impl JanusApi {
     pub fn new(url: &str) -> anyhow::Result<JanusApi> {
         let base = url.trim_end_matches('/');
-        let base = if base.ends_with("/janus") { base.to_owned() } else { format!("{base}/janus") };
+        let base = if base.ends_with("/janus") {
+            base.to_owned()
+        } else {
+            format!("{base}/janus")
+        };
         // Long polls last up to 30 s on the server side.
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(45)).build()?;
-        Ok(JanusApi { base, http, next_tx: Arc::default() })
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(45))
+            .build()?;
+        Ok(JanusApi {
+            base,
+            http,
+            next_tx: Arc::default(),
+        })
     }
 
     fn transaction(&self) -> String {
@@ -64,16 +74,27 @@ impl JanusApi {
 
     pub async fn create_session(&self) -> anyhow::Result<u64> {
         let r = self.post("", json!({ "janus": "create" })).await?;
-        r["data"]["id"].as_u64().ok_or_else(|| anyhow!("no session id in {r}"))
+        r["data"]["id"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("no session id in {r}"))
     }
 
     pub async fn attach(&self, session: u64) -> anyhow::Result<u64> {
-        let r = self.post(&format!("/{session}"), json!({ "janus": "attach", "plugin": "janus.plugin.videoroom" })).await?;
-        r["data"]["id"].as_u64().ok_or_else(|| anyhow!("no handle id in {r}"))
+        let r = self
+            .post(
+                &format!("/{session}"),
+                json!({ "janus": "attach", "plugin": "janus.plugin.videoroom" }),
+            )
+            .await?;
+        r["data"]["id"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("no handle id in {r}"))
     }
 
     pub async fn destroy(&self, session: u64) {
-        let _ = self.post(&format!("/{session}"), json!({ "janus": "destroy" })).await;
+        let _ = self
+            .post(&format!("/{session}"), json!({ "janus": "destroy" }))
+            .await;
     }
 
     /// A plugin message. Synchronous answers (`success`) are returned as they are;
@@ -100,7 +121,12 @@ impl JanusApi {
             loop {
                 let ev = tokio::time::timeout_at(deadline, events.recv())
                     .await
-                    .map_err(|_| anyhow!("no Janus event for {} within {EVENT_TIMEOUT:?}", body_request(&body)))?
+                    .map_err(|_| {
+                        anyhow!(
+                            "no Janus event for {} within {EVENT_TIMEOUT:?}",
+                            body_request(&body)
+                        )
+                    })?
                     .ok_or_else(|| anyhow!("the Janus session's event stream ended"))?;
                 if ev["transaction"] == tx.as_str() && ev["janus"] == "event" {
                     break ev;
@@ -109,7 +135,11 @@ impl JanusApi {
         };
         let data = &reply["plugindata"]["data"];
         if data.get("error_code").is_some() {
-            bail!("VideoRoom refused {}: {}", body_request(&body), data["error"]);
+            bail!(
+                "VideoRoom refused {}: {}",
+                body_request(&body),
+                data["error"]
+            );
         }
         Ok(reply)
     }
@@ -122,7 +152,11 @@ impl JanusApi {
         tokio::spawn(async move {
             let mut failures = 0;
             while !tx.is_closed() && failures < 20 {
-                let url = format!("{}/{session}?maxev=10&rid={}", api.base, api.next_tx.fetch_add(1, Ordering::Relaxed));
+                let url = format!(
+                    "{}/{session}?maxev=10&rid={}",
+                    api.base,
+                    api.next_tx.fetch_add(1, Ordering::Relaxed)
+                );
                 let got = async { api.http.get(&url).send().await?.json::<Value>().await }.await;
                 match got {
                     Ok(Value::Array(evs)) => {
@@ -174,7 +208,10 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
         .collect::<anyhow::Result<_>>()?;
 
     // Rooms, created from one admin session.
-    let admin = api.create_session().await.context("creating a Janus session (is Janus running?)")?;
+    let admin = api
+        .create_session()
+        .await
+        .context("creating a Janus session (is Janus running?)")?;
     let admin_handle = api.attach(admin).await?;
     let mut admin_events = api.poll_events(admin);
     let mut rooms = Vec::new();
@@ -204,12 +241,25 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
     let total = config.meetings * config.participants;
     let gap = config.ramp_up / total as u32;
     let started = Instant::now();
-    let progress = tokio::spawn(progress_loop(threads.clone(), shared.clone(), total, config.server_pid, config.quiet, started));
+    let progress = tokio::spawn(progress_loop(
+        threads.clone(),
+        shared.clone(),
+        total,
+        config.server_pid,
+        config.quiet,
+        started,
+    ));
     let mut tasks = Vec::new();
     let mut global = 0;
     for index in 0..config.participants {
         for (meeting, room) in rooms.iter().enumerate() {
-            let p = Participant { meeting, index, room: *room, thread: threads[global % threads.len()].clone(), global };
+            let p = Participant {
+                meeting,
+                index,
+                room: *room,
+                thread: threads[global % threads.len()].clone(),
+                global,
+            };
             global += 1;
             tasks.push(tokio::spawn(participant(
                 p,
@@ -241,7 +291,13 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
     }
     for room in rooms {
         let _ = api
-            .message(admin, admin_handle, json!({ "request": "destroy", "room": room }), None, &mut admin_events)
+            .message(
+                admin,
+                admin_handle,
+                json!({ "request": "destroy", "room": room }),
+                None,
+                &mut admin_events,
+            )
             .await;
     }
     api.destroy(admin).await;
@@ -272,7 +328,9 @@ async fn participant(
     };
     let mut events = api.poll_events(session);
     let result = async {
-        let plan = config.scenario.plan(p.index, &config.video, config.speakers);
+        let plan = config
+            .scenario
+            .plan(p.index, &config.video, config.speakers);
         if plan.audio || plan.video.is_some() {
             publish(&p, &api, session, &mut events, plan, started, &feeds).await?;
         }
@@ -286,7 +344,11 @@ async fn participant(
         api.destroy(session).await;
         return;
     }
-    shared.joined.lock().await.push(started.elapsed().as_secs_f64() * 1000.0);
+    shared
+        .joined
+        .lock()
+        .await
+        .push(started.elapsed().as_secs_f64() * 1000.0);
 
     // Bounded by the orchestrator's deadline, after which it flips the flag anyway.
     let _ = subscribe.wait_for(|go| *go).await;
@@ -311,7 +373,15 @@ async fn publish(
 ) -> anyhow::Result<()> {
     let handle = api.attach(session).await?;
     let global = p.global;
-    let (slot, offer, _mids) = p.thread.ask(|reply| Command::Add { participant: global, plan, started, reply }).await??;
+    let (slot, offer, _mids) = p
+        .thread
+        .ask(|reply| Command::Add {
+            participant: global,
+            plan,
+            started,
+            reply,
+        })
+        .await??;
     let offer_sent = offer;
     let ev = api
         .message(
@@ -323,16 +393,27 @@ async fn publish(
             events,
         )
         .await?;
-    let id = ev["plugindata"]["data"]["id"].as_u64().ok_or_else(|| anyhow!("no publisher id in {ev}"))?;
-    let sdp = ev["jsep"]["sdp"].as_str().ok_or_else(|| anyhow!("no answer in {ev}"))?.to_owned();
+    let id = ev["plugindata"]["data"]["id"]
+        .as_u64()
+        .ok_or_else(|| anyhow!("no publisher id in {ev}"))?;
+    let sdp = ev["jsep"]["sdp"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no answer in {ev}"))?
+        .to_owned();
     if std::env::var_os("MEETING_LOAD_DEBUG_SDP").is_some() {
         eprintln!("--- offer\n{offer_sent}\n--- Janus answer\n{sdp}");
     }
-    p.thread.ask(|reply| Command::Answer { slot, sdp, reply }).await??;
+    p.thread
+        .ask(|reply| Command::Answer { slot, sdp, reply })
+        .await??;
     p.thread.send(Command::SendOnly { slot })?;
     // Janus lists a feed only once its PeerConnection is up.
     let deadline = Instant::now() + EVENT_TIMEOUT;
-    while !p.thread.ask(|reply| Command::IsConnected { slot, reply }).await? {
+    while !p
+        .thread
+        .ask(|reply| Command::IsConnected { slot, reply })
+        .await?
+    {
         if Instant::now() > deadline {
             bail!("the publishing connection did not come up within {EVENT_TIMEOUT:?}");
         }
@@ -360,12 +441,28 @@ async fn subscribe_all(
     }
     let handle = api.attach(session).await?;
     let ev = api
-        .message(session, handle, json!({ "request": "join", "ptype": "subscriber", "room": p.room, "streams": streams }), None, events)
+        .message(
+            session,
+            handle,
+            json!({ "request": "join", "ptype": "subscriber", "room": p.room, "streams": streams }),
+            None,
+            events,
+        )
         .await?;
-    let offer = ev["jsep"]["sdp"].as_str().ok_or_else(|| anyhow!("no offer in {ev}"))?.to_owned();
+    let offer = ev["jsep"]["sdp"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no offer in {ev}"))?
+        .to_owned();
     let global = p.global;
-    let (_slot, answer) =
-        p.thread.ask(|reply| Command::AddAnswerer { participant: global, started, offer, reply }).await??;
+    let (_slot, answer) = p
+        .thread
+        .ask(|reply| Command::AddAnswerer {
+            participant: global,
+            started,
+            offer,
+            reply,
+        })
+        .await??;
     api.message(
         session,
         handle,

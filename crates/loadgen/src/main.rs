@@ -14,7 +14,11 @@ use meeting_load::rest::{Rest, TokenSource};
 use meeting_load::scenario::{self, RunConfig, Scenario};
 
 #[derive(Parser, Debug)]
-#[command(name = "meeting-load", version, about = "Synthetic participants and forwarding benchmarks for meeting-service")]
+#[command(
+    name = "meeting-load",
+    version,
+    about = "Synthetic participants and forwarding benchmarks for meeting-service"
+)]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
@@ -180,7 +184,11 @@ fn run_floor(args: FloorArgs) -> anyhow::Result<()> {
     let plan = args.video.plan();
     let payloads = floor::sample_payloads(&plan, true);
     let duration = Duration::from_secs_f64(args.duration.clamp(0.1, 600.0));
-    let profiles = if args.profile.is_empty() { vec![Profile::Gcm, Profile::Cm] } else { args.profile };
+    let profiles = if args.profile.is_empty() {
+        vec![Profile::Gcm, Profile::Cm]
+    } else {
+        args.profile
+    };
     let mut results = Vec::new();
     for profile in profiles {
         for batch in [0, 1, args.batch.max(1)] {

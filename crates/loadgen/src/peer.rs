@@ -118,7 +118,8 @@ pub struct Sink<'a> {
 impl Peer {
     /// An `Rtc` in RTP mode with Opus and VP8 only, on a fresh 127.0.0.1 socket.
     fn rtc() -> anyhow::Result<(Rtc, mio::net::UdpSocket, SocketAddr)> {
-        let std_socket = std::net::UdpSocket::bind((bind_ip(), 0)).context("binding a UDP socket")?;
+        let std_socket =
+            std::net::UdpSocket::bind((bind_ip(), 0)).context("binding a UDP socket")?;
         std_socket.set_nonblocking(true)?;
         let local = std_socket.local_addr()?;
         let socket = mio::net::UdpSocket::from_std(std_socket);
@@ -128,14 +129,19 @@ impl Peer {
             .enable_opus(true, false)
             .enable_vp8(true)
             .build(Instant::now());
-        let candidate = Candidate::host(local, "udp").map_err(|e| anyhow!("host candidate: {e}"))?;
+        let candidate =
+            Candidate::host(local, "udp").map_err(|e| anyhow!("host candidate: {e}"))?;
         rtc.add_local_candidate(candidate);
         Ok((rtc, socket, local))
     }
 
     /// A receive-only peer connection answering a server's offer (Janus subscribers,
     /// which get their own peer connection). Returns the peer and its answer.
-    pub fn new_answerer(participant: usize, started: Instant, offer: &str) -> anyhow::Result<(Peer, String)> {
+    pub fn new_answerer(
+        participant: usize,
+        started: Instant,
+        offer: &str,
+    ) -> anyhow::Result<(Peer, String)> {
         let (rtc, socket, local) = Self::rtc()?;
         let mut peer = Peer {
             participant,
@@ -144,7 +150,10 @@ impl Peer {
             local,
             pending: None,
             mids: None,
-            plan: PublishPlan { audio: false, video: None },
+            plan: PublishPlan {
+                audio: false,
+                video: None,
+            },
             outgoing: Vec::new(),
             started,
             connected_at: None,
@@ -160,21 +169,50 @@ impl Peer {
     }
 
     /// Binds a socket on 127.0.0.1 and creates the publishing offer.
-    pub fn new(participant: usize, plan: PublishPlan, started: Instant) -> anyhow::Result<(Peer, String, Mids)> {
+    pub fn new(
+        participant: usize,
+        plan: PublishPlan,
+        started: Instant,
+    ) -> anyhow::Result<(Peer, String, Mids)> {
         let (mut rtc, socket, local) = Self::rtc()?;
         let now = Instant::now();
         let stream = format!("load-{participant}");
         let mut api = rtc.sdp_api();
-        let mic = api.add_media(MediaKind::Audio, Direction::SendOnly, Some(stream.clone()), Some("mic".into()), None);
+        let mic = api.add_media(
+            MediaKind::Audio,
+            Direction::SendOnly,
+            Some(stream.clone()),
+            Some("mic".into()),
+            None,
+        );
         let simulcast = plan.video.as_ref().filter(|v| v.simulcast).map(|_| {
             let mut s = Simulcast::new();
-            s.send = SIMULCAST_LAYERS.iter().map(|(rid, _)| SimulcastLayer::new(rid)).collect();
+            s.send = SIMULCAST_LAYERS
+                .iter()
+                .map(|(rid, _)| SimulcastLayer::new(rid))
+                .collect();
             s
         });
-        let cam = api.add_media(MediaKind::Video, Direction::SendOnly, Some(stream.clone()), Some("cam".into()), simulcast);
-        let screen = api.add_media(MediaKind::Video, Direction::SendOnly, Some(stream), Some("screen".into()), None);
+        let cam = api.add_media(
+            MediaKind::Video,
+            Direction::SendOnly,
+            Some(stream.clone()),
+            Some("cam".into()),
+            simulcast,
+        );
+        let screen = api.add_media(
+            MediaKind::Video,
+            Direction::SendOnly,
+            Some(stream),
+            Some("screen".into()),
+            None,
+        );
         let (offer, pending) = api.apply().ok_or_else(|| anyhow!("str0m made no offer"))?;
-        let mids = Mids { microphone: mic.to_string(), camera: cam.to_string(), screen: screen.to_string() };
+        let mids = Mids {
+            microphone: mic.to_string(),
+            camera: cam.to_string(),
+            screen: screen.to_string(),
+        };
         let peer = Peer {
             participant,
             rtc,
@@ -199,8 +237,14 @@ impl Peer {
     /// The server's answer to our publishing offer.
     pub fn accept_answer(&mut self, sdp: &str) -> anyhow::Result<()> {
         let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| anyhow!("answer SDP: {e}"))?;
-        let pending = self.pending.take().ok_or_else(|| anyhow!("no offer is pending"))?;
-        self.rtc.sdp_api().accept_answer(pending, answer).map_err(|e| anyhow!("answer refused: {e}"))?;
+        let pending = self
+            .pending
+            .take()
+            .ok_or_else(|| anyhow!("no offer is pending"))?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| anyhow!("answer refused: {e}"))?;
         self.next_timeout = Instant::now();
         Ok(())
     }
@@ -208,7 +252,11 @@ impl Peer {
     /// A server offer (the tracks we receive changed); returns our answer.
     pub fn accept_offer(&mut self, sdp: &str) -> anyhow::Result<String> {
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| anyhow!("offer SDP: {e}"))?;
-        let answer = self.rtc.sdp_api().accept_offer(offer).map_err(|e| anyhow!("offer refused: {e}"))?;
+        let answer = self
+            .rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| anyhow!("offer refused: {e}"))?;
         self.next_timeout = Instant::now();
         Ok(answer.to_sdp_string())
     }
@@ -218,8 +266,18 @@ impl Peer {
         if self.failed.is_some() {
             return;
         }
-        let Ok(contents) = data.try_into() else { return };
-        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination: self.local, contents });
+        let Ok(contents) = data.try_into() else {
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.local,
+                contents,
+            },
+        );
         if let Err(e) = self.rtc.handle_input(input) {
             self.failed = Some(e.to_string());
             return;
@@ -278,16 +336,27 @@ impl Peer {
                 *sink.newly_connected += 1;
                 self.start_sending(now);
             }
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => self.disconnected = true,
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                self.disconnected = true
+            }
             Event::RtpPacket(p) => {
                 self.counters.rx_packets += 1;
                 self.counters.rx_bytes += (p.header.header_len + p.payload.len()) as u64;
-                self.streams.entry(*p.header.ssrc).or_default().record(*p.seq_no);
+                self.streams
+                    .entry(*p.header.ssrc)
+                    .or_default()
+                    .record(*p.seq_no);
                 if let Some(sent) = synth::read_stamp(&p.payload) {
                     let latency_ns = synth::clock_nanos(now).saturating_sub(sent);
                     sink.latency.record(latency_ns / 1000);
                 }
-                let vp8 = self.rtc.codec_config().params().iter().find(|c| c.spec().codec == Codec::Vp8).map(|c| c.pt());
+                let vp8 = self
+                    .rtc
+                    .codec_config()
+                    .params()
+                    .iter()
+                    .find(|c| c.spec().codec == Codec::Vp8)
+                    .map(|c| c.pt());
                 if vp8 == Some(p.header.payload_type) && synth::vp8_is_keyframe(&p.payload) {
                     self.counters.rx_keyframes += 1;
                 }
@@ -308,13 +377,25 @@ impl Peer {
 
     /// Sets up the outgoing streams once DTLS is up, per the plan.
     fn start_sending(&mut self, now: Instant) {
-        let Some((mic, cam, _)) = self.mids else { return };
+        let Some((mic, cam, _)) = self.mids else {
+            return;
+        };
         if self.plan.audio {
-            self.outgoing.push(Outgoing { mid: mic, rid: None, next: now, seq: 1000, rtp_time: 4_000, video: None });
+            self.outgoing.push(Outgoing {
+                mid: mic,
+                rid: None,
+                next: now,
+                seq: 1000,
+                rtp_time: 4_000,
+                video: None,
+            });
         }
         if let Some(v) = &self.plan.video {
             let layers: Vec<(Option<Rid>, u64)> = if v.simulcast {
-                SIMULCAST_LAYERS.iter().map(|(rid, div)| (Some(Rid::from(*rid)), v.bitrate_bps / div)).collect()
+                SIMULCAST_LAYERS
+                    .iter()
+                    .map(|(rid, div)| (Some(Rid::from(*rid)), v.bitrate_bps / div))
+                    .collect()
             } else {
                 vec![(None, v.bitrate_bps)]
             };
@@ -336,8 +417,14 @@ impl Peer {
             return;
         }
         let codecs = self.rtc.codec_config().params();
-        let opus = codecs.iter().find(|p| p.spec().codec == Codec::Opus).map(|p| p.pt());
-        let vp8 = codecs.iter().find(|p| p.spec().codec == Codec::Vp8).map(|p| p.pt());
+        let opus = codecs
+            .iter()
+            .find(|p| p.spec().codec == Codec::Opus)
+            .map(|p| p.pt());
+        let vp8 = codecs
+            .iter()
+            .find(|p| p.spec().codec == Codec::Vp8)
+            .map(|p| p.pt());
         for o in &mut self.outgoing {
             // After a stall (the machine was busy), skip ahead instead of bursting.
             if now.saturating_duration_since(o.next) > Duration::from_millis(500) {
@@ -355,7 +442,10 @@ impl Peer {
                         let payload = synth::opus_packet(80, now);
                         self.counters.tx_packets += 1;
                         self.counters.tx_bytes += payload.len() as u64;
-                        stream.write_rtp(RtpWrite::new(pt, SeqNo::from(o.seq), o.rtp_time, now, payload).marker(false));
+                        stream.write_rtp(
+                            RtpWrite::new(pt, SeqNo::from(o.seq), o.rtp_time, now, payload)
+                                .marker(false),
+                        );
                         o.seq += 1;
                         o.rtp_time = o.rtp_time.wrapping_add(960);
                         o.next += Duration::from_millis(20);

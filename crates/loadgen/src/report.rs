@@ -112,7 +112,11 @@ impl ServerCpu {
         ServerCpu {
             pid,
             cpu_s,
-            cores: if window_s > 0.0 { cpu_s / window_s } else { 0.0 },
+            cores: if window_s > 0.0 {
+                cpu_s / window_s
+            } else {
+                0.0
+            },
             us_per_forwarded_packet: per_packet,
             forwarded_packets_per_s_per_core: per_packet.filter(|us| *us > 0.0).map(|us| 1e6 / us),
         }
@@ -129,7 +133,12 @@ impl Report {
         let p = &self.participants;
         s += &format!(
             "== {} on {} ({}): {} meeting(s) × {} participants, window {:.1} s\n",
-            self.scenario, self.target, self.url, self.meetings, self.participants_per_meeting, self.window_s
+            self.scenario,
+            self.target,
+            self.url,
+            self.meetings,
+            self.participants_per_meeting,
+            self.window_s
         );
         s += &format!(
             "participants: {} requested, {} joined, {} connected, {} failed, {} join retries\n",
@@ -140,28 +149,47 @@ impl Report {
         }
         s += &format!(
             "join ms p50/p90/p99/max: {}/{}/{}/{}   connect ms p50/p99: {}/{}\n",
-            ms(self.join_ms.p50), ms(self.join_ms.p90), ms(self.join_ms.p99), ms(self.join_ms.max),
-            ms(self.connect_ms.p50), ms(self.connect_ms.p99)
+            ms(self.join_ms.p50),
+            ms(self.join_ms.p90),
+            ms(self.join_ms.p99),
+            ms(self.join_ms.max),
+            ms(self.connect_ms.p50),
+            ms(self.connect_ms.p99)
         );
         s += &format!(
             "sent: {:.0} pkt/s {:.2} Mbit/s   received: {:.0} pkt/s {:.2} Mbit/s ({} keyframes)\n",
-            self.sent.packets_per_s, self.sent.bitrate_bps / 1e6,
-            self.received.packets_per_s, self.received.bitrate_bps / 1e6, self.received.keyframes
+            self.sent.packets_per_s,
+            self.sent.bitrate_bps / 1e6,
+            self.received.packets_per_s,
+            self.received.bitrate_bps / 1e6,
+            self.received.keyframes
         );
         let ps = &self.received.per_subscriber;
         s += &format!(
             "per subscriber ({}, {} silent): {:.0}/{:.0}/{:.0} pkt/s min/mean/max, {:.0} kbit/s, {:.1} streams\n",
-            ps.subscribers, ps.silent, ps.min_packets_per_s, ps.mean_packets_per_s, ps.max_packets_per_s,
-            ps.mean_bitrate_bps / 1e3, ps.mean_streams
+            ps.subscribers,
+            ps.silent,
+            ps.min_packets_per_s,
+            ps.mean_packets_per_s,
+            ps.max_packets_per_s,
+            ps.mean_bitrate_bps / 1e3,
+            ps.mean_streams
         );
         s += &format!(
             "loss: {} of {} ({:.3} %), {} duplicates   renegotiations: {} ({} errors)\n",
-            self.loss.lost, self.loss.expected, self.loss.ratio * 100.0, self.loss.duplicates,
-            self.renegotiations, self.renegotiation_errors
+            self.loss.lost,
+            self.loss.expected,
+            self.loss.ratio * 100.0,
+            self.loss.duplicates,
+            self.renegotiations,
+            self.renegotiation_errors
         );
         s += &format!(
             "forwarding latency ms p50/p90/p99/max: {}/{}/{}/{}\n",
-            ms(self.latency_ms.p50), ms(self.latency_ms.p90), ms(self.latency_ms.p99), ms(self.latency_ms.max)
+            ms(self.latency_ms.p50),
+            ms(self.latency_ms.p90),
+            ms(self.latency_ms.p99),
+            ms(self.latency_ms.max)
         );
         match &self.server_cpu {
             Some(c) => {
@@ -169,8 +197,10 @@ impl Report {
                     "server CPU: {:.2} s ({:.2} cores) → {} µs per forwarded packet, {} forwarded pkt/s per core\n",
                     c.cpu_s,
                     c.cores,
-                    c.us_per_forwarded_packet.map_or("-".into(), |v| format!("{v:.2}")),
-                    c.forwarded_packets_per_s_per_core.map_or("-".into(), |v| format!("{v:.0}")),
+                    c.us_per_forwarded_packet
+                        .map_or("-".into(), |v| format!("{v:.2}")),
+                    c.forwarded_packets_per_s_per_core
+                        .map_or("-".into(), |v| format!("{v:.0}")),
                 );
             }
             None => s += "server CPU: not measured (pass --server-pid)\n",
@@ -192,7 +222,10 @@ mod tests {
         assert_eq!(c.us_per_forwarded_packet, Some(2.0));
         assert_eq!(c.forwarded_packets_per_s_per_core, Some(500_000.0));
         assert!((c.cores - 0.2).abs() < 1e-9);
-        assert_eq!(ServerCpu::new(1, 2.0, 10.0, 0).us_per_forwarded_packet, None);
+        assert_eq!(
+            ServerCpu::new(1, 2.0, 10.0, 0).us_per_forwarded_packet,
+            None
+        );
         let json = serde_json::to_value(&c).expect("json");
         assert_eq!(json["us_per_forwarded_packet"], 2.0);
     }

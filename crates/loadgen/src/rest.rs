@@ -39,7 +39,10 @@ pub fn find_str<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 
 /// An HS256 token with the claims the server expects (`sub`, `name`, `iat`, `exp`).
 pub fn mint_token(secret: &str, user_id: &str, name: &str) -> anyhow::Result<String> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let claims = json!({ "sub": user_id, "name": name, "iat": now, "exp": now + 6 * 3600 });
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
@@ -55,7 +58,11 @@ impl Rest {
             .timeout(Duration::from_secs(15))
             .build()
             .context("HTTP client")?;
-        Ok(Rest { base: base.trim_end_matches('/').to_owned(), http, tokens })
+        Ok(Rest {
+            base: base.trim_end_matches('/').to_owned(),
+            http,
+            tokens,
+        })
     }
 
     pub fn base(&self) -> &str {
@@ -67,7 +74,9 @@ impl Rest {
         match &self.tokens {
             TokenSource::Secret(secret) => mint_token(secret, user_id, name),
             TokenSource::Guest => {
-                let body = self.post("/api/auth/guest", None, &json!({ "name": name })).await?;
+                let body = self
+                    .post("/api/auth/guest", None, &json!({ "name": name }))
+                    .await?;
                 find_str(&body, "token")
                     .or_else(|| find_str(&body, "accessToken"))
                     .map(str::to_owned)
@@ -78,7 +87,13 @@ impl Rest {
 
     /// Creates a meeting as the token's user; returns its `roomId`.
     pub async fn create_meeting(&self, token: &str, title: &str) -> anyhow::Result<String> {
-        let body = self.post("/api/meetings/create", Some(token), &json!({ "title": title })).await?;
+        let body = self
+            .post(
+                "/api/meetings/create",
+                Some(token),
+                &json!({ "title": title }),
+            )
+            .await?;
         find_str(&body, "roomId")
             .map(str::to_owned)
             .ok_or_else(|| anyhow!("the meeting was created but the answer has no roomId: {body}"))
@@ -91,9 +106,15 @@ impl Rest {
         }
         let res = req.send().await.with_context(|| format!("POST {path}"))?;
         let status = res.status();
-        let text = res.text().await.with_context(|| format!("POST {path}: reading the body"))?;
+        let text = res
+            .text()
+            .await
+            .with_context(|| format!("POST {path}: reading the body"))?;
         if !status.is_success() {
-            bail!("POST {path}: HTTP {status}: {}", text.chars().take(300).collect::<String>());
+            bail!(
+                "POST {path}: HTTP {status}: {}",
+                text.chars().take(300).collect::<String>()
+            );
         }
         serde_json::from_str(&text).with_context(|| format!("POST {path}: the body is not JSON"))
     }
@@ -123,6 +144,13 @@ mod tests {
         )
         .expect("verifies");
         assert_eq!(data.claims["sub"], "load-1");
-        assert!(jsonwebtoken::decode::<Value>(&t, &jsonwebtoken::DecodingKey::from_secret(b"other"), &validation).is_err());
+        assert!(
+            jsonwebtoken::decode::<Value>(
+                &t,
+                &jsonwebtoken::DecodingKey::from_secret(b"other"),
+                &validation
+            )
+            .is_err()
+        );
     }
 }

@@ -14,7 +14,9 @@ use tokio::sync::{Mutex, watch};
 use crate::cpu;
 use crate::engine::{Command, MediaThread, ThreadReport};
 use crate::peer::{PublishPlan, VideoPlan};
-use crate::report::{Loss, ParticipantCounts, PerSubscriber, Received, Report, ServerCpu, Throughput, VideoSettings};
+use crate::report::{
+    Loss, ParticipantCounts, PerSubscriber, Received, Report, ServerCpu, Throughput, VideoSettings,
+};
 use crate::rest::Rest;
 use crate::stats::{Histogram, percentiles_ms};
 
@@ -45,12 +47,29 @@ impl Scenario {
 
     /// What participant `index` of a meeting publishes. `speakers`: in a meeting, only
     /// the first ones publish audio; the others are muted, as most of a large meeting is.
-    pub(crate) fn plan(self, index: usize, video: &VideoPlan, speakers: Option<usize>) -> PublishPlan {
+    pub(crate) fn plan(
+        self,
+        index: usize,
+        video: &VideoPlan,
+        speakers: Option<usize>,
+    ) -> PublishPlan {
         match self {
-            Scenario::Meeting => PublishPlan { audio: speakers.is_none_or(|k| index < k), video: Some(video.clone()) },
-            Scenario::Webinar if index == 0 => PublishPlan { audio: true, video: Some(video.clone()) },
-            Scenario::Webinar => PublishPlan { audio: false, video: None },
-            Scenario::Audio => PublishPlan { audio: true, video: None },
+            Scenario::Meeting => PublishPlan {
+                audio: speakers.is_none_or(|k| index < k),
+                video: Some(video.clone()),
+            },
+            Scenario::Webinar if index == 0 => PublishPlan {
+                audio: true,
+                video: Some(video.clone()),
+            },
+            Scenario::Webinar => PublishPlan {
+                audio: false,
+                video: None,
+            },
+            Scenario::Audio => PublishPlan {
+                audio: true,
+                video: None,
+            },
         }
     }
 
@@ -123,9 +142,14 @@ pub async fn run(config: RunConfig, rest: Rest) -> anyhow::Result<Report> {
     let mut first_tokens = Vec::new();
     let mut rooms = Vec::new();
     for m in 0..config.meetings {
-        let token = rest.token(&format!("load-{run_id}-{m}-0"), &format!("Load {m}.0")).await?;
+        let token = rest
+            .token(&format!("load-{run_id}-{m}-0"), &format!("Load {m}.0"))
+            .await?;
         let room = rest
-            .create_meeting(&token, &format!("meeting-load {} {m}", config.scenario.as_str()))
+            .create_meeting(
+                &token,
+                &format!("meeting-load {} {m}", config.scenario.as_str()),
+            )
             .await
             .context("creating a meeting")?;
         first_tokens.push(token);
@@ -138,14 +162,25 @@ pub async fn run(config: RunConfig, rest: Rest) -> anyhow::Result<Report> {
     let gap = config.ramp_up / total as u32;
     let started = Instant::now();
     let mut tasks = Vec::new();
-    let progress = tokio::spawn(progress_loop(threads.clone(), shared.clone(), total, config.server_pid, config.quiet, started));
+    let progress = tokio::spawn(progress_loop(
+        threads.clone(),
+        shared.clone(),
+        total,
+        config.server_pid,
+        config.quiet,
+        started,
+    ));
     let mut global = 0;
     for index in 0..config.participants {
         for (meeting, room) in rooms.iter().enumerate() {
             let token = if index == 0 {
                 first_tokens[meeting].clone()
             } else {
-                rest.token(&format!("load-{run_id}-{meeting}-{index}"), &format!("Load {meeting}.{index}")).await?
+                rest.token(
+                    &format!("load-{run_id}-{meeting}-{index}"),
+                    &format!("Load {meeting}.{index}"),
+                )
+                .await?
             };
             let p = Participant {
                 meeting,
@@ -156,7 +191,12 @@ pub async fn run(config: RunConfig, rest: Rest) -> anyhow::Result<Report> {
                 global,
             };
             global += 1;
-            tasks.push(tokio::spawn(participant(p, config.clone(), shared.clone(), stop_rx.clone())));
+            tasks.push(tokio::spawn(participant(
+                p,
+                config.clone(),
+                shared.clone(),
+                stop_rx.clone(),
+            )));
             let due = started + gap * global as u32;
             tokio::time::sleep_until(due.into()).await;
         }
@@ -174,7 +214,12 @@ pub async fn run(config: RunConfig, rest: Rest) -> anyhow::Result<Report> {
 /// The part of a run every target shares: wait (bounded) for every join to end one
 /// way or the other, let the renegotiations that joins trigger settle, then measure
 /// the window and build the report.
-pub(crate) async fn measure(config: &RunConfig, threads: &[MediaThread], shared: &Shared, total: usize) -> anyhow::Result<Report> {
+pub(crate) async fn measure(
+    config: &RunConfig,
+    threads: &[MediaThread],
+    shared: &Shared,
+    total: usize,
+) -> anyhow::Result<Report> {
     let join_deadline = Instant::now() + REQUEST_TIMEOUT * 3;
     while shared.done.load(Ordering::Relaxed) < total as u64 && Instant::now() < join_deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -253,17 +298,36 @@ pub fn build_report(
     // Participant index within its meeting: the global index runs meeting-fastest.
     let subscribers: Vec<_> = peers
         .iter()
-        .filter(|p| p.receives && config.scenario.receives(p.participant / config.meetings, config.participants))
+        .filter(|p| {
+            p.receives
+                && config
+                    .scenario
+                    .receives(p.participant / config.meetings, config.participants)
+        })
         .collect();
-    let rates: Vec<f64> = subscribers.iter().map(|p| p.counters.rx_packets as f64 / secs).collect();
+    let rates: Vec<f64> = subscribers
+        .iter()
+        .map(|p| p.counters.rx_packets as f64 / secs)
+        .collect();
     let n = subscribers.len().max(1) as f64;
     let per_subscriber = PerSubscriber {
         subscribers: subscribers.len(),
-        silent: subscribers.iter().filter(|p| p.counters.rx_packets == 0).count(),
-        min_packets_per_s: if rates.is_empty() { 0.0 } else { rates.iter().copied().fold(f64::INFINITY, f64::min) },
+        silent: subscribers
+            .iter()
+            .filter(|p| p.counters.rx_packets == 0)
+            .count(),
+        min_packets_per_s: if rates.is_empty() {
+            0.0
+        } else {
+            rates.iter().copied().fold(f64::INFINITY, f64::min)
+        },
         mean_packets_per_s: rates.iter().sum::<f64>() / n,
         max_packets_per_s: rates.iter().copied().fold(0.0, f64::max),
-        mean_bitrate_bps: subscribers.iter().map(|p| p.counters.rx_bytes as f64 * 8.0 / secs).sum::<f64>() / n,
+        mean_bitrate_bps: subscribers
+            .iter()
+            .map(|p| p.counters.rx_bytes as f64 * 8.0 / secs)
+            .sum::<f64>()
+            / n,
         mean_streams: subscribers.iter().map(|p| p.streams as f64).sum::<f64>() / n,
     };
     let lost: u64 = peers.iter().map(|p| p.lost).sum();
@@ -287,7 +351,11 @@ pub fn build_report(
         participants: counts,
         join_ms: percentiles_ms(&joined_ms),
         connect_ms: percentiles_ms(&connect),
-        sent: Throughput { packets: sent_packets, packets_per_s: sent_packets as f64 / secs, bitrate_bps: sent_bytes as f64 * 8.0 / secs },
+        sent: Throughput {
+            packets: sent_packets,
+            packets_per_s: sent_packets as f64 / secs,
+            bitrate_bps: sent_bytes as f64 * 8.0 / secs,
+        },
         received: Received {
             packets: rx_packets,
             packets_per_s: rx_packets as f64 / secs,
@@ -298,7 +366,11 @@ pub fn build_report(
         loss: Loss {
             lost,
             expected,
-            ratio: if expected > 0 { lost as f64 / expected as f64 } else { 0.0 },
+            ratio: if expected > 0 {
+                lost as f64 / expected as f64
+            } else {
+                0.0
+            },
             duplicates: peers.iter().map(|p| p.duplicates).sum(),
         },
         latency_ms: latency.summary(),
@@ -311,7 +383,12 @@ pub fn build_report(
 
 /// One participant's life: connect, join, publish, answer the server's offers until
 /// told to stop.
-async fn participant(p: Participant, config: RunConfig, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn participant(
+    p: Participant,
+    config: RunConfig,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     let started = Instant::now();
     let who = format!("participant {}.{}", p.meeting, p.index);
     let joined = join(&p, &config, &shared, started).await;
@@ -323,7 +400,11 @@ async fn participant(p: Participant, config: RunConfig, shared: Arc<Shared>, mut
             return;
         }
     };
-    shared.joined.lock().await.push(started.elapsed().as_secs_f64() * 1000.0);
+    shared
+        .joined
+        .lock()
+        .await
+        .push(started.elapsed().as_secs_f64() * 1000.0);
 
     // Bounded by the stop signal (sent when the window ends) and by the connection.
     loop {
@@ -352,26 +433,49 @@ async fn participant(p: Participant, config: RunConfig, shared: Arc<Shared>, mut
     client.close();
 }
 
-type Joined = (crate::sio::SioClient, tokio::sync::mpsc::UnboundedReceiver<crate::sio::ServerEvent>, usize);
+type Joined = (
+    crate::sio::SioClient,
+    tokio::sync::mpsc::UnboundedReceiver<crate::sio::ServerEvent>,
+    usize,
+);
 
-async fn join(p: &Participant, config: &RunConfig, shared: &Shared, started: Instant) -> anyhow::Result<Joined> {
-    let (client, events) = crate::sio::SioClient::connect(&config.url, &p.token, REQUEST_TIMEOUT).await?;
-    let join_req = json!({ "roomId": p.room, "userName": format!("Load {}.{}", p.meeting, p.index) });
+async fn join(
+    p: &Participant,
+    config: &RunConfig,
+    shared: &Shared,
+    started: Instant,
+) -> anyhow::Result<Joined> {
+    let (client, events) =
+        crate::sio::SioClient::connect(&config.url, &p.token, REQUEST_TIMEOUT).await?;
+    let join_req =
+        json!({ "roomId": p.room, "userName": format!("Load {}.{}", p.meeting, p.index) });
     // socketioxide sends CONNECT before an async connect handler has registered the
     // event handlers, so an event sent right after CONNECT can be dropped without an
     // ack. Browsers hit the same race; we retry once and count it in the report.
-    let _join: Value = match client.request("join-meeting", &join_req, JOIN_FIRST_TIMEOUT).await {
+    let _join: Value = match client
+        .request("join-meeting", &join_req, JOIN_FIRST_TIMEOUT)
+        .await
+    {
         Ok(ack) => crate::sio::client::parse_ack("join-meeting", ack)?,
         Err(_) => {
             shared.join_retries.fetch_add(1, Ordering::Relaxed);
-            client.call("join-meeting", &join_req, REQUEST_TIMEOUT).await?
+            client
+                .call("join-meeting", &join_req, REQUEST_TIMEOUT)
+                .await?
         }
     };
-    let plan = config.scenario.plan(p.index, &config.video, config.speakers);
+    let plan = config
+        .scenario
+        .plan(p.index, &config.video, config.speakers);
     let global = p.global;
     let (slot, offer, mids) = p
         .thread
-        .ask(|reply| Command::Add { participant: global, plan, started, reply })
+        .ask(|reply| Command::Add {
+            participant: global,
+            plan,
+            started,
+            reply,
+        })
         .await??;
     let sources: BTreeMap<String, &str> = [
         (mids.microphone, "microphone"),
@@ -381,24 +485,61 @@ async fn join(p: &Participant, config: &RunConfig, shared: &Shared, started: Ins
     .into_iter()
     .collect();
     let answer: SfuAnswerData = client
-        .call("sfu-offer", &json!({ "roomId": p.room, "sdp": offer, "sources": sources }), REQUEST_TIMEOUT)
+        .call(
+            "sfu-offer",
+            &json!({ "roomId": p.room, "sdp": offer, "sources": sources }),
+            REQUEST_TIMEOUT,
+        )
         .await?;
-    p.thread.ask(|reply| Command::Answer { slot, sdp: answer.sdp, reply }).await??;
+    p.thread
+        .ask(|reply| Command::Answer {
+            slot,
+            sdp: answer.sdp,
+            reply,
+        })
+        .await??;
     Ok((client, events, slot))
 }
 
-async fn answer_offer(client: &crate::sio::SioClient, p: &Participant, slot: usize, args: Vec<Value>) -> anyhow::Result<()> {
-    let offer: ServerOffer = serde_json::from_value(args.into_iter().next().ok_or_else(|| anyhow!("empty sfu-offer"))?)
-        .context("malformed sfu-offer")?;
-    let sdp = p.thread.ask(|reply| Command::Offer { slot, sdp: offer.sdp, reply }).await??;
+async fn answer_offer(
+    client: &crate::sio::SioClient,
+    p: &Participant,
+    slot: usize,
+    args: Vec<Value>,
+) -> anyhow::Result<()> {
+    let offer: ServerOffer = serde_json::from_value(
+        args.into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("empty sfu-offer"))?,
+    )
+    .context("malformed sfu-offer")?;
+    let sdp = p
+        .thread
+        .ask(|reply| Command::Offer {
+            slot,
+            sdp: offer.sdp,
+            reply,
+        })
+        .await??;
     let _: Value = client
-        .call("sfu-answer", &json!({ "roomId": p.room, "offerId": offer.offer_id, "sdp": sdp }), REQUEST_TIMEOUT)
+        .call(
+            "sfu-answer",
+            &json!({ "roomId": p.room, "offerId": offer.offer_id, "sdp": sdp }),
+            REQUEST_TIMEOUT,
+        )
         .await?;
     Ok(())
 }
 
 /// One line a second: joins, connections, packet rates, loss, server CPU.
-pub(crate) async fn progress_loop(threads: Vec<MediaThread>, shared: Arc<Shared>, total: usize, pid: Option<u32>, quiet: bool, started: Instant) {
+pub(crate) async fn progress_loop(
+    threads: Vec<MediaThread>,
+    shared: Arc<Shared>,
+    total: usize,
+    pid: Option<u32>,
+    quiet: bool,
+    started: Instant,
+) {
     if quiet {
         return;
     }
@@ -409,7 +550,8 @@ pub(crate) async fn progress_loop(threads: Vec<MediaThread>, shared: Arc<Shared>
     // Ends when the run aborts this task.
     loop {
         tick.tick().await;
-        let sum = |f: fn(&crate::engine::Live) -> u64| threads.iter().map(|t| f(&t.live)).sum::<u64>();
+        let sum =
+            |f: fn(&crate::engine::Live) -> u64| threads.iter().map(|t| f(&t.live)).sum::<u64>();
         let connected = sum(|l| l.connected.load(Ordering::Relaxed));
         let rx = sum(|l| l.rx_packets.load(Ordering::Relaxed));
         let rxb = sum(|l| l.rx_bytes.load(Ordering::Relaxed));
@@ -420,7 +562,10 @@ pub(crate) async fn progress_loop(threads: Vec<MediaThread>, shared: Arc<Shared>
         let d = |now: u64, before: u64| now.saturating_sub(before);
         let cpu_now = pid.and_then(|p| cpu::process_cpu(p).ok());
         let cpu = match (last_cpu, cpu_now) {
-            (Some(a), Some(b)) => format!(" server {:.0}% CPU", b.saturating_sub(a).as_secs_f64() * 100.0),
+            (Some(a), Some(b)) => format!(
+                " server {:.0}% CPU",
+                b.saturating_sub(a).as_secs_f64() * 100.0
+            ),
             _ => String::new(),
         };
         last_cpu = cpu_now;
@@ -434,7 +579,11 @@ pub(crate) async fn progress_loop(threads: Vec<MediaThread>, shared: Arc<Shared>
             d(tx, last.2),
             d(rx, last.0),
             d(rxb, last.1) as f64 * 8.0 / 1e6,
-            if expected > 0 { lost as f64 * 100.0 / expected as f64 } else { 0.0 },
+            if expected > 0 {
+                lost as f64 * 100.0 / expected as f64
+            } else {
+                0.0
+            },
             cpu
         );
         last = (rx, rxb, tx);

@@ -18,7 +18,11 @@ const OCTAVES: u64 = 30;
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram { counts: vec![0; (LINEAR + SUB * OCTAVES) as usize], total: 0, max: 0 }
+        Histogram {
+            counts: vec![0; (LINEAR + SUB * OCTAVES) as usize],
+            total: 0,
+            max: 0,
+        }
     }
 }
 
@@ -86,7 +90,13 @@ impl Histogram {
 
     pub fn summary(&self) -> Percentiles {
         let f = |q| self.quantile(q).map(|v| v as f64 / 1000.0);
-        Percentiles { count: self.total, p50: f(0.5), p90: f(0.9), p99: f(0.99), max: f(1.0) }
+        Percentiles {
+            count: self.total,
+            p50: f(0.5),
+            p90: f(0.9),
+            p99: f(0.99),
+            max: f(1.0),
+        }
     }
 }
 
@@ -111,7 +121,13 @@ pub fn percentiles_ms(samples: &[f64]) -> Percentiles {
         let i = ((q * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1;
         Some(s[i])
     };
-    Percentiles { count: s.len() as u64, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1.0) }
+    Percentiles {
+        count: s.len() as u64,
+        p50: at(0.5),
+        p90: at(0.9),
+        p99: at(0.99),
+        max: at(1.0),
+    }
 }
 
 /// Loss of one incoming RTP stream from its extended sequence numbers: expected is the

@@ -52,7 +52,12 @@ pub fn opus_packet(size: usize, now: Instant) -> Vec<u8> {
 const VP8_DESCRIPTOR_LEN: usize = 4;
 
 /// One VP8 frame cut into RTP payloads (the last one carries the marker bit).
-pub fn vp8_frame(frame_bytes: usize, keyframe: bool, picture_id: u16, now: Instant) -> Vec<Vec<u8>> {
+pub fn vp8_frame(
+    frame_bytes: usize,
+    keyframe: bool,
+    picture_id: u16,
+    now: Instant,
+) -> Vec<Vec<u8>> {
     let per_packet = MAX_PAYLOAD - VP8_DESCRIPTOR_LEN - STAMP_LEN;
     let frame_bytes = frame_bytes.max(10);
     let packets = frame_bytes.div_ceil(per_packet);
@@ -90,12 +95,16 @@ pub fn vp8_frame(frame_bytes: usize, keyframe: bool, picture_id: u16, now: Insta
 
 /// What a receiving SFU would conclude: is this payload the start of a VP8 key frame?
 pub fn vp8_is_keyframe(payload: &[u8]) -> bool {
-    let Some(&b0) = payload.first() else { return false };
+    let Some(&b0) = payload.first() else {
+        return false;
+    };
     let start = b0 & 0x10 != 0;
     let pid = b0 & 0x07;
     let mut i = 1;
     if b0 & 0x80 != 0 {
-        let Some(&x) = payload.get(1) else { return false };
+        let Some(&x) = payload.get(1) else {
+            return false;
+        };
         i = 2;
         if x & 0x80 != 0 {
             // I: 7- or 15-bit picture id.
@@ -129,7 +138,14 @@ pub struct VideoSchedule {
 
 impl VideoSchedule {
     pub fn new(bitrate_bps: u64, fps: u32, keyframe_interval: Duration) -> Self {
-        VideoSchedule { bitrate_bps, fps: fps.max(1), keyframe_interval, frames: 0, picture_id: 0, keyframe_requested: false }
+        VideoSchedule {
+            bitrate_bps,
+            fps: fps.max(1),
+            keyframe_interval,
+            frames: 0,
+            picture_id: 0,
+            keyframe_requested: false,
+        }
     }
 
     pub fn frame_interval(&self) -> Duration {
@@ -139,8 +155,11 @@ impl VideoSchedule {
     /// The next frame's payloads and whether it is a key frame. Key frames are three
     /// times a delta frame, as real encoders make them, and the bitrate stays on target.
     pub fn next_frame(&mut self, now: Instant) -> (Vec<Vec<u8>>, bool) {
-        let every = (self.keyframe_interval.as_secs_f64() * self.fps as f64).round().max(1.0) as u64;
-        let keyframe = self.frames.is_multiple_of(every) || std::mem::take(&mut self.keyframe_requested);
+        let every = (self.keyframe_interval.as_secs_f64() * self.fps as f64)
+            .round()
+            .max(1.0) as u64;
+        let keyframe =
+            self.frames.is_multiple_of(every) || std::mem::take(&mut self.keyframe_requested);
         let avg = self.bitrate_bps as f64 / 8.0 / self.fps as f64;
         // Budget over a key-frame period: one frame of 3 units, every-1 of d units.
         let delta = avg * every as f64 / (every as f64 + 2.0);
@@ -186,7 +205,10 @@ mod tests {
         let delta = vp8_frame(500, false, 301, t);
         assert_eq!(delta.len(), 1);
         assert!(!vp8_is_keyframe(&delta[0]));
-        assert!(key.iter().all(|p| p.len() <= MAX_PAYLOAD && read_stamp(p).is_some()));
+        assert!(
+            key.iter()
+                .all(|p| p.len() <= MAX_PAYLOAD && read_stamp(p).is_some())
+        );
         // The picture id is 15 bits with the M flag.
         assert_eq!(((key[0][2] & 0x7f) as u16) << 8 | key[0][3] as u16, 300);
         // Key frames carry the start code after the 3-byte tag.
@@ -220,7 +242,10 @@ mod tests {
         // 4 s of video: 2 key frames; 400 KB ± the per-packet overhead.
         assert_eq!(keys, 2);
         let expected = 800_000 / 8 * 4;
-        assert!(bytes > expected * 95 / 100 && bytes < expected * 115 / 100, "{bytes}");
+        assert!(
+            bytes > expected * 95 / 100 && bytes < expected * 115 / 100,
+            "{bytes}"
+        );
         assert_eq!(s.rtp_step(), 3600);
         assert!(s.next_frame(t).1, "frame 100 is a scheduled key frame");
         assert!(!s.next_frame(t).1);

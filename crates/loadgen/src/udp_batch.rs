@@ -9,7 +9,10 @@ use std::time::Duration;
 
 /// CPU time the calling thread has used (user + system).
 pub fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant.
     let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     if r != 0 {
@@ -22,19 +25,28 @@ fn sockaddr(addr: SocketAddrV4) -> libc::sockaddr_in {
     libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: addr.port().to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(addr.ip().octets()) },
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(addr.ip().octets()),
+        },
         sin_zero: [0; 8],
     }
 }
 
 /// Sends `packets[i]` to `dest[i]` with as few `sendmmsg` calls as it takes; returns
 /// how many were sent (fewer when the socket buffer is full).
-pub fn send_batch(socket: &UdpSocket, packets: &[&[u8]], dest: &[SocketAddrV4]) -> io::Result<usize> {
+pub fn send_batch(
+    socket: &UdpSocket,
+    packets: &[&[u8]],
+    dest: &[SocketAddrV4],
+) -> io::Result<usize> {
     let n = packets.len().min(dest.len());
     let mut addrs: Vec<libc::sockaddr_in> = dest[..n].iter().map(|d| sockaddr(*d)).collect();
     let mut iovs: Vec<libc::iovec> = packets[..n]
         .iter()
-        .map(|p| libc::iovec { iov_base: p.as_ptr() as *mut libc::c_void, iov_len: p.len() })
+        .map(|p| libc::iovec {
+            iov_base: p.as_ptr() as *mut libc::c_void,
+            iov_len: p.len(),
+        })
         .collect();
     // SAFETY: mmsghdr is plain data; all-zero is a valid "empty" value.
     let mut msgs: Vec<libc::mmsghdr> = (0..n).map(|_| unsafe { std::mem::zeroed() }).collect();
@@ -49,7 +61,12 @@ pub fn send_batch(socket: &UdpSocket, packets: &[&[u8]], dest: &[SocketAddrV4]) 
         // SAFETY: `msgs[sent..n]` point into `addrs` and `iovs`, which outlive the call,
         // and each iovec points into a live packet slice that the kernel only reads.
         let r = unsafe {
-            libc::sendmmsg(socket.as_raw_fd(), msgs[sent..].as_mut_ptr(), (n - sent) as libc::c_uint, 0)
+            libc::sendmmsg(
+                socket.as_raw_fd(),
+                msgs[sent..].as_mut_ptr(),
+                (n - sent) as libc::c_uint,
+                0,
+            )
         };
         if r < 0 {
             let e = io::Error::last_os_error();
@@ -76,8 +93,11 @@ mod tests {
     #[test]
     fn a_batch_arrives_intact() {
         let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        rx.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
-        let std::net::SocketAddr::V4(to) = rx.local_addr().expect("addr") else { panic!("v4") };
+        rx.set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        let std::net::SocketAddr::V4(to) = rx.local_addr().expect("addr") else {
+            panic!("v4")
+        };
         let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
         let a = [1u8; 10];
         let b = [2u8; 300];

@@ -54,7 +54,9 @@ fn free_udp_range(n: u16) -> u16 {
     let seed = std::process::id() as u16;
     for attempt in 0..200u16 {
         let base = 20_000 + (seed.wrapping_mul(31).wrapping_add(attempt.wrapping_mul(97)) % 40_000);
-        let held: Vec<_> = (base..base + n).filter_map(|p| UdpSocket::bind(("127.0.0.1", p)).ok()).collect();
+        let held: Vec<_> = (base..base + n)
+            .filter_map(|p| UdpSocket::bind(("127.0.0.1", p)).ok())
+            .collect();
         if held.len() == n as usize {
             return base;
         }
@@ -63,11 +65,15 @@ fn free_udp_range(n: u16) -> u16 {
 }
 
 fn http_get_ok(port: u16, path: &str) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500)) else {
+    let Ok(mut s) =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500))
+    else {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).is_err() {
+    if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .is_err()
+    {
         return false;
     }
     let mut head = [0u8; 16];
@@ -91,7 +97,10 @@ fn start_server() -> Server {
         .current_dir(&dir)
         .env("PORT", port.to_string())
         .env("HOST", "127.0.0.1")
-        .env("DATABASE_URL", format!("sqlite://{}/db.sqlite", dir.display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/db.sqlite", dir.display()),
+        )
         .env("MEDIASOUP_ANNOUNCED_IP", "127.0.0.1")
         .env("MEDIASOUP_ALLOW_LOOPBACK", "true")
         .env("MEDIASOUP_LISTEN_IP", "127.0.0.1")
@@ -111,7 +120,11 @@ fn start_server() -> Server {
         if let Ok(Some(status)) = server.child.try_wait() {
             panic!("meeting-service exited with {status}:\n{}", server.log());
         }
-        assert!(Instant::now() < deadline, "meeting-service not healthy within 30 s:\n{}", server.log());
+        assert!(
+            Instant::now() < deadline,
+            "meeting-service not healthy within 30 s:\n{}",
+            server.log()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     server
@@ -121,7 +134,12 @@ fn run_scenario(server: &Server, scenario: &str, participants: usize, extra: &[&
     let json = server.dir.join(format!("{scenario}.json"));
     let out = Command::new(env!("CARGO_BIN_EXE_meeting-load"))
         .args(["--url", &format!("http://127.0.0.1:{}", server.port)])
-        .args(["--scenario", scenario, "--participants", &participants.to_string()])
+        .args([
+            "--scenario",
+            scenario,
+            "--participants",
+            &participants.to_string(),
+        ])
         .args(["--duration", "3", "--ramp-up", "0.5", "--quiet"])
         .args(["--server-pid", &server.child.id().to_string()])
         .arg("--json")
@@ -141,9 +159,18 @@ fn run_scenario(server: &Server, scenario: &str, participants: usize, extra: &[&
     let report: Value = serde_json::from_str(&text).expect("the JSON report parses");
     assert_eq!(report["scenario"], scenario);
     assert_eq!(report["participants"]["requested"], participants);
-    assert_eq!(report["participants"]["connected"], participants, "{stdout}");
-    assert!(report["received"]["packets"].as_u64().unwrap_or(0) > 0, "no packets forwarded:\n{stdout}");
-    assert_eq!(report["received"]["per_subscriber"]["silent"], 0, "a subscriber got nothing:\n{stdout}");
+    assert_eq!(
+        report["participants"]["connected"], participants,
+        "{stdout}"
+    );
+    assert!(
+        report["received"]["packets"].as_u64().unwrap_or(0) > 0,
+        "no packets forwarded:\n{stdout}"
+    );
+    assert_eq!(
+        report["received"]["per_subscriber"]["silent"], 0,
+        "a subscriber got nothing:\n{stdout}"
+    );
     assert!(report["server_cpu"]["cpu_s"].is_number(), "{text}");
     assert!(report["latency_ms"]["p50"].is_number(), "{text}");
     report
@@ -157,15 +184,26 @@ fn every_scenario_forwards_packets() {
     // Minted tokens (the server's secret) and, for one scenario, the guest endpoint.
     let meeting = run_scenario(&server, "meeting", 3, &["--jwt-secret", JWT_SECRET]);
     // Two others' audio and video each: at least 4 streams per subscriber.
-    assert!(meeting["received"]["per_subscriber"]["mean_streams"].as_f64().unwrap_or(0.0) >= 3.9, "{meeting}");
-    assert!(meeting["received"]["keyframes"].as_u64().unwrap_or(0) > 0, "{meeting}");
+    assert!(
+        meeting["received"]["per_subscriber"]["mean_streams"]
+            .as_f64()
+            .unwrap_or(0.0)
+            >= 3.9,
+        "{meeting}"
+    );
+    assert!(
+        meeting["received"]["keyframes"].as_u64().unwrap_or(0) > 0,
+        "{meeting}"
+    );
 
     let webinar = run_scenario(&server, "webinar", 3, &["--jwt-secret", JWT_SECRET]);
     assert_eq!(webinar["received"]["per_subscriber"]["subscribers"], 2);
 
     let audio = run_scenario(&server, "audio", 3, &[]);
     // Audio only: 50 packets/s from each of the two others, give or take.
-    let rate = audio["received"]["per_subscriber"]["mean_packets_per_s"].as_f64().unwrap_or(0.0);
+    let rate = audio["received"]["per_subscriber"]["mean_packets_per_s"]
+        .as_f64()
+        .unwrap_or(0.0);
     assert!(rate > 60.0 && rate < 140.0, "audio rate {rate}");
 }
 
@@ -179,11 +217,20 @@ fn the_floor_mode_reports_per_packet_cost() {
         .arg(&json)
         .output()
         .expect("run meeting-load floor");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parses");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parses");
     let rows = report["floor"].as_array().expect("rows");
     // Two profiles × (protect only, send_to, sendmmsg).
     assert_eq!(rows.len(), 6);
-    assert!(rows.iter().all(|r| r["us_per_packet"].as_f64().unwrap_or(0.0) > 0.0), "{report}");
+    assert!(
+        rows.iter()
+            .all(|r| r["us_per_packet"].as_f64().unwrap_or(0.0) > 0.0),
+        "{report}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

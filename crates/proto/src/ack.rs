@@ -52,7 +52,10 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -68,18 +71,29 @@ pub struct Ack<T> {
 
 impl<T> Ack<T> {
     pub fn ok(data: T) -> Self {
-        Ack { ok: true, data: Some(data), error: None }
+        Ack {
+            ok: true,
+            data: Some(data),
+            error: None,
+        }
     }
 
     pub fn err(error: ErrorBody) -> Self {
-        Ack { ok: false, data: None, error: Some(error) }
+        Ack {
+            ok: false,
+            data: None,
+            error: Some(error),
+        }
     }
 
     pub fn into_result(self) -> Result<T, ErrorBody> {
         match (self.ok, self.data, self.error) {
             (true, Some(data), _) => Ok(data),
             (_, _, Some(e)) => Err(e),
-            _ => Err(ErrorBody::new(ErrorCode::Internal, "malformed acknowledgement")),
+            _ => Err(ErrorBody::new(
+                ErrorCode::Internal,
+                "malformed acknowledgement",
+            )),
         }
     }
 }
@@ -101,7 +115,10 @@ mod tests {
     fn error_ack_shape() {
         let ack: Ack<()> = Ack::err(ErrorBody::new(ErrorCode::RoomFull, "full"));
         let v = serde_json::to_value(&ack).expect("serialize");
-        assert_eq!(v, serde_json::json!({"ok": false, "error": {"code": "ROOM_FULL", "message": "full"}}));
+        assert_eq!(
+            v,
+            serde_json::json!({"ok": false, "error": {"code": "ROOM_FULL", "message": "full"}})
+        );
         assert_eq!(ErrorCode::RoomFull.as_str(), "ROOM_FULL");
     }
 }

@@ -161,7 +161,12 @@ pub struct HostMute {
 impl Validate for HostMute {
     fn validate(&self) -> Result<(), ErrorBody> {
         check_room(&self.room_id)?;
-        check_len("targetUserId", self.target_user_id.as_str(), 1, limits::USER_ID)
+        check_len(
+            "targetUserId",
+            self.target_user_id.as_str(),
+            1,
+            limits::USER_ID,
+        )
     }
 }
 
@@ -176,7 +181,12 @@ pub struct HostRemove {
 impl Validate for HostRemove {
     fn validate(&self) -> Result<(), ErrorBody> {
         check_room(&self.room_id)?;
-        check_len("targetUserId", self.target_user_id.as_str(), 1, limits::USER_ID)
+        check_len(
+            "targetUserId",
+            self.target_user_id.as_str(),
+            1,
+            limits::USER_ID,
+        )
     }
 }
 
@@ -196,7 +206,10 @@ impl Validate for SfuOffer {
         check_room(&self.room_id)?;
         check_len("sdp", &self.sdp, 1, limits::SDP)?;
         if self.sources.len() > 16 {
-            return Err(ErrorBody::new(ErrorCode::BadRequest, "`sources` has more than 16 entries"));
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                "`sources` has more than 16 entries",
+            ));
         }
         for (mid, source) in &self.sources {
             check_len("sources key", mid, 1, limits::MID)?;
@@ -263,11 +276,21 @@ pub struct Relay {
 
 impl Validate for Relay {
     fn validate(&self) -> Result<(), ErrorBody> {
-                check_room(&self.room_id)?;
-        check_len("targetUserId", self.target_user_id.as_str(), 1, limits::USER_ID)?;
-        let size = serde_json::to_string(&self.payload).map(|s| s.len()).unwrap_or(usize::MAX);
+        check_room(&self.room_id)?;
+        check_len(
+            "targetUserId",
+            self.target_user_id.as_str(),
+            1,
+            limits::USER_ID,
+        )?;
+        let size = serde_json::to_string(&self.payload)
+            .map(|s| s.len())
+            .unwrap_or(usize::MAX);
         if size > limits::SDP {
-            return Err(ErrorBody::new(ErrorCode::BadRequest, "the relayed payload is too large"));
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                "the relayed payload is too large",
+            ));
         }
         Ok(())
     }

@@ -37,7 +37,11 @@ impl Claims {
     }
 
     pub fn display_name(&self) -> &str {
-        if self.name.trim().is_empty() { &self.sub } else { self.name.trim() }
+        if self.name.trim().is_empty() {
+            &self.sub
+        } else {
+            self.name.trim()
+        }
     }
 }
 
@@ -45,7 +49,9 @@ impl Claims {
 /// Socket.IO `connect_error` messages).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
-    #[error("no token: send `Authorization: Bearer <token>` (get one with `meeting-service token --user <id> --name <name>`)")]
+    #[error(
+        "no token: send `Authorization: Bearer <token>` (get one with `meeting-service token --user <id> --name <name>`)"
+    )]
     Missing,
     #[error("the token is not valid: {0}")]
     Invalid(String),
@@ -98,14 +104,17 @@ impl JwtKeys {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => AuthError::Expired,
-            ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
-            ErrorKind::InvalidAlgorithm => AuthError::Invalid("algorithm must be HS256".into()),
-            ErrorKind::MissingRequiredClaim(c) => AuthError::Invalid(format!("missing claim `{c}`")),
-            ErrorKind::Json(_) => AuthError::Invalid("malformed claims".into()),
-            _ => AuthError::Invalid("malformed token".into()),
-        })?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
+                ErrorKind::InvalidAlgorithm => AuthError::Invalid("algorithm must be HS256".into()),
+                ErrorKind::MissingRequiredClaim(c) => {
+                    AuthError::Invalid(format!("missing claim `{c}`"))
+                }
+                ErrorKind::Json(_) => AuthError::Invalid("malformed claims".into()),
+                _ => AuthError::Invalid("malformed token".into()),
+            })?;
         let claims = data.claims;
         if claims.sub.is_empty() || claims.sub.chars().count() > 128 {
             return Err(AuthError::Invalid("`sub` must be 1-128 characters".into()));
@@ -114,27 +123,45 @@ impl JwtKeys {
     }
 
     /// A token for `user` valid for `ttl`.
-    pub fn mint(&self, user: &str, name: &str, picture: Option<&str>, ttl: Duration) -> Result<String, AppError> {
+    pub fn mint(
+        &self,
+        user: &str,
+        name: &str,
+        picture: Option<&str>,
+        ttl: Duration,
+    ) -> Result<String, AppError> {
         let iat = now_secs();
-        let claims = Claims { sub: user.to_owned(), name: name.to_owned(), picture: picture.map(str::to_owned), exp: iat + ttl.as_secs(), iat };
+        let claims = Claims {
+            sub: user.to_owned(),
+            name: name.to_owned(),
+            picture: picture.map(str::to_owned),
+            exp: iat + ttl.as_secs(),
+            iat,
+        };
         self.sign(&claims)
     }
 
     /// Signs arbitrary claims (tests use it for expired tokens).
     pub fn sign(&self, claims: &Claims) -> Result<String, AppError> {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding).map_err(AppError::internal)
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .map_err(AppError::internal)
     }
 }
 
 pub fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Parses `90`, `90s`, `30m`, `12h`, `7d` into a duration.
 pub fn parse_ttl(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a duration like 3600, 90s, 30m, 12h or 7d"))?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 3600, 90s, 30m, 12h or 7d"))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n.saturating_mul(60),
@@ -161,9 +188,17 @@ impl AuthUser {
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(AuthError::Missing)?;
-        let value = header.to_str().map_err(|_| AuthError::Invalid("the Authorization header is not text".into()))?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or(AuthError::Missing)?;
+        let value = header
+            .to_str()
+            .map_err(|_| AuthError::Invalid("the Authorization header is not text".into()))?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
@@ -179,7 +214,9 @@ mod tests {
     #[test]
     fn mint_then_verify() {
         let jwt = JwtKeys::new("0123456789abcdef0123456789abcdef");
-        let t = jwt.mint("alice", "Alice", None, Duration::from_secs(60)).expect("mint");
+        let t = jwt
+            .mint("alice", "Alice", None, Duration::from_secs(60))
+            .expect("mint");
         let c = jwt.verify(&t).expect("valid");
         assert_eq!((c.sub.as_str(), c.name.as_str()), ("alice", "Alice"));
     }
@@ -188,13 +225,30 @@ mod tests {
     fn refusals_have_their_codes() {
         let jwt = JwtKeys::new("0123456789abcdef0123456789abcdef");
         let other = JwtKeys::new("another-secret-another-secret-xx");
-        let forged = other.mint("alice", "Alice", None, Duration::from_secs(60)).expect("mint");
-        assert_eq!(jwt.verify(&forged).map_err(|e| e.code()), Err("TOKEN_INVALID"));
-        let old = Claims { sub: "a".into(), name: "A".into(), picture: None, exp: now_secs() - 3600, iat: now_secs() - 7200 };
+        let forged = other
+            .mint("alice", "Alice", None, Duration::from_secs(60))
+            .expect("mint");
+        assert_eq!(
+            jwt.verify(&forged).map_err(|e| e.code()),
+            Err("TOKEN_INVALID")
+        );
+        let old = Claims {
+            sub: "a".into(),
+            name: "A".into(),
+            picture: None,
+            exp: now_secs() - 3600,
+            iat: now_secs() - 7200,
+        };
         let expired = jwt.sign(&old).expect("sign");
-        assert_eq!(jwt.verify(&expired).map_err(|e| e.code()), Err("TOKEN_EXPIRED"));
+        assert_eq!(
+            jwt.verify(&expired).map_err(|e| e.code()),
+            Err("TOKEN_EXPIRED")
+        );
         assert_eq!(jwt.verify("").map_err(|e| e.code()), Err("TOKEN_MISSING"));
-        assert_eq!(jwt.verify("a.b.c").map_err(|e| e.code()), Err("TOKEN_INVALID"));
+        assert_eq!(
+            jwt.verify("a.b.c").map_err(|e| e.code()),
+            Err("TOKEN_INVALID")
+        );
     }
 
     #[test]

@@ -57,7 +57,10 @@ pub const KNOWN_VARS: &[&str] = &[
 
 /// Whether `name` is one of [`KNOWN_VARS`] (`STUN_SERVER_1`, `STUN_SERVER_2`, … included).
 pub fn is_known_var(name: &str) -> bool {
-    KNOWN_VARS.contains(&name) || name.strip_prefix("STUN_SERVER_").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    KNOWN_VARS.contains(&name)
+        || name
+            .strip_prefix("STUN_SERVER_")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The whole configuration, validated.
@@ -136,7 +139,9 @@ impl SfuSettings {
     pub fn media_ports(&self) -> Vec<u16> {
         match self.single_port {
             Some(p) => vec![p],
-            None => (0..self.workers).filter_map(|i| u16::try_from(usize::from(self.min_port) + i).ok()).collect(),
+            None => (0..self.workers)
+                .filter_map(|i| u16::try_from(usize::from(self.min_port) + i).ok())
+                .collect(),
         }
     }
 
@@ -171,7 +176,11 @@ pub enum CorsOrigins {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("{var}={value:?} is invalid: expected {expected}")]
-    Invalid { var: String, value: String, expected: String },
+    Invalid {
+        var: String,
+        value: String,
+        expected: String,
+    },
     #[error(
         "{var} is set, but this service does not use MongoDB: meetings are stored in SQLite \
          (the default, {DEFAULT_DATABASE_URL}) or PostgreSQL. Remove {var} and set \
@@ -195,7 +204,11 @@ pub enum ConfigError {
 }
 
 fn invalid(var: &str, value: &str, expected: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { var: var.to_owned(), value: value.to_owned(), expected: expected.into() }
+    ConfigError::Invalid {
+        var: var.to_owned(),
+        value: value.to_owned(),
+        expected: expected.into(),
+    }
 }
 
 /// Variables keyed by name; empty values count as unset (as `.env` templates leave them).
@@ -206,7 +219,12 @@ impl Vars {
         self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
-    fn parse<T: std::str::FromStr>(&self, var: &'static str, default: T, expected: &str) -> Result<T, ConfigError> {
+    fn parse<T: std::str::FromStr>(
+        &self,
+        var: &'static str,
+        default: T,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
         match self.get(var) {
             None => Ok(default),
             Some(v) => v.parse().map_err(|_| invalid(var, v, expected)),
@@ -239,7 +257,9 @@ impl Config {
     }
 
     /// Builds and validates the configuration from `(name, value)` pairs.
-    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
         let vars = Vars(vars.into_iter().collect());
 
         for var in ["MONGO_URI", "MONGODB_URI"] {
@@ -252,26 +272,50 @@ impl Config {
         let production = node_env == "production";
 
         let port: u16 = vars.parse("PORT", 3009, "a TCP port number (0-65535)")?;
-        let host: IpAddr = vars.parse("HOST", IpAddr::V4(Ipv4Addr::UNSPECIFIED), "an IP address to listen on, e.g. 0.0.0.0")?;
+        let host: IpAddr = vars.parse(
+            "HOST",
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            "an IP address to listen on, e.g. 0.0.0.0",
+        )?;
 
         let (jwt_secret, jwt_secret_is_default) = match vars.get("JWT_SECRET") {
-            Some(s) if s.len() < 16 => return Err(invalid("JWT_SECRET", "<hidden>", "at least 16 characters")),
+            Some(s) if s.len() < 16 => {
+                return Err(invalid("JWT_SECRET", "<hidden>", "at least 16 characters"));
+            }
             Some(s) => (s.to_owned(), false),
             None if production => return Err(ConfigError::ProductionWithoutJwtSecret),
             None => (DEV_JWT_SECRET.to_owned(), true),
         };
 
-        let ttl_secs: u64 = vars.parse("MEETING_TTL", 14_400, "a whole number of seconds, e.g. 14400")?;
+        let ttl_secs: u64 = vars.parse(
+            "MEETING_TTL",
+            14_400,
+            "a whole number of seconds, e.g. 14400",
+        )?;
         if ttl_secs == 0 {
-            return Err(invalid("MEETING_TTL", "0", "a whole number of seconds greater than 0"));
+            return Err(invalid(
+                "MEETING_TTL",
+                "0",
+                "a whole number of seconds greater than 0",
+            ));
         }
-        let max_participants: u32 = vars.parse("MAX_PARTICIPANTS", 50, "a whole number from 2 to 1000")?;
+        let max_participants: u32 =
+            vars.parse("MAX_PARTICIPANTS", 50, "a whole number from 2 to 1000")?;
         if !(2..=1000).contains(&max_participants) {
-            return Err(invalid("MAX_PARTICIPANTS", &max_participants.to_string(), "a whole number from 2 to 1000"));
+            return Err(invalid(
+                "MAX_PARTICIPANTS",
+                &max_participants.to_string(),
+                "a whole number from 2 to 1000",
+            ));
         }
-        let mesh_max_participants: u32 = vars.parse("MESH_MAX_PARTICIPANTS", 6, "a whole number from 2 to 16")?;
+        let mesh_max_participants: u32 =
+            vars.parse("MESH_MAX_PARTICIPANTS", 6, "a whole number from 2 to 16")?;
         if !(2..=16).contains(&mesh_max_participants) {
-            return Err(invalid("MESH_MAX_PARTICIPANTS", &mesh_max_participants.to_string(), "a whole number from 2 to 16"));
+            return Err(invalid(
+                "MESH_MAX_PARTICIPANTS",
+                &mesh_max_participants.to_string(),
+                "a whole number from 2 to 16",
+            ));
         }
 
         let ice = ice_config(&vars)?;
@@ -279,7 +323,8 @@ impl Config {
         let sfu = sfu_settings(&vars, sfu_mode_enabled)?;
         // With ICE-TCP the workers listen on TCP at their media ports: the HTTP port must
         // not be one of them (on an address both bind).
-        let same_address = host == sfu.listen_ip || host.is_unspecified() || sfu.listen_ip.is_unspecified();
+        let same_address =
+            host == sfu.listen_ip || host.is_unspecified() || sfu.listen_ip.is_unspecified();
         if sfu.enable_tcp && same_address && port != 0 && sfu.media_ports().contains(&port) {
             return Err(invalid(
                 "PORT",
@@ -294,14 +339,37 @@ impl Config {
 
         let redis_url = match vars.get("REDIS_URL") {
             None => None,
-            Some(u) if u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("redis+unix://") || u.starts_with("unix://") => {
+            Some(u)
+                if u.starts_with("redis://")
+                    || u.starts_with("rediss://")
+                    || u.starts_with("redis+unix://")
+                    || u.starts_with("unix://") =>
+            {
                 Some(u.to_owned())
             }
-            Some(u) => return Err(invalid("REDIS_URL", u, "a URL starting with redis:// or rediss://")),
+            Some(u) => {
+                return Err(invalid(
+                    "REDIS_URL",
+                    u,
+                    "a URL starting with redis:// or rediss://",
+                ));
+            }
         };
-        let redis_prefix = vars.get("REDIS_KEY_PREFIX").unwrap_or("meeting-service:").to_owned();
-        if redis_prefix.is_empty() || redis_prefix.len() > 64 || redis_prefix.chars().any(|c| c.is_whitespace() || c == '{' || c == '}') {
-            return Err(invalid("REDIS_KEY_PREFIX", &redis_prefix, "1 to 64 characters without spaces or braces"));
+        let redis_prefix = vars
+            .get("REDIS_KEY_PREFIX")
+            .unwrap_or("meeting-service:")
+            .to_owned();
+        if redis_prefix.is_empty()
+            || redis_prefix.len() > 64
+            || redis_prefix
+                .chars()
+                .any(|c| c.is_whitespace() || c == '{' || c == '}')
+        {
+            return Err(invalid(
+                "REDIS_KEY_PREFIX",
+                &redis_prefix,
+                "1 to 64 characters without spaces or braces",
+            ));
         }
 
         let cors = match vars.get("CORS_ORIGINS") {
@@ -310,9 +378,14 @@ impl Config {
             Some(list) => {
                 let mut origins = Vec::new();
                 for o in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
-                    let ok = (o.starts_with("http://") || o.starts_with("https://")) && !o.ends_with('/');
+                    let ok = (o.starts_with("http://") || o.starts_with("https://"))
+                        && !o.ends_with('/');
                     if !ok {
-                        return Err(invalid("CORS_ORIGINS", o, "a comma-separated list of origins like https://app.example.com (no trailing slash), or *"));
+                        return Err(invalid(
+                            "CORS_ORIGINS",
+                            o,
+                            "a comma-separated list of origins like https://app.example.com (no trailing slash), or *",
+                        ));
                     }
                     origins.push(o.to_owned());
                 }
@@ -322,9 +395,19 @@ impl Config {
 
         let database_url = match vars.get("DATABASE_URL") {
             None => DEFAULT_DATABASE_URL.to_owned(),
-            Some(u) if u.starts_with("sqlite:") || u.starts_with("postgres://") || u.starts_with("postgresql://") => u.to_owned(),
+            Some(u)
+                if u.starts_with("sqlite:")
+                    || u.starts_with("postgres://")
+                    || u.starts_with("postgresql://") =>
+            {
+                u.to_owned()
+            }
             Some(u) => {
-                return Err(invalid("DATABASE_URL", &redact_url(u), "sqlite://<file> or postgres://user:password@host/database"));
+                return Err(invalid(
+                    "DATABASE_URL",
+                    &redact_url(u),
+                    "sqlite://<file> or postgres://user:password@host/database",
+                ));
             }
         };
 
@@ -355,10 +438,18 @@ fn ice_config(vars: &Vars) -> Result<IceConfig, ConfigError> {
     // Numbered variables in numeric order, any count: STUN_SERVER_1, _2, … _10.
     let mut numbered: Vec<(u32, &str, &str)> = Vec::new();
     for (name, _) in vars.0.iter() {
-        let Some(n) = name.strip_prefix("STUN_SERVER_") else { continue };
-        let Some(value) = vars.get(name) else { continue };
+        let Some(n) = name.strip_prefix("STUN_SERVER_") else {
+            continue;
+        };
+        let Some(value) = vars.get(name) else {
+            continue;
+        };
         let Ok(n) = n.parse::<u32>() else {
-            return Err(invalid("STUN_SERVER_<n>", name, "STUN servers numbered STUN_SERVER_1, STUN_SERVER_2, …"));
+            return Err(invalid(
+                "STUN_SERVER_<n>",
+                name,
+                "STUN servers numbered STUN_SERVER_1, STUN_SERVER_2, …",
+            ));
         };
         numbered.push((n, name.as_str(), value));
     }
@@ -366,7 +457,11 @@ fn ice_config(vars: &Vars) -> Result<IceConfig, ConfigError> {
     let mut stun_servers = Vec::new();
     for (_, var, value) in numbered {
         if !(value.starts_with("stun:") || value.starts_with("stuns:")) || value.len() < 6 {
-            return Err(invalid(var, value, "a STUN URL like stun:stun.l.google.com:19302"));
+            return Err(invalid(
+                var,
+                value,
+                "a STUN URL like stun:stun.l.google.com:19302",
+            ));
         }
         stun_servers.push(value.to_owned());
     }
@@ -378,7 +473,11 @@ fn ice_config(vars: &Vars) -> Result<IceConfig, ConfigError> {
             for u in list.split(',').map(str::trim).filter(|u| !u.is_empty()) {
                 let host = u.strip_prefix("turns:").or_else(|| u.strip_prefix("turn:"));
                 if host.is_none_or(|h| h.is_empty() || h.starts_with("//")) {
-                    return Err(invalid("TURN_SERVER_URL", u, "turn:host:port or turns:host:port (comma-separated for several)"));
+                    return Err(invalid(
+                        "TURN_SERVER_URL",
+                        u,
+                        "turn:host:port or turns:host:port (comma-separated for several)",
+                    ));
                 }
                 urls.push(u.to_owned());
             }
@@ -395,15 +494,27 @@ fn ice_config(vars: &Vars) -> Result<IceConfig, ConfigError> {
         && t.secret.is_none()
         && (t.username.is_none() || t.credential.is_none())
     {
-        let missing = if t.username.is_none() { "TURN_USERNAME" } else { "TURN_CREDENTIAL" };
-        return Err(invalid(missing, "", "set together with TURN_SERVER_URL (or set TURN_SECRET for time-limited credentials)"));
+        let missing = if t.username.is_none() {
+            "TURN_USERNAME"
+        } else {
+            "TURN_CREDENTIAL"
+        };
+        return Err(invalid(
+            missing,
+            "",
+            "set together with TURN_SERVER_URL (or set TURN_SECRET for time-limited credentials)",
+        ));
     }
     Ok(IceConfig { stun_servers, turn })
 }
 
 fn turn_credential_ttl(vars: &Vars) -> Result<Duration, ConfigError> {
     const EXPECTED: &str = "a whole number of seconds from 60 to 604800 (7 days), e.g. 86400";
-    let secs: u64 = vars.parse("TURN_CREDENTIAL_TTL", DEFAULT_TURN_CREDENTIAL_TTL.as_secs(), EXPECTED)?;
+    let secs: u64 = vars.parse(
+        "TURN_CREDENTIAL_TTL",
+        DEFAULT_TURN_CREDENTIAL_TTL.as_secs(),
+        EXPECTED,
+    )?;
     if !(60..=604_800).contains(&secs) {
         return Err(invalid("TURN_CREDENTIAL_TTL", &secs.to_string(), EXPECTED));
     }
@@ -411,10 +522,22 @@ fn turn_credential_ttl(vars: &Vars) -> Result<Duration, ConfigError> {
 }
 
 fn sfu_settings(vars: &Vars, sfu_mode_enabled: bool) -> Result<SfuSettings, ConfigError> {
-    let min_port: u16 = vars.parse("MEDIASOUP_MIN_PORT", 10_000, "a UDP port number (1024-65535)")?;
-    let max_port: u16 = vars.parse("MEDIASOUP_MAX_PORT", 10_100, "a UDP port number (1024-65535)")?;
+    let min_port: u16 = vars.parse(
+        "MEDIASOUP_MIN_PORT",
+        10_000,
+        "a UDP port number (1024-65535)",
+    )?;
+    let max_port: u16 = vars.parse(
+        "MEDIASOUP_MAX_PORT",
+        10_100,
+        "a UDP port number (1024-65535)",
+    )?;
     if min_port < 1024 {
-        return Err(invalid("MEDIASOUP_MIN_PORT", &min_port.to_string(), "a UDP port number from 1024 to 65535"));
+        return Err(invalid(
+            "MEDIASOUP_MIN_PORT",
+            &min_port.to_string(),
+            "a UDP port number from 1024 to 65535",
+        ));
     }
     if max_port < min_port {
         return Err(invalid(
@@ -423,8 +546,18 @@ fn sfu_settings(vars: &Vars, sfu_mode_enabled: bool) -> Result<SfuSettings, Conf
             format!("a port not below MEDIASOUP_MIN_PORT ({min_port}); the range is inverted"),
         ));
     }
-    let requested: usize = vars.parse("MEDIASOUP_WORKERS", 0, "a whole number of worker threads (0 = one per CPU core)")?;
-    let workers = if requested == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { requested };
+    let requested: usize = vars.parse(
+        "MEDIASOUP_WORKERS",
+        0,
+        "a whole number of worker threads (0 = one per CPU core)",
+    )?;
+    let workers = if requested == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        requested
+    };
     let enable_tcp = vars.bool("MEDIASOUP_ENABLE_TCP", true)?;
     let single_port = match vars.get("MEDIASOUP_SINGLE_PORT") {
         None => None,
@@ -454,7 +587,11 @@ fn sfu_settings(vars: &Vars, sfu_mode_enabled: bool) -> Result<SfuSettings, Conf
             ),
         ));
     }
-    let listen_ip: IpAddr = vars.parse("MEDIASOUP_LISTEN_IP", IpAddr::V4(Ipv4Addr::UNSPECIFIED), "an IP address, e.g. 0.0.0.0")?;
+    let listen_ip: IpAddr = vars.parse(
+        "MEDIASOUP_LISTEN_IP",
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        "an IP address, e.g. 0.0.0.0",
+    )?;
     let allow_loopback = vars.bool("MEDIASOUP_ALLOW_LOOPBACK", false)?;
     let (announced_ip, announced_ip_source) = match vars.get("MEDIASOUP_ANNOUNCED_IP") {
         Some(v) => {
@@ -462,7 +599,11 @@ fn sfu_settings(vars: &Vars, sfu_mode_enabled: bool) -> Result<SfuSettings, Conf
                 invalid("MEDIASOUP_ANNOUNCED_IP", v, "an IP address (not a host name), e.g. 203.0.113.7; find yours with `hostname -I`")
             })?;
             if ip.is_unspecified() {
-                return Err(invalid("MEDIASOUP_ANNOUNCED_IP", v, "the address clients can reach, not 0.0.0.0"));
+                return Err(invalid(
+                    "MEDIASOUP_ANNOUNCED_IP",
+                    v,
+                    "the address clients can reach, not 0.0.0.0",
+                ));
             }
             if ip.is_loopback() && sfu_mode_enabled && !allow_loopback {
                 return Err(ConfigError::LoopbackAnnouncedIp);
@@ -471,7 +612,10 @@ fn sfu_settings(vars: &Vars, sfu_mode_enabled: bool) -> Result<SfuSettings, Conf
         }
         None => match detect_ipv4() {
             Some(ip) => (IpAddr::V4(ip), AnnouncedIpSource::Detected),
-            None => (IpAddr::V4(Ipv4Addr::LOCALHOST), AnnouncedIpSource::LoopbackFallback),
+            None => (
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                AnnouncedIpSource::LoopbackFallback,
+            ),
         },
     };
     let log_level = match vars.get("MEDIASOUP_LOG_LEVEL") {
@@ -482,18 +626,37 @@ fn sfu_settings(vars: &Vars, sfu_mode_enabled: bool) -> Result<SfuSettings, Conf
             match l.as_str() {
                 "trace" | "debug" | "info" | "warn" | "error" | "off" => l,
                 "none" => "off".to_owned(),
-                _ => return Err(invalid("MEDIASOUP_LOG_LEVEL", v, "one of debug, warn, error, none (or trace, info, off)")),
+                _ => {
+                    return Err(invalid(
+                        "MEDIASOUP_LOG_LEVEL",
+                        v,
+                        "one of debug, warn, error, none (or trace, info, off)",
+                    ));
+                }
             }
         }
     };
-    Ok(SfuSettings { min_port, max_port, workers, listen_ip, announced_ip, announced_ip_source, allow_loopback, log_level, enable_tcp, single_port })
+    Ok(SfuSettings {
+        min_port,
+        max_port,
+        workers,
+        listen_ip,
+        announced_ip,
+        announced_ip_source,
+        allow_loopback,
+        log_level,
+        enable_tcp,
+        single_port,
+    })
 }
 
 /// This host's non-loopback IPv4 addresses, read from the kernel's routing trie (Linux;
 /// empty elsewhere). No traffic is sent.
 pub fn local_ipv4_addresses() -> Vec<Ipv4Addr> {
     let mut out = Vec::new();
-    let Ok(trie) = std::fs::read_to_string("/proc/net/fib_trie") else { return out };
+    let Ok(trie) = std::fs::read_to_string("/proc/net/fib_trie") else {
+        return out;
+    };
     let mut last: Option<Ipv4Addr> = None;
     for line in trie.lines() {
         let t = line.trim_start();
@@ -531,7 +694,12 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
             match userinfo.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &userinfo[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
                 None => url.to_owned(),
             }
         }
@@ -564,7 +732,12 @@ mod tests {
 
     #[test]
     fn stun_servers_in_numeric_order() {
-        let c = cfg(&[("STUN_SERVER_10", "stun:c:3"), ("STUN_SERVER_2", "stun:b:2"), ("STUN_SERVER_1", "stun:a:1")]).expect("valid");
+        let c = cfg(&[
+            ("STUN_SERVER_10", "stun:c:3"),
+            ("STUN_SERVER_2", "stun:b:2"),
+            ("STUN_SERVER_1", "stun:a:1"),
+        ])
+        .expect("valid");
         assert_eq!(c.ice.stun_servers, ["stun:a:1", "stun:b:2", "stun:c:3"]);
     }
 
@@ -573,25 +746,75 @@ mod tests {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("MEETING_TTL", "4h")], "MEETING_TTL=\"4h\""),
             (&[("PORT", "http")], "PORT=\"http\""),
-            (&[("MEDIASOUP_MIN_PORT", "10100"), ("MEDIASOUP_MAX_PORT", "10000")], "inverted"),
-            (&[("MEDIASOUP_WORKERS", "4"), ("MEDIASOUP_MIN_PORT", "10000"), ("MEDIASOUP_MAX_PORT", "10001")], "MEDIASOUP_WORKERS gives 4"),
-            (&[("MEDIASOUP_ANNOUNCED_IP", "my.host")], "MEDIASOUP_ANNOUNCED_IP=\"my.host\""),
-            (&[("MEDIASOUP_ANNOUNCED_IP", "127.0.0.1")], "DO NOT use 127.0.0.1"),
-            (&[("TURN_SERVER_URL", "http://turn.example.com")], "TURN_SERVER_URL"),
+            (
+                &[
+                    ("MEDIASOUP_MIN_PORT", "10100"),
+                    ("MEDIASOUP_MAX_PORT", "10000"),
+                ],
+                "inverted",
+            ),
+            (
+                &[
+                    ("MEDIASOUP_WORKERS", "4"),
+                    ("MEDIASOUP_MIN_PORT", "10000"),
+                    ("MEDIASOUP_MAX_PORT", "10001"),
+                ],
+                "MEDIASOUP_WORKERS gives 4",
+            ),
+            (
+                &[("MEDIASOUP_ANNOUNCED_IP", "my.host")],
+                "MEDIASOUP_ANNOUNCED_IP=\"my.host\"",
+            ),
+            (
+                &[("MEDIASOUP_ANNOUNCED_IP", "127.0.0.1")],
+                "DO NOT use 127.0.0.1",
+            ),
+            (
+                &[("TURN_SERVER_URL", "http://turn.example.com")],
+                "TURN_SERVER_URL",
+            ),
             (&[("TURN_SERVER_URL", "turn:t:3478")], "TURN_USERNAME"),
             (&[("STUN_SERVER_1", "stun.l.google.com")], "STUN_SERVER_1"),
             (&[("MONGO_URI", "mongodb://x")], "DATABASE_URL"),
             (&[("NODE_ENV", "production")], "JWT_SECRET is not set"),
             (&[("SFU_MODE_ENABLED", "maybe")], "SFU_MODE_ENABLED"),
-            (&[("TURN_SERVER_URL", "turn:t:3478"), ("TURN_SECRET", "s"), ("TURN_CREDENTIAL_TTL", "10")], "TURN_CREDENTIAL_TTL=\"10\""),
+            (
+                &[
+                    ("TURN_SERVER_URL", "turn:t:3478"),
+                    ("TURN_SECRET", "s"),
+                    ("TURN_CREDENTIAL_TTL", "10"),
+                ],
+                "TURN_CREDENTIAL_TTL=\"10\"",
+            ),
             (&[("DATABASE_URL", "mysql://u:secret@h/db")], "u:***@h"),
-            (&[("MEDIASOUP_ENABLE_TCP", "udp-only")], "MEDIASOUP_ENABLE_TCP=\"udp-only\" is invalid: expected true or false"),
-            (&[("MEDIASOUP_SINGLE_PORT", "ten-thousand")], "MEDIASOUP_SINGLE_PORT=\"ten-thousand\" is invalid: expected a port number from 1024 to 65535"),
-            (&[("MEDIASOUP_SINGLE_PORT", "80")], "MEDIASOUP_SINGLE_PORT=\"80\""),
-            (&[("MEDIASOUP_SINGLE_PORT", "70000")], "MEDIASOUP_SINGLE_PORT=\"70000\""),
-            (&[("MEDIASOUP_SINGLE_PORT", "0")], "MEDIASOUP_SINGLE_PORT=\"0\""),
-            (&[("MEDIASOUP_SINGLE_PORT", "10000"), ("PORT", "10000")], "PORT=\"10000\" is invalid: expected a TCP port other than the SFU's media ports (10000)"),
-            (&[("MEDIASOUP_WORKERS", "2"), ("PORT", "10001")], "PORT=\"10001\""),
+            (
+                &[("MEDIASOUP_ENABLE_TCP", "udp-only")],
+                "MEDIASOUP_ENABLE_TCP=\"udp-only\" is invalid: expected true or false",
+            ),
+            (
+                &[("MEDIASOUP_SINGLE_PORT", "ten-thousand")],
+                "MEDIASOUP_SINGLE_PORT=\"ten-thousand\" is invalid: expected a port number from 1024 to 65535",
+            ),
+            (
+                &[("MEDIASOUP_SINGLE_PORT", "80")],
+                "MEDIASOUP_SINGLE_PORT=\"80\"",
+            ),
+            (
+                &[("MEDIASOUP_SINGLE_PORT", "70000")],
+                "MEDIASOUP_SINGLE_PORT=\"70000\"",
+            ),
+            (
+                &[("MEDIASOUP_SINGLE_PORT", "0")],
+                "MEDIASOUP_SINGLE_PORT=\"0\"",
+            ),
+            (
+                &[("MEDIASOUP_SINGLE_PORT", "10000"), ("PORT", "10000")],
+                "PORT=\"10000\" is invalid: expected a TCP port other than the SFU's media ports (10000)",
+            ),
+            (
+                &[("MEDIASOUP_WORKERS", "2"), ("PORT", "10001")],
+                "PORT=\"10001\"",
+            ),
         ];
         for (pairs, needle) in cases {
             let err = cfg(pairs).expect_err("should be refused").to_string();
@@ -606,11 +829,22 @@ mod tests {
         assert!(c.sfu.enable_tcp);
         assert_eq!(c.sfu.single_port, None);
         for off in ["false", "0", "no", "OFF"] {
-            assert!(!cfg(&[("MEDIASOUP_ENABLE_TCP", off)]).expect("valid").sfu.enable_tcp, "{off}");
+            assert!(
+                !cfg(&[("MEDIASOUP_ENABLE_TCP", off)])
+                    .expect("valid")
+                    .sfu
+                    .enable_tcp,
+                "{off}"
+            );
         }
         // Eight workers on one port: a range holding two ports is no longer too small.
-        let c = cfg(&[("MEDIASOUP_WORKERS", "8"), ("MEDIASOUP_MIN_PORT", "10000"), ("MEDIASOUP_MAX_PORT", "10001"), ("MEDIASOUP_SINGLE_PORT", "40000")])
-            .expect("one-port mode needs no range");
+        let c = cfg(&[
+            ("MEDIASOUP_WORKERS", "8"),
+            ("MEDIASOUP_MIN_PORT", "10000"),
+            ("MEDIASOUP_MAX_PORT", "10001"),
+            ("MEDIASOUP_SINGLE_PORT", "40000"),
+        ])
+        .expect("one-port mode needs no range");
         assert_eq!((c.sfu.workers, c.sfu.single_port), (8, Some(40_000)));
         assert_eq!(c.sfu.media_ports(), [40_000]);
         assert_eq!(c.sfu.media_ports_text(), "40000");
@@ -618,13 +852,31 @@ mod tests {
         assert_eq!(c.sfu.media_ports(), [10_000, 10_001, 10_002, 10_003]);
         assert_eq!(c.sfu.media_ports_text(), "10000-10003");
         // The HTTP port may equal a media port when ICE-TCP is off, or on another address.
-        assert!(cfg(&[("MEDIASOUP_SINGLE_PORT", "10000"), ("PORT", "10000"), ("MEDIASOUP_ENABLE_TCP", "false")]).is_ok());
-        assert!(cfg(&[("PORT", "10000"), ("HOST", "127.0.0.1"), ("MEDIASOUP_LISTEN_IP", "127.0.0.2")]).is_ok());
+        assert!(
+            cfg(&[
+                ("MEDIASOUP_SINGLE_PORT", "10000"),
+                ("PORT", "10000"),
+                ("MEDIASOUP_ENABLE_TCP", "false")
+            ])
+            .is_ok()
+        );
+        assert!(
+            cfg(&[
+                ("PORT", "10000"),
+                ("HOST", "127.0.0.1"),
+                ("MEDIASOUP_LISTEN_IP", "127.0.0.2")
+            ])
+            .is_ok()
+        );
     }
 
     #[test]
     fn loopback_allowed_when_asked() {
-        let c = cfg(&[("MEDIASOUP_ANNOUNCED_IP", "127.0.0.1"), ("MEDIASOUP_ALLOW_LOOPBACK", "true")]).expect("allowed");
+        let c = cfg(&[
+            ("MEDIASOUP_ANNOUNCED_IP", "127.0.0.1"),
+            ("MEDIASOUP_ALLOW_LOOPBACK", "true"),
+        ])
+        .expect("allowed");
         assert_eq!(c.sfu.announced_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
 }

@@ -54,13 +54,28 @@ pub struct Check {
 
 impl Check {
     fn pass(name: &'static str, detail: impl Into<String>) -> Check {
-        Check { name, status: Status::Pass, detail: detail.into(), fix: None }
+        Check {
+            name,
+            status: Status::Pass,
+            detail: detail.into(),
+            fix: None,
+        }
     }
     fn warn(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
-        Check { name, status: Status::Warn, detail: detail.into(), fix: Some(fix.into()) }
+        Check {
+            name,
+            status: Status::Warn,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
     }
     fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
-        Check { name, status: Status::Fail, detail: detail.into(), fix: Some(fix.into()) }
+        Check {
+            name,
+            status: Status::Fail,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
     }
     pub fn failed(&self) -> bool {
         self.status == Status::Fail
@@ -79,10 +94,14 @@ pub struct Options {
 /// The PaaS this process runs on, when that platform has no inbound UDP, from the
 /// variables the platforms set themselves (`RENDER`, `DYNO`, `RAILWAY_ENVIRONMENT`).
 pub fn platform_without_udp(get: impl Fn(&str) -> Option<String>) -> Option<&'static str> {
-    [("RENDER", "Render"), ("DYNO", "Heroku"), ("RAILWAY_ENVIRONMENT", "Railway")]
-        .into_iter()
-        .find(|(var, _)| get(var).is_some_and(|v| !v.trim().is_empty()))
-        .map(|(_, name)| name)
+    [
+        ("RENDER", "Render"),
+        ("DYNO", "Heroku"),
+        ("RAILWAY_ENVIRONMENT", "Railway"),
+    ]
+    .into_iter()
+    .find(|(var, _)| get(var).is_some_and(|v| !v.trim().is_empty()))
+    .map(|(_, name)| name)
 }
 
 #[derive(Debug)]
@@ -110,8 +129,18 @@ impl Report {
             }
         }
         let failed = self.checks.iter().filter(|c| c.failed()).count();
-        let warned = self.checks.iter().filter(|c| c.status == Status::Warn).count();
-        let _ = writeln!(out, "\n{} checks: {} failed, {} with notes", self.checks.len(), failed, warned);
+        let warned = self
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Warn)
+            .count();
+        let _ = writeln!(
+            out,
+            "\n{} checks: {} failed, {} with notes",
+            self.checks.len(),
+            failed,
+            warned
+        );
         out
     }
 }
@@ -126,7 +155,13 @@ pub async fn run(config: &Config, opts: &Options) -> Report {
     if config.ice.turn.is_some() {
         let c = config.clone();
         let probe = tokio::task::spawn_blocking(move || turn_allocation(&c, NETWORK_TIMEOUT)).await;
-        checks.push(probe.unwrap_or_else(|e| Check::fail("TURN credentials", format!("the probe crashed: {e}"), "Report this bug.")));
+        checks.push(probe.unwrap_or_else(|e| {
+            Check::fail(
+                "TURN credentials",
+                format!("the probe crashed: {e}"),
+                "Report this bug.",
+            )
+        }));
     }
     checks.push(database(config).await);
     checks.push(redis(config).await);
@@ -140,16 +175,22 @@ pub fn main(no_udp_flag: bool) -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             println!("✗ configuration: {e}");
-            println!("    fix: correct the variable named above (docs/configuration.md lists them all)");
+            println!(
+                "    fix: correct the variable named above (docs/configuration.md lists them all)"
+            );
             return ExitCode::from(2);
         }
     };
     let no_udp = if no_udp_flag {
         Some("--no-udp was given".to_owned())
     } else {
-        platform_without_udp(|v| std::env::var(v).ok()).map(|p| format!("running on {p}, which has no inbound UDP"))
+        platform_without_udp(|v| std::env::var(v).ok())
+            .map(|p| format!("running on {p}, which has no inbound UDP"))
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("meeting-service doctor: cannot start the async runtime: {e}");
@@ -159,14 +200,32 @@ pub fn main(no_udp_flag: bool) -> ExitCode {
     println!("meeting-service doctor (NODE_ENV={})\n", config.node_env);
     let mut report = runtime.block_on(run(&config, &Options { no_udp }));
     // After Config::from_env, the process environment includes `.env`.
-    report.checks.insert(0, variables(&config, std::env::vars()));
+    report
+        .checks
+        .insert(0, variables(&config, std::env::vars()));
     print!("{}", report.render());
-    if report.failed() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if report.failed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Prefixes of this service's variables: a variable with one of them that the service
 /// does not read is most likely a typo (`MEDIASOUP_ANOUNCED_IP`) or a leftover.
-const OUR_PREFIXES: &[&str] = &["MEDIASOUP_", "TURN_", "STUN_", "REDIS_", "JWT_", "MEETING_", "SFU_", "MAX_PARTICIPANTS", "MESH_", "DATABASE_", "CORS_"];
+const OUR_PREFIXES: &[&str] = &[
+    "MEDIASOUP_",
+    "TURN_",
+    "STUN_",
+    "REDIS_",
+    "JWT_",
+    "MEETING_",
+    "SFU_",
+    "MAX_PARTICIPANTS",
+    "MESH_",
+    "DATABASE_",
+    "CORS_",
+];
 
 /// Variables that have no effect: unknown names with our prefixes (typos), and TURN
 /// credentials without `TURN_SERVER_URL` (no TURN server is handed to browsers then).
@@ -178,10 +237,21 @@ pub fn variables(config: &Config, env: impl IntoIterator<Item = (String, String)
         if value.trim().is_empty() {
             continue;
         }
-        if OUR_PREFIXES.iter().any(|p| name.starts_with(p)) && !crate::config::is_known_var(&name) && !name.starts_with("MONGO") {
+        if OUR_PREFIXES.iter().any(|p| name.starts_with(p))
+            && !crate::config::is_known_var(&name)
+            && !name.starts_with("MONGO")
+        {
             unknown.push(name.clone());
         }
-        if config.ice.turn.is_none() && ["TURN_SECRET", "TURN_USERNAME", "TURN_CREDENTIAL", "TURN_CREDENTIAL_TTL"].contains(&name.as_str()) {
+        if config.ice.turn.is_none()
+            && [
+                "TURN_SECRET",
+                "TURN_USERNAME",
+                "TURN_CREDENTIAL",
+                "TURN_CREDENTIAL_TTL",
+            ]
+            .contains(&name.as_str())
+        {
             orphan.push(name);
         }
     }
@@ -190,7 +260,10 @@ pub fn variables(config: &Config, env: impl IntoIterator<Item = (String, String)
     if !orphan.is_empty() {
         return Check::fail(
             NAME,
-            format!("{} set but TURN_SERVER_URL is not: browsers get no TURN server", orphan.join(", ")),
+            format!(
+                "{} set but TURN_SERVER_URL is not: browsers get no TURN server",
+                orphan.join(", ")
+            ),
             "Set TURN_SERVER_URL (e.g. turn:turn.example.com:3478?transport=udp,turns:turn.example.com:5349?transport=tcp), or remove the TURN variables.",
         );
     }
@@ -216,13 +289,19 @@ pub fn announced_ip(config: &Config) -> Check {
         AnnouncedIpSource::Configured => "set",
         AnnouncedIpSource::Detected => "unset, detected",
         AnnouncedIpSource::LoopbackFallback => {
-            return Check::fail(NAME, "unset, and this host has no non-loopback IPv4 address: only browsers on this machine can connect", ANNOUNCED_FIX);
+            return Check::fail(
+                NAME,
+                "unset, and this host has no non-loopback IPv4 address: only browsers on this machine can connect",
+                ANNOUNCED_FIX,
+            );
         }
     };
     if ip.is_loopback() {
         return Check::fail(
             NAME,
-            format!("{ip} ({source}) is loopback: remote browsers would send their media to themselves (allowed only by MEDIASOUP_ALLOW_LOOPBACK, for tests)"),
+            format!(
+                "{ip} ({source}) is loopback: remote browsers would send their media to themselves (allowed only by MEDIASOUP_ALLOW_LOOPBACK, for tests)"
+            ),
             ANNOUNCED_FIX,
         );
     }
@@ -230,21 +309,31 @@ pub fn announced_ip(config: &Config) -> Check {
         if is_private(ip) {
             return Check::pass(
                 NAME,
-                format!("{ip} ({source}) is an address of this host; it is private, so browsers outside this network need a public address or TURN"),
+                format!(
+                    "{ip} ({source}) is an address of this host; it is private, so browsers outside this network need a public address or TURN"
+                ),
             );
         }
-        return Check::pass(NAME, format!("{ip} ({source}) is a public address of this host"));
+        return Check::pass(
+            NAME,
+            format!("{ip} ({source}) is a public address of this host"),
+        );
     }
     if is_private(ip) {
         return Check::fail(
             NAME,
-            format!("{ip} ({source}) is a private address but not one of this host's ({}): a typo or a stale LAN address", local_addresses_text()),
+            format!(
+                "{ip} ({source}) is a private address but not one of this host's ({}): a typo or a stale LAN address",
+                local_addresses_text()
+            ),
             ANNOUNCED_FIX,
         );
     }
     Check::warn(
         NAME,
-        format!("{ip} ({source}) is not an address of this host: fine when it is the public IP of a 1:1 NAT in front of it (an AWS/GCP/Azure VM)"),
+        format!(
+            "{ip} ({source}) is not an address of this host: fine when it is the public IP of a 1:1 NAT in front of it (an AWS/GCP/Azure VM)"
+        ),
         format!(
             "Make sure {ip} is this host's public IP and that the NAT forwards {} to it; otherwise set one of: {}",
             media_ports_forwarded(config),
@@ -279,7 +368,14 @@ pub use crate::config::local_ipv4_addresses;
 
 fn local_addresses_text() -> String {
     let ips = local_ipv4_addresses();
-    if ips.is_empty() { "none found".to_owned() } else { ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ") }
+    if ips.is_empty() {
+        "none found".to_owned()
+    } else {
+        ips.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// The media ports as a NAT or firewall rule must let them in: `UDP 10000-10100 and TCP
@@ -289,7 +385,12 @@ fn media_ports_forwarded(config: &Config) -> String {
     match (s.single_port, s.enable_tcp) {
         (Some(p), true) => format!("UDP and TCP {p}"),
         (Some(p), false) => format!("UDP {p}"),
-        (None, true) => format!("UDP {}-{} and TCP {}", s.min_port, s.max_port, s.media_ports_text()),
+        (None, true) => format!(
+            "UDP {}-{} and TCP {}",
+            s.min_port,
+            s.max_port,
+            s.media_ports_text()
+        ),
         (None, false) => format!("UDP {}-{}", s.min_port, s.max_port),
     }
 }
@@ -301,13 +402,21 @@ fn unbindable(config: &Config, bind: impl Fn(SocketAddr) -> std::io::Result<()>)
         .sfu
         .media_ports()
         .into_iter()
-        .filter_map(|port| bind(SocketAddr::new(config.sfu.listen_ip, port)).err().map(|e| format!("{port} ({e})")))
+        .filter_map(|port| {
+            bind(SocketAddr::new(config.sfu.listen_ip, port))
+                .err()
+                .map(|e| format!("{port} ({e})"))
+        })
         .collect()
 }
 
 fn list_busy(busy: &[String]) -> String {
     let first: Vec<&str> = busy.iter().take(5).map(String::as_str).collect();
-    format!("{}{}", first.join(", "), if busy.len() > 5 { ", …" } else { "" })
+    format!(
+        "{}{}",
+        first.join(", "),
+        if busy.len() > 5 { ", …" } else { "" }
+    )
 }
 
 /// "Verify UDP ports are open": worker `i` binds `MEDIASOUP_LISTEN_IP:MEDIASOUP_MIN_PORT + i`;
@@ -321,7 +430,11 @@ pub fn udp_ports(config: &Config) -> Check {
         if !busy.is_empty() {
             return Check::fail(
                 NAME,
-                format!("the one port of MEDIASOUP_SINGLE_PORT cannot be bound on {}: {}", s.listen_ip, list_busy(&busy)),
+                format!(
+                    "the one port of MEDIASOUP_SINGLE_PORT cannot be bound on {}: {}",
+                    s.listen_ip,
+                    list_busy(&busy)
+                ),
                 format!(
                     "Another process holds it (is meeting-service already running? `ss -ulpn 'sport = :{port}'`), or MEDIASOUP_LISTEN_IP is not an address of this host; \
                      choose another MEDIASOUP_SINGLE_PORT."
@@ -341,7 +454,10 @@ pub fn udp_ports(config: &Config) -> Check {
     if s.workers > available || last > u32::from(u16::MAX) {
         return Check::fail(
             NAME,
-            format!("{} workers need {} ports but {}-{} holds {available}", s.workers, s.workers, s.min_port, s.max_port),
+            format!(
+                "{} workers need {} ports but {}-{} holds {available}",
+                s.workers, s.workers, s.min_port, s.max_port
+            ),
             "Raise MEDIASOUP_MAX_PORT or lower MEDIASOUP_WORKERS, or set MEDIASOUP_SINGLE_PORT (one port shared by every worker).",
         );
     }
@@ -349,7 +465,13 @@ pub fn udp_ports(config: &Config) -> Check {
     if !busy.is_empty() {
         return Check::fail(
             NAME,
-            format!("{} of the {} worker ports on {} cannot be bound: {}", busy.len(), s.workers, s.listen_ip, list_busy(&busy)),
+            format!(
+                "{} of the {} worker ports on {} cannot be bound: {}",
+                busy.len(),
+                s.workers,
+                s.listen_ip,
+                list_busy(&busy)
+            ),
             format!(
                 "Another process holds them (is meeting-service already running? `ss -ulpn 'sport >= :{}'`), or MEDIASOUP_LISTEN_IP is not an address of this host; \
                  pick a free range with MEDIASOUP_MIN_PORT/MEDIASOUP_MAX_PORT.",
@@ -379,16 +501,31 @@ pub fn tcp_media_ports(config: &Config) -> Check {
     const NAME: &str = "TCP media ports (ICE-TCP)";
     let s = &config.sfu;
     if !s.enable_tcp {
-        return Check::pass(NAME, "off (MEDIASOUP_ENABLE_TCP=false): browsers on networks that block UDP need TURN");
+        return Check::pass(
+            NAME,
+            "off (MEDIASOUP_ENABLE_TCP=false): browsers on networks that block UDP need TURN",
+        );
     }
     let ports = s.media_ports_text();
     let busy = unbindable(config, |a| TcpListener::bind(a).map(drop));
     if !busy.is_empty() {
-        let what = if s.single_port.is_some() { "the one port of MEDIASOUP_SINGLE_PORT".to_owned() } else { format!("{} of the {} worker ports", busy.len(), s.workers) };
-        let choose = if s.single_port.is_some() { "choose another MEDIASOUP_SINGLE_PORT" } else { "pick a free range with MEDIASOUP_MIN_PORT/MEDIASOUP_MAX_PORT" };
+        let what = if s.single_port.is_some() {
+            "the one port of MEDIASOUP_SINGLE_PORT".to_owned()
+        } else {
+            format!("{} of the {} worker ports", busy.len(), s.workers)
+        };
+        let choose = if s.single_port.is_some() {
+            "choose another MEDIASOUP_SINGLE_PORT"
+        } else {
+            "pick a free range with MEDIASOUP_MIN_PORT/MEDIASOUP_MAX_PORT"
+        };
         return Check::fail(
             NAME,
-            format!("{what} cannot be bound on TCP {}: {}", s.listen_ip, list_busy(&busy)),
+            format!(
+                "{what} cannot be bound on TCP {}: {}",
+                s.listen_ip,
+                list_busy(&busy)
+            ),
             format!(
                 "Another process listens there (`ss -tlpn 'sport >= :{}'`; is meeting-service already running?), or MEDIASOUP_LISTEN_IP is not an address of this host; \
                  {choose}, or set MEDIASOUP_ENABLE_TCP=false to offer UDP only.",
@@ -396,7 +533,11 @@ pub fn tcp_media_ports(config: &Config) -> Check {
             ),
         );
     }
-    let ufw = if s.single_port.is_some() { format!("{ports}/tcp") } else { format!("{}:{}/tcp", s.min_port, s.max_port) };
+    let ufw = if s.single_port.is_some() {
+        format!("{ports}/tcp")
+    } else {
+        format!("{}:{}/tcp", s.min_port, s.max_port)
+    };
     Check::pass(
         NAME,
         format!(
@@ -414,7 +555,10 @@ pub fn tcp_port(config: &Config) -> Check {
         Err(e) => Check::fail(
             NAME,
             format!("cannot bind {}: {e}", config.listen),
-            format!("Stop the process holding it (`ss -tlpn 'sport = :{}'`) or choose another PORT; HOST must be an address of this host or 0.0.0.0.", config.listen.port()),
+            format!(
+                "Stop the process holding it (`ss -tlpn 'sport = :{}'`) or choose another PORT; HOST must be an address of this host or 0.0.0.0.",
+                config.listen.port()
+            ),
         ),
     }
 }
@@ -425,7 +569,9 @@ pub fn turn(config: &Config, opts: &Options, udp_checks_passed: bool) -> Check {
     const NAME: &str = "TURN relay";
     let no_udp_reason = if let Some(r) = &opts.no_udp {
         Some(r.clone())
-    } else if config.sfu.announced_ip.is_loopback() || config.sfu.announced_ip_source == AnnouncedIpSource::LoopbackFallback {
+    } else if config.sfu.announced_ip.is_loopback()
+        || config.sfu.announced_ip_source == AnnouncedIpSource::LoopbackFallback
+    {
         Some("the announced IP is loopback".to_owned())
     } else if !udp_checks_passed {
         Some("the announced IP or the UDP ports failed their checks".to_owned())
@@ -436,12 +582,17 @@ pub fn turn(config: &Config, opts: &Options, udp_checks_passed: bool) -> Check {
         return match no_udp_reason {
             Some(why) => Check::fail(
                 NAME,
-                format!("no TURN server configured and no direct UDP path ({why}): browsers cannot reach the media"),
+                format!(
+                    "no TURN server configured and no direct UDP path ({why}): browsers cannot reach the media"
+                ),
                 "Set TURN_SERVER_URL=turns:turn.example.com:5349,turn:turn.example.com:3478?transport=tcp and TURN_SECRET \
                  (the static-auth-secret of a coturn with use-auth-secret; see deploy/turnserver.conf), \
                  or TURN_USERNAME/TURN_CREDENTIAL of a managed TURN service.",
             ),
-            None => Check::pass(NAME, "not configured; direct UDP is declared (browsers on networks that block UDP will still need TURN)"),
+            None => Check::pass(
+                NAME,
+                "not configured; direct UDP is declared (browsers on networks that block UDP will still need TURN)",
+            ),
         };
     };
     let mut bad = Vec::new();
@@ -465,16 +616,29 @@ pub fn turn(config: &Config, opts: &Options, udp_checks_passed: bool) -> Check {
     {
         return Check::fail(
             NAME,
-            format!("no direct UDP path ({why}) but every TURN URL is TURN over UDP: browsers behind the same UDP block cannot reach it"),
+            format!(
+                "no direct UDP path ({why}) but every TURN URL is TURN over UDP: browsers behind the same UDP block cannot reach it"
+            ),
             "Add a TURN URL over TCP or TLS: turn:host:3478?transport=tcp or turns:host:5349.",
         );
     }
     let creds = match (&turn.secret, &turn.username) {
-        (Some(_), _) => format!("ephemeral per-participant credentials (TURN_SECRET, valid {} s)", turn.credential_ttl.as_secs()),
+        (Some(_), _) => format!(
+            "ephemeral per-participant credentials (TURN_SECRET, valid {} s)",
+            turn.credential_ttl.as_secs()
+        ),
         (None, Some(_)) => "static TURN_USERNAME/TURN_CREDENTIAL".to_owned(),
         (None, None) => "no credentials".to_owned(),
     };
-    let detail = format!("{} ({creds}){}", turn.urls.join(", "), if no_udp_reason.is_some() { "; media will be relayed" } else { "" });
+    let detail = format!(
+        "{} ({creds}){}",
+        turn.urls.join(", "),
+        if no_udp_reason.is_some() {
+            "; media will be relayed"
+        } else {
+            ""
+        }
+    );
     if let Some(why) = &no_udp_reason
         && config.sfu_mode_enabled
     {
@@ -483,7 +647,8 @@ pub fn turn(config: &Config, opts: &Options, udp_checks_passed: bool) -> Check {
             format!("{detail}; but SFU_MODE_ENABLED=true and there is no direct UDP path ({why})"),
             format!(
                 "A TURN server relays to the SFU over UDP: SFU meetings work only if it can reach UDP {} on {} (e.g. coturn in the same private network, with allowed-peer-ip). Otherwise set SFU_MODE_ENABLED=false: mesh meetings, relayed browser to browser by TURN.",
-                config.sfu.media_ports_text(), config.sfu.announced_ip
+                config.sfu.media_ports_text(),
+                config.sfu.announced_ip
             ),
         );
     }
@@ -507,11 +672,22 @@ pub fn turn_allocation(config: &Config, timeout: Duration) -> Check {
     };
     let (username, password) = match (&turn.secret, &turn.username, &turn.credential) {
         (Some(secret), _, _) => {
-            let c = crate::ice::turn_rest_credentials(secret, "meeting-service-doctor", std::time::SystemTime::now(), turn.credential_ttl);
+            let c = crate::ice::turn_rest_credentials(
+                secret,
+                "meeting-service-doctor",
+                std::time::SystemTime::now(),
+                turn.credential_ttl,
+            );
             (c.username, c.credential)
         }
         (None, Some(u), Some(p)) => (u.clone(), p.clone()),
-        _ => return Check::fail(NAME, "TURN_SERVER_URL without credentials", "Set TURN_SECRET, or TURN_USERNAME and TURN_CREDENTIAL."),
+        _ => {
+            return Check::fail(
+                NAME,
+                "TURN_SERVER_URL without credentials",
+                "Set TURN_SECRET, or TURN_USERNAME and TURN_CREDENTIAL.",
+            );
+        }
     };
     let mut ok = Vec::new();
     let mut skipped = Vec::new();
@@ -523,16 +699,36 @@ pub fn turn_allocation(config: &Config, timeout: Duration) -> Check {
             skipped.push(url.as_str());
             continue;
         }
-        let transport = if u.transport == Some("tcp") { turn_probe::Transport::Tcp } else { turn_probe::Transport::Udp };
-        match turn_probe::probe(u.host, u.port.unwrap_or(3478), transport, &username, &password, timeout) {
+        let transport = if u.transport == Some("tcp") {
+            turn_probe::Transport::Tcp
+        } else {
+            turn_probe::Transport::Udp
+        };
+        match turn_probe::probe(
+            u.host,
+            u.port.unwrap_or(3478),
+            transport,
+            &username,
+            &password,
+            timeout,
+        ) {
             turn_probe::ProbeResult::Allocated { relayed } => {
-                ok.push(format!("{url} (relay {})", relayed.map_or_else(|| "?".to_owned(), |a| a.to_string())));
+                ok.push(format!(
+                    "{url} (relay {})",
+                    relayed.map_or_else(|| "?".to_owned(), |a| a.to_string())
+                ));
             }
-            turn_probe::ProbeResult::Refused { code, reason } => refused.push(format!("{url}: {code} {reason}")),
+            turn_probe::ProbeResult::Refused { code, reason } => {
+                refused.push(format!("{url}: {code} {reason}"))
+            }
             turn_probe::ProbeResult::Failed(why) => failed.push(format!("{url}: {why}")),
         }
     }
-    let mode = if turn.secret.is_some() { "ephemeral credentials minted with TURN_SECRET" } else { "TURN_USERNAME/TURN_CREDENTIAL" };
+    let mode = if turn.secret.is_some() {
+        "ephemeral credentials minted with TURN_SECRET"
+    } else {
+        "TURN_USERNAME/TURN_CREDENTIAL"
+    };
     if !refused.is_empty() {
         let fix = if turn.secret.is_some() {
             "The TURN server does not accept credentials minted with TURN_SECRET: give coturn `use-auth-secret` and `static-auth-secret=<TURN_SECRET>` (deploy/turnserver.conf), and keep both clocks in sync (the username carries an expiry)."
@@ -549,7 +745,11 @@ pub fn turn_allocation(config: &Config, timeout: Duration) -> Check {
         );
     }
     if ok.is_empty() {
-        return Check::warn(NAME, format!("not probed: only TLS URLs ({})", skipped.join(", ")), "Test TLS TURN from a browser (e.g. the Trickle ICE page).");
+        return Check::warn(
+            NAME,
+            format!("not probed: only TLS URLs ({})", skipped.join(", ")),
+            "Test TLS TURN from a browser (e.g. the Trickle ICE page).",
+        );
     }
     let mut detail = format!("allocated a relay with {mode}: {}", ok.join(", "));
     if !skipped.is_empty() {
@@ -587,7 +787,10 @@ pub fn parse_turn_url(url: &str) -> Result<TurnUrl<'_>, String> {
         let (h, after) = v6.split_once(']').ok_or("unclosed [ in an IPv6 host")?;
         match after {
             "" => (h, None),
-            p => (h, Some(p.strip_prefix(':').ok_or("expected :port after ]")?)),
+            p => (
+                h,
+                Some(p.strip_prefix(':').ok_or("expected :port after ]")?),
+            ),
         }
     } else {
         match hostport.rsplit_once(':') {
@@ -607,12 +810,23 @@ pub fn parse_turn_url(url: &str) -> Result<TurnUrl<'_>, String> {
     };
     let transport = match query {
         None => None,
-        Some("transport=udp") if secure => return Err("turns: runs over TLS, i.e. TCP: transport=udp is impossible".into()),
+        Some("transport=udp") if secure => {
+            return Err("turns: runs over TLS, i.e. TCP: transport=udp is impossible".into());
+        }
         Some("transport=udp") => Some("udp"),
         Some("transport=tcp") => Some("tcp"),
-        Some(q) => return Err(format!("unknown query {q:?} (only transport=udp or transport=tcp)")),
+        Some(q) => {
+            return Err(format!(
+                "unknown query {q:?} (only transport=udp or transport=tcp)"
+            ));
+        }
     };
-    Ok(TurnUrl { secure, host, port, transport })
+    Ok(TurnUrl {
+        secure,
+        host,
+        port,
+        transport,
+    })
 }
 
 /// The meeting store answers (PostgreSQL), or the SQLite file can be opened or created.
@@ -633,22 +847,47 @@ pub async fn database(config: &Config) -> Check {
                unset DATABASE_URL to use the built-in SQLite file instead.";
     match tokio::time::timeout(NETWORK_TIMEOUT, attempt).await {
         Ok(Ok(())) => Check::pass(NAME, format!("{shown} answers")),
-        Ok(Err(e)) => Check::fail(NAME, format!("{shown}: {}", scrub(&e.to_string(), url)), fix),
-        Err(_) => Check::fail(NAME, format!("{shown}: no answer within {} s", NETWORK_TIMEOUT.as_secs()), fix),
+        Ok(Err(e)) => Check::fail(
+            NAME,
+            format!("{shown}: {}", scrub(&e.to_string(), url)),
+            fix,
+        ),
+        Err(_) => Check::fail(
+            NAME,
+            format!("{shown}: no answer within {} s", NETWORK_TIMEOUT.as_secs()),
+            fix,
+        ),
     }
 }
 
 fn sqlite(name: &'static str, url: &str) -> Check {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
     let path = rest.split_once('?').map_or(rest, |(p, _)| p);
     if path.is_empty() || path == ":memory:" {
-        return Check::warn(name, "in-memory SQLite: meetings are lost at every restart", "Set DATABASE_URL=sqlite://./data/meetings.db or a PostgreSQL URL.");
+        return Check::warn(
+            name,
+            "in-memory SQLite: meetings are lost at every restart",
+            "Set DATABASE_URL=sqlite://./data/meetings.db or a PostgreSQL URL.",
+        );
     }
     let path = Path::new(path);
-    let fix = format!("Make {} writable by the service's user, or point DATABASE_URL elsewhere.", path.parent().map_or(path, |p| p).display());
+    let fix = format!(
+        "Make {} writable by the service's user, or point DATABASE_URL elsewhere.",
+        path.parent().map_or(path, |p| p).display()
+    );
     if path.exists() {
-        return match std::fs::OpenOptions::new().read(true).write(true).open(path) {
-            Ok(_) => Check::pass(name, format!("SQLite file {} exists and is writable", path.display())),
+        return match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+        {
+            Ok(_) => Check::pass(
+                name,
+                format!("SQLite file {} exists and is writable", path.display()),
+            ),
             Err(e) => Check::fail(name, format!("SQLite file {}: {e}", path.display()), fix),
         };
     }
@@ -660,16 +899,35 @@ fn sqlite(name: &'static str, url: &str) -> Check {
     }
     let mut guard = 0;
     while !dir.exists() && guard < 64 {
-        dir = dir.parent().map(Path::to_path_buf).filter(|d| !d.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."));
+        dir = dir
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
         guard += 1;
     }
     let probe = dir.join(format!(".meeting-service-doctor-{}", std::process::id()));
     match std::fs::File::create(&probe) {
         Ok(_) => {
             let _ = std::fs::remove_file(&probe);
-            Check::pass(name, format!("SQLite file {} will be created (in {}, which is writable)", path.display(), dir.display()))
+            Check::pass(
+                name,
+                format!(
+                    "SQLite file {} will be created (in {}, which is writable)",
+                    path.display(),
+                    dir.display()
+                ),
+            )
         }
-        Err(e) => Check::fail(name, format!("SQLite file {} cannot be created: {} is not writable ({e})", path.display(), dir.display()), fix),
+        Err(e) => Check::fail(
+            name,
+            format!(
+                "SQLite file {} cannot be created: {} is not writable ({e})",
+                path.display(),
+                dir.display()
+            ),
+            fix,
+        ),
     }
 }
 
@@ -690,13 +948,22 @@ fn scrub(message: &str, url: &str) -> String {
 pub async fn redis(config: &Config) -> Check {
     const NAME: &str = "Redis (REDIS_URL)";
     let Some(url) = &config.redis_url else {
-        return Check::pass(NAME, "not set: a single node, live state kept in this process");
+        return Check::pass(
+            NAME,
+            "not set: a single node, live state kept in this process",
+        );
     };
     let shown = redact_url(url);
     let fix = "Start Redis or correct REDIS_URL (redis://[:password@]host:6379); unset it to run a single node.";
     let client = match redis::Client::open(url.as_str()) {
         Ok(c) => c,
-        Err(e) => return Check::fail(NAME, format!("{shown}: {}", scrub(&e.to_string(), url)), fix),
+        Err(e) => {
+            return Check::fail(
+                NAME,
+                format!("{shown}: {}", scrub(&e.to_string(), url)),
+                fix,
+            );
+        }
     };
     let ping = async {
         let mut con = client.get_multiplexed_async_connection().await?;
@@ -704,13 +971,31 @@ pub async fn redis(config: &Config) -> Check {
     };
     match tokio::time::timeout(NETWORK_TIMEOUT, ping).await {
         Ok(Ok(_)) => Check::pass(NAME, format!("{shown} answers PING")),
-        Ok(Err(e)) => Check::fail(NAME, format!("{shown}: {}", scrub(&e.to_string(), url)), fix),
-        Err(_) => Check::fail(NAME, format!("{shown}: no answer within {} s", NETWORK_TIMEOUT.as_secs()), fix),
+        Ok(Err(e)) => Check::fail(
+            NAME,
+            format!("{shown}: {}", scrub(&e.to_string(), url)),
+            fix,
+        ),
+        Err(_) => Check::fail(
+            NAME,
+            format!("{shown}: no answer within {} s", NETWORK_TIMEOUT.as_secs()),
+            fix,
+        ),
     }
 }
 
 /// Values copied from examples and templates (the seed's own `your-secret-key` first).
-const PLACEHOLDER_SECRETS: &[&str] = &["your-secret-key", "your-secret", "secret", "changeme", "change-me", "password", "jwt-secret", "jwt_secret", "<strong-random-secret>"];
+const PLACEHOLDER_SECRETS: &[&str] = &[
+    "your-secret-key",
+    "your-secret",
+    "secret",
+    "changeme",
+    "change-me",
+    "password",
+    "jwt-secret",
+    "jwt_secret",
+    "<strong-random-secret>",
+];
 
 /// Minimum length of a production JWT secret (HS256 wants ≥ 256 bits of key).
 pub const MIN_PRODUCTION_SECRET_LEN: usize = 32;
@@ -722,10 +1007,16 @@ pub fn jwt_secret(config: &Config) -> Check {
     let s = config.jwt_secret.as_str();
     let weakness = if config.jwt_secret_is_default || s == DEV_JWT_SECRET {
         Some("the public development secret".to_owned())
-    } else if PLACEHOLDER_SECRETS.iter().any(|p| s.eq_ignore_ascii_case(p) || s.to_ascii_lowercase().starts_with(&format!("{p}-"))) {
+    } else if PLACEHOLDER_SECRETS
+        .iter()
+        .any(|p| s.eq_ignore_ascii_case(p) || s.to_ascii_lowercase().starts_with(&format!("{p}-")))
+    {
         Some("a template placeholder".to_owned())
     } else if s.len() < MIN_PRODUCTION_SECRET_LEN {
-        Some(format!("{} characters, fewer than {MIN_PRODUCTION_SECRET_LEN}", s.len()))
+        Some(format!(
+            "{} characters, fewer than {MIN_PRODUCTION_SECRET_LEN}",
+            s.len()
+        ))
     } else {
         let mut distinct: Vec<char> = s.chars().collect();
         distinct.sort_unstable();
@@ -734,7 +1025,17 @@ pub fn jwt_secret(config: &Config) -> Check {
     };
     match (weakness, config.is_production()) {
         (None, _) => Check::pass(NAME, format!("{} characters", s.len())),
-        (Some(w), true) => Check::fail(NAME, format!("weak for production: {w}; anyone who guesses it can mint tokens for any user"), FIX),
-        (Some(w), false) => Check::warn(NAME, format!("{w}: acceptable in development, refused by this check when NODE_ENV=production"), FIX),
+        (Some(w), true) => Check::fail(
+            NAME,
+            format!("weak for production: {w}; anyone who guesses it can mint tokens for any user"),
+            FIX,
+        ),
+        (Some(w), false) => Check::warn(
+            NAME,
+            format!(
+                "{w}: acceptable in development, refused by this check when NODE_ENV=production"
+            ),
+            FIX,
+        ),
     }
 }

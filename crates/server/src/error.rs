@@ -45,7 +45,10 @@ pub enum AppError {
 
 impl AppError {
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
-        AppError::Validation { field: field.into(), message: message.into() }
+        AppError::Validation {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
@@ -99,7 +102,11 @@ impl IntoResponse for AppError {
         if let AppError::Validation { field, .. } = &self {
             error["field"] = json!(field);
         }
-        (status, axum::Json(json!({ "success": false, "error": error }))).into_response()
+        (
+            status,
+            axum::Json(json!({ "success": false, "error": error })),
+        )
+            .into_response()
     }
 }
 
@@ -119,10 +126,19 @@ impl From<JsonRejection> for AppError {
                 let (field, message) = serde_field(&e.body_text());
                 AppError::Validation { field, message }
             }
-            JsonRejection::JsonSyntaxError(e) => AppError::BadRequest(format!("the body is not valid JSON: {}", strip_axum_prefix(&e.body_text()))),
-            JsonRejection::MissingJsonContentType(_) => AppError::BadRequest("expected a JSON body with `Content-Type: application/json`".to_owned()),
-            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge { limit: BODY_LIMIT },
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge { limit: BODY_LIMIT },
+            JsonRejection::JsonSyntaxError(e) => AppError::BadRequest(format!(
+                "the body is not valid JSON: {}",
+                strip_axum_prefix(&e.body_text())
+            )),
+            JsonRejection::MissingJsonContentType(_) => AppError::BadRequest(
+                "expected a JSON body with `Content-Type: application/json`".to_owned(),
+            ),
+            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                AppError::PayloadTooLarge { limit: BODY_LIMIT }
+            }
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                AppError::PayloadTooLarge { limit: BODY_LIMIT }
+            }
             other => AppError::BadRequest(format!("cannot read the body: {}", other.body_text())),
         }
     }
@@ -131,7 +147,9 @@ impl From<JsonRejection> for AppError {
 impl From<QueryRejection> for AppError {
     fn from(r: QueryRejection) -> Self {
         let text = r.body_text();
-        let detail = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text);
+        let detail = text
+            .strip_prefix("Failed to deserialize query string: ")
+            .unwrap_or(&text);
         let (field, message) = serde_field(detail);
         AppError::Validation { field, message }
     }
@@ -144,7 +162,10 @@ impl From<PathRejection> for AppError {
 }
 
 fn strip_axum_prefix(text: &str) -> &str {
-    for prefix in ["Failed to deserialize the JSON body into the target type: ", "Failed to parse the request body as JSON: "] {
+    for prefix in [
+        "Failed to deserialize the JSON body into the target type: ",
+        "Failed to parse the request body as JSON: ",
+    ] {
         if let Some(rest) = text.strip_prefix(prefix) {
             return rest;
         }
@@ -161,11 +182,20 @@ fn serde_field(text: &str) -> (String, String) {
         Some((p, m)) if !p.is_empty() && !p.contains(' ') => (p.to_owned(), m.to_owned()),
         _ => (".".to_owned(), text.to_owned()),
     };
-    let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_owned();
     let field = if path == "." || path.is_empty() {
         // `missing field `title`` / `unknown variant `x`` → take the backticked name.
-        let named = message.split('`').nth(1).filter(|_| message.starts_with("missing field"));
-        named.map(str::to_owned).unwrap_or_else(|| "body".to_owned())
+        let named = message
+            .split('`')
+            .nth(1)
+            .filter(|_| message.starts_with("missing field"));
+        named
+            .map(str::to_owned)
+            .unwrap_or_else(|| "body".to_owned())
     } else if message.starts_with("missing field")
         && let Some(inner) = message.split('`').nth(1)
     {
@@ -182,10 +212,14 @@ mod tests {
 
     #[test]
     fn field_names_from_serde_messages() {
-        let (f, m) = serde_field("Failed to deserialize the JSON body into the target type: settings.maxParticipants: invalid type: string \"x\", expected u32 at line 1 column 40");
+        let (f, m) = serde_field(
+            "Failed to deserialize the JSON body into the target type: settings.maxParticipants: invalid type: string \"x\", expected u32 at line 1 column 40",
+        );
         assert_eq!(f, "settings.maxParticipants");
         assert_eq!(m, "invalid type: string \"x\", expected u32");
-        let (f, _) = serde_field("Failed to deserialize the JSON body into the target type: missing field `title` at line 1 column 2");
+        let (f, _) = serde_field(
+            "Failed to deserialize the JSON body into the target type: missing field `title` at line 1 column 2",
+        );
         assert_eq!(f, "title");
         let (f, _) = serde_field("settings: missing field `allowChat` at line 1 column 2");
         assert_eq!(f, "settings.allowChat");
@@ -193,13 +227,19 @@ mod tests {
 
     #[tokio::test]
     async fn internal_errors_do_not_leak() {
-        let resp = AppError::internal("relation \"meetings\" does not exist at /var/lib/db").into_response();
+        let resp = AppError::internal("relation \"meetings\" does not exist at /var/lib/db")
+            .into_response();
         assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let body = axum::body::to_bytes(resp.into_body(), 4096).await.expect("body");
+        let body = axum::body::to_bytes(resp.into_body(), 4096)
+            .await
+            .expect("body");
         let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(body["success"], false);
         assert_eq!(body["error"]["code"], "INTERNAL");
         let text = body.to_string();
-        assert!(!text.contains("relation") && !text.contains("/var/lib"), "leaked: {text}");
+        assert!(
+            !text.contains("relation") && !text.contains("/var/lib"),
+            "leaked: {text}"
+        );
     }
 }

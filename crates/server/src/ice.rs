@@ -33,12 +33,24 @@ pub struct TurnCredentials {
 }
 
 /// Mints TURN REST API credentials for `user`, valid for `ttl` from `now`.
-pub fn turn_rest_credentials(secret: &str, user: &str, now: SystemTime, ttl: Duration) -> TurnCredentials {
+pub fn turn_rest_credentials(
+    secret: &str,
+    user: &str,
+    now: SystemTime,
+    ttl: Duration,
+) -> TurnCredentials {
     // A clock before 1970 is a broken host; treat it as the epoch rather than panic.
-    let now_secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now_secs = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let expires_at = now_secs.saturating_add(ttl.as_secs());
     let username = format!("{expires_at}:{user}");
-    TurnCredentials { credential: hmac_sha1_base64(secret, &username), username, expires_at }
+    TurnCredentials {
+        credential: hmac_sha1_base64(secret, &username),
+        username,
+        expires_at,
+    }
 }
 
 /// base64(HMAC-SHA1(key, message)), the credential coturn expects for `use-auth-secret`.
@@ -55,7 +67,15 @@ pub fn hmac_sha1_base64(key: &str, message: &str) -> String {
 /// STUN servers first (one entry each), then the TURN URLs as one entry with their
 /// credentials: minted for `user` when `TURN_SECRET` is set, the static ones otherwise.
 pub fn ice_servers(ice: &IceConfig, user: &UserId, now: SystemTime) -> Vec<IceServer> {
-    let mut out: Vec<IceServer> = ice.stun_servers.iter().map(|u| IceServer { urls: vec![u.clone()], username: None, credential: None }).collect();
+    let mut out: Vec<IceServer> = ice
+        .stun_servers
+        .iter()
+        .map(|u| IceServer {
+            urls: vec![u.clone()],
+            username: None,
+            credential: None,
+        })
+        .collect();
     if let Some(turn) = &ice.turn {
         out.push(turn_entry(turn, user, now));
     }
@@ -66,9 +86,17 @@ fn turn_entry(turn: &TurnConfig, user: &UserId, now: SystemTime) -> IceServer {
     match &turn.secret {
         Some(secret) => {
             let c = turn_rest_credentials(secret, user.as_str(), now, turn.credential_ttl);
-            IceServer { urls: turn.urls.clone(), username: Some(c.username), credential: Some(c.credential) }
+            IceServer {
+                urls: turn.urls.clone(),
+                username: Some(c.username),
+                credential: Some(c.credential),
+            }
         }
-        None => IceServer { urls: turn.urls.clone(), username: turn.username.clone(), credential: turn.credential.clone() },
+        None => IceServer {
+            urls: turn.urls.clone(),
+            username: turn.username.clone(),
+            credential: turn.credential.clone(),
+        },
     }
 }
 
@@ -82,7 +110,8 @@ mod tests {
     }
 
     fn cfg(pairs: &[(&str, &str)]) -> Config {
-        Config::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()))).expect("valid configuration")
+        Config::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .expect("valid configuration")
     }
 
     // Expected values computed independently:
@@ -90,13 +119,24 @@ mod tests {
     //   python3 -c "import hmac,hashlib,base64; print(base64.b64encode(hmac.new(b's3cr3t', b'86400:guest_abc', hashlib.sha1).digest()).decode())"
     #[test]
     fn hmac_matches_known_vectors() {
-        assert_eq!(hmac_sha1_base64("coturn-shared-secret", "1700003600:alice"), "igdZ8kesMome7M9yvKcGWZZbLTc=");
-        assert_eq!(hmac_sha1_base64("s3cr3t", "86400:guest_abc"), "7mEzH2WfZ6NQW2XeTupj/LAwIpw=");
+        assert_eq!(
+            hmac_sha1_base64("coturn-shared-secret", "1700003600:alice"),
+            "igdZ8kesMome7M9yvKcGWZZbLTc="
+        );
+        assert_eq!(
+            hmac_sha1_base64("s3cr3t", "86400:guest_abc"),
+            "7mEzH2WfZ6NQW2XeTupj/LAwIpw="
+        );
     }
 
     #[test]
     fn rest_credentials_carry_expiry_and_user() {
-        let c = turn_rest_credentials("coturn-shared-secret", "alice", at(1_700_000_000), Duration::from_secs(3600));
+        let c = turn_rest_credentials(
+            "coturn-shared-secret",
+            "alice",
+            at(1_700_000_000),
+            Duration::from_secs(3600),
+        );
         assert_eq!(c.username, "1700003600:alice");
         assert_eq!(c.credential, "igdZ8kesMome7M9yvKcGWZZbLTc=");
         assert_eq!(c.expires_at, 1_700_003_600);
@@ -106,7 +146,10 @@ mod tests {
     fn secret_mints_per_user_credentials_with_the_configured_ttl() {
         let c = cfg(&[
             ("STUN_SERVER_1", "stun:stun.example.com:3478"),
-            ("TURN_SERVER_URL", "turn:127.0.0.1:3478?transport=udp,turn:127.0.0.1:3478?transport=tcp"),
+            (
+                "TURN_SERVER_URL",
+                "turn:127.0.0.1:3478?transport=udp,turn:127.0.0.1:3478?transport=tcp",
+            ),
             ("TURN_SECRET", "s3cr3t"),
             ("TURN_USERNAME", "static-user"),
             ("TURN_CREDENTIAL", "static-password"),
@@ -117,9 +160,18 @@ mod tests {
         assert_eq!(alice[0].urls, ["stun:stun.example.com:3478"]);
         assert!(alice[0].username.is_none() && alice[0].credential.is_none());
         let turn = &alice[1];
-        assert_eq!(turn.urls, ["turn:127.0.0.1:3478?transport=udp", "turn:127.0.0.1:3478?transport=tcp"]);
+        assert_eq!(
+            turn.urls,
+            [
+                "turn:127.0.0.1:3478?transport=udp",
+                "turn:127.0.0.1:3478?transport=tcp"
+            ]
+        );
         assert_eq!(turn.username.as_deref(), Some("1600:alice"));
-        assert_eq!(turn.credential.as_deref(), Some(hmac_sha1_base64("s3cr3t", "1600:alice").as_str()));
+        assert_eq!(
+            turn.credential.as_deref(),
+            Some(hmac_sha1_base64("s3cr3t", "1600:alice").as_str())
+        );
         // The static password never goes out when a secret is configured.
         assert_ne!(turn.credential.as_deref(), Some("static-password"));
 
@@ -130,14 +182,21 @@ mod tests {
 
     #[test]
     fn default_ttl_is_one_day() {
-        let c = cfg(&[("TURN_SERVER_URL", "turns:turn.example.com:5349"), ("TURN_SECRET", "s3cr3t")]);
+        let c = cfg(&[
+            ("TURN_SERVER_URL", "turns:turn.example.com:5349"),
+            ("TURN_SECRET", "s3cr3t"),
+        ]);
         let servers = ice_servers(&c.ice, &UserId::new("u1"), at(0));
         assert_eq!(servers[0].username.as_deref(), Some("86400:u1"));
     }
 
     #[test]
     fn static_credentials_without_a_secret() {
-        let c = cfg(&[("TURN_SERVER_URL", "turns:turn.example.com:5349"), ("TURN_USERNAME", "u"), ("TURN_CREDENTIAL", "p")]);
+        let c = cfg(&[
+            ("TURN_SERVER_URL", "turns:turn.example.com:5349"),
+            ("TURN_USERNAME", "u"),
+            ("TURN_CREDENTIAL", "p"),
+        ]);
         let servers = ice_servers(&c.ice, &UserId::new("alice"), at(0));
         assert_eq!(servers.len(), 1);
         assert_eq!(servers[0].username.as_deref(), Some("u"));

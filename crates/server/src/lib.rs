@@ -58,7 +58,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Socket.IO signaling as a layer on top (it answers `/socket.io/`). Spawns the
 /// signaling's background tasks, so it must run inside the tokio runtime.
 pub fn routes(state: AppState) -> Router {
-    let sfu_events = state.sfu_events.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let sfu_events = state
+        .sfu_events
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
     let signaling = signaling::Signaling::new(state.clone());
     let (layer, io) = socketioxide::SocketIo::builder()
         .max_payload(signaling::MAX_PAYLOAD)
@@ -75,9 +79,14 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
         return Ok(routes(state));
     };
     use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
-    let sfu_events = state.sfu_events.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let sfu_events = state
+        .sfu_events
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
     let signaling = signaling::Signaling::new(state.clone());
-    let adapter_config = RedisAdapterConfig::new().with_prefix(format!("{}socket.io", cluster.prefix));
+    let adapter_config =
+        RedisAdapterConfig::new().with_prefix(format!("{}socket.io", cluster.prefix));
     let driver = cluster::adapter_driver::ResilientDriver::connect(&cluster.client)
         .await
         .context("connecting the Socket.IO Redis adapter (needs Redis 7 and RESP3)")?;
@@ -87,13 +96,19 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
         .with_state(signaling.clone())
         .with_adapter::<CustomRedisAdapter<_, cluster::adapter_driver::ResilientDriver>>(ctr)
         .build_layer();
-    signaling::attach(&io, signaling, sfu_events).await.map_err(|e| anyhow::anyhow!("Socket.IO Redis adapter: {e}"))?;
+    signaling::attach(&io, signaling, sfu_events)
+        .await
+        .map_err(|e| anyhow::anyhow!("Socket.IO Redis adapter: {e}"))?;
     Ok(http::app(state).merge(web::routes()).layer(layer))
 }
 
 /// Serves on `listener` until `shutdown` completes or `state.shutdown` is cancelled,
 /// with the background tasks (TTL sweeper) running alongside.
-pub async fn run(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let token = state.shutdown.clone();
     let stop = {
         let token = token.clone();
@@ -106,7 +121,9 @@ pub async fn run(listener: TcpListener, state: AppState, shutdown: impl Future<O
         }
     };
     let sweeper = tokio::spawn(sweeper::run(state.clone()));
-    let app = router(state.clone()).await.map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+    let app = router(state.clone())
+        .await
+        .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
     let server = axum::serve(listener, app).with_graceful_shutdown(stop);
     let mut server = std::pin::pin!(server.into_future());
     let result = tokio::select! {
@@ -124,10 +141,19 @@ pub async fn run(listener: TcpListener, state: AppState, shutdown: impl Future<O
 }
 
 /// Starts the media engine's workers; the signaling drains the returned events.
-pub fn start_sfu(config: &Config) -> anyhow::Result<(Arc<meeting_sfu::Sfu>, signaling::media::EventReceiver)> {
+pub fn start_sfu(
+    config: &Config,
+) -> anyhow::Result<(Arc<meeting_sfu::Sfu>, signaling::media::EventReceiver)> {
     let s = &config.sfu;
-    let mut sfu_config = meeting_sfu::SfuConfig::new(s.workers, s.min_port, s.max_port, s.listen_ip, s.announced_ip);
-    sfu_config.allow_loopback_announced = s.allow_loopback || s.announced_ip_source == AnnouncedIpSource::LoopbackFallback;
+    let mut sfu_config = meeting_sfu::SfuConfig::new(
+        s.workers,
+        s.min_port,
+        s.max_port,
+        s.listen_ip,
+        s.announced_ip,
+    );
+    sfu_config.allow_loopback_announced =
+        s.allow_loopback || s.announced_ip_source == AnnouncedIpSource::LoopbackFallback;
     (sfu_config.tcp, sfu_config.single_port) = (s.enable_tcp, s.single_port);
     let (sink, events) = signaling::media::event_channel();
     let sfu = meeting_sfu::Sfu::start(sfu_config, sink).context("starting the SFU workers")?;
@@ -139,12 +165,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     log_config(&config);
     let store = Store::connect(&config.database_url)
         .await
-        .with_context(|| format!("opening the database {}", config::redact_url(&config.database_url)))?;
+        .with_context(|| {
+            format!(
+                "opening the database {}",
+                config::redact_url(&config.database_url)
+            )
+        })?;
     if config.redis_url.is_none() {
         // Single node: connections of a previous run died with it.
-        let closed = store.close_orphaned_participants(chrono::Utc::now()).await?;
+        let closed = store
+            .close_orphaned_participants(chrono::Utc::now())
+            .await?;
         if closed > 0 {
-            tracing::info!(closed, "closed participant records left open by the previous run");
+            tracing::info!(
+                closed,
+                "closed participant records left open by the previous run"
+            );
         }
     }
     let (sfu, sfu_events) = match start_sfu(&config) {
@@ -158,14 +194,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
     };
     let shutdown = CancellationToken::new();
-    let mut state = AppState::new(config.clone(), store.clone(), sfu, shutdown.clone()).context("REDIS_URL")?;
+    let mut state =
+        AppState::new(config.clone(), store.clone(), sfu, shutdown.clone()).context("REDIS_URL")?;
     if let Some(url) = &config.redis_url {
         let cluster = cluster::Cluster::connect(url, &config.redis_prefix).await?;
         tracing::info!(node = %cluster.node_id, prefix = %cluster.prefix, "joined the cluster through Redis");
         state.cluster = Some(cluster);
     }
     *state.sfu_events.lock().unwrap_or_else(|e| e.into_inner()) = sfu_events;
-    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {} (HOST/PORT)", config.listen))?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (HOST/PORT)", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "meeting-service listening");
     run(listener, state.clone(), shutdown_signal()).await?;
     if let Some(sfu) = &state.sfu {
@@ -178,10 +217,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
 fn log_config(config: &Config) {
     if config.jwt_secret_is_default {
-        tracing::warn!("JWT_SECRET is not set: using the public development secret (refused when NODE_ENV=production)");
+        tracing::warn!(
+            "JWT_SECRET is not set: using the public development secret (refused when NODE_ENV=production)"
+        );
     }
     match config.sfu.announced_ip_source {
-        AnnouncedIpSource::Configured => tracing::info!(ip = %config.sfu.announced_ip, "announcing MEDIASOUP_ANNOUNCED_IP"),
+        AnnouncedIpSource::Configured => {
+            tracing::info!(ip = %config.sfu.announced_ip, "announcing MEDIASOUP_ANNOUNCED_IP")
+        }
         AnnouncedIpSource::Detected => {
             tracing::info!(ip = %config.sfu.announced_ip, "MEDIASOUP_ANNOUNCED_IP unset: announcing the first non-loopback IPv4")
         }
@@ -189,8 +232,12 @@ fn log_config(config: &Config) {
             "MEDIASOUP_ANNOUNCED_IP unset and no non-loopback IPv4 found: announcing 127.0.0.1, only browsers on this machine can connect"
         ),
     }
-    if config.sfu.announced_ip.is_loopback() && config.sfu.announced_ip_source == AnnouncedIpSource::Configured {
-        tracing::warn!("MEDIASOUP_ANNOUNCED_IP is loopback (MEDIASOUP_ALLOW_LOOPBACK=true): remote browsers cannot connect");
+    if config.sfu.announced_ip.is_loopback()
+        && config.sfu.announced_ip_source == AnnouncedIpSource::Configured
+    {
+        tracing::warn!(
+            "MEDIASOUP_ANNOUNCED_IP is loopback (MEDIASOUP_ALLOW_LOOPBACK=true): remote browsers cannot connect"
+        );
     }
     tracing::info!(
         env = %config.node_env,

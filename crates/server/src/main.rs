@@ -7,7 +7,11 @@ use meeting_service::auth::{JwtKeys, parse_ttl};
 use meeting_service::config::Config;
 
 #[derive(Debug, Parser)]
-#[command(name = "meeting-service", version, about = "Video meetings: REST API, Socket.IO signaling, web client and SFU in one process")]
+#[command(
+    name = "meeting-service",
+    version,
+    about = "Video meetings: REST API, Socket.IO signaling, web client and SFU in one process"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -55,16 +59,28 @@ fn main() -> ExitCode {
         }
     };
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Token { user, name, picture, ttl } => {
+        Command::Token {
+            user,
+            name,
+            picture,
+            ttl,
+        } => {
             if user.trim().is_empty() || user.chars().count() > 128 {
                 eprintln!("meeting-service token: --user must be 1-128 characters");
                 return ExitCode::from(2);
             }
             if config.jwt_secret_is_default {
-                eprintln!("note: JWT_SECRET is not set; the token is signed with the development secret");
+                eprintln!(
+                    "note: JWT_SECRET is not set; the token is signed with the development secret"
+                );
             }
             let keys = JwtKeys::new(&config.jwt_secret);
-            match keys.mint(&user, name.as_deref().unwrap_or(&user), picture.as_deref(), ttl) {
+            match keys.mint(
+                &user,
+                name.as_deref().unwrap_or(&user),
+                picture.as_deref(),
+                ttl,
+            ) {
                 Ok(token) => {
                     println!("{token}");
                     ExitCode::SUCCESS
@@ -79,7 +95,10 @@ fn main() -> ExitCode {
         Command::Doctor { no_udp } => meeting_service::doctor::main(no_udp),
         Command::Serve => {
             meeting_service::telemetry::init(&config.sfu.log_level);
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("meeting-service: cannot start the async runtime: {e}");

@@ -14,7 +14,9 @@ pub const LEN: usize = 10;
 /// A fresh random meeting ID.
 pub fn generate() -> RoomId {
     let mut rng = rand::rng();
-    let raw: String = (0..LEN).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    let raw: String = (0..LEN)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
     RoomId::new(group(&raw))
 }
 
@@ -25,7 +27,11 @@ fn group(raw: &str) -> String {
 /// What a user typed (any case, dashes or spaces optional) as the canonical ID, or
 /// `None` if it cannot be one of ours.
 pub fn parse(input: &str) -> Option<RoomId> {
-    let raw: String = input.chars().filter(|c| !matches!(c, '-' | ' ')).map(|c| c.to_ascii_uppercase()).collect();
+    let raw: String = input
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' '))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
     if raw.len() != LEN || !raw.bytes().all(|b| ALPHABET.contains(&b)) {
         return None;
     }
@@ -49,8 +55,14 @@ mod tests {
 
     #[test]
     fn lenient_input_strict_alphabet() {
-        assert_eq!(parse("kxrt pqz mhn").map(|r| r.into_string()), Some("KXRT-PQZ-MHN".into()));
-        assert_eq!(parse("KXRTPQZMHN").map(|r| r.into_string()), Some("KXRT-PQZ-MHN".into()));
+        assert_eq!(
+            parse("kxrt pqz mhn").map(|r| r.into_string()),
+            Some("KXRT-PQZ-MHN".into())
+        );
+        assert_eq!(
+            parse("KXRTPQZMHN").map(|r| r.into_string()),
+            Some("KXRT-PQZ-MHN".into())
+        );
         assert!(parse("KXRT-PQZ-MH0").is_none(), "0 is not in the alphabet");
         assert!(parse("KXRT-PQZ").is_none());
         assert!(parse("../../etc").is_none());

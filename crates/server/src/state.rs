@@ -59,8 +59,17 @@ pub enum MeetingEvent {
 
 impl AppState {
     /// Builds the state around an open store. `sfu` and `redis` are optional parts.
-    pub fn new(config: Config, store: Store, sfu: Option<Arc<meeting_sfu::Sfu>>, shutdown: CancellationToken) -> Result<AppState, redis::RedisError> {
-        let redis = config.redis_url.as_deref().map(redis::Client::open).transpose()?;
+    pub fn new(
+        config: Config,
+        store: Store,
+        sfu: Option<Arc<meeting_sfu::Sfu>>,
+        shutdown: CancellationToken,
+    ) -> Result<AppState, redis::RedisError> {
+        let redis = config
+            .redis_url
+            .as_deref()
+            .map(redis::Client::open)
+            .transpose()?;
         let (events, _) = broadcast::channel(256);
         Ok(AppState {
             jwt: Arc::new(JwtKeys::new(&config.jwt_secret)),

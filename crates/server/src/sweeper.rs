@@ -26,7 +26,10 @@ pub async fn run(state: AppState) {
             Ok(ended) => {
                 for m in ended {
                     tracing::info!(room = %m.room_id, ttl_secs = ttl.as_secs(), "meeting ended: empty longer than MEETING_TTL");
-                    state.publish(MeetingEvent::Ended { room_id: m.room_id, reason: EndReason::Ttl });
+                    state.publish(MeetingEvent::Ended {
+                        room_id: m.room_id,
+                        reason: EndReason::Ttl,
+                    });
                 }
             }
             Err(e) => tracing::warn!(error = %e, "TTL sweep failed; retrying at the next tick"),

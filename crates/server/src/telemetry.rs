@@ -5,8 +5,15 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. Call once, before anything logs.
 pub fn init(sfu_level: &str) {
-    let base = std::env::var("RUST_LOG").ok().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| "info".to_owned());
-    let directives = if base.contains("meeting_sfu") { base } else { format!("{base},meeting_sfu={sfu_level}") };
+    let base = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "info".to_owned());
+    let directives = if base.contains("meeting_sfu") {
+        base
+    } else {
+        format!("{base},meeting_sfu={sfu_level}")
+    };
     let filter = EnvFilter::try_new(&directives).unwrap_or_else(|e| {
         eprintln!("RUST_LOG={directives:?} is invalid ({e}); using \"info\"");
         EnvFilter::new("info")
@@ -14,5 +21,9 @@ pub fn init(sfu_level: &str) {
     // Colours only on a terminal: log files and `docker logs` get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     // A second init (tests) keeps the first subscriber; that is fine.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(true).with_ansi(ansi).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true)
+        .with_ansi(ansi)
+        .try_init();
 }

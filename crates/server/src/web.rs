@@ -9,9 +9,21 @@ use axum::routing::get;
 
 const INDEX: &str = include_str!("../../../web/index.html");
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("app.js", "text/javascript; charset=utf-8", include_str!("../../../web/app.js")),
-    ("sio.js", "text/javascript; charset=utf-8", include_str!("../../../web/sio.js")),
-    ("style.css", "text/css; charset=utf-8", include_str!("../../../web/style.css")),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web/app.js"),
+    ),
+    (
+        "sio.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web/sio.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../../web/style.css"),
+    ),
 ];
 
 /// `/`, `/m/{roomId}` and `/assets/{file}`.
@@ -37,9 +49,14 @@ fn page() -> Response {
 
 async fn asset(Path(file): Path<String>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == file) {
-        Some((_, mime, body)) => {
-            ([(header::CONTENT_TYPE, *mime), (header::CACHE_CONTROL, "no-cache")], *body).into_response()
-        }
+        Some((_, mime, body)) => (
+            [
+                (header::CONTENT_TYPE, *mime),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            *body,
+        )
+            .into_response(),
         None => (StatusCode::NOT_FOUND, "no such asset").into_response(),
     }
 }

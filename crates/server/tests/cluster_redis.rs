@@ -17,13 +17,19 @@ fn redis_url() -> String {
 
 async fn cluster() -> Cluster {
     let prefix = format!("ms-test-{}-{}:", std::process::id(), PeerId::random());
-    Cluster::connect(&redis_url(), &prefix).await.expect("Redis on 127.0.0.1:6379")
+    Cluster::connect(&redis_url(), &prefix)
+        .await
+        .expect("Redis on 127.0.0.1:6379")
 }
 
 /// Remove every key of this test's prefix.
 async fn cleanup(cluster: &Cluster) {
     let mut conn = cluster.conn.clone();
-    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{}*", cluster.prefix)).query_async(&mut conn).await.unwrap_or_default();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", cluster.prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
     if !keys.is_empty() {
         let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
     }
@@ -47,14 +53,22 @@ fn peer(user: &str) -> LivePeer {
 #[ignore = "needs Redis"]
 async fn two_hundred_concurrent_admissions_over_two_nodes_admit_exactly_the_cap() {
     let a = cluster().await;
-    let b = Cluster { node_id: "other".into(), ..a.clone() };
-    let nodes = [Arc::new(RedisLive::new(a.clone(), Duration::from_secs(600))), Arc::new(RedisLive::new(b, Duration::from_secs(600)))];
+    let b = Cluster {
+        node_id: "other".into(),
+        ..a.clone()
+    };
+    let nodes = [
+        Arc::new(RedisLive::new(a.clone(), Duration::from_secs(600))),
+        Arc::new(RedisLive::new(b, Duration::from_secs(600))),
+    ];
     let room = RoomId::from("CAP");
     let mut tasks = Vec::new();
     for i in 0..200 {
         let live = nodes[i % 2].clone();
         let room = room.clone();
-        tasks.push(tokio::spawn(async move { live.admit(&room, peer(&format!("u{i}")), 50).await }));
+        tasks.push(tokio::spawn(async move {
+            live.admit(&room, peer(&format!("u{i}")), 50).await
+        }));
     }
     let mut ok = 0;
     let mut full = 0;
@@ -86,11 +100,22 @@ async fn a_users_second_connection_replaces_the_first_and_updates_are_shared() {
     assert_eq!(peers.len(), 2);
     assert!(peers.iter().all(|p| p.peer_id != first.peer_id));
 
-    let ben = peers.iter().find(|p| p.user_id.as_str() == "ben").expect("ben").clone();
-    let updated = live.update(&room, &ben.peer_id, LiveChange::Audio(false)).await.expect("update").expect("present");
+    let ben = peers
+        .iter()
+        .find(|p| p.user_id.as_str() == "ben")
+        .expect("ben")
+        .clone();
+    let updated = live
+        .update(&room, &ben.peer_id, LiveChange::Audio(false))
+        .await
+        .expect("update")
+        .expect("present");
     assert!(!updated.audio_enabled);
     // A refused join leaves the room unchanged.
-    assert_eq!(live.admit(&room, peer("cy"), 2).await.err(), Some(LiveError::Full { limit: 2 }));
+    assert_eq!(
+        live.admit(&room, peer("cy"), 2).await.err(),
+        Some(LiveError::Full { limit: 2 })
+    );
     assert_eq!(live.peers(&room).await.expect("peers").len(), 2);
     cleanup(&c).await;
 }
@@ -107,14 +132,25 @@ async fn a_crashed_nodes_participants_expire_and_a_live_node_re_syncs_after_data
         let crashed = RedisLive::new(c.clone(), Duration::from_secs(600));
         crashed.admit(&room, ghost.clone(), 1).await.expect("ghost");
     }
-    assert_eq!(live.admit(&room, peer("new"), 1).await.err(), Some(LiveError::Full { limit: 1 }));
+    assert_eq!(
+        live.admit(&room, peer("new"), 1).await.err(),
+        Some(LiveError::Full { limit: 1 })
+    );
 
     // The ghost's node stopped refreshing it: its lease is in the past.
     let mut conn = c.conn.clone();
     let alive = format!("{}room:X:alive", c.prefix);
-    let _: () = redis::cmd("ZADD").arg(&alive).arg(1).arg(ghost.peer_id.as_str()).query_async(&mut conn).await.expect("zadd");
+    let _: () = redis::cmd("ZADD")
+        .arg(&alive)
+        .arg(1)
+        .arg(ghost.peer_id.as_str())
+        .query_async(&mut conn)
+        .await
+        .expect("zadd");
     let newcomer = peer("new");
-    live.admit(&room, newcomer.clone(), 1).await.expect("the ghost no longer counts");
+    live.admit(&room, newcomer.clone(), 1)
+        .await
+        .expect("the ghost no longer counts");
 
     // Redis loses everything (restart without persistence); the node's heartbeat puts
     // its own participants back.
@@ -129,7 +165,12 @@ async fn a_crashed_nodes_participants_expire_and_a_live_node_re_syncs_after_data
 
 #[tokio::test]
 async fn unreachable_redis_is_a_clear_error() {
-    let err = Cluster::connect("redis://127.0.0.1:1", "x:").await.expect_err("nothing listens on port 1");
+    let err = Cluster::connect("redis://127.0.0.1:1", "x:")
+        .await
+        .expect_err("nothing listens on port 1");
     let text = err.to_string();
-    assert!(text.contains("unreachable") && text.contains("REDIS_URL"), "{text}");
+    assert!(
+        text.contains("unreachable") && text.contains("REDIS_URL"),
+        "{text}"
+    );
 }

@@ -21,7 +21,9 @@ fn read(rel: &str) -> String {
 fn yaml_docs(rel: &str) -> Vec<Value> {
     let text = read(rel);
     serde_norway::Deserializer::from_str(&text)
-        .map(|d| <Value as serde::Deserialize>::deserialize(d).unwrap_or_else(|e| panic!("{rel}: {e}")))
+        .map(|d| {
+            <Value as serde::Deserialize>::deserialize(d).unwrap_or_else(|e| panic!("{rel}: {e}"))
+        })
         .collect()
 }
 
@@ -46,7 +48,8 @@ fn text(v: &Value) -> String {
 }
 
 fn config(pairs: &BTreeMap<String, String>) -> Config {
-    Config::from_vars(pairs.clone()).unwrap_or_else(|e| panic!("{pairs:?} is not a valid configuration: {e}"))
+    Config::from_vars(pairs.clone())
+        .unwrap_or_else(|e| panic!("{pairs:?} is not a valid configuration: {e}"))
 }
 
 fn defaults() -> Config {
@@ -68,7 +71,9 @@ fn k8s_env(container: &Value) -> (Vec<String>, BTreeMap<String, String>) {
             continue;
         } else {
             match name.as_str() {
-                "JWT_SECRET" => "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".to_owned(),
+                "JWT_SECRET" => {
+                    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".to_owned()
+                }
                 "DATABASE_URL" => "postgres://meetings:password@postgres:5432/meetings".to_owned(),
                 other => panic!("no stand-in for {other} from {:?}", e["valueFrom"]),
             }
@@ -81,23 +86,41 @@ fn k8s_env(container: &Value) -> (Vec<String>, BTreeMap<String, String>) {
 #[test]
 fn kubernetes_manifest_uses_host_network_and_the_default_ports() {
     let docs = yaml_docs("deploy/kubernetes.yaml");
-    let deployment = docs.iter().find(|d| d["kind"] == "Deployment").expect("a Deployment");
+    let deployment = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("a Deployment");
     let pod = s(deployment, &["spec", "template", "spec"]);
     assert_eq!(pod["hostNetwork"], Value::from(true));
-    assert_eq!(pod["dnsPolicy"], Value::from("ClusterFirstWithHostNet"), "hostNetwork pods need it to resolve cluster names");
+    assert_eq!(
+        pod["dnsPolicy"],
+        Value::from("ClusterFirstWithHostNet"),
+        "hostNetwork pods need it to resolve cluster names"
+    );
     let containers = pod["containers"].as_sequence().expect("containers");
     assert_eq!(containers.len(), 1);
     let c = &containers[0];
 
     let (names, env) = k8s_env(c);
     for n in &names {
-        assert!(is_known_var(n), "kubernetes.yaml sets {n}, which the service does not read");
+        assert!(
+            is_known_var(n),
+            "kubernetes.yaml sets {n}, which the service does not read"
+        );
     }
     let cfg = config(&env);
     let def = defaults();
     assert!(cfg.is_production());
-    assert_eq!(cfg.listen.port(), def.listen.port(), "PORT differs from the default");
-    assert_eq!((cfg.sfu.min_port, cfg.sfu.max_port), (def.sfu.min_port, def.sfu.max_port), "the UDP range differs from the defaults");
+    assert_eq!(
+        cfg.listen.port(),
+        def.listen.port(),
+        "PORT differs from the default"
+    );
+    assert_eq!(
+        (cfg.sfu.min_port, cfg.sfu.max_port),
+        (def.sfu.min_port, def.sfu.max_port),
+        "the UDP range differs from the defaults"
+    );
 
     // Declared ports: http = PORT; the UDP ports are exactly the workers' ports, and so
     // are the TCP media ports when ICE-TCP is on (none when it is off).
@@ -107,7 +130,10 @@ fn kubernetes_manifest_uses_host_network_and_the_default_ports() {
     for p in c["ports"].as_sequence().expect("ports") {
         let port: u16 = text(&p["containerPort"]).parse().expect("port number");
         let name = text(&p["name"]);
-        assert!(name.len() <= 15, "port name {name} is longer than Kubernetes allows (15)");
+        assert!(
+            name.len() <= 15,
+            "port name {name} is longer than Kubernetes allows (15)"
+        );
         match (text(&p["protocol"]).as_str(), name.as_str()) {
             ("UDP", _) => udp.push(port),
             ("TCP", "http") => http = Some(port),
@@ -119,29 +145,63 @@ fn kubernetes_manifest_uses_host_network_and_the_default_ports() {
     udp.sort_unstable();
     tcp.sort_unstable();
     let workers = cfg.sfu.media_ports();
-    assert_eq!(udp, workers, "declared UDP ports must be MEDIASOUP_MIN_PORT + i for each of the {} workers", cfg.sfu.workers);
-    assert!(cfg.sfu.single_port.is_some() || udp.iter().all(|p| (cfg.sfu.min_port..=cfg.sfu.max_port).contains(p)));
-    assert_eq!(env.get("MEDIASOUP_ENABLE_TCP").map(String::as_str), Some("true"), "kubernetes.yaml should say whether ICE-TCP is on");
+    assert_eq!(
+        udp, workers,
+        "declared UDP ports must be MEDIASOUP_MIN_PORT + i for each of the {} workers",
+        cfg.sfu.workers
+    );
+    assert!(
+        cfg.sfu.single_port.is_some()
+            || udp
+                .iter()
+                .all(|p| (cfg.sfu.min_port..=cfg.sfu.max_port).contains(p))
+    );
+    assert_eq!(
+        env.get("MEDIASOUP_ENABLE_TCP").map(String::as_str),
+        Some("true"),
+        "kubernetes.yaml should say whether ICE-TCP is on"
+    );
     if cfg.sfu.enable_tcp {
-        assert_eq!(tcp, workers, "with ICE-TCP the TCP media ports must be the UDP ones");
+        assert_eq!(
+            tcp, workers,
+            "with ICE-TCP the TCP media ports must be the UDP ones"
+        );
     } else {
-        assert!(tcp.is_empty(), "TCP media ports declared but MEDIASOUP_ENABLE_TCP is off: {tcp:?}");
+        assert!(
+            tcp.is_empty(),
+            "TCP media ports declared but MEDIASOUP_ENABLE_TCP is off: {tcp:?}"
+        );
     }
     // One core per worker.
-    assert_eq!(text(s(c, &["resources", "requests", "cpu"])), cfg.sfu.workers.to_string());
+    assert_eq!(
+        text(s(c, &["resources", "requests", "cpu"])),
+        cfg.sfu.workers.to_string()
+    );
 
     // Probes on the http port: liveness /health, readiness /health/ready.
     assert_eq!(text(s(c, &["livenessProbe", "httpGet", "path"])), "/health");
     assert_eq!(text(s(c, &["livenessProbe", "httpGet", "port"])), "http");
-    assert_eq!(text(s(c, &["readinessProbe", "httpGet", "path"])), "/health/ready");
+    assert_eq!(
+        text(s(c, &["readinessProbe", "httpGet", "path"])),
+        "/health/ready"
+    );
 
     // Non-root, the Dockerfile's user.
-    assert_eq!(s(pod, &["securityContext", "runAsNonRoot"]), &Value::from(true));
+    assert_eq!(
+        s(pod, &["securityContext", "runAsNonRoot"]),
+        &Value::from(true)
+    );
     let uid = text(s(pod, &["securityContext", "runAsUser"]));
-    assert!(read("deploy/Dockerfile").contains(&format!("--uid {uid}")), "runAsUser {uid} is not the Dockerfile's user");
+    assert!(
+        read("deploy/Dockerfile").contains(&format!("--uid {uid}")),
+        "runAsUser {uid} is not the Dockerfile's user"
+    );
 
     // The Service forwards the same http port.
-    let service = docs.iter().find(|d| d["kind"] == "Service").expect("a Service");
+    let service = docs
+        .iter()
+        .find(|d| d["kind"] == "Service")
+        .expect("a Service");
     let sp = &service["spec"]["ports"][0];
     assert_eq!(text(&sp["port"]), cfg.listen.port().to_string());
     assert_eq!(text(&sp["targetPort"]), "http");
@@ -159,8 +219,15 @@ fn assignments(text: &str) -> Vec<(String, String)> {
         }
         l = l.trim_end_matches('\\').trim();
         for word in l.split_whitespace() {
-            let Some((name, value)) = word.split_once('=') else { break };
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') || !name.as_bytes()[0].is_ascii_uppercase() {
+            let Some((name, value)) = word.split_once('=') else {
+                break;
+            };
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                || !name.as_bytes()[0].is_ascii_uppercase()
+            {
                 break;
             }
             out.push((name.to_owned(), value.to_owned()));
@@ -173,16 +240,30 @@ fn assignments(text: &str) -> Vec<(String, String)> {
 fn every_variable_the_deploy_files_and_the_guide_set_is_known() {
     let mut checked = BTreeMap::new();
     // Dockerfile ENV (one instruction over several lines), systemd Environment=, the env file.
-    for file in ["deploy/Dockerfile", "deploy/meeting-service.service", "deploy/meeting-service.env"] {
+    for file in [
+        "deploy/Dockerfile",
+        "deploy/meeting-service.service",
+        "deploy/meeting-service.env",
+    ] {
         let vars = assignments(&read(file));
-        assert!(!vars.is_empty(), "{file}: no variable found (the parser or the file is wrong)");
+        assert!(
+            !vars.is_empty(),
+            "{file}: no variable found (the parser or the file is wrong)"
+        );
         checked.insert(file, vars.into_iter().map(|(n, _)| n).collect::<Vec<_>>());
     }
     // YAML files, from their structure.
-    let (k8s, _) = k8s_env(&yaml_docs("deploy/kubernetes.yaml")[0]["spec"]["template"]["spec"]["containers"][0]);
+    let (k8s, _) = k8s_env(
+        &yaml_docs("deploy/kubernetes.yaml")[0]["spec"]["template"]["spec"]["containers"][0],
+    );
     checked.insert("deploy/kubernetes.yaml", k8s);
     let render = yaml_docs("deploy/render.yaml");
-    let keys: Vec<String> = render[0]["services"][0]["envVars"].as_sequence().expect("envVars").iter().map(|e| text(&e["key"])).collect();
+    let keys: Vec<String> = render[0]["services"][0]["envVars"]
+        .as_sequence()
+        .expect("envVars")
+        .iter()
+        .map(|e| text(&e["key"]))
+        .collect();
     checked.insert("deploy/render.yaml", keys);
     // The guide's code blocks.
     let guide = read("docs/deployment.md");
@@ -197,13 +278,19 @@ fn every_variable_the_deploy_files_and_the_guide_set_is_known() {
         }
     }
     let guide_vars: Vec<String> = assignments(&code).into_iter().map(|(n, _)| n).collect();
-    assert!(guide_vars.len() > 10, "docs/deployment.md: too few variables found: {guide_vars:?}");
+    assert!(
+        guide_vars.len() > 10,
+        "docs/deployment.md: too few variables found: {guide_vars:?}"
+    );
     checked.insert("docs/deployment.md", guide_vars);
 
     for (file, names) in &checked {
         assert!(!names.is_empty(), "{file}: no variables");
         for n in names {
-            assert!(is_known_var(n), "{file} sets {n}, which is not a configuration variable (KNOWN_VARS in config.rs)");
+            assert!(
+                is_known_var(n),
+                "{file} sets {n}, which is not a configuration variable (KNOWN_VARS in config.rs)"
+            );
         }
     }
 }
@@ -217,7 +304,10 @@ fn deploy_values_are_valid_configurations() {
         .collect();
     let cfg = config(&env);
     assert!(cfg.is_production());
-    assert_eq!((cfg.sfu.min_port, cfg.sfu.max_port, cfg.listen.port()), (10_000, 10_100, 3009));
+    assert_eq!(
+        (cfg.sfu.min_port, cfg.sfu.max_port, cfg.listen.port()),
+        (10_000, 10_100, 3009)
+    );
 
     // The Render blueprint, with stand-ins for the generated and dashboard values.
     let render = yaml_docs("deploy/render.yaml");
@@ -231,7 +321,9 @@ fn deploy_values_are_valid_configurations() {
             text(&e["value"])
         } else {
             match key.as_str() {
-                "JWT_SECRET" => "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+                "JWT_SECRET" => {
+                    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into()
+                }
                 "DATABASE_URL" => "postgresql://u:p@dpg-x/meetings".into(),
                 "TURN_SERVER_URL" => "turns:turn.example.com:5349?transport=tcp".into(),
                 "TURN_SECRET" => "coturn-static-auth-secret".into(),
@@ -243,14 +335,25 @@ fn deploy_values_are_valid_configurations() {
     let cfg = config(&vars);
     // No UDP on Render: TURN with ephemeral credentials, mesh by default.
     let turn = cfg.ice.turn.as_ref().expect("render.yaml configures TURN");
-    assert!(turn.secret.is_some(), "render.yaml should use TURN_SECRET (ephemeral credentials)");
-    assert!(!cfg.sfu_mode_enabled, "on Render the SFU's UDP ports are unreachable: meetings default to mesh");
+    assert!(
+        turn.secret.is_some(),
+        "render.yaml should use TURN_SECRET (ephemeral credentials)"
+    );
+    assert!(
+        !cfg.sfu_mode_enabled,
+        "on Render the SFU's UDP ports are unreachable: meetings default to mesh"
+    );
 
     // The Dockerfile's ENV is a valid configuration with the default ports.
-    let docker: BTreeMap<String, String> = assignments(&read("deploy/Dockerfile")).into_iter().collect();
+    let docker: BTreeMap<String, String> = assignments(&read("deploy/Dockerfile"))
+        .into_iter()
+        .collect();
     let cfg = config(&docker);
     let def = defaults();
-    assert_eq!((cfg.listen.port(), cfg.sfu.min_port, cfg.sfu.max_port), (def.listen.port(), def.sfu.min_port, def.sfu.max_port));
+    assert_eq!(
+        (cfg.listen.port(), cfg.sfu.min_port, cfg.sfu.max_port),
+        (def.listen.port(), def.sfu.min_port, def.sfu.max_port)
+    );
 }
 
 #[test]
@@ -258,14 +361,25 @@ fn dockerfile_is_multi_stage_non_root_with_a_health_check() {
     let d = read("deploy/Dockerfile");
     let froms = d.lines().filter(|l| l.starts_with("FROM ")).count();
     assert!(froms >= 2, "multi-stage: {froms} FROM");
-    let user = d.lines().filter_map(|l| l.strip_prefix("USER ")).next_back().expect("a USER instruction").trim();
+    let user = d
+        .lines()
+        .filter_map(|l| l.strip_prefix("USER "))
+        .next_back()
+        .expect("a USER instruction")
+        .trim();
     assert!(user != "root" && user != "0", "runs as {user}");
-    let hc = d.lines().position(|l| l.starts_with("HEALTHCHECK")).expect("HEALTHCHECK");
+    let hc = d
+        .lines()
+        .position(|l| l.starts_with("HEALTHCHECK"))
+        .expect("HEALTHCHECK");
     let hc_text: String = d.lines().skip(hc).take(2).collect();
     assert!(hc_text.contains("/health"), "{hc_text}");
     assert!(d.contains("EXPOSE 3009/tcp") && d.contains("EXPOSE 10000-10100/udp"));
     // ICE-TCP is on by default: the same range over TCP.
-    assert!(defaults().sfu.enable_tcp && d.contains("EXPOSE 10000-10100/tcp"), "the Dockerfile must expose the TCP media range");
+    assert!(
+        defaults().sfu.enable_tcp && d.contains("EXPOSE 10000-10100/tcp"),
+        "the Dockerfile must expose the TCP media range"
+    );
     assert!(d.contains("COPY --from=build"));
 }
 
@@ -273,7 +387,10 @@ fn dockerfile_is_multi_stage_non_root_with_a_health_check() {
 fn systemd_unit_runs_the_server_unprivileged() {
     let u = read("deploy/meeting-service.service");
     assert!(u.contains("ExecStart=/usr/local/bin/meeting-service serve"));
-    let user = u.lines().find_map(|l| l.strip_prefix("User=")).expect("User=");
+    let user = u
+        .lines()
+        .find_map(|l| l.strip_prefix("User="))
+        .expect("User=");
     assert_ne!(user, "root");
     assert!(u.contains("EnvironmentFile=/etc/meeting-service/meeting-service.env"));
     assert!(u.contains("[Install]") && u.contains("WantedBy=multi-user.target"));
@@ -289,15 +406,31 @@ fn coturn_config_checks_the_credentials_the_service_mints() {
         .map(|l| l.split_once('=').unwrap_or((l, "")))
         .collect();
     let get = |k: &str| settings.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
-    assert!(get("use-auth-secret").is_some(), "coturn must check TURN REST API credentials");
+    assert!(
+        get("use-auth-secret").is_some(),
+        "coturn must check TURN REST API credentials"
+    );
     assert!(get("static-auth-secret").is_some_and(|v| !v.is_empty()));
-    assert!(get("lt-cred-mech").is_none() && get("user").is_none(), "no static users next to use-auth-secret");
-    let plain: u16 = get("listening-port").expect("listening-port").parse().expect("port");
-    let tls: u16 = get("tls-listening-port").expect("tls-listening-port").parse().expect("port");
+    assert!(
+        get("lt-cred-mech").is_none() && get("user").is_none(),
+        "no static users next to use-auth-secret"
+    );
+    let plain: u16 = get("listening-port")
+        .expect("listening-port")
+        .parse()
+        .expect("port");
+    let tls: u16 = get("tls-listening-port")
+        .expect("tls-listening-port")
+        .parse()
+        .expect("port");
 
     // Every TURN URL the deploy files suggest points at those ports, turns: at the TLS one.
     let mut urls = Vec::new();
-    for file in ["deploy/meeting-service.env", "deploy/turnserver.conf", "docs/deployment.md"] {
+    for file in [
+        "deploy/meeting-service.env",
+        "deploy/turnserver.conf",
+        "docs/deployment.md",
+    ] {
         for (name, value) in assignments(&read(file)) {
             if name == "TURN_SERVER_URL" && value.contains("turn.example.com") {
                 urls.extend(value.split(',').map(str::to_owned));
@@ -307,8 +440,17 @@ fn coturn_config_checks_the_credentials_the_service_mints() {
     assert!(urls.len() >= 3, "{urls:?}");
     for u in &urls {
         let secure = u.starts_with("turns:");
-        let port: u16 = u.split('?').next().and_then(|h| h.rsplit(':').next()).and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("{u}: no port"));
-        assert_eq!(port, if secure { tls } else { plain }, "{u} does not match turnserver.conf");
+        let port: u16 = u
+            .split('?')
+            .next()
+            .and_then(|h| h.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{u}: no port"));
+        assert_eq!(
+            port,
+            if secure { tls } else { plain },
+            "{u} does not match turnserver.conf"
+        );
     }
 }
 
@@ -325,16 +467,31 @@ fn known_vars_match_config_rs_and_the_configuration_reference() {
     }
     assert!(read_by_config.len() > 15, "{read_by_config:?}");
     for name in &read_by_config {
-        assert!(is_known_var(name) || name.starts_with("MONGO"), "config.rs reads {name}, missing from KNOWN_VARS");
+        assert!(
+            is_known_var(name) || name.starts_with("MONGO"),
+            "config.rs reads {name}, missing from KNOWN_VARS"
+        );
     }
     for known in KNOWN_VARS {
-        let in_src = *known == "RUST_LOG" || known.starts_with("STUN_SERVER_") || read_by_config.iter().any(|n| n == known);
-        assert!(in_src, "KNOWN_VARS lists {known}, which config.rs does not read");
+        let in_src = *known == "RUST_LOG"
+            || known.starts_with("STUN_SERVER_")
+            || read_by_config.iter().any(|n| n == known);
+        assert!(
+            in_src,
+            "KNOWN_VARS lists {known}, which config.rs does not read"
+        );
     }
     let reference = read("docs/configuration.md");
     for known in KNOWN_VARS {
-        let shown = if known.starts_with("STUN_SERVER_") { "STUN_SERVER_1" } else { known };
-        assert!(reference.contains(&format!("`{shown}`")), "docs/configuration.md does not document {shown}");
+        let shown = if known.starts_with("STUN_SERVER_") {
+            "STUN_SERVER_1"
+        } else {
+            known
+        };
+        assert!(
+            reference.contains(&format!("`{shown}`")),
+            "docs/configuration.md does not document {shown}"
+        );
     }
 }
 
@@ -347,12 +504,21 @@ fn every_media_port_opened_for_udp_is_opened_for_tcp_too() {
         let t = read(file);
         let mut opened = 0;
         for (i, _) in t.match_indices("ufw allow 10000") {
-            let spec = t[i + "ufw allow ".len()..].split(|c: char| c.is_whitespace() || c == '`').next().expect("a port spec");
+            let spec = t[i + "ufw allow ".len()..]
+                .split(|c: char| c.is_whitespace() || c == '`')
+                .next()
+                .expect("a port spec");
             if let Some(ports) = spec.strip_suffix("/udp") {
                 opened += 1;
-                assert!(t.contains(&format!("ufw allow {ports}/tcp")), "{file}: `ufw allow {spec}` without `ufw allow {ports}/tcp`");
+                assert!(
+                    t.contains(&format!("ufw allow {ports}/tcp")),
+                    "{file}: `ufw allow {spec}` without `ufw allow {ports}/tcp`"
+                );
             }
         }
-        assert!(opened > 0, "{file}: no `ufw allow 10000…/udp` found (the parser or the file is wrong)");
+        assert!(
+            opened > 0,
+            "{file}: no `ufw allow 10000…/udp` found (the parser or the file is wrong)"
+        );
     }
 }

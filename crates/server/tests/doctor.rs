@@ -8,7 +8,8 @@ use meeting_service::config::Config;
 use meeting_service::doctor::{self, Options, Status};
 
 fn cfg(pairs: &[(&str, &str)]) -> Config {
-    Config::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()))).expect("valid configuration")
+    Config::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        .expect("valid configuration")
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on (bound, then released).
@@ -19,23 +20,40 @@ fn closed_port() -> u16 {
 
 fn assert_fails(check: &doctor::Check, needle: &str) {
     assert_eq!(check.status, Status::Fail, "{check:?}");
-    assert!(check.detail.contains(needle), "{:?} lacks {needle:?}", check.detail);
-    assert!(check.fix.as_deref().is_some_and(|f| !f.is_empty()), "a failure without a fix: {check:?}");
+    assert!(
+        check.detail.contains(needle),
+        "{:?} lacks {needle:?}",
+        check.detail
+    );
+    assert!(
+        check.fix.as_deref().is_some_and(|f| !f.is_empty()),
+        "a failure without a fix: {check:?}"
+    );
 }
 
-const LOOPBACK: &[(&str, &str)] = &[("MEDIASOUP_ANNOUNCED_IP", "127.0.0.1"), ("MEDIASOUP_ALLOW_LOOPBACK", "true")];
+const LOOPBACK: &[(&str, &str)] = &[
+    ("MEDIASOUP_ANNOUNCED_IP", "127.0.0.1"),
+    ("MEDIASOUP_ALLOW_LOOPBACK", "true"),
+];
 
 #[test]
 fn announced_ip_loopback_fails() {
     let c = doctor::announced_ip(&cfg(LOOPBACK));
     assert_fails(&c, "loopback");
-    assert!(c.fix.as_deref().unwrap_or("").contains("MEDIASOUP_ANNOUNCED_IP"));
+    assert!(
+        c.fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("MEDIASOUP_ANNOUNCED_IP")
+    );
 }
 
 #[test]
 fn announced_ip_private_but_not_of_this_host_fails() {
     // 10.255.255.77 is private and (on any sane test machine) not an interface address.
-    assert!(!doctor::is_local_address("10.255.255.77".parse().expect("ip")));
+    assert!(!doctor::is_local_address(
+        "10.255.255.77".parse().expect("ip")
+    ));
     let c = doctor::announced_ip(&cfg(&[("MEDIASOUP_ANNOUNCED_IP", "10.255.255.77")]));
     assert_fails(&c, "not one of this host's");
 }
@@ -64,7 +82,12 @@ fn udp_worker_port_in_use_fails() {
     let held = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let port = held.local_addr().expect("addr").port().to_string();
     let mut vars = LOOPBACK.to_vec();
-    vars.extend([("MEDIASOUP_LISTEN_IP", "127.0.0.1"), ("MEDIASOUP_MIN_PORT", &port), ("MEDIASOUP_MAX_PORT", &port), ("MEDIASOUP_WORKERS", "1")]);
+    vars.extend([
+        ("MEDIASOUP_LISTEN_IP", "127.0.0.1"),
+        ("MEDIASOUP_MIN_PORT", &port),
+        ("MEDIASOUP_MAX_PORT", &port),
+        ("MEDIASOUP_WORKERS", "1"),
+    ]);
     let c = doctor::udp_ports(&cfg(&vars));
     assert_fails(&c, &port);
     drop(held);
@@ -80,7 +103,9 @@ fn free_udp_tcp_port() -> u16 {
     let start = 20_000 + (std::process::id() % 600) as u16 * 20;
     (0..500)
         .map(|_| start + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 12_000)
-        .find(|&p| UdpSocket::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p)).is_ok())
+        .find(|&p| {
+            UdpSocket::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p)).is_ok()
+        })
         .expect("a port free for UDP and TCP")
 }
 
@@ -90,11 +115,22 @@ fn tcp_worker_port_in_use_fails() {
     let held = TcpListener::bind(("127.0.0.1", port)).expect("bind");
     let p = port.to_string();
     let mut vars = LOOPBACK.to_vec();
-    vars.extend([("MEDIASOUP_LISTEN_IP", "127.0.0.1"), ("MEDIASOUP_MIN_PORT", &p), ("MEDIASOUP_MAX_PORT", &p), ("MEDIASOUP_WORKERS", "1")]);
+    vars.extend([
+        ("MEDIASOUP_LISTEN_IP", "127.0.0.1"),
+        ("MEDIASOUP_MIN_PORT", &p),
+        ("MEDIASOUP_MAX_PORT", &p),
+        ("MEDIASOUP_WORKERS", "1"),
+    ]);
     let c = doctor::tcp_media_ports(&cfg(&vars));
     assert_fails(&c, &p);
     assert!(c.detail.contains("TCP"), "{c:?}");
-    assert!(c.fix.as_deref().unwrap_or("").contains("MEDIASOUP_ENABLE_TCP=false"), "{c:?}");
+    assert!(
+        c.fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("MEDIASOUP_ENABLE_TCP=false"),
+        "{c:?}"
+    );
     // UDP on the same port is free: only the TCP check fails.
     assert_eq!(doctor::udp_ports(&cfg(&vars)).status, Status::Pass);
     // ICE-TCP off: the TCP ports are not needed.
@@ -106,7 +142,10 @@ fn tcp_worker_port_in_use_fails() {
     drop(held);
     let c = doctor::tcp_media_ports(&cfg(&vars));
     assert_eq!(c.status, Status::Pass, "{c:?}");
-    assert!(c.detail.contains(&format!("ufw allow {p}:{p}/tcp")), "{c:?}");
+    assert!(
+        c.detail.contains(&format!("ufw allow {p}:{p}/tcp")),
+        "{c:?}"
+    );
 }
 
 #[test]
@@ -124,7 +163,10 @@ fn one_port_mode_checks_one_udp_and_one_tcp_port() {
     ]);
     let c = doctor::udp_ports(&cfg(&vars));
     assert_eq!(c.status, Status::Pass, "{c:?}");
-    assert!(c.detail.contains("one-port mode") && c.detail.contains(&format!("ufw allow {p}/udp")), "{c:?}");
+    assert!(
+        c.detail.contains("one-port mode") && c.detail.contains(&format!("ufw allow {p}/udp")),
+        "{c:?}"
+    );
     let c = doctor::tcp_media_ports(&cfg(&vars));
     assert_eq!(c.status, Status::Pass, "{c:?}");
     assert!(c.detail.contains(&format!("ufw allow {p}/tcp")), "{c:?}");
@@ -133,7 +175,14 @@ fn one_port_mode_checks_one_udp_and_one_tcp_port() {
     let udp = UdpSocket::bind(("127.0.0.1", port)).expect("bind");
     let c = doctor::udp_ports(&cfg(&vars));
     assert_fails(&c, &p);
-    assert!(c.detail.contains("MEDIASOUP_SINGLE_PORT") && c.fix.as_deref().unwrap_or("").contains("MEDIASOUP_SINGLE_PORT"), "{c:?}");
+    assert!(
+        c.detail.contains("MEDIASOUP_SINGLE_PORT")
+            && c.fix
+                .as_deref()
+                .unwrap_or("")
+                .contains("MEDIASOUP_SINGLE_PORT"),
+        "{c:?}"
+    );
     drop(udp);
 
     // The one TCP port taken.
@@ -146,7 +195,10 @@ fn one_port_mode_checks_one_udp_and_one_tcp_port() {
 
 #[test]
 fn udp_listen_ip_not_of_this_host_fails() {
-    let c = doctor::udp_ports(&cfg(&[("MEDIASOUP_LISTEN_IP", "10.255.255.77"), ("MEDIASOUP_WORKERS", "1")]));
+    let c = doctor::udp_ports(&cfg(&[
+        ("MEDIASOUP_LISTEN_IP", "10.255.255.77"),
+        ("MEDIASOUP_WORKERS", "1"),
+    ]));
     assert_fails(&c, "cannot be bound");
 }
 
@@ -170,7 +222,10 @@ async fn redis_unreachable_fails_without_leaking_the_password() {
 
 #[tokio::test]
 async fn postgres_unreachable_fails_without_leaking_the_password() {
-    let url = format!("postgres://meet:hunter2secret@127.0.0.1:{}/meetings", closed_port());
+    let url = format!(
+        "postgres://meet:hunter2secret@127.0.0.1:{}/meetings",
+        closed_port()
+    );
     let c = doctor::database(&cfg(&[("DATABASE_URL", &url)])).await;
     assert_fails(&c, "127.0.0.1");
     assert!(!c.detail.contains("hunter2secret"), "{c:?}");
@@ -178,7 +233,11 @@ async fn postgres_unreachable_fails_without_leaking_the_password() {
 
 #[tokio::test]
 async fn sqlite_in_an_unwritable_place_fails_and_a_writable_one_passes() {
-    let c = doctor::database(&cfg(&[("DATABASE_URL", "sqlite:///proc/meeting-service-doctor/meetings.db")])).await;
+    let c = doctor::database(&cfg(&[(
+        "DATABASE_URL",
+        "sqlite:///proc/meeting-service-doctor/meetings.db",
+    )]))
+    .await;
     assert_fails(&c, "cannot be created");
 
     let dir = std::env::temp_dir().join(format!("doctor-test-{}", std::process::id()));
@@ -193,7 +252,9 @@ async fn sqlite_in_an_unwritable_place_fails_and_a_writable_one_passes() {
 
 #[test]
 fn no_turn_and_no_udp_path_fails() {
-    let no_udp = Options { no_udp: Some("--no-udp was given".into()) };
+    let no_udp = Options {
+        no_udp: Some("--no-udp was given".into()),
+    };
     let c = doctor::turn(&cfg(&[]), &no_udp, true);
     assert_fails(&c, "no TURN server configured");
     assert!(c.fix.as_deref().unwrap_or("").contains("TURN_SERVER_URL"));
@@ -201,30 +262,55 @@ fn no_turn_and_no_udp_path_fails() {
     let c = doctor::turn(&cfg(LOOPBACK), &Options::default(), true);
     assert_fails(&c, "loopback");
     // With UDP declared, TURN is optional.
-    let c = doctor::turn(&cfg(&[("MEDIASOUP_ANNOUNCED_IP", "203.0.113.7")]), &Options::default(), true);
+    let c = doctor::turn(
+        &cfg(&[("MEDIASOUP_ANNOUNCED_IP", "203.0.113.7")]),
+        &Options::default(),
+        true,
+    );
     assert_eq!(c.status, Status::Pass, "{c:?}");
 }
 
 #[test]
 fn malformed_turn_urls_fail() {
     for (url, needle) in [
-        ("turns:turn.example.com:5349?transport=udp", "transport=udp is impossible"),
+        (
+            "turns:turn.example.com:5349?transport=udp",
+            "transport=udp is impossible",
+        ),
         ("turn:turn.example.com:http", "bad port"),
         ("turn:turn.example.com:3478?proto=tcp", "unknown query"),
         ("turn:[::1:3478", "unclosed"),
     ] {
-        let c = doctor::turn(&cfg(&[("TURN_SERVER_URL", url), ("TURN_SECRET", "s3cr3t")]), &Options::default(), true);
+        let c = doctor::turn(
+            &cfg(&[("TURN_SERVER_URL", url), ("TURN_SECRET", "s3cr3t")]),
+            &Options::default(),
+            true,
+        );
         assert_fails(&c, needle);
     }
 }
 
 #[test]
 fn turn_over_udp_only_fails_without_a_udp_path() {
-    let no_udp = Options { no_udp: Some("running on Render, which has no inbound UDP".into()) };
-    let udp_only = cfg(&[("TURN_SERVER_URL", "turn:turn.example.com:3478?transport=udp"), ("TURN_SECRET", "s3cr3t")]);
-    assert_fails(&doctor::turn(&udp_only, &no_udp, true), "every TURN URL is TURN over UDP");
+    let no_udp = Options {
+        no_udp: Some("running on Render, which has no inbound UDP".into()),
+    };
+    let udp_only = cfg(&[
+        (
+            "TURN_SERVER_URL",
+            "turn:turn.example.com:3478?transport=udp",
+        ),
+        ("TURN_SECRET", "s3cr3t"),
+    ]);
+    assert_fails(
+        &doctor::turn(&udp_only, &no_udp, true),
+        "every TURN URL is TURN over UDP",
+    );
     let with_tls = cfg(&[
-        ("TURN_SERVER_URL", "turn:turn.example.com:3478?transport=udp,turns:turn.example.com:5349"),
+        (
+            "TURN_SERVER_URL",
+            "turn:turn.example.com:3478?transport=udp,turns:turn.example.com:5349",
+        ),
         ("TURN_SECRET", "s3cr3t"),
         ("SFU_MODE_ENABLED", "false"),
     ]);
@@ -232,12 +318,27 @@ fn turn_over_udp_only_fails_without_a_udp_path() {
     assert_eq!(c.status, Status::Pass, "{c:?}");
     assert!(c.detail.contains("ephemeral"), "{c:?}");
     // SFU meetings without inbound UDP need the TURN server to reach the workers: a note.
-    let sfu = cfg(&[("TURN_SERVER_URL", "turns:turn.example.com:5349"), ("TURN_SECRET", "s3cr3t"), ("SFU_MODE_ENABLED", "true")]);
+    let sfu = cfg(&[
+        ("TURN_SERVER_URL", "turns:turn.example.com:5349"),
+        ("TURN_SECRET", "s3cr3t"),
+        ("SFU_MODE_ENABLED", "true"),
+    ]);
     let c = doctor::turn(&sfu, &no_udp, true);
     assert_eq!(c.status, Status::Warn, "{c:?}");
-    assert!(c.fix.as_deref().unwrap_or("").contains("SFU_MODE_ENABLED=false"), "{c:?}");
+    assert!(
+        c.fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("SFU_MODE_ENABLED=false"),
+        "{c:?}"
+    );
     // Static credentials pass with a note recommending TURN_SECRET.
-    let stat = cfg(&[("TURN_SERVER_URL", "turns:turn.example.com:5349"), ("TURN_USERNAME", "u"), ("TURN_CREDENTIAL", "p"), ("SFU_MODE_ENABLED", "false")]);
+    let stat = cfg(&[
+        ("TURN_SERVER_URL", "turns:turn.example.com:5349"),
+        ("TURN_USERNAME", "u"),
+        ("TURN_CREDENTIAL", "p"),
+        ("SFU_MODE_ENABLED", "false"),
+    ]);
     let c = doctor::turn(&stat, &no_udp, true);
     assert_eq!(c.status, Status::Warn, "{c:?}");
 }
@@ -245,15 +346,27 @@ fn turn_over_udp_only_fails_without_a_udp_path() {
 #[test]
 fn turn_url_parser() {
     let u = doctor::parse_turn_url("turn:[2001:db8::1]:3478?transport=tcp").expect("valid");
-    assert_eq!((u.secure, u.host, u.port, u.transport), (false, "2001:db8::1", Some(3478), Some("tcp")));
+    assert_eq!(
+        (u.secure, u.host, u.port, u.transport),
+        (false, "2001:db8::1", Some(3478), Some("tcp"))
+    );
     let u = doctor::parse_turn_url("turns:turn.example.com").expect("valid");
-    assert_eq!((u.secure, u.host, u.port, u.transport), (true, "turn.example.com", None, None));
+    assert_eq!(
+        (u.secure, u.host, u.port, u.transport),
+        (true, "turn.example.com", None, None)
+    );
 }
 
 #[test]
 fn platforms_without_udp_are_detected() {
-    assert_eq!(doctor::platform_without_udp(|v| (v == "RENDER").then(|| "true".to_owned())), Some("Render"));
-    assert_eq!(doctor::platform_without_udp(|v| (v == "DYNO").then(|| "web.1".to_owned())), Some("Heroku"));
+    assert_eq!(
+        doctor::platform_without_udp(|v| (v == "RENDER").then(|| "true".to_owned())),
+        Some("Render")
+    );
+    assert_eq!(
+        doctor::platform_without_udp(|v| (v == "DYNO").then(|| "web.1".to_owned())),
+        Some("Heroku")
+    );
     assert_eq!(doctor::platform_without_udp(|_| None), None);
 }
 
@@ -262,19 +375,30 @@ fn weak_jwt_secret_fails_in_production_only() {
     for (secret, needle) in [
         ("your-secret-key-2024", "placeholder"),
         ("0123456789abcdef0123", "fewer than 32"),
-        ("abababababababababababababababababab", "distinct characters"),
+        (
+            "abababababababababababababababababab",
+            "distinct characters",
+        ),
     ] {
         let c = doctor::jwt_secret(&cfg(&[("NODE_ENV", "production"), ("JWT_SECRET", secret)]));
         assert_fails(&c, needle);
         let dev = doctor::jwt_secret(&cfg(&[("JWT_SECRET", secret)]));
         assert_eq!(dev.status, Status::Warn, "{dev:?}");
     }
-    let strong = doctor::jwt_secret(&cfg(&[("NODE_ENV", "production"), ("JWT_SECRET", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]));
+    let strong = doctor::jwt_secret(&cfg(&[
+        ("NODE_ENV", "production"),
+        (
+            "JWT_SECRET",
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        ),
+    ]));
     assert_eq!(strong.status, Status::Pass, "{strong:?}");
 }
 
 fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-    p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    p.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[test]
@@ -283,16 +407,32 @@ fn turn_credentials_without_a_turn_url_fail() {
     let c = doctor::variables(&cfg(&[]), pairs(&env));
     assert_fails(&c, "TURN_SECRET set but TURN_SERVER_URL is not");
     // With a URL they are fine.
-    let with_url = [("TURN_SERVER_URL", "turn:t.example.com:3478"), ("TURN_SECRET", "s3cr3t")];
-    assert_eq!(doctor::variables(&cfg(&with_url), pairs(&with_url)).status, Status::Pass);
+    let with_url = [
+        ("TURN_SERVER_URL", "turn:t.example.com:3478"),
+        ("TURN_SECRET", "s3cr3t"),
+    ];
+    assert_eq!(
+        doctor::variables(&cfg(&with_url), pairs(&with_url)).status,
+        Status::Pass
+    );
 }
 
 #[test]
 fn misspelled_variables_are_pointed_out() {
-    let env = [("MEDIASOUP_ANOUNCED_IP", "203.0.113.7"), ("PATH", "/usr/bin"), ("STUN_SERVER_1", "stun:s:3478"), ("HOME", "/root")];
+    let env = [
+        ("MEDIASOUP_ANOUNCED_IP", "203.0.113.7"),
+        ("PATH", "/usr/bin"),
+        ("STUN_SERVER_1", "stun:s:3478"),
+        ("HOME", "/root"),
+    ];
     let c = doctor::variables(&cfg(&[]), pairs(&env));
     assert_eq!(c.status, Status::Warn, "{c:?}");
-    assert!(c.detail.contains("MEDIASOUP_ANOUNCED_IP") && !c.detail.contains("STUN_SERVER_1") && !c.detail.contains("PATH"), "{c:?}");
+    assert!(
+        c.detail.contains("MEDIASOUP_ANOUNCED_IP")
+            && !c.detail.contains("STUN_SERVER_1")
+            && !c.detail.contains("PATH"),
+        "{c:?}"
+    );
 }
 
 /// The binary: a controlled environment, a fresh directory (no `.env`), exit codes.
@@ -311,7 +451,10 @@ fn doctor_binary(vars: &[(&str, &str)]) -> (i32, String) {
         .output()
         .expect("run meeting-service doctor");
     let _ = std::fs::remove_dir_all(&dir);
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
@@ -351,11 +494,17 @@ fn binary_exits_non_zero_when_a_tcp_media_port_is_taken() {
         ("MEDIASOUP_LISTEN_IP", "127.0.0.1"),
         ("MEDIASOUP_WORKERS", "2"),
         ("MEDIASOUP_SINGLE_PORT", media.as_str()),
-        ("JWT_SECRET", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
+        (
+            "JWT_SECRET",
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        ),
     ];
     let (code, out) = doctor_binary(&vars);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("✗ TCP media ports (ICE-TCP)") && out.contains(&media), "{out}");
+    assert!(
+        out.contains("✗ TCP media ports (ICE-TCP)") && out.contains(&media),
+        "{out}"
+    );
     assert!(out.contains("MEDIASOUP_ENABLE_TCP=false"), "{out}");
     assert!(out.contains("checks: 1 failed"), "{out}");
     // Without ICE-TCP the same host passes.
@@ -377,14 +526,23 @@ fn binary_passes_a_sound_configuration_and_refuses_an_invalid_one() {
         ("MEDIASOUP_MIN_PORT", "47100"),
         ("MEDIASOUP_MAX_PORT", "47199"),
         ("MEDIASOUP_WORKERS", "1"),
-        ("JWT_SECRET", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
+        (
+            "JWT_SECRET",
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        ),
     ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("0 failed"), "{out}");
 
-    let (code, out) = doctor_binary(&[("MEDIASOUP_MIN_PORT", "10100"), ("MEDIASOUP_MAX_PORT", "10000")]);
+    let (code, out) = doctor_binary(&[
+        ("MEDIASOUP_MIN_PORT", "10100"),
+        ("MEDIASOUP_MAX_PORT", "10000"),
+    ]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("✗ configuration") && out.contains("MEDIASOUP_MAX_PORT"), "{out}");
+    assert!(
+        out.contains("✗ configuration") && out.contains("MEDIASOUP_MAX_PORT"),
+        "{out}"
+    );
 }
 
 /// A private coturn on 127.0.0.1 (`use-auth-secret`), killed by its PID on drop.
@@ -407,8 +565,23 @@ impl Coturn {
             })
             .expect("a free port");
         let child = Command::new("turnserver")
-            .args(["-n", "--no-cli", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", "--use-auth-secret", "--realm=doctor.test"])
-            .args(["--no-tls", "--no-dtls", "--no-stdout-log", "--simple-log", "--verbose", "--min-port=46000", "--max-port=46099"])
+            .args([
+                "-n",
+                "--no-cli",
+                "--listening-ip=127.0.0.1",
+                "--relay-ip=127.0.0.1",
+                "--use-auth-secret",
+                "--realm=doctor.test",
+            ])
+            .args([
+                "--no-tls",
+                "--no-dtls",
+                "--no-stdout-log",
+                "--simple-log",
+                "--verbose",
+                "--min-port=46000",
+                "--max-port=46099",
+            ])
             .arg(format!("--listening-port={port}"))
             .arg(format!("--static-auth-secret={secret}"))
             .arg(format!("--log-file={}", dir.join("turn.log").display()))
@@ -420,7 +593,10 @@ impl Coturn {
             .expect("start turnserver (apt-get install coturn)");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "coturn did not listen on {port} within 15 s");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "coturn did not listen on {port} within 15 s"
+            );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         Coturn { child, port, dir }
@@ -428,7 +604,12 @@ impl Coturn {
 
     fn log(&self) -> String {
         std::fs::read_dir(&self.dir)
-            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("turn")).filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect())
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("turn"))
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -445,33 +626,68 @@ impl Drop for Coturn {
 #[ignore = "needs coturn"]
 fn turn_credentials_are_checked_against_a_real_coturn() {
     let coturn = Coturn::start("doctor-shared-secret");
-    let urls = format!("turn:127.0.0.1:{p}?transport=udp,turn:127.0.0.1:{p}?transport=tcp,turns:127.0.0.1:5349", p = coturn.port);
+    let urls = format!(
+        "turn:127.0.0.1:{p}?transport=udp,turn:127.0.0.1:{p}?transport=tcp,turns:127.0.0.1:5349",
+        p = coturn.port
+    );
     let timeout = std::time::Duration::from_secs(5);
 
-    let good = cfg(&[("TURN_SERVER_URL", &urls), ("TURN_SECRET", "doctor-shared-secret")]);
+    let good = cfg(&[
+        ("TURN_SERVER_URL", &urls),
+        ("TURN_SECRET", "doctor-shared-secret"),
+    ]);
     let c = doctor::turn_allocation(&good, timeout);
     assert_eq!(c.status, Status::Pass, "{c:?}\n{}", coturn.log());
-    assert!(c.detail.contains("transport=udp (relay 127.0.0.1:") && c.detail.contains("transport=tcp (relay 127.0.0.1:"), "{c:?}");
+    assert!(
+        c.detail.contains("transport=udp (relay 127.0.0.1:")
+            && c.detail.contains("transport=tcp (relay 127.0.0.1:"),
+        "{c:?}"
+    );
     assert!(c.detail.contains("not probed (TLS)"), "{c:?}");
     let log = coturn.log();
-    assert!(log.contains(":meeting-service-doctor>: incoming packet ALLOCATE processed, success"), "{log}");
-    assert!(log.contains(":meeting-service-doctor>: incoming packet REFRESH processed, success"), "the relay was not released\n{log}");
+    assert!(
+        log.contains(":meeting-service-doctor>: incoming packet ALLOCATE processed, success"),
+        "{log}"
+    );
+    assert!(
+        log.contains(":meeting-service-doctor>: incoming packet REFRESH processed, success"),
+        "the relay was not released\n{log}"
+    );
 
     // A secret coturn does not share: 401, reported with the fix.
-    let wrong = cfg(&[("TURN_SERVER_URL", &urls), ("TURN_SECRET", "some-other-secret")]);
+    let wrong = cfg(&[
+        ("TURN_SERVER_URL", &urls),
+        ("TURN_SECRET", "some-other-secret"),
+    ]);
     let c = doctor::turn_allocation(&wrong, timeout);
     assert_fails(&c, "401");
-    assert!(c.fix.as_deref().unwrap_or("").contains("static-auth-secret"), "{c:?}");
+    assert!(
+        c.fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("static-auth-secret"),
+        "{c:?}"
+    );
 
     // Static credentials coturn does not know: refused as well.
-    let stat = cfg(&[("TURN_SERVER_URL", &urls), ("TURN_USERNAME", "alice"), ("TURN_CREDENTIAL", "password")]);
+    let stat = cfg(&[
+        ("TURN_SERVER_URL", &urls),
+        ("TURN_USERNAME", "alice"),
+        ("TURN_CREDENTIAL", "password"),
+    ]);
     assert_fails(&doctor::turn_allocation(&stat, timeout), "401");
 }
 
 #[test]
 fn unreachable_turn_server_fails() {
     let port = closed_port();
-    let c = cfg(&[("TURN_SERVER_URL", &format!("turn:127.0.0.1:{port}?transport=tcp")), ("TURN_SECRET", "s3cr3t")]);
+    let c = cfg(&[
+        (
+            "TURN_SERVER_URL",
+            &format!("turn:127.0.0.1:{port}?transport=tcp"),
+        ),
+        ("TURN_SECRET", "s3cr3t"),
+    ]);
     let check = doctor::turn_allocation(&c, std::time::Duration::from_secs(2));
     assert_fails(&check, "cannot reach");
 }

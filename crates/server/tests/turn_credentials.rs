@@ -29,11 +29,21 @@ async fn ice_servers_mint_per_user_turn_credentials() {
 
     let mut seen = Vec::new();
     for user in ["alice", "bob"] {
-        let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        let (status, body) = server.get("/api/ice-servers", Some(&server.token(user))).await;
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let (status, body) = server
+            .get("/api/ice-servers", Some(&server.token(user)))
+            .await;
         assert_eq!(status, 200, "{body}");
         let text = body.to_string();
-        assert!(!text.contains(SECRET) && !text.contains("static-password") && !text.contains("static-user"), "{text}");
+        assert!(
+            !text.contains(SECRET)
+                && !text.contains("static-password")
+                && !text.contains("static-user"),
+            "{text}"
+        );
         let servers = body["iceServers"].as_array().unwrap();
         assert_eq!(servers.len(), 2, "{body}");
         assert_eq!(servers[0]["urls"][0], "stun:stun.example.org:3478");
@@ -44,8 +54,14 @@ async fn ice_servers_mint_per_user_turn_credentials() {
         let (expiry, who) = username.split_once(':').unwrap();
         assert_eq!(who, user);
         let expiry: u64 = expiry.parse().unwrap();
-        assert!((before + 600..=before + 602).contains(&expiry), "expiry {expiry}, now {before}");
-        assert_eq!(turn["credential"].as_str().unwrap(), hmac_sha1_base64(SECRET, username));
+        assert!(
+            (before + 600..=before + 602).contains(&expiry),
+            "expiry {expiry}, now {before}"
+        );
+        assert_eq!(
+            turn["credential"].as_str().unwrap(),
+            hmac_sha1_base64(SECRET, username)
+        );
         seen.push(turn["credential"].as_str().unwrap().to_owned());
     }
     assert_ne!(seen[0], seen[1], "two users got the same credential");

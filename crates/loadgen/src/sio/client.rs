@@ -84,7 +84,9 @@ impl SioClient {
             let mut connected = Some(connected_tx);
             while let Some(Ok(msg)) = stream.next().await {
                 let Message::Text(text) = msg else { continue };
-                let Ok(packet) = parse_eio(text.as_str()) else { continue };
+                let Ok(packet) = parse_eio(text.as_str()) else {
+                    continue;
+                };
                 match packet {
                     EioPacket::Open(_) => {
                         let _ = reader_out.send(Message::text(encode_connect(&auth)));
@@ -100,7 +102,10 @@ impl SioClient {
                             }
                         }
                         Ok(SioPacket::ConnectError(v)) => {
-                            let message = v.get("message").and_then(Value::as_str).unwrap_or("refused");
+                            let message = v
+                                .get("message")
+                                .and_then(Value::as_str)
+                                .unwrap_or("refused");
                             if let Some(tx) = connected.take() {
                                 let _ = tx.send(Err(message.to_owned()));
                             }
@@ -129,7 +134,14 @@ impl SioClient {
             Ok(Ok(Err(message))) => bail!("connection refused: {message}"),
             Ok(Ok(Ok(()))) => {}
         }
-        Ok((SioClient { out: out_tx, pending, next_id: Arc::new(AtomicU64::new(0)) }, ev_rx))
+        Ok((
+            SioClient {
+                out: out_tx,
+                pending,
+                next_id: Arc::new(AtomicU64::new(0)),
+            },
+            ev_rx,
+        ))
     }
 
     /// Emits without asking for an ack.
@@ -140,7 +152,12 @@ impl SioClient {
     }
 
     /// Emits and waits for the ack; returns the ack's first argument.
-    pub async fn request(&self, name: &str, data: &Value, timeout: Duration) -> anyhow::Result<Value> {
+    pub async fn request(
+        &self,
+        name: &str,
+        data: &Value,
+        timeout: Duration,
+    ) -> anyhow::Result<Value> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().await.insert(id, tx);
@@ -155,7 +172,9 @@ impl SioClient {
                 bail!("no ack for `{name}` within {timeout:?}");
             }
         };
-        args.into_iter().next().ok_or_else(|| anyhow!("empty ack for `{name}`"))
+        args.into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("empty ack for `{name}`"))
     }
 
     /// [`Self::request`] for the `{ ok, data | error }` acks of our protocol.
@@ -180,7 +199,8 @@ impl SioClient {
 pub fn parse_ack<T: serde::de::DeserializeOwned>(name: &str, mut ack: Value) -> anyhow::Result<T> {
     if ack.get("ok").and_then(Value::as_bool) == Some(true) {
         let data = ack.get_mut("data").map(Value::take).unwrap_or(Value::Null);
-        return serde_json::from_value(data).with_context(|| format!("malformed `{name}` ack data"));
+        return serde_json::from_value(data)
+            .with_context(|| format!("malformed `{name}` ack data"));
     }
     let error = ack.get("error").cloned().unwrap_or(Value::Null);
     match serde_json::from_value::<proto::ErrorBody>(error) {
@@ -195,10 +215,14 @@ mod tests {
 
     #[test]
     fn acks_are_read_both_ways() {
-        let v: Value = parse_ack("x", serde_json::json!({"ok": true, "data": {"a": 1}})).expect("ok");
+        let v: Value =
+            parse_ack("x", serde_json::json!({"ok": true, "data": {"a": 1}})).expect("ok");
         assert_eq!(v["a"], 1);
-        let e = parse_ack::<Value>("join-meeting", serde_json::json!({"ok": false, "error": {"code": "ROOM_FULL", "message": "full"}}))
-            .expect_err("refused");
+        let e = parse_ack::<Value>(
+            "join-meeting",
+            serde_json::json!({"ok": false, "error": {"code": "ROOM_FULL", "message": "full"}}),
+        )
+        .expect_err("refused");
         assert!(e.to_string().contains("ROOM_FULL"), "{e}");
         assert!(parse_ack::<Value>("x", serde_json::json!({"nonsense": 1})).is_err());
     }

@@ -32,7 +32,11 @@ pub enum SioPacket {
     /// `1`
     Disconnect,
     /// `2[id]["name", args…]`
-    Event { id: Option<u64>, name: String, args: Vec<Value> },
+    Event {
+        id: Option<u64>,
+        name: String,
+        args: Vec<Value>,
+    },
     /// `3<id>[args…]`
     Ack { id: u64, args: Vec<Value> },
     /// `4{"message":…}`: the server refused the connection.
@@ -93,14 +97,23 @@ pub fn parse_sio(text: &str) -> Result<SioPacket, FrameError> {
     }
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
     let id = if digits > 0 {
-        Some(rest[..digits].parse::<u64>().map_err(|_| FrameError::BadId)?)
+        Some(
+            rest[..digits]
+                .parse::<u64>()
+                .map_err(|_| FrameError::BadId)?,
+        )
     } else {
         None
     };
     let json = &rest[digits..];
-    let parse = |s: &str| serde_json::from_str::<Value>(s).map_err(|e| FrameError::BadJson(e.to_string()));
+    let parse =
+        |s: &str| serde_json::from_str::<Value>(s).map_err(|e| FrameError::BadJson(e.to_string()));
     match kind {
-        '0' => Ok(SioPacket::Connect(if json.is_empty() { None } else { Some(parse(json)?) })),
+        '0' => Ok(SioPacket::Connect(if json.is_empty() {
+            None
+        } else {
+            Some(parse(json)?)
+        })),
         '1' => Ok(SioPacket::Disconnect),
         '2' => {
             let Value::Array(mut items) = parse(json)? else {
@@ -112,7 +125,11 @@ pub fn parse_sio(text: &str) -> Result<SioPacket, FrameError> {
             let Value::String(name) = items.remove(0) else {
                 return Err(FrameError::BadJson("an event name must be a string".into()));
             };
-            Ok(SioPacket::Event { id, name, args: items })
+            Ok(SioPacket::Event {
+                id,
+                name,
+                args: items,
+            })
         }
         '3' => {
             let id = id.ok_or(FrameError::BadId)?;
@@ -147,7 +164,10 @@ mod tests {
 
     #[test]
     fn engine_io_packets() {
-        assert_eq!(parse_eio("0{\"sid\":\"x\"}"), Ok(EioPacket::Open("{\"sid\":\"x\"}")));
+        assert_eq!(
+            parse_eio("0{\"sid\":\"x\"}"),
+            Ok(EioPacket::Open("{\"sid\":\"x\"}"))
+        );
         assert_eq!(parse_eio("2"), Ok(EioPacket::Ping));
         assert_eq!(parse_eio("42[\"a\"]"), Ok(EioPacket::Message("2[\"a\"]")));
         assert_eq!(parse_eio(""), Err(FrameError::Empty));
@@ -156,10 +176,15 @@ mod tests {
 
     #[test]
     fn socket_io_connect_and_refusal() {
-        assert_eq!(parse_sio("0{\"sid\":\"abc\"}"), Ok(SioPacket::Connect(Some(json!({"sid": "abc"})))));
+        assert_eq!(
+            parse_sio("0{\"sid\":\"abc\"}"),
+            Ok(SioPacket::Connect(Some(json!({"sid": "abc"}))))
+        );
         assert_eq!(
             parse_sio("4{\"message\":\"TOKEN_INVALID: bad\"}"),
-            Ok(SioPacket::ConnectError(json!({"message": "TOKEN_INVALID: bad"})))
+            Ok(SioPacket::ConnectError(
+                json!({"message": "TOKEN_INVALID: bad"})
+            ))
         );
     }
 
@@ -167,28 +192,51 @@ mod tests {
     fn events_with_and_without_ack_ids() {
         assert_eq!(
             parse_sio("2[\"sfu-offer\",{\"offerId\":3}]"),
-            Ok(SioPacket::Event { id: None, name: "sfu-offer".into(), args: vec![json!({"offerId": 3})] })
+            Ok(SioPacket::Event {
+                id: None,
+                name: "sfu-offer".into(),
+                args: vec![json!({"offerId": 3})]
+            })
         );
         assert_eq!(
             parse_sio("217[\"ping\"]"),
-            Ok(SioPacket::Event { id: Some(17), name: "ping".into(), args: vec![] })
+            Ok(SioPacket::Event {
+                id: Some(17),
+                name: "ping".into(),
+                args: vec![]
+            })
         );
-        assert_eq!(parse_sio("2/admin,[\"x\",1]"), Ok(SioPacket::Event { id: None, name: "x".into(), args: vec![json!(1)] }));
+        assert_eq!(
+            parse_sio("2/admin,[\"x\",1]"),
+            Ok(SioPacket::Event {
+                id: None,
+                name: "x".into(),
+                args: vec![json!(1)]
+            })
+        );
     }
 
     #[test]
     fn acks() {
         assert_eq!(
             parse_sio("312[{\"ok\":true,\"data\":{}}]"),
-            Ok(SioPacket::Ack { id: 12, args: vec![json!({"ok": true, "data": {}})] })
+            Ok(SioPacket::Ack {
+                id: 12,
+                args: vec![json!({"ok": true, "data": {}})]
+            })
         );
         assert_eq!(parse_sio("3[]"), Err(FrameError::BadId));
-        assert_eq!(parse_sio("399999999999999999999999[]"), Err(FrameError::BadId));
+        assert_eq!(
+            parse_sio("399999999999999999999999[]"),
+            Err(FrameError::BadId)
+        );
     }
 
     #[test]
     fn malformed_input_is_an_error_not_a_panic() {
-        for bad in ["2", "2{}", "2[]", "2[1]", "3x", "9", "2[\"a\"", "/nsp", "5-[]"] {
+        for bad in [
+            "2", "2{}", "2[]", "2[1]", "3x", "9", "2[\"a\"", "/nsp", "5-[]",
+        ] {
             assert!(parse_sio(bad).is_err(), "{bad:?} parsed");
         }
     }
@@ -197,11 +245,20 @@ mod tests {
     fn encoding_round_trips() {
         let frame = encode_event(Some(5), "join-meeting", &json!({"roomId": "ABC"}));
         assert_eq!(frame, "425[\"join-meeting\",{\"roomId\":\"ABC\"}]");
-        let EioPacket::Message(inner) = parse_eio(&frame).expect("eio") else { panic!("not a message") };
+        let EioPacket::Message(inner) = parse_eio(&frame).expect("eio") else {
+            panic!("not a message")
+        };
         assert_eq!(
             parse_sio(inner),
-            Ok(SioPacket::Event { id: Some(5), name: "join-meeting".into(), args: vec![json!({"roomId": "ABC"})] })
+            Ok(SioPacket::Event {
+                id: Some(5),
+                name: "join-meeting".into(),
+                args: vec![json!({"roomId": "ABC"})]
+            })
         );
-        assert_eq!(encode_connect(&json!({"token": "t"})), "40{\"token\":\"t\"}");
+        assert_eq!(
+            encode_connect(&json!({"token": "t"})),
+            "40{\"token\":\"t\"}"
+        );
     }
 }

@@ -44,7 +44,9 @@ fn message(push: PushInfo) -> Option<(String, Vec<u8>)> {
 }
 
 fn deliver(handlers: &Handlers, push: PushInfo) {
-    let Some((channel, payload)) = message(push) else { return };
+    let Some((channel, payload)) = message(push) else {
+        return;
+    };
     let guard = handlers.read().unwrap_or_else(|e| e.into_inner());
     if let Some(tx) = guard.get(&channel)
         && tx.try_send((channel, payload)).is_err()
@@ -82,23 +84,36 @@ impl Driver for ResilientDriver {
         Ok(())
     }
 
-    async fn subscribe(&self, chan: String, size: usize) -> Result<MessageStream<ChanItem>, Self::Error> {
+    async fn subscribe(
+        &self,
+        chan: String,
+        size: usize,
+    ) -> Result<MessageStream<ChanItem>, Self::Error> {
         let (tx, rx) = mpsc::channel(size);
         // Register first, so that nothing published right after SUBSCRIBE is lost.
-        self.handlers.write().unwrap_or_else(|e| e.into_inner()).insert(chan.clone(), tx);
+        self.handlers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(chan.clone(), tx);
         self.conn.clone().subscribe(chan.as_str()).await?;
         Ok(MessageStream::new(rx))
     }
 
     async fn unsubscribe(&self, chan: String) -> Result<(), Self::Error> {
-        self.handlers.write().unwrap_or_else(|e| e.into_inner()).remove(&chan);
+        self.handlers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&chan);
         self.conn.clone().unsubscribe(chan).await?;
         Ok(())
     }
 
     async fn num_serv(&self, chan: &str) -> Result<u16, Self::Error> {
-        let (_, count): (String, u16) =
-            redis::cmd("PUBSUB").arg("NUMSUB").arg(chan).query_async(&mut self.conn.clone()).await?;
+        let (_, count): (String, u16) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(chan)
+            .query_async(&mut self.conn.clone())
+            .await?;
         Ok(count)
     }
 }

@@ -120,7 +120,9 @@ pub struct RedisLive {
 
 impl std::fmt::Debug for RedisLive {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisLive").field("cluster", &self.cluster).finish_non_exhaustive()
+        f.debug_struct("RedisLive")
+            .field("cluster", &self.cluster)
+            .finish_non_exhaustive()
     }
 }
 
@@ -180,9 +182,15 @@ impl RedisLive {
         }
     }
 
-    pub async fn admit(&self, room: &RoomId, peer: LivePeer, limit: usize) -> Result<Admitted, LiveError> {
+    pub async fn admit(
+        &self,
+        room: &RoomId,
+        peer: LivePeer,
+        limit: usize,
+    ) -> Result<Admitted, LiveError> {
         let (peers, alive) = self.keys(room);
-        let json = serde_json::to_string(&peer).map_err(|e| LiveError::Unavailable(e.to_string()))?;
+        let json =
+            serde_json::to_string(&peer).map_err(|e| LiveError::Unavailable(e.to_string()))?;
         let mut conn = self.cluster.conn.clone();
         let out: Vec<redis::Value> = self
             .admit
@@ -210,11 +218,18 @@ impl RedisLive {
         for r in &replaced {
             self.forget_local(room, &r.peer_id);
         }
-        self.local().entry(room.clone()).or_default().insert(peer.peer_id.clone(), peer);
+        self.local()
+            .entry(room.clone())
+            .or_default()
+            .insert(peer.peer_id.clone(), peer);
         Ok(Admitted { replaced })
     }
 
-    pub async fn remove(&self, room: &RoomId, peer: &PeerId) -> Result<Option<(LivePeer, usize)>, LiveError> {
+    pub async fn remove(
+        &self,
+        room: &RoomId,
+        peer: &PeerId,
+    ) -> Result<Option<(LivePeer, usize)>, LiveError> {
         self.forget_local(room, peer);
         let (peers, alive) = self.keys(room);
         let mut conn = self.cluster.conn.clone();
@@ -235,21 +250,37 @@ impl RedisLive {
         self.local().remove(room);
         let (peers, alive) = self.keys(room);
         let mut conn = self.cluster.conn.clone();
-        let _: () = redis::cmd("DEL").arg(peers).arg(alive).query_async(&mut conn).await.map_err(unavailable)?;
+        let _: () = redis::cmd("DEL")
+            .arg(peers)
+            .arg(alive)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
         Ok(gone)
     }
 
     pub async fn peers(&self, room: &RoomId) -> Result<Vec<LivePeer>, LiveError> {
         let (peers, alive) = self.keys(room);
         let mut conn = self.cluster.conn.clone();
-        let raw: Vec<String> =
-            self.peers.key(peers).key(alive).arg(now_ms()).invoke_async(&mut conn).await.map_err(unavailable)?;
+        let raw: Vec<String> = self
+            .peers
+            .key(peers)
+            .key(alive)
+            .arg(now_ms())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
         let mut list: Vec<LivePeer> = raw.iter().filter_map(|s| decode(s)).collect();
         list.sort_by_key(|p| p.joined_at);
         Ok(list)
     }
 
-    pub async fn update(&self, room: &RoomId, peer: &PeerId, change: LiveChange) -> Result<Option<LivePeer>, LiveError> {
+    pub async fn update(
+        &self,
+        room: &RoomId,
+        peer: &PeerId,
+        change: LiveChange,
+    ) -> Result<Option<LivePeer>, LiveError> {
         let (field, value) = change.field();
         let (peers, alive) = self.keys(room);
         let mut conn = self.cluster.conn.clone();
@@ -275,15 +306,21 @@ impl RedisLive {
 
     /// Refresh this node's participants, once. Re-creates entries Redis lost.
     pub async fn refresh(&self) -> Result<(), LiveError> {
-        let snapshot: Vec<(RoomId, Vec<LivePeer>)> =
-            self.local().iter().map(|(r, ps)| (r.clone(), ps.values().cloned().collect())).collect();
+        let snapshot: Vec<(RoomId, Vec<LivePeer>)> = self
+            .local()
+            .iter()
+            .map(|(r, ps)| (r.clone(), ps.values().cloned().collect()))
+            .collect();
         let mut conn = self.cluster.conn.clone();
         for (room, peers) in snapshot {
             let (k_peers, k_alive) = self.keys(&room);
             let mut inv = self.refresh.key(k_peers);
-            inv.key(k_alive).arg(self.alive_until()).arg(self.ttl_secs());
+            inv.key(k_alive)
+                .arg(self.alive_until())
+                .arg(self.ttl_secs());
             for p in &peers {
-                let json = serde_json::to_string(p).map_err(|e| LiveError::Unavailable(e.to_string()))?;
+                let json =
+                    serde_json::to_string(p).map_err(|e| LiveError::Unavailable(e.to_string()))?;
                 inv.arg(p.peer_id.as_str()).arg(json);
             }
             let _: i64 = inv.invoke_async(&mut conn).await.map_err(unavailable)?;

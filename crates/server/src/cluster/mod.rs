@@ -45,14 +45,22 @@ pub struct Cluster {
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cluster").field("node_id", &self.node_id).field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("Cluster")
+            .field("node_id", &self.node_id)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("Redis at {url} is unreachable ({cause}); start it, fix REDIS_URL, or unset REDIS_URL to run as a single node")]
-    Unreachable { url: String, cause: redis::RedisError },
+    #[error(
+        "Redis at {url} is unreachable ({cause}); start it, fix REDIS_URL, or unset REDIS_URL to run as a single node"
+    )]
+    Unreachable {
+        url: String,
+        cause: redis::RedisError,
+    },
 }
 
 impl Cluster {
@@ -60,19 +68,36 @@ impl Cluster {
     /// that cannot see the others.
     pub async fn connect(url: &str, prefix: &str) -> Result<Cluster, ClusterError> {
         let redacted = crate::config::redact_url(url);
-        let unreachable = |cause| ClusterError::Unreachable { url: redacted.clone(), cause };
+        let unreachable = |cause| ClusterError::Unreachable {
+            url: redacted.clone(),
+            cause,
+        };
         let client = redis::Client::open(with_resp3(url)).map_err(unreachable)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(3)))
             .set_response_timeout(Some(Duration::from_secs(3)))
             .set_number_of_retries(3);
-        let mut conn = tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new_with_config(client.clone(), config))
+        let mut conn = tokio::time::timeout(
+            Duration::from_secs(5),
+            ConnectionManager::new_with_config(client.clone(), config),
+        )
+        .await
+        .map_err(|_| unreachable(redis::RedisError::from((redis::ErrorKind::Io, "timed out"))))?
+        .map_err(unreachable)?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
             .await
-            .map_err(|_| unreachable(redis::RedisError::from((redis::ErrorKind::Io, "timed out"))))?
             .map_err(unreachable)?;
-        let _: String = redis::cmd("PING").query_async(&mut conn).await.map_err(unreachable)?;
-        let node_id = format!("n_{}", proto::PeerId::random().as_str().trim_start_matches("p_"));
-        Ok(Cluster { node_id, prefix: prefix.to_owned(), client, conn })
+        let node_id = format!(
+            "n_{}",
+            proto::PeerId::random().as_str().trim_start_matches("p_")
+        );
+        Ok(Cluster {
+            node_id,
+            prefix: prefix.to_owned(),
+            client,
+            conn,
+        })
     }
 
     /// Builds a namespaced key: `cluster.key(format_args!("room:{id}:peers"))`.
@@ -97,8 +122,17 @@ fn with_resp3(url: &str) -> String {
 mod tests {
     #[test]
     fn resp3_is_added_once() {
-        assert_eq!(super::with_resp3("redis://h:6379"), "redis://h:6379?protocol=resp3");
-        assert_eq!(super::with_resp3("redis://h/0?x=1"), "redis://h/0?x=1&protocol=resp3");
-        assert_eq!(super::with_resp3("redis://h?protocol=resp2"), "redis://h?protocol=resp2");
+        assert_eq!(
+            super::with_resp3("redis://h:6379"),
+            "redis://h:6379?protocol=resp3"
+        );
+        assert_eq!(
+            super::with_resp3("redis://h/0?x=1"),
+            "redis://h/0?x=1&protocol=resp3"
+        );
+        assert_eq!(
+            super::with_resp3("redis://h?protocol=resp2"),
+            "redis://h?protocol=resp2"
+        );
     }
 }

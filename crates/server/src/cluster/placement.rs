@@ -38,22 +38,53 @@ const RELAY_DEADLINE: Duration = Duration::from_secs(10);
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase")]
 pub enum MediaOp {
-    Join { room: String, participant: String, sdp: String, sources: Vec<(String, String)> },
-    Offer { participant: String, sdp: String, sources: Vec<(String, String)> },
-    Answer { participant: String, offer_id: u64, sdp: String },
-    SetMuted { participant: String, source: String, muted: bool },
-    SetPublishing { participant: String, source: String, on: bool },
-    Leave { participant: String },
-    CloseRoom { room: String },
+    Join {
+        room: String,
+        participant: String,
+        sdp: String,
+        sources: Vec<(String, String)>,
+    },
+    Offer {
+        participant: String,
+        sdp: String,
+        sources: Vec<(String, String)>,
+    },
+    Answer {
+        participant: String,
+        offer_id: u64,
+        sdp: String,
+    },
+    SetMuted {
+        participant: String,
+        source: String,
+        muted: bool,
+    },
+    SetPublishing {
+        participant: String,
+        source: String,
+        on: bool,
+    },
+    Leave {
+        participant: String,
+    },
+    CloseRoom {
+        room: String,
+    },
 }
 
 /// What an op answers: an SDP answer with its tracks, nothing, or an error text.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum OpReply {
-    Answer { sdp: String, tracks: Vec<(String, String, String)> },
+    Answer {
+        sdp: String,
+        tracks: Vec<(String, String, String)>,
+    },
     Done,
-    Failed { kind: String, message: String },
+    Failed {
+        kind: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -70,13 +101,21 @@ struct ReplyEnvelope {
 }
 
 pub fn sources_to_wire(sources: &[MidSource]) -> Vec<(String, String)> {
-    sources.iter().map(|s| (s.mid.clone(), s.source.as_str().to_owned())).collect()
+    sources
+        .iter()
+        .map(|s| (s.mid.clone(), s.source.as_str().to_owned()))
+        .collect()
 }
 
 fn sources_from_wire(sources: &[(String, String)]) -> Vec<MidSource> {
     sources
         .iter()
-        .filter_map(|(mid, s)| TrackSource::parse(s).map(|source| MidSource { mid: mid.clone(), source }))
+        .filter_map(|(mid, s)| {
+            TrackSource::parse(s).map(|source| MidSource {
+                mid: mid.clone(),
+                source,
+            })
+        })
         .collect()
 }
 
@@ -85,7 +124,10 @@ fn failed(e: SfuError) -> OpReply {
         SfuError::WorkerGone => "worker-gone",
         _ => "sfu",
     };
-    OpReply::Failed { kind: kind.into(), message: e.to_string() }
+    OpReply::Failed {
+        kind: kind.into(),
+        message: e.to_string(),
+    }
 }
 
 /// Run `op` on this node's engine; `done` gets the reply.
@@ -107,29 +149,53 @@ pub fn execute(sfu: &meeting_sfu::Sfu, op: MediaOp, done: impl FnOnce(OpReply) +
     };
     let done: Box<dyn FnOnce(OpReply) + Send> = Box::new(done);
     match op {
-        MediaOp::Join { room, participant, sdp, sources } => sfu.join(
+        MediaOp::Join {
+            room,
+            participant,
+            sdp,
+            sources,
+        } => sfu.join(
             meeting_sfu::RoomId::new(room),
             ParticipantId::new(participant),
             sdp,
             sources_from_wire(&sources),
             answer_reply(done),
         ),
-        MediaOp::Offer { participant, sdp, sources } => {
-            sfu.offer(ParticipantId::new(participant), sdp, sources_from_wire(&sources), answer_reply(done))
-        }
-        MediaOp::Answer { participant, offer_id, sdp } => sfu.answer(
+        MediaOp::Offer {
+            participant,
+            sdp,
+            sources,
+        } => sfu.offer(
+            ParticipantId::new(participant),
+            sdp,
+            sources_from_wire(&sources),
+            answer_reply(done),
+        ),
+        MediaOp::Answer {
+            participant,
+            offer_id,
+            sdp,
+        } => sfu.answer(
             ParticipantId::new(participant),
             offer_id,
             sdp,
             Box::new(move |r| done(r.map(|()| OpReply::Done).unwrap_or_else(failed))),
         ),
-        MediaOp::SetMuted { participant, source, muted } => {
+        MediaOp::SetMuted {
+            participant,
+            source,
+            muted,
+        } => {
             if let Some(source) = TrackSource::parse(&source) {
                 sfu.set_muted(ParticipantId::new(participant), source, muted);
             }
             done(OpReply::Done);
         }
-        MediaOp::SetPublishing { participant, source, on } => {
+        MediaOp::SetPublishing {
+            participant,
+            source,
+            on,
+        } => {
             if let Some(source) = TrackSource::parse(&source) {
                 sfu.set_publishing(ParticipantId::new(participant), source, on);
             }
@@ -183,7 +249,9 @@ const ORPHAN_AFTER: u32 = 3;
 
 impl std::fmt::Debug for Placement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Placement").field("node", &self.cluster.node_id).finish_non_exhaustive()
+        f.debug_struct("Placement")
+            .field("node", &self.cluster.node_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -247,7 +315,9 @@ impl Placement {
                 Ok(Owner::Here)
             }
             Some(n) => Ok(Owner::Node(n)),
-            None => Err(PlacementError::Failed("no node with an SFU is available for this meeting".into())),
+            None => Err(PlacementError::Failed(
+                "no node with an SFU is available for this meeting".into(),
+            )),
         }
     }
 
@@ -269,8 +339,13 @@ impl Placement {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(id, tx);
-        let env = Envelope { id, from: self.cluster.node_id.clone(), op };
-        let payload = serde_json::to_string(&env).map_err(|e| PlacementError::Failed(e.to_string()))?;
+        let env = Envelope {
+            id,
+            from: self.cluster.node_id.clone(),
+            op,
+        };
+        let payload =
+            serde_json::to_string(&env).map_err(|e| PlacementError::Failed(e.to_string()))?;
         let mut conn = self.cluster.conn.clone();
         let receivers: i64 = match conn.publish(self.rpc_channel(node), payload).await {
             Ok(n) => n,
@@ -281,7 +356,9 @@ impl Placement {
         };
         if receivers == 0 {
             lock(&self.pending).remove(&id);
-            return Err(PlacementError::Failed(format!("node {node} hosting this meeting's media is gone")));
+            return Err(PlacementError::Failed(format!(
+                "node {node} hosting this meeting's media is gone"
+            )));
         }
         match tokio::time::timeout(RELAY_DEADLINE, rx).await {
             Ok(Ok(reply)) => Ok(reply),
@@ -322,7 +399,9 @@ impl Placement {
         tracing::info!(node = %self.cluster.node_id, "cluster relay subscribed");
         let mut stream = pubsub.on_message();
         while let Some(msg) = stream.next().await {
-            let Ok(payload) = msg.get_payload::<String>() else { continue };
+            let Ok(payload) = msg.get_payload::<String>() else {
+                continue;
+            };
             if msg.get_channel_name() == rpc {
                 match serde_json::from_str::<Envelope>(&payload) {
                     Ok(env) => self.serve_request(env),
@@ -334,7 +413,10 @@ impl Placement {
                 let _ = tx.send(r.reply);
             }
         }
-        Err(redis::RedisError::from((redis::ErrorKind::Io, "subscription closed")))
+        Err(redis::RedisError::from((
+            redis::ErrorKind::Io,
+            "subscription closed",
+        )))
     }
 
     fn serve_request(self: &Arc<Self>, env: Envelope) {
@@ -362,7 +444,10 @@ impl Placement {
 
     /// Renew the leases of the hosted rooms in `keep`, release the others. A lease that
     /// vanished (Redis restarted) is claimed again. Returns the rooms another node took.
-    pub async fn renew(&self, keep: &std::collections::HashSet<RoomId>) -> Result<Vec<RoomId>, redis::RedisError> {
+    pub async fn renew(
+        &self,
+        keep: &std::collections::HashSet<RoomId>,
+    ) -> Result<Vec<RoomId>, redis::RedisError> {
         const RENEW: &str = r#"
 local cur = redis.call('GET', KEYS[1])
 if ARGV[3] == '0' then

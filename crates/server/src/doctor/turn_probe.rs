@@ -48,7 +48,14 @@ pub enum ProbeResult {
 }
 
 /// Allocates a relay on `host:port` with `username`/`password` and releases it.
-pub fn probe(host: &str, port: u16, transport: Transport, username: &str, password: &str, timeout: Duration) -> ProbeResult {
+pub fn probe(
+    host: &str,
+    port: u16,
+    transport: Transport,
+    username: &str,
+    password: &str,
+    timeout: Duration,
+) -> ProbeResult {
     let addr = match (host, port).to_socket_addrs().map(|mut a| a.next()) {
         Ok(Some(a)) => a,
         Ok(None) => return ProbeResult::Failed(format!("{host} has no address")),
@@ -56,7 +63,9 @@ pub fn probe(host: &str, port: u16, transport: Transport, username: &str, passwo
     };
     let mut conn = match Conn::open(addr, transport, timeout) {
         Ok(c) => c,
-        Err(e) => return ProbeResult::Failed(format!("cannot reach {addr} over {transport:?}: {e}")),
+        Err(e) => {
+            return ProbeResult::Failed(format!("cannot reach {addr} over {transport:?}: {e}"));
+        }
     };
     match allocate(&mut conn, username, password) {
         Ok(r) => r,
@@ -69,7 +78,9 @@ fn allocate(conn: &mut Conn, username: &str, password: &str) -> Result<ProbeResu
     let first = Message::new(ALLOCATE).attr(ATTR_REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
     let resp = conn.exchange(&first.encode(None))?;
     if resp.class() == SUCCESS {
-        return Ok(ProbeResult::Allocated { relayed: resp.relayed() });
+        return Ok(ProbeResult::Allocated {
+            relayed: resp.relayed(),
+        });
     }
     let (code, reason) = resp.error().ok_or("an Allocate error without ERROR-CODE")?;
     if code != 401 {
@@ -115,7 +126,11 @@ impl Message {
     fn new(method: u16) -> Message {
         let mut txid = [0u8; 12];
         rand::Rng::fill(&mut rand::rng(), &mut txid);
-        Message { method, txid, attrs: Vec::new() }
+        Message {
+            method,
+            txid,
+            attrs: Vec::new(),
+        }
     }
 
     fn attr(mut self, kind: u16, value: &[u8]) -> Message {
@@ -193,7 +208,10 @@ impl Response {
     }
 
     fn get(&self, kind: u16) -> Option<&[u8]> {
-        self.attrs.iter().find(|(k, _)| *k == kind).map(|(_, v)| v.as_slice())
+        self.attrs
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, v)| v.as_slice())
     }
 
     fn error(&self) -> Option<(u16, String)> {
@@ -215,7 +233,9 @@ impl Response {
         }
         let port = u16::from_be_bytes([v[2], v[3]]) ^ (MAGIC >> 16) as u16;
         let ip = match v[1] {
-            0x01 => IpAddr::V4(Ipv4Addr::from(u32::from_be_bytes([v[4], v[5], v[6], v[7]]) ^ MAGIC)),
+            0x01 => IpAddr::V4(Ipv4Addr::from(
+                u32::from_be_bytes([v[4], v[5], v[6], v[7]]) ^ MAGIC,
+            )),
             0x02 if v.len() >= 20 => {
                 let mut mask = [0u8; 16];
                 mask[..4].copy_from_slice(&MAGIC.to_be_bytes());
@@ -241,7 +261,11 @@ impl Conn {
     fn open(addr: SocketAddr, transport: Transport, timeout: Duration) -> std::io::Result<Conn> {
         match transport {
             Transport::Udp => {
-                let bind: SocketAddr = if addr.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (Ipv6Addr::UNSPECIFIED, 0).into() };
+                let bind: SocketAddr = if addr.is_ipv4() {
+                    (Ipv4Addr::UNSPECIFIED, 0).into()
+                } else {
+                    (Ipv6Addr::UNSPECIFIED, 0).into()
+                };
                 let s = UdpSocket::bind(bind)?;
                 s.connect(addr)?;
                 Ok(Conn::Udp(s, timeout))
@@ -266,7 +290,9 @@ impl Conn {
                 let mut buf = [0u8; 1500];
                 while Instant::now() < deadline {
                     s.send(request).map_err(|e| format!("send: {e}"))?;
-                    let wait = rto.min(deadline.saturating_duration_since(Instant::now())).max(Duration::from_millis(1));
+                    let wait = rto
+                        .min(deadline.saturating_duration_since(Instant::now()))
+                        .max(Duration::from_millis(1));
                     s.set_read_timeout(Some(wait)).map_err(|e| e.to_string())?;
                     match s.recv(&mut buf) {
                         Ok(n) => {
@@ -275,7 +301,11 @@ impl Conn {
                                 return Ok(r);
                             }
                         }
-                        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) => {}
                         Err(e) => return Err(format!("no answer: {e}")),
                     }
                     rto = (rto * 2).min(Duration::from_secs(2));
@@ -287,11 +317,13 @@ impl Conn {
                 // Responses to our one outstanding request; skip anything else (bounded).
                 for _ in 0..8 {
                     let mut head = [0u8; 20];
-                    s.read_exact(&mut head).map_err(|e| format!("no answer over TCP: {e}"))?;
+                    s.read_exact(&mut head)
+                        .map_err(|e| format!("no answer over TCP: {e}"))?;
                     let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
                     let mut msg = head.to_vec();
                     msg.resize(20 + len, 0);
-                    s.read_exact(&mut msg[20..]).map_err(|e| format!("a truncated answer over TCP: {e}"))?;
+                    s.read_exact(&mut msg[20..])
+                        .map_err(|e| format!("a truncated answer over TCP: {e}"))?;
                     let r = Response::parse(&msg)?;
                     if r.txid == txid {
                         return Ok(r);
@@ -323,13 +355,22 @@ mod tests {
     #[test]
     fn long_term_key_is_md5_of_user_realm_password() {
         // python3 -c "import hashlib; print(hashlib.md5(b'user:realm:pass').hexdigest())"
-        let hex: String = long_term_key("user", "realm", "pass").iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = long_term_key("user", "realm", "pass")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_eq!(hex, "8493fbc53ba582fb4c044c456bdc40eb");
     }
 
     #[test]
     fn garbage_is_refused_not_panicked_on() {
-        for buf in [&[][..], &[0u8; 19][..], &[1, 1, 0, 200, 0x21, 0x12, 0xA4, 0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..]] {
+        for buf in [
+            &[][..],
+            &[0u8; 19][..],
+            &[
+                1, 1, 0, 200, 0x21, 0x12, 0xA4, 0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ][..],
+        ] {
             assert!(Response::parse(buf).is_err());
         }
         // An attribute claiming more than the message holds.

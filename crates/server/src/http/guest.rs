@@ -34,8 +34,16 @@ struct GuestBody {
 
 /// A token for a fresh random user id (`guest_` + 12 characters), so the web page can
 /// be tried without an identity provider. Absent when `NODE_ENV=production`.
-async fn guest_token(State(state): State<AppState>, ApiJson(body): ApiJson<GuestBody>) -> Result<Json<Value>, AppError> {
-    let name = body.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or("Guest");
+async fn guest_token(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<GuestBody>,
+) -> Result<Json<Value>, AppError> {
+    let name = body
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("Guest");
     if name.chars().count() > 64 {
         return Err(AppError::validation("name", "at most 64 characters"));
     }
@@ -52,10 +60,13 @@ async fn guest_token(State(state): State<AppState>, ApiJson(body): ApiJson<Guest
 fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
     let mut rng = rand::rng();
-    (0..12).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..12)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 async fn ice_servers(State(state): State<AppState>, user: AuthUser) -> Json<Value> {
-    let servers = crate::ice::ice_servers(&state.config.ice, &user.id(), std::time::SystemTime::now());
+    let servers =
+        crate::ice::ice_servers(&state.config.ice, &user.id(), std::time::SystemTime::now());
     Json(json!({ "success": true, "iceServers": servers }))
 }

@@ -17,18 +17,28 @@ use crate::state::AppState;
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/health", get(live)).route("/health/ready", get(ready))
+    Router::new()
+        .route("/health", get(live))
+        .route("/health/ready", get(ready))
 }
 
 async fn live() -> Json<Value> {
-    Json(json!({ "status": "ok", "service": "meeting-service", "version": env!("CARGO_PKG_VERSION") }))
+    Json(
+        json!({ "status": "ok", "service": "meeting-service", "version": env!("CARGO_PKG_VERSION") }),
+    )
 }
 
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let (database, redis) = tokio::join!(check_database(&state), check_redis(&state));
     let sfu = check_sfu(&state);
-    let all_ok = [&database, &redis, &sfu].iter().all(|c| c["ok"] == json!(true));
-    let status = if all_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let all_ok = [&database, &redis, &sfu]
+        .iter()
+        .all(|c| c["ok"] == json!(true));
+    let status = if all_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({
         "status": if all_ok { "ready" } else { "unavailable" },
         "checks": { "database": database, "redis": redis, "sfu": sfu },

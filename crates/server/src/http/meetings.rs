@@ -27,7 +27,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/meetings/create", post(create))
         .route("/meetings/user/{user_id}", get(user_meetings))
-        .route("/meetings/{room_id}", get(get_one).put(update).delete(delete))
+        .route(
+            "/meetings/{room_id}",
+            get(get_one).put(update).delete(delete),
+        )
         .route("/meetings/{room_id}/participants", get(participants))
         .route("/meetings/{room_id}/end", post(end))
         .route("/meetings/{room_id}/stats", get(stats))
@@ -98,20 +101,30 @@ fn check_title(title: &str) -> Result<String, AppError> {
         return Err(AppError::validation("title", "must not be empty"));
     }
     if t.chars().count() > TITLE_MAX {
-        return Err(AppError::validation("title", format!("at most {TITLE_MAX} characters")));
+        return Err(AppError::validation(
+            "title",
+            format!("at most {TITLE_MAX} characters"),
+        ));
     }
     Ok(t.to_owned())
 }
 
 fn check_description(d: &str) -> Result<String, AppError> {
     if d.chars().count() > DESCRIPTION_MAX {
-        return Err(AppError::validation("description", format!("at most {DESCRIPTION_MAX} characters")));
+        return Err(AppError::validation(
+            "description",
+            format!("at most {DESCRIPTION_MAX} characters"),
+        ));
     }
     Ok(d.trim().to_owned())
 }
 
 /// The cap may be given at the top level or in `settings`; it must fit the server's.
-fn check_max(state: &AppState, top: Option<u32>, settings: Option<&SettingsPatch>) -> Result<Option<u32>, AppError> {
+fn check_max(
+    state: &AppState,
+    top: Option<u32>,
+    settings: Option<&SettingsPatch>,
+) -> Result<Option<u32>, AppError> {
     let (field, value) = match (top, settings.and_then(|s| s.max_participants)) {
         (Some(v), _) => ("maxParticipants", v),
         (None, Some(v)) => ("settings.maxParticipants", v),
@@ -119,15 +132,24 @@ fn check_max(state: &AppState, top: Option<u32>, settings: Option<&SettingsPatch
     };
     let server_max = state.config.max_participants;
     if !(2..=server_max).contains(&value) {
-        return Err(AppError::validation(field, format!("must be from 2 to {server_max} (MAX_PARTICIPANTS)")));
+        return Err(AppError::validation(
+            field,
+            format!("must be from 2 to {server_max} (MAX_PARTICIPANTS)"),
+        ));
     }
     Ok(Some(value))
 }
 
-fn check_scheduled(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, AppError> {
+fn check_scheduled(
+    at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, AppError> {
     match at {
         // A minute of slack for clients whose clocks run a little ahead of ours.
-        Some(t) if t < now - chrono::Duration::minutes(1) => Err(AppError::validation("scheduledAt", "must not be in the past")),
+        Some(t) if t < now - chrono::Duration::minutes(1) => Err(AppError::validation(
+            "scheduledAt",
+            "must not be in the past",
+        )),
         other => Ok(other),
     }
 }
@@ -144,56 +166,116 @@ fn not_found(raw: &str) -> AppError {
 
 async fn load(state: &AppState, raw: &str) -> Result<Meeting, AppError> {
     let id = room(raw)?;
-    state.store.get_meeting(&id).await?.ok_or_else(|| not_found(raw))
+    state
+        .store
+        .get_meeting(&id)
+        .await?
+        .ok_or_else(|| not_found(raw))
 }
 
 fn require_host(m: &Meeting, user: &AuthUser, action: &str) -> Result<(), AppError> {
-    if m.is_host(&user.id()) { Ok(()) } else { Err(AppError::Forbidden(format!("only the host can {action} this meeting"))) }
+    if m.is_host(&user.id()) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "only the host can {action} this meeting"
+        )))
+    }
 }
 
 fn ended_conflict(m: &Meeting) -> AppError {
-    AppError::Conflict { code: "MEETING_ENDED", message: format!("meeting {} has ended", m.room_id) }
+    AppError::Conflict {
+        code: "MEETING_ENDED",
+        message: format!("meeting {} has ended", m.room_id),
+    }
 }
 
-async fn create(State(state): State<AppState>, user: AuthUser, ApiJson(body): ApiJson<CreateBody>) -> Result<(axum::http::StatusCode, Json<Value>), AppError> {
+async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<CreateBody>,
+) -> Result<(axum::http::StatusCode, Json<Value>), AppError> {
     let now = Utc::now();
     let title = check_title(&body.title)?;
     let description = check_description(body.description.as_deref().unwrap_or(""))?;
-    let max_participants = check_max(&state, body.max_participants, body.settings.as_ref())?.unwrap_or(state.config.max_participants);
+    let max_participants = check_max(&state, body.max_participants, body.settings.as_ref())?
+        .unwrap_or(state.config.max_participants);
     let scheduled_at = check_scheduled(body.scheduled_at, now)?;
-    let default_topology = if state.config.sfu_mode_enabled { Topology::Sfu } else { Topology::Mesh };
+    let default_topology = if state.config.sfu_mode_enabled {
+        Topology::Sfu
+    } else {
+        Topology::Mesh
+    };
     let topology = body.topology.unwrap_or(default_topology);
     // With SFU_MODE_ENABLED=false the engine may still run for meetings that ask for it
     // (with true, `serve` does not start without it).
     if topology == Topology::Sfu && !state.config.sfu_mode_enabled && state.sfu.is_none() {
-        return Err(AppError::validation("topology", "the SFU is not running on this server (SFU_MODE_ENABLED=false or no UDP ports); use \"mesh\""));
+        return Err(AppError::validation(
+            "topology",
+            "the SFU is not running on this server (SFU_MODE_ENABLED=false or no UDP ports); use \"mesh\"",
+        ));
     }
-    let settings = body.settings.as_ref().map(|p| p.apply(MeetingSettings::default())).unwrap_or_default();
+    let settings = body
+        .settings
+        .as_ref()
+        .map(|p| p.apply(MeetingSettings::default()))
+        .unwrap_or_default();
     let meeting = state
         .store
-        .create_meeting(NewMeeting { title, description, host_id: user.id(), max_participants, settings, topology, scheduled_at }, now)
+        .create_meeting(
+            NewMeeting {
+                title,
+                description,
+                host_id: user.id(),
+                max_participants,
+                settings,
+                topology,
+                scheduled_at,
+            },
+            now,
+        )
         .await?;
     tracing::info!(room = %meeting.room_id, host = %meeting.host_id, "meeting created");
-    Ok((axum::http::StatusCode::CREATED, Json(json!({ "success": true, "meeting": meeting }))))
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(json!({ "success": true, "meeting": meeting })),
+    ))
 }
 
-async fn get_one(State(state): State<AppState>, _user: AuthUser, Path(room_id): Path<String>) -> Result<Json<Value>, AppError> {
+async fn get_one(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(room_id): Path<String>,
+) -> Result<Json<Value>, AppError> {
     let meeting = load(&state, &room_id).await?;
     let participants = state.store.present_participants(&meeting.room_id).await?;
     let count = participants.len();
     // The original service embedded the participants in the meeting; frontends read them there.
     let mut meeting = serde_json::to_value(&meeting).map_err(AppError::internal)?;
     meeting["participants"] = serde_json::to_value(&participants).map_err(AppError::internal)?;
-    Ok(Json(json!({ "success": true, "meeting": meeting, "participantCount": count })))
+    Ok(Json(
+        json!({ "success": true, "meeting": meeting, "participantCount": count }),
+    ))
 }
 
-async fn participants(State(state): State<AppState>, _user: AuthUser, Path(room_id): Path<String>) -> Result<Json<Value>, AppError> {
+async fn participants(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(room_id): Path<String>,
+) -> Result<Json<Value>, AppError> {
     let meeting = load(&state, &room_id).await?;
     let participants = state.store.present_participants(&meeting.room_id).await?;
-    Ok(Json(json!({ "success": true, "roomId": meeting.room_id, "count": participants.len(), "participants": participants })))
+    Ok(Json(
+        json!({ "success": true, "roomId": meeting.room_id, "count": participants.len(), "participants": participants }),
+    ))
 }
 
-async fn update(State(state): State<AppState>, user: AuthUser, Path(room_id): Path<String>, ApiJson(body): ApiJson<UpdateBody>) -> Result<Json<Value>, AppError> {
+async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(room_id): Path<String>,
+    ApiJson(body): ApiJson<UpdateBody>,
+) -> Result<Json<Value>, AppError> {
     let now = Utc::now();
     let meeting = load(&state, &room_id).await?;
     require_host(&meeting, &user, "update")?;
@@ -202,39 +284,73 @@ async fn update(State(state): State<AppState>, user: AuthUser, Path(room_id): Pa
     }
     let update = MeetingUpdate {
         title: body.title.as_deref().map(check_title).transpose()?,
-        description: body.description.as_deref().map(check_description).transpose()?,
+        description: body
+            .description
+            .as_deref()
+            .map(check_description)
+            .transpose()?,
         max_participants: check_max(&state, body.max_participants, body.settings.as_ref())?,
         settings: body.settings.as_ref().map(|p| p.apply(meeting.settings)),
         scheduled_at: check_scheduled(body.scheduled_at, now)?,
     };
-    let updated = state.store.update_meeting(&meeting.room_id, update, now).await?.ok_or_else(|| not_found(&room_id))?;
+    let updated = state
+        .store
+        .update_meeting(&meeting.room_id, update, now)
+        .await?
+        .ok_or_else(|| not_found(&room_id))?;
     state.publish(MeetingEvent::Updated(Box::new(updated.clone())));
     Ok(Json(json!({ "success": true, "meeting": updated })))
 }
 
-async fn end(State(state): State<AppState>, user: AuthUser, Path(room_id): Path<String>) -> Result<Json<Value>, AppError> {
+async fn end(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(room_id): Path<String>,
+) -> Result<Json<Value>, AppError> {
     let meeting = load(&state, &room_id).await?;
     require_host(&meeting, &user, "end")?;
-    let ended = state.store.end_meeting(&meeting.room_id, EndReason::HostEnded.as_str(), Utc::now()).await?.ok_or_else(|| ended_conflict(&meeting))?;
+    let ended = state
+        .store
+        .end_meeting(&meeting.room_id, EndReason::HostEnded.as_str(), Utc::now())
+        .await?
+        .ok_or_else(|| ended_conflict(&meeting))?;
     tracing::info!(room = %ended.room_id, "meeting ended by its host");
-    state.publish(MeetingEvent::Ended { room_id: ended.room_id.clone(), reason: EndReason::HostEnded });
+    state.publish(MeetingEvent::Ended {
+        room_id: ended.room_id.clone(),
+        reason: EndReason::HostEnded,
+    });
     Ok(Json(json!({ "success": true, "meeting": ended })))
 }
 
-async fn delete(State(state): State<AppState>, user: AuthUser, Path(room_id): Path<String>) -> Result<Json<Value>, AppError> {
+async fn delete(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(room_id): Path<String>,
+) -> Result<Json<Value>, AppError> {
     let meeting = load(&state, &room_id).await?;
     require_host(&meeting, &user, "delete")?;
     if !state.store.delete_meeting(&meeting.room_id).await? {
         return Err(not_found(&room_id));
     }
     tracing::info!(room = %meeting.room_id, "meeting deleted by its host");
-    state.publish(MeetingEvent::Ended { room_id: meeting.room_id.clone(), reason: EndReason::Deleted });
+    state.publish(MeetingEvent::Ended {
+        room_id: meeting.room_id.clone(),
+        reason: EndReason::Deleted,
+    });
     Ok(Json(json!({ "success": true, "roomId": meeting.room_id })))
 }
 
-async fn stats(State(state): State<AppState>, _user: AuthUser, Path(room_id): Path<String>) -> Result<Json<Value>, AppError> {
+async fn stats(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(room_id): Path<String>,
+) -> Result<Json<Value>, AppError> {
     let id = room(&room_id)?;
-    let stats = state.store.stats(&id).await?.ok_or_else(|| not_found(&room_id))?;
+    let stats = state
+        .store
+        .stats(&id)
+        .await?
+        .ok_or_else(|| not_found(&room_id))?;
     Ok(Json(json!({ "success": true, "stats": stats })))
 }
 
@@ -248,19 +364,37 @@ struct PageQuery {
     skip: Option<u64>,
 }
 
-async fn user_meetings(State(state): State<AppState>, user: AuthUser, Path(user_id): Path<String>, ApiQuery(q): ApiQuery<PageQuery>) -> Result<Json<Value>, AppError> {
+async fn user_meetings(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(user_id): Path<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<Value>, AppError> {
     let target = UserId::new(user_id);
     if target != user.id() {
-        return Err(AppError::Forbidden("you can list only your own meetings".to_owned()));
+        return Err(AppError::Forbidden(
+            "you can list only your own meetings".to_owned(),
+        ));
     }
     let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(s) => Some(MeetingStatus::parse(s).ok_or_else(|| AppError::validation("status", "one of scheduled, active, ended"))?),
+        Some(s) => Some(
+            MeetingStatus::parse(s)
+                .ok_or_else(|| AppError::validation("status", "one of scheduled, active, ended"))?,
+        ),
     };
     let limit = q.limit.unwrap_or(20);
     if !(1..=PAGE_MAX).contains(&limit) {
-        return Err(AppError::validation("limit", format!("from 1 to {PAGE_MAX}")));
+        return Err(AppError::validation(
+            "limit",
+            format!("from 1 to {PAGE_MAX}"),
+        ));
     }
-    let page = state.store.user_meetings(&target, status, limit, q.skip.unwrap_or(0)).await?;
-    Ok(Json(json!({ "success": true, "meetings": page.meetings, "total": page.total, "limit": page.limit, "skip": page.skip })))
+    let page = state
+        .store
+        .user_meetings(&target, status, limit, q.skip.unwrap_or(0))
+        .await?;
+    Ok(Json(
+        json!({ "success": true, "meetings": page.meetings, "total": page.total, "limit": page.limit, "skip": page.skip }),
+    ))
 }

@@ -32,7 +32,9 @@ pub struct ApiQuery<T>(pub T);
 
 /// The API router, state applied.
 pub fn app(state: AppState) -> Router {
-    let mut api = Router::new().merge(meetings::routes()).merge(guest::ice_routes());
+    let mut api = Router::new()
+        .merge(meetings::routes())
+        .merge(guest::ice_routes());
     if !state.config.is_production() {
         api = api.merge(guest::guest_routes());
     }
@@ -55,7 +57,9 @@ fn cors_layer(origins: &CorsOrigins) -> Option<CorsLayer> {
     let allow = match origins {
         CorsOrigins::None => return None,
         CorsOrigins::Any => AllowOrigin::any(),
-        CorsOrigins::List(list) => AllowOrigin::list(list.iter().filter_map(|o| HeaderValue::from_str(o).ok())),
+        CorsOrigins::List(list) => {
+            AllowOrigin::list(list.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+        }
     };
     Some(
         CorsLayer::new()

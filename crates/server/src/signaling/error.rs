@@ -62,9 +62,9 @@ impl From<crate::signaling::live::LiveError> for SignalError {
         use crate::signaling::live::LiveError;
         match e {
             LiveError::Full { limit } => SignalError::RoomFull { limit },
-            LiveError::Unavailable(why) => {
-                SignalError::Unavailable(format!("live meeting state is unavailable (Redis): {why}"))
-            }
+            LiveError::Unavailable(why) => SignalError::Unavailable(format!(
+                "live meeting state is unavailable (Redis): {why}"
+            )),
         }
     }
 }

@@ -14,14 +14,14 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
-use socketioxide_core::adapter::DefinedAdapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
+use socketioxide_core::adapter::DefinedAdapter;
 
 use super::live::{LiveChange, LivePeer};
 use super::records::{self, Topology};
 use super::session::{Joined, Session};
-use super::{Signaling, SignalError, media, peer_channel, room_channel};
+use super::{SignalError, Signaling, media, peer_channel, room_channel};
 
 /// Register the `/` namespace. With a remote adapter (Redis) the result is a future
 /// that completes once the adapter is subscribed.
@@ -50,7 +50,11 @@ async fn authenticate<A: Adapter>(
         .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_owned))
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Refused("TOKEN_MISSING", "connect with auth: { token }".into()))?;
-    let claims = sig.app().jwt.verify(&token).map_err(|e| Refused(e.code(), e.to_string()))?;
+    let claims = sig
+        .app()
+        .jwt
+        .verify(&token)
+        .map_err(|e| Refused(e.code(), e.to_string()))?;
     s.extensions.insert(Session::new(claims));
     // The event handlers are registered here, in the middleware, and not in the connect
     // handler: socketioxide sends the CONNECT packet before it spawns the (async) connect
@@ -83,8 +87,11 @@ fn register_events<A: Adapter>(s: &SocketRef<A>) {
 type Payload = TryData<Value>;
 
 fn parse<T: DeserializeOwned + Validate>(data: Payload) -> Result<T, SignalError> {
-    let value = data.0.map_err(|_| SignalError::BadRequest("the payload must be a JSON object".into()))?;
-    let parsed: T = serde_json::from_value(value).map_err(|e| SignalError::BadRequest(format!("invalid payload: {e}")))?;
+    let value = data
+        .0
+        .map_err(|_| SignalError::BadRequest("the payload must be a JSON object".into()))?;
+    let parsed: T = serde_json::from_value(value)
+        .map_err(|e| SignalError::BadRequest(format!("invalid payload: {e}")))?;
     parsed.validate()?;
     Ok(parsed)
 }
@@ -107,9 +114,16 @@ fn session<A: Adapter>(s: &SocketRef<A>) -> Result<Session, SignalError> {
 }
 
 /// The caller's connection in `room`, checked against the live registry.
-async fn membership<A: Adapter>(s: &SocketRef<A>, sig: &Signaling, room: &RoomId) -> Result<(Session, Joined, LivePeer), SignalError> {
+async fn membership<A: Adapter>(
+    s: &SocketRef<A>,
+    sig: &Signaling,
+    room: &RoomId,
+) -> Result<(Session, Joined, LivePeer), SignalError> {
     let session = session(s)?;
-    let joined = session.joined().filter(|j| &j.room == room).ok_or(SignalError::NotInMeeting)?;
+    let joined = session
+        .joined()
+        .filter(|j| &j.room == room)
+        .ok_or(SignalError::NotInMeeting)?;
     match sig.live().get(room, &joined.peer).await? {
         Some(peer) => Ok((session, joined, peer)),
         None => {
@@ -119,18 +133,38 @@ async fn membership<A: Adapter>(s: &SocketRef<A>, sig: &Signaling, room: &RoomId
     }
 }
 
-async fn join_meeting<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+async fn join_meeting<A: Adapter>(
+    s: SocketRef<A>,
+    io: SocketIo<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
     answer(ack, join(&s, &io, &sig, data).await);
 }
 
-async fn join<A: Adapter>(s: &SocketRef<A>, io: &SocketIo<A>, sig: &Signaling, data: Payload) -> Result<Value, SignalError> {
+async fn join<A: Adapter>(
+    s: &SocketRef<A>,
+    io: &SocketIo<A>,
+    sig: &Signaling,
+    data: Payload,
+) -> Result<Value, SignalError> {
     let req: JoinMeeting = parse(data)?;
     let session = session(s)?;
     let room = RoomId::new(req.room_id.as_str().trim().to_ascii_uppercase());
 
     // One meeting per socket: joining another one leaves the first.
     if let Some(previous) = session.joined() {
-        leave(s, io, sig, &session, &previous.room, &previous.peer, LeaveWhy::Left).await;
+        leave(
+            s,
+            io,
+            sig,
+            &session,
+            &previous.room,
+            &previous.peer,
+            LeaveWhy::Left,
+        )
+        .await;
     }
 
     let meeting = records::load(sig, &room).await?;
@@ -161,13 +195,23 @@ async fn join<A: Adapter>(s: &SocketRef<A>, io: &SocketIo<A>, sig: &Signaling, d
 
     for old in admitted.replaced {
         let io_note = json!({ "roomId": room });
-        let _ = io.to(peer_channel(&old.peer_id)).emit("meeting:replaced", &io_note).await;
-        let _ = io.to(peer_channel(&old.peer_id)).leave(room_channel(&room)).await;
+        let _ = io
+            .to(peer_channel(&old.peer_id))
+            .emit("meeting:replaced", &io_note)
+            .await;
+        let _ = io
+            .to(peer_channel(&old.peer_id))
+            .leave(room_channel(&room))
+            .await;
         after_removal(io, sig, &room, &old, LeaveWhy::Replaced).await;
     }
 
     s.join(vec![room_channel(&room), peer_channel(&peer.peer_id)]);
-    session.set_joined(Some(Joined { room: room.clone(), peer: peer.peer_id.clone(), in_sfu: false }));
+    session.set_joined(Some(Joined {
+        room: room.clone(),
+        peer: peer.peer_id.clone(),
+        in_sfu: false,
+    }));
     records::joined(sig, &room, &peer).await;
 
     let others: Vec<_> = sig
@@ -188,7 +232,10 @@ async fn join<A: Adapter>(s: &SocketRef<A>, io: &SocketIo<A>, sig: &Signaling, d
         &json!({ "roomId": room, "userId": peer.user_id, "peerId": peer.peer_id, "meeting": meeting.json }),
     );
     let _ = s.emit("existing-participants", &json!({ "participants": others }));
-    let _ = s.to(room_channel(&room)).emit("participant-joined", &me).await;
+    let _ = s
+        .to(room_channel(&room))
+        .emit("participant-joined", &me)
+        .await;
 
     tracing::info!(room = %room, peer = %peer.peer_id, user = %peer.user_id, "joined");
     Ok(json!({
@@ -231,7 +278,13 @@ async fn leave<A: Adapter>(
 
 /// The part of leaving that does not need the peer's own socket, so that it also serves
 /// for connections replaced, removed by the host, or failed in the SFU.
-pub(crate) async fn forget_peer<A: Adapter>(io: &SocketIo<A>, sig: &Signaling, room: &RoomId, peer: &PeerId, why: LeaveWhy) {
+pub(crate) async fn forget_peer<A: Adapter>(
+    io: &SocketIo<A>,
+    sig: &Signaling,
+    room: &RoomId,
+    peer: &PeerId,
+    why: LeaveWhy,
+) {
     match sig.live().remove(room, peer).await {
         Ok(Some((gone, _remaining))) => after_removal(io, sig, room, &gone, why).await,
         Ok(None) => {}
@@ -245,19 +298,46 @@ pub(crate) async fn forget_peer<A: Adapter>(io: &SocketIo<A>, sig: &Signaling, r
 }
 
 /// Everything that follows a participant's removal from the registry.
-async fn after_removal<A: Adapter>(io: &SocketIo<A>, sig: &Signaling, room: &RoomId, gone: &LivePeer, why: LeaveWhy) {
+async fn after_removal<A: Adapter>(
+    io: &SocketIo<A>,
+    sig: &Signaling,
+    room: &RoomId,
+    gone: &LivePeer,
+    why: LeaveWhy,
+) {
     media::leave(sig, &gone.peer_id);
     records::left(sig, room, gone).await;
-    let note = ParticipantLeft { user_id: gone.user_id.clone(), peer_id: gone.peer_id.clone() };
-    let _ = io.to(room_channel(room)).emit("participant-left", &note).await;
+    let note = ParticipantLeft {
+        user_id: gone.user_id.clone(),
+        peer_id: gone.peer_id.clone(),
+    };
+    let _ = io
+        .to(room_channel(room))
+        .emit("participant-left", &note)
+        .await;
     tracing::info!(room = %room, peer = %gone.peer_id, ?why, "left");
 }
 
-async fn leave_meeting<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+async fn leave_meeting<A: Adapter>(
+    s: SocketRef<A>,
+    io: SocketIo<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
     let result = async {
         let req: RoomOnly = parse(data)?;
         let (session, joined, _) = membership(&s, &sig, &req.room_id).await?;
-        leave(&s, &io, &sig, &session, &joined.room, &joined.peer, LeaveWhy::Left).await;
+        leave(
+            &s,
+            &io,
+            &sig,
+            &session,
+            &joined.room,
+            &joined.peer,
+            LeaveWhy::Left,
+        )
+        .await;
         Ok(json!({}))
     }
     .await;
@@ -267,11 +347,25 @@ async fn leave_meeting<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig):
 async fn on_disconnect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig): State<Signaling>) {
     let Ok(session) = session(&s) else { return };
     if let Some(j) = session.joined() {
-        leave(&s, &io, &sig, &session, &j.room, &j.peer, LeaveWhy::Disconnected).await;
+        leave(
+            &s,
+            &io,
+            &sig,
+            &session,
+            &j.room,
+            &j.peer,
+            LeaveWhy::Disconnected,
+        )
+        .await;
     }
 }
 
-async fn sfu_offer<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+async fn sfu_offer<A: Adapter>(
+    s: SocketRef<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
     let result = async {
         let req: SfuOffer = parse(data)?;
         let (session, joined, _) = membership(&s, &sig, &req.room_id).await?;
@@ -283,7 +377,12 @@ async fn sfu_offer<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, da
     answer(ack, result);
 }
 
-async fn sfu_answer<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+async fn sfu_answer<A: Adapter>(
+    s: SocketRef<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
     let result = async {
         let req: SfuAnswer = parse(data)?;
         let (_, joined, _) = membership(&s, &sig, &req.room_id).await?;
@@ -294,19 +393,45 @@ async fn sfu_answer<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, d
     answer(ack, result);
 }
 
-async fn toggle_audio<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+async fn toggle_audio<A: Adapter>(
+    s: SocketRef<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
     let result = async {
         let req: Toggle = parse(data)?;
-        set_media(&s, &sig, &req.room_id, None, MediaKind::Audio, req.is_enabled).await
+        set_media(
+            &s,
+            &sig,
+            &req.room_id,
+            None,
+            MediaKind::Audio,
+            req.is_enabled,
+        )
+        .await
     }
     .await;
     answer(ack, result);
 }
 
-async fn toggle_video<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+async fn toggle_video<A: Adapter>(
+    s: SocketRef<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
     let result = async {
         let req: Toggle = parse(data)?;
-        set_media(&s, &sig, &req.room_id, None, MediaKind::Video, req.is_enabled).await
+        set_media(
+            &s,
+            &sig,
+            &req.room_id,
+            None,
+            MediaKind::Video,
+            req.is_enabled,
+        )
+        .await
     }
     .await;
     answer(ack, result);
@@ -330,19 +455,29 @@ async fn set_media<A: Adapter>(
         MediaKind::Audio => LiveChange::Audio(enabled),
         MediaKind::Video => LiveChange::Video(enabled),
     };
-    let updated = sig.live().update(room, &peer.peer_id, change).await?.ok_or(SignalError::NotInMeeting)?;
+    let updated = sig
+        .live()
+        .update(room, &peer.peer_id, change)
+        .await?
+        .ok_or(SignalError::NotInMeeting)?;
     media::set_muted(sig, &peer.peer_id, kind, !enabled);
     let (event, _) = match kind {
         MediaKind::Audio => ("participant-audio-changed", ()),
         MediaKind::Video => ("participant-video-changed", ()),
     };
-    let note = json!({ "userId": updated.user_id, "peerId": updated.peer_id, "isEnabled": enabled });
+    let note =
+        json!({ "userId": updated.user_id, "peerId": updated.peer_id, "isEnabled": enabled });
     let _ = s.within(room_channel(room)).emit(event, &note).await;
     records::media_changed(sig, room, &updated).await;
     Ok(json!({}))
 }
 
-async fn toggle_screen_share<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+async fn toggle_screen_share<A: Adapter>(
+    s: SocketRef<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
     let result = async {
         let req: ToggleScreenShare = parse(data)?;
         let (_, joined, _) = membership(&s, &sig, &req.room_id).await?;
@@ -369,7 +504,12 @@ async fn toggle_screen_share<A: Adapter>(s: SocketRef<A>, State(sig): State<Sign
     answer(ack, result);
 }
 
-async fn chat<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+async fn chat<A: Adapter>(
+    s: SocketRef<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
     let result = async {
         let req: ChatSend = parse(data)?;
         let (_, _, me) = membership(&s, &sig, &req.room_id).await?;
@@ -386,7 +526,10 @@ async fn chat<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: P
             timestamp: timestamp.clone(),
         };
         // Everyone, the sender included, so that every chat shows the same order.
-        let _ = s.within(room_channel(&req.room_id)).emit("meeting-chat-message", &msg).await;
+        let _ = s
+            .within(room_channel(&req.room_id))
+            .emit("meeting-chat-message", &msg)
+            .await;
         Ok(json!({ "timestamp": timestamp }))
     }
     .await;
@@ -394,7 +537,12 @@ async fn chat<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: P
 }
 
 /// The caller must be the host of `room`; returns the caller's connection.
-async fn as_host<A: Adapter>(s: &SocketRef<A>, sig: &Signaling, room: &RoomId, action: &'static str) -> Result<LivePeer, SignalError> {
+async fn as_host<A: Adapter>(
+    s: &SocketRef<A>,
+    sig: &Signaling,
+    room: &RoomId,
+    action: &'static str,
+) -> Result<LivePeer, SignalError> {
     let (_, _, me) = membership(s, sig, room).await?;
     if !me.is_host {
         return Err(SignalError::Forbidden(action));
@@ -402,17 +550,28 @@ async fn as_host<A: Adapter>(s: &SocketRef<A>, sig: &Signaling, room: &RoomId, a
     Ok(me)
 }
 
-async fn host_mute<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+async fn host_mute<A: Adapter>(
+    s: SocketRef<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
     let result = async {
         let req: HostMute = parse(data)?;
         let me = as_host(&s, &sig, &req.room_id, "mute other participants").await?;
-        let targets = sig.live().find_user(&req.room_id, &req.target_user_id).await?;
+        let targets = sig
+            .live()
+            .find_user(&req.room_id, &req.target_user_id)
+            .await?;
         if targets.is_empty() {
             return Err(SignalError::PeerNotFound(req.target_user_id.to_string()));
         }
         for t in &targets {
             let note = json!({ "roomId": req.room_id, "kind": req.kind, "by": me.user_id });
-            let _ = s.within(peer_channel(&t.peer_id)).emit("control:mute", &note).await;
+            let _ = s
+                .within(peer_channel(&t.peer_id))
+                .emit("control:mute", &note)
+                .await;
             set_media(&s, &sig, &req.room_id, Some(t), req.kind, false).await?;
         }
         Ok(json!({}))
@@ -421,18 +580,30 @@ async fn host_mute<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, da
     answer(ack, result);
 }
 
-async fn host_remove<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+async fn host_remove<A: Adapter>(
+    s: SocketRef<A>,
+    io: SocketIo<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
     let result = async {
         let req: HostRemove = parse(data)?;
         let me = as_host(&s, &sig, &req.room_id, "remove participants").await?;
-        let targets = sig.live().find_user(&req.room_id, &req.target_user_id).await?;
+        let targets = sig
+            .live()
+            .find_user(&req.room_id, &req.target_user_id)
+            .await?;
         if targets.is_empty() {
             return Err(SignalError::PeerNotFound(req.target_user_id.to_string()));
         }
         for t in &targets {
             let note = json!({ "roomId": req.room_id, "by": me.user_id });
             let channel = peer_channel(&t.peer_id);
-            let _ = s.within(channel.clone()).emit("control:removed", &note).await;
+            let _ = s
+                .within(channel.clone())
+                .emit("control:removed", &note)
+                .await;
             let _ = s.within(channel).leave(room_channel(&req.room_id)).await;
             forget_peer(&io, &sig, &req.room_id, &t.peer_id, LeaveWhy::Removed).await;
         }
@@ -442,7 +613,13 @@ async fn host_remove<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig): S
     answer(ack, result);
 }
 
-async fn end_meeting<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+async fn end_meeting<A: Adapter>(
+    s: SocketRef<A>,
+    io: SocketIo<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
     let result = async {
         let req: RoomOnly = parse(data)?;
         as_host(&s, &sig, &req.room_id, "end the meeting").await?;
@@ -456,7 +633,12 @@ async fn end_meeting<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig): S
 
 /// Tell every socket of the meeting it ended, and drop all its live state and media.
 /// Also called when the host ends the meeting over REST.
-pub(crate) async fn end_for_everyone<A: Adapter>(io: &SocketIo<A>, sig: &Signaling, room: &RoomId, reason: &str) {
+pub(crate) async fn end_for_everyone<A: Adapter>(
+    io: &SocketIo<A>,
+    sig: &Signaling,
+    room: &RoomId,
+    reason: &str,
+) {
     let channel = room_channel(room);
     let note = json!({ "roomId": room, "reason": reason });
     let _ = io.to(channel.clone()).emit("meeting:ended", &note).await;
@@ -473,25 +655,48 @@ pub(crate) async fn end_for_everyone<A: Adapter>(io: &SocketIo<A>, sig: &Signali
     tracing::info!(room = %room, reason, participants = gone.len(), "meeting ended");
 }
 
-async fn relay_offer<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+async fn relay_offer<A: Adapter>(
+    s: SocketRef<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
     answer(ack, relay(&s, &sig, data, "webrtc-offer").await);
 }
 
-async fn relay_answer<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+async fn relay_answer<A: Adapter>(
+    s: SocketRef<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
     answer(ack, relay(&s, &sig, data, "webrtc-answer").await);
 }
 
-async fn relay_candidate<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>, data: Payload, ack: AckSender<A>) {
+async fn relay_candidate<A: Adapter>(
+    s: SocketRef<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
     answer(ack, relay(&s, &sig, data, "ice-candidate").await);
 }
 
 /// Mesh mode: pass an offer, answer or candidate to one participant of the same
 /// meeting. Anything addressed elsewhere is refused and never delivered.
-async fn relay<A: Adapter>(s: &SocketRef<A>, sig: &Signaling, data: Payload, event: &'static str) -> Result<Value, SignalError> {
+async fn relay<A: Adapter>(
+    s: &SocketRef<A>,
+    sig: &Signaling,
+    data: Payload,
+    event: &'static str,
+) -> Result<Value, SignalError> {
     let req: Relay = parse(data)?;
     let refuse = |s: &SocketRef<A>, e: SignalError| {
         let body = ErrorBody::from(e);
-        let _ = s.emit("peer-connection-error", &json!({ "error": body, "targetUserId": req.target_user_id }));
+        let _ = s.emit(
+            "peer-connection-error",
+            &json!({ "error": body, "targetUserId": req.target_user_id }),
+        );
         SignalError::PeerNotFound(req.target_user_id.to_string())
     };
     let (_, _, me) = match membership(s, sig, &req.room_id).await {
@@ -500,15 +705,26 @@ async fn relay<A: Adapter>(s: &SocketRef<A>, sig: &Signaling, data: Payload, eve
     };
     let meeting = records::load(sig, &req.room_id).await?;
     if meeting.topology != Topology::Mesh {
-        return Err(SignalError::BadRequest(format!("{event} is for mesh meetings; this one uses the SFU")));
+        return Err(SignalError::BadRequest(format!(
+            "{event} is for mesh meetings; this one uses the SFU"
+        )));
     }
-    let targets = sig.live().find_user(&req.room_id, &req.target_user_id).await?;
+    let targets = sig
+        .live()
+        .find_user(&req.room_id, &req.target_user_id)
+        .await?;
     let Some(target) = targets.into_iter().find(|t| t.peer_id != me.peer_id) else {
-        return Err(refuse(s, SignalError::PeerNotFound(req.target_user_id.to_string())));
+        return Err(refuse(
+            s,
+            SignalError::PeerNotFound(req.target_user_id.to_string()),
+        ));
     };
     let mut out = req.payload.clone();
     out.insert("fromUserId".into(), json!(me.user_id));
     out.insert("fromPeerId".into(), json!(me.peer_id));
-    let _ = s.within(peer_channel(&target.peer_id)).emit(event, &Value::Object(out)).await;
+    let _ = s
+        .within(peer_channel(&target.peer_id))
+        .emit(event, &Value::Object(out))
+        .await;
     Ok(json!({}))
 }

@@ -45,7 +45,9 @@ impl LivePeer {
             audio_enabled: self.audio_enabled,
             video_enabled: self.video_enabled,
             screen_sharing: self.screen_sharing,
-            joined_at: self.joined_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            joined_at: self
+                .joined_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         }
     }
 }
@@ -105,7 +107,12 @@ impl LiveRooms {
         LiveRooms::Local(Arc::default())
     }
 
-    pub async fn admit(&self, room: &RoomId, peer: LivePeer, limit: usize) -> Result<Admitted, LiveError> {
+    pub async fn admit(
+        &self,
+        room: &RoomId,
+        peer: LivePeer,
+        limit: usize,
+    ) -> Result<Admitted, LiveError> {
         match self {
             LiveRooms::Local(l) => l.admit(room, peer, limit),
             LiveRooms::Redis(r) => r.admit(room, peer, limit).await,
@@ -113,7 +120,11 @@ impl LiveRooms {
     }
 
     /// Remove one connection; returns it and how many remain in the room.
-    pub async fn remove(&self, room: &RoomId, peer: &PeerId) -> Result<Option<(LivePeer, usize)>, LiveError> {
+    pub async fn remove(
+        &self,
+        room: &RoomId,
+        peer: &PeerId,
+    ) -> Result<Option<(LivePeer, usize)>, LiveError> {
         match self {
             LiveRooms::Local(l) => Ok(l.remove(room, peer)),
             LiveRooms::Redis(r) => r.remove(room, peer).await,
@@ -137,11 +148,20 @@ impl LiveRooms {
     }
 
     pub async fn get(&self, room: &RoomId, peer: &PeerId) -> Result<Option<LivePeer>, LiveError> {
-        Ok(self.peers(room).await?.into_iter().find(|p| &p.peer_id == peer))
+        Ok(self
+            .peers(room)
+            .await?
+            .into_iter()
+            .find(|p| &p.peer_id == peer))
     }
 
     /// Change one connection's media state; the new state, or `None` if it is gone.
-    pub async fn update(&self, room: &RoomId, peer: &PeerId, change: LiveChange) -> Result<Option<LivePeer>, LiveError> {
+    pub async fn update(
+        &self,
+        room: &RoomId,
+        peer: &PeerId,
+        change: LiveChange,
+    ) -> Result<Option<LivePeer>, LiveError> {
         match self {
             LiveRooms::Local(l) => Ok(l.update(room, peer, |p| change.apply(p))),
             LiveRooms::Redis(r) => r.update(room, peer, change).await,
@@ -150,8 +170,17 @@ impl LiveRooms {
 
     /// The connections of `user` in `room` (one after a join; a remote node may briefly
     /// disagree).
-    pub async fn find_user(&self, room: &RoomId, user: &UserId) -> Result<Vec<LivePeer>, LiveError> {
-        Ok(self.peers(room).await?.into_iter().filter(|p| &p.user_id == user).collect())
+    pub async fn find_user(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+    ) -> Result<Vec<LivePeer>, LiveError> {
+        Ok(self
+            .peers(room)
+            .await?
+            .into_iter()
+            .filter(|p| &p.user_id == user)
+            .collect())
     }
 }
 
@@ -181,8 +210,9 @@ impl LocalRooms {
                 }
                 return Err(LiveError::Full { limit });
             }
-            let (replaced, kept): (Vec<_>, Vec<_>) =
-                std::mem::take(peers).into_iter().partition(|p| p.user_id == peer.user_id);
+            let (replaced, kept): (Vec<_>, Vec<_>) = std::mem::take(peers)
+                .into_iter()
+                .partition(|p| p.user_id == peer.user_id);
             *peers = kept;
             peers.push(peer);
             Ok(Admitted { replaced })
@@ -211,9 +241,17 @@ impl LocalRooms {
     }
 
     /// Change one connection's state; returns the new state, or `None` if it is gone.
-    fn update(&self, room: &RoomId, peer: &PeerId, change: impl FnOnce(&mut LivePeer)) -> Option<LivePeer> {
+    fn update(
+        &self,
+        room: &RoomId,
+        peer: &PeerId,
+        change: impl FnOnce(&mut LivePeer),
+    ) -> Option<LivePeer> {
         self.with(|rooms| {
-            let p = rooms.get_mut(room)?.iter_mut().find(|p| &p.peer_id == peer)?;
+            let p = rooms
+                .get_mut(room)?
+                .iter_mut()
+                .find(|p| &p.peer_id == peer)?;
             change(p);
             Some(p.clone())
         })
@@ -244,7 +282,10 @@ mod tests {
         let room = RoomId::from("R");
         live.admit(&room, peer("a"), 2).await.expect("a");
         live.admit(&room, peer("b"), 2).await.expect("b");
-        assert_eq!(live.admit(&room, peer("c"), 2).await.expect_err("full"), LiveError::Full { limit: 2 });
+        assert_eq!(
+            live.admit(&room, peer("c"), 2).await.expect_err("full"),
+            LiveError::Full { limit: 2 }
+        );
         // b again: replaces b, room stays at two.
         let again = live.admit(&room, peer("b"), 2).await.expect("b again");
         assert_eq!(again.replaced.len(), 1);
@@ -258,7 +299,9 @@ mod tests {
         let mut tasks = Vec::new();
         for i in 0..200 {
             let (live, room) = (live.clone(), room.clone());
-            tasks.push(tokio::spawn(async move { live.admit(&room, peer(&format!("u{i}")), 50).await.is_ok() }));
+            tasks.push(tokio::spawn(async move {
+                live.admit(&room, peer(&format!("u{i}")), 50).await.is_ok()
+            }));
         }
         let mut admitted = 0;
         for t in tasks {
@@ -276,8 +319,19 @@ mod tests {
         let room = RoomId::from("R");
         let p = peer("a");
         live.admit(&room, p.clone(), 5).await.expect("a");
-        assert_eq!(live.remove(&room, &p.peer_id).await.expect("remove").map(|(_, n)| n), Some(0));
-        assert!(live.remove(&room, &p.peer_id).await.expect("remove").is_none());
+        assert_eq!(
+            live.remove(&room, &p.peer_id)
+                .await
+                .expect("remove")
+                .map(|(_, n)| n),
+            Some(0)
+        );
+        assert!(
+            live.remove(&room, &p.peer_id)
+                .await
+                .expect("remove")
+                .is_none()
+        );
         assert!(live.peers(&room).await.expect("peers").is_empty());
     }
 }

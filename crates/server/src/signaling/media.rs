@@ -20,9 +20,9 @@ use socketioxide::adapter::Adapter;
 use tokio::sync::{mpsc, oneshot};
 
 use super::handlers::{LeaveWhy, forget_peer};
-use crate::cluster::placement::{self, MediaOp, OpReply, Owner};
 use super::session::Joined;
 use super::{SignalError, Signaling, peer_channel};
+use crate::cluster::placement::{self, MediaOp, OpReply, Owner};
 
 /// How long a worker may take to answer an SDP request.
 const ENGINE_DEADLINE: Duration = Duration::from_secs(10);
@@ -40,7 +40,9 @@ pub fn event_channel() -> (meeting_sfu::EventSink, EventReceiver) {
 }
 
 fn engine(sig: &Signaling) -> Result<&meeting_sfu::Sfu, SignalError> {
-    sig.sfu().ok_or(SignalError::Disabled("this server runs without its SFU (SFU_MODE_ENABLED=false)"))
+    sig.sfu().ok_or(SignalError::Disabled(
+        "this server runs without its SFU (SFU_MODE_ENABLED=false)",
+    ))
 }
 
 /// Run `op` on this node's engine and wait for its reply, within the deadline.
@@ -52,19 +54,28 @@ async fn run_here(sig: &Signaling, op: MediaOp) -> Result<OpReply, SignalError> 
     });
     match tokio::time::timeout(ENGINE_DEADLINE, rx).await {
         Ok(Ok(reply)) => Ok(reply),
-        Ok(Err(_)) => Err(SignalError::Unavailable("the media worker is not running".into())),
-        Err(_) => Err(SignalError::Unavailable("the media worker did not answer in time".into())),
+        Ok(Err(_)) => Err(SignalError::Unavailable(
+            "the media worker is not running".into(),
+        )),
+        Err(_) => Err(SignalError::Unavailable(
+            "the media worker did not answer in time".into(),
+        )),
     }
 }
 
 /// Run `op` where `owner` says: here, or relayed to the node hosting the room.
 async fn run_at(sig: &Signaling, owner: &Owner, op: MediaOp) -> Result<OpReply, SignalError> {
     let reply = match (owner, sig.placement()) {
-        (Owner::Node(node), Some(pl)) => pl.relay(node, op).await.map_err(|e| SignalError::Unavailable(e.to_string()))?,
+        (Owner::Node(node), Some(pl)) => pl
+            .relay(node, op)
+            .await
+            .map_err(|e| SignalError::Unavailable(e.to_string()))?,
         _ => run_here(sig, op).await?,
     };
     match reply {
-        OpReply::Failed { kind, message } if kind == "worker-gone" => Err(SignalError::Unavailable(message)),
+        OpReply::Failed { kind, message } if kind == "worker-gone" => {
+            Err(SignalError::Unavailable(message))
+        }
         OpReply::Failed { message, .. } => Err(SignalError::Sfu(message)),
         ok => Ok(ok),
     }
@@ -72,7 +83,10 @@ async fn run_at(sig: &Signaling, owner: &Owner, op: MediaOp) -> Result<OpReply, 
 
 /// Where `peer`'s requests go: the node its media was placed on.
 fn placed_owner(sig: &Signaling, peer: &PeerId) -> Owner {
-    sig.placement().and_then(|pl| pl.placed(peer)).map(|(_, owner)| owner).unwrap_or(Owner::Here)
+    sig.placement()
+        .and_then(|pl| pl.placed(peer))
+        .map(|(_, owner)| owner)
+        .unwrap_or(Owner::Here)
 }
 
 /// The client's publishing offer (first one: join the engine; later: renegotiate).
@@ -85,27 +99,46 @@ pub async fn offer(
     let mut mids = Vec::with_capacity(sources.len());
     for (mid, name) in sources {
         let source = TrackSource::parse(name).ok_or_else(|| {
-            SignalError::BadRequest(format!("unknown source {name:?} for mid {mid:?} (microphone, camera or screen)"))
+            SignalError::BadRequest(format!(
+                "unknown source {name:?} for mid {mid:?} (microphone, camera or screen)"
+            ))
         })?;
-        mids.push(MidSource { mid: mid.clone(), source });
+        mids.push(MidSource {
+            mid: mid.clone(),
+            source,
+        });
     }
     let participant = joined.peer.as_str().to_owned();
     let sources = placement::sources_to_wire(&mids);
     let (owner, rejoin) = match sig.placement() {
         None => (Owner::Here, !joined.in_sfu),
         Some(pl) => {
-            let owner = pl.owner(&joined.room).await.map_err(|e| SignalError::Unavailable(e.to_string()))?;
+            let owner = pl
+                .owner(&joined.room)
+                .await
+                .map_err(|e| SignalError::Unavailable(e.to_string()))?;
             let known = pl.placed(&joined.peer).is_some_and(|(_, o)| o == owner);
             (owner, !known)
         }
     };
     let op = if rejoin {
-        MediaOp::Join { room: joined.room.as_str().to_owned(), participant, sdp, sources }
+        MediaOp::Join {
+            room: joined.room.as_str().to_owned(),
+            participant,
+            sdp,
+            sources,
+        }
     } else {
-        MediaOp::Offer { participant, sdp, sources }
+        MediaOp::Offer {
+            participant,
+            sdp,
+            sources,
+        }
     };
     let OpReply::Answer { sdp, tracks } = run_at(sig, &owner, op).await? else {
-        return Err(SignalError::Internal(anyhow::anyhow!("the engine answered an offer without SDP")));
+        return Err(SignalError::Internal(anyhow::anyhow!(
+            "the engine answered an offer without SDP"
+        )));
     };
     if let Some(pl) = sig.placement() {
         pl.set_placed(&joined.peer, &joined.room, owner);
@@ -113,7 +146,11 @@ pub async fn offer(
     let tracks: Vec<OutgoingTrack> = tracks
         .into_iter()
         .filter_map(|(mid, from, source)| {
-            Some(OutgoingTrack { mid, from: ParticipantId::new(from), source: TrackSource::parse(&source)? })
+            Some(OutgoingTrack {
+                mid,
+                from: ParticipantId::new(from),
+                source: TrackSource::parse(&source)?,
+            })
         })
         .collect();
     let tracks = track_infos(sig, &joined.room, &tracks).await;
@@ -121,9 +158,23 @@ pub async fn offer(
 }
 
 /// The client's answer to a server offer.
-pub async fn answer(sig: &Signaling, peer: &PeerId, offer_id: u64, sdp: String) -> Result<(), SignalError> {
+pub async fn answer(
+    sig: &Signaling,
+    peer: &PeerId,
+    offer_id: u64,
+    sdp: String,
+) -> Result<(), SignalError> {
     let owner = placed_owner(sig, peer);
-    run_at(sig, &owner, MediaOp::Answer { participant: peer.as_str().to_owned(), offer_id, sdp }).await?;
+    run_at(
+        sig,
+        &owner,
+        MediaOp::Answer {
+            participant: peer.as_str().to_owned(),
+            offer_id,
+            sdp,
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -149,12 +200,24 @@ pub fn leave(sig: &Signaling, peer: &PeerId) {
         },
         None => Owner::Here,
     };
-    send(sig, owner, MediaOp::Leave { participant: peer.as_str().to_owned() });
+    send(
+        sig,
+        owner,
+        MediaOp::Leave {
+            participant: peer.as_str().to_owned(),
+        },
+    );
 }
 
 pub fn close_room(sig: &Signaling, room: &RoomId) {
     // Only the owner has the room; elsewhere its participants' leaves already went out.
-    send(sig, Owner::Here, MediaOp::CloseRoom { room: room.as_str().to_owned() });
+    send(
+        sig,
+        Owner::Here,
+        MediaOp::CloseRoom {
+            room: room.as_str().to_owned(),
+        },
+    );
 }
 
 pub fn set_muted(sig: &Signaling, peer: &PeerId, kind: MediaKind, muted: bool) {
@@ -162,18 +225,30 @@ pub fn set_muted(sig: &Signaling, peer: &PeerId, kind: MediaKind, muted: bool) {
         MediaKind::Audio => TrackSource::Microphone,
         MediaKind::Video => TrackSource::Camera,
     };
-    let op = MediaOp::SetMuted { participant: peer.as_str().to_owned(), source: source.as_str().to_owned(), muted };
+    let op = MediaOp::SetMuted {
+        participant: peer.as_str().to_owned(),
+        source: source.as_str().to_owned(),
+        muted,
+    };
     send(sig, placed_owner(sig, peer), op);
 }
 
 pub fn set_screen_share(sig: &Signaling, peer: &PeerId, on: bool) {
     let source = TrackSource::ScreenShare.as_str().to_owned();
-    let op = MediaOp::SetPublishing { participant: peer.as_str().to_owned(), source, on };
+    let op = MediaOp::SetPublishing {
+        participant: peer.as_str().to_owned(),
+        source,
+        on,
+    };
     send(sig, placed_owner(sig, peer), op);
 }
 
 /// Name the sender of each track, so the client can put it in the right tile.
-async fn track_infos(sig: &Signaling, room: &RoomId, tracks: &[meeting_sfu::OutgoingTrack]) -> Vec<TrackInfo> {
+async fn track_infos(
+    sig: &Signaling,
+    room: &RoomId,
+    tracks: &[meeting_sfu::OutgoingTrack],
+) -> Vec<TrackInfo> {
     // Best effort: without the registry the client still gets the tracks, unnamed.
     let peers = sig.live().peers(room).await.unwrap_or_default();
     tracks
@@ -198,30 +273,60 @@ async fn track_infos(sig: &Signaling, room: &RoomId, tracks: &[meeting_sfu::Outg
 pub async fn pump_events<A: Adapter>(io: SocketIo<A>, sig: Signaling, mut events: EventReceiver) {
     while let Some(event) = events.recv().await {
         match event {
-            SfuEvent::Renegotiate { room, participant, offer_id, offer, tracks } => {
+            SfuEvent::Renegotiate {
+                room,
+                participant,
+                offer_id,
+                offer,
+                tracks,
+            } => {
                 let room = RoomId::new(room.as_str());
                 let tracks = track_infos(&sig, &room, &tracks).await;
-                let msg = ServerOffer { room_id: room, offer_id, sdp: offer, tracks };
+                let msg = ServerOffer {
+                    room_id: room,
+                    offer_id,
+                    sdp: offer,
+                    tracks,
+                };
                 let peer = PeerId::new(participant.as_str());
                 let _ = io.to(peer_channel(&peer)).emit("sfu-offer", &msg).await;
             }
-            SfuEvent::ParticipantGone { room, participant, reason } => {
+            SfuEvent::ParticipantGone {
+                room,
+                participant,
+                reason,
+            } => {
                 let room = RoomId::new(room.as_str());
                 let peer = PeerId::new(participant.as_str());
                 tracing::warn!(room = %room, peer = %peer, ?reason, "media connection lost");
                 let note = serde_json::json!({
                     "error": { "code": "MEDIA_FAILED", "message": media_failure_hint(&reason) }
                 });
-                let _ = io.to(peer_channel(&peer)).emit("meeting-error", &note).await;
+                let _ = io
+                    .to(peer_channel(&peer))
+                    .emit("meeting-error", &note)
+                    .await;
                 forget_peer(&io, &sig, &room, &peer, LeaveWhy::MediaFailed).await;
             }
-            SfuEvent::ConnectionState { room, participant, state } => {
+            SfuEvent::ConnectionState {
+                room,
+                participant,
+                state,
+            } => {
                 tracing::debug!(room = %room, peer = %participant, ?state, "media connection state");
             }
-            SfuEvent::PublicationAdded { room, participant, source } => {
+            SfuEvent::PublicationAdded {
+                room,
+                participant,
+                source,
+            } => {
                 tracing::debug!(room = %room, peer = %participant, ?source, "publication added");
             }
-            SfuEvent::PublicationRemoved { room, participant, source } => {
+            SfuEvent::PublicationRemoved {
+                room,
+                participant,
+                source,
+            } => {
                 tracing::debug!(room = %room, peer = %participant, ?source, "publication removed");
             }
         }
@@ -234,7 +339,9 @@ const RELEASE_AFTER_EMPTY_CHECKS: u32 = 2;
 /// In a cluster: keep the leases of the rooms this node hosts, and tell participants
 /// whose media node died to rejoin (their next join places the room on a live node).
 pub async fn watch_placement<A: Adapter>(io: SocketIo<A>, sig: Signaling) {
-    let Some(pl) = sig.placement().cloned() else { return };
+    let Some(pl) = sig.placement().cloned() else {
+        return;
+    };
     let shutdown = sig.app().shutdown.clone();
     let mut tick = tokio::time::interval(crate::cluster::HEARTBEAT);
     let mut empty_checks: std::collections::HashMap<RoomId, u32> = std::collections::HashMap::new();
@@ -272,7 +379,10 @@ pub async fn watch_placement<A: Adapter>(io: SocketIo<A>, sig: Signaling) {
             pl.forget(&peer);
             tracing::warn!(room = %room, peer = %peer, "the node hosting this meeting's media is gone; asking the client to rejoin");
             let note = serde_json::json!({ "roomId": room, "reason": "media-node-lost" });
-            let _ = io.to(peer_channel(&peer)).emit("meeting:rejoin", &note).await;
+            let _ = io
+                .to(peer_channel(&peer))
+                .emit("meeting:rejoin", &note)
+                .await;
         }
     }
 }

@@ -62,12 +62,21 @@ impl Signaling {
     pub fn new(app: AppState) -> Self {
         let (live, placement) = match &app.cluster {
             Some(cluster) => (
-                LiveRooms::Redis(Arc::new(RedisLive::new(cluster.clone(), app.config.meeting_ttl))),
+                LiveRooms::Redis(Arc::new(RedisLive::new(
+                    cluster.clone(),
+                    app.config.meeting_ttl,
+                ))),
                 Some(Placement::new(cluster.clone(), app.sfu.clone())),
             ),
             None => (LiveRooms::local(), None),
         };
-        Signaling { inner: Arc::new(Inner { app, live, placement }) }
+        Signaling {
+            inner: Arc::new(Inner {
+                app,
+                live,
+                placement,
+            }),
+        }
     }
 
     pub(crate) fn placement(&self) -> Option<&Arc<Placement>> {

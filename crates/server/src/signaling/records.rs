@@ -14,8 +14,8 @@ use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 
-pub use crate::store::Topology;
 use crate::state::MeetingEvent;
+pub use crate::store::Topology;
 use crate::store::{JoinRecord, MeetingStatus};
 
 use super::handlers::end_for_everyone;
@@ -60,7 +60,9 @@ pub async fn load(sig: &Signaling, room: &RoomId) -> Result<MeetingView, SignalE
 /// The cap a join is checked against: the meeting's own, within the server's
 /// `MAX_PARTICIPANTS`, and within the mesh limit for mesh meetings.
 pub fn participant_cap(sig: &Signaling, meeting: &MeetingView) -> usize {
-    let mut cap = meeting.max_participants.min(sig.app().config.max_participants);
+    let mut cap = meeting
+        .max_participants
+        .min(sig.app().config.max_participants);
     if meeting.topology == Topology::Mesh {
         cap = cap.min(sig.app().config.mesh_max_participants);
     }
@@ -69,7 +71,11 @@ pub fn participant_cap(sig: &Signaling, meeting: &MeetingView) -> usize {
 
 /// The participant's STUN/TURN list; TURN credentials are minted for `session.user`.
 pub fn ice_servers(sig: &Signaling, session: &Session) -> Vec<IceServer> {
-    crate::ice::ice_servers(&sig.app().config.ice, &session.user, std::time::SystemTime::now())
+    crate::ice::ice_servers(
+        &sig.app().config.ice,
+        &session.user,
+        std::time::SystemTime::now(),
+    )
 }
 
 pub async fn joined(sig: &Signaling, room: &RoomId, peer: &LivePeer) {
@@ -86,7 +92,12 @@ pub async fn joined(sig: &Signaling, room: &RoomId, peer: &LivePeer) {
 }
 
 pub async fn left(sig: &Signaling, room: &RoomId, peer: &LivePeer) {
-    if let Err(e) = sig.app().store.record_leave(room, &peer.peer_id, Utc::now()).await {
+    if let Err(e) = sig
+        .app()
+        .store
+        .record_leave(room, &peer.peer_id, Utc::now())
+        .await
+    {
         tracing::warn!(room = %room, peer = %peer.peer_id, error = %e, "could not record a leave");
     }
 }

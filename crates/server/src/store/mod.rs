@@ -28,7 +28,10 @@ pub enum StoreError {
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot create the database directory {path}: {source}")]
-    Dir { path: String, source: std::io::Error },
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("corrupt row in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
 }
@@ -56,7 +59,11 @@ impl Store {
     /// Connects (creating an SQLite file and its directory if needed) and migrates.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
         let (url, max_connections) = match backend {
             Backend::Sqlite => (prepare_sqlite_url(url)?, 4),
             Backend::Postgres => (url.to_owned(), 10),
@@ -69,7 +76,9 @@ impl Store {
         match backend {
             Backend::Sqlite => {
                 // WAL lets readers proceed during a write; the setting persists in the file.
-                sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
+                sqlx::query("PRAGMA journal_mode=WAL")
+                    .execute(&pool)
+                    .await?;
                 SQLITE_MIGRATIONS.run(&pool).await?;
             }
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
@@ -92,11 +101,21 @@ impl Store {
     }
 
     /// Creates a meeting with a fresh ID (retrying on the unlikely collision).
-    pub async fn create_meeting(&self, m: NewMeeting, now: DateTime<Utc>) -> Result<Meeting, StoreError> {
-        let settings = serde_json::to_string(&m.settings).map_err(|e| StoreError::Corrupt { table: "meetings", detail: e.to_string() })?;
+    pub async fn create_meeting(
+        &self,
+        m: NewMeeting,
+        now: DateTime<Utc>,
+    ) -> Result<Meeting, StoreError> {
+        let settings = serde_json::to_string(&m.settings).map_err(|e| StoreError::Corrupt {
+            table: "meetings",
+            detail: e.to_string(),
+        })?;
         let now_ms = now.timestamp_millis();
         // A meeting idles from its scheduled time (or creation) until somebody joins.
-        let empty_since = m.scheduled_at.map(|t| t.timestamp_millis().max(now_ms)).unwrap_or(now_ms);
+        let empty_since = m
+            .scheduled_at
+            .map(|t| t.timestamp_millis().max(now_ms))
+            .unwrap_or(now_ms);
         let mut last_err = None;
         for _ in 0..5 {
             let room_id = room_code::generate();
@@ -120,32 +139,59 @@ impl Store {
             .await;
             match res {
                 Ok(_) => {
-                    return self.get_meeting(&room_id).await?.ok_or(StoreError::Corrupt { table: "meetings", detail: "inserted row vanished".into() });
+                    return self
+                        .get_meeting(&room_id)
+                        .await?
+                        .ok_or(StoreError::Corrupt {
+                            table: "meetings",
+                            detail: "inserted row vanished".into(),
+                        });
                 }
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => last_err = Some(sqlx::Error::Database(e)),
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    last_err = Some(sqlx::Error::Database(e))
+                }
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(last_err.map(StoreError::from).unwrap_or(StoreError::Corrupt { table: "meetings", detail: "no free id".into() }))
+        Err(last_err
+            .map(StoreError::from)
+            .unwrap_or(StoreError::Corrupt {
+                table: "meetings",
+                detail: "no free id".into(),
+            }))
     }
 
     pub async fn get_meeting(&self, room: &RoomId) -> Result<Option<Meeting>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {MEETING_COLUMNS} FROM meetings WHERE room_id = $1")))
-            .bind(room.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MEETING_COLUMNS} FROM meetings WHERE room_id = $1"
+        )))
+        .bind(room.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| meeting_from_row(&r, Utc::now())).transpose()
     }
 
     /// Applies `update`; `None` if there is no such meeting.
-    pub async fn update_meeting(&self, room: &RoomId, update: MeetingUpdate, now: DateTime<Utc>) -> Result<Option<Meeting>, StoreError> {
-        let Some(current) = self.get_meeting(room).await? else { return Ok(None) };
+    pub async fn update_meeting(
+        &self,
+        room: &RoomId,
+        update: MeetingUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Meeting>, StoreError> {
+        let Some(current) = self.get_meeting(room).await? else {
+            return Ok(None);
+        };
         let settings = update.settings.unwrap_or(current.settings);
-        let settings = serde_json::to_string(&settings).map_err(|e| StoreError::Corrupt { table: "meetings", detail: e.to_string() })?;
+        let settings = serde_json::to_string(&settings).map_err(|e| StoreError::Corrupt {
+            table: "meetings",
+            detail: e.to_string(),
+        })?;
         let scheduled_at = update.scheduled_at.or(current.scheduled_at);
         // Moving a not-yet-started meeting moves its idle clock with it.
         let empty_since = match (current.status, update.scheduled_at) {
-            (MeetingStatus::Scheduled, Some(t)) => Some(t.timestamp_millis().max(now.timestamp_millis())),
+            (MeetingStatus::Scheduled, Some(t)) => {
+                Some(t.timestamp_millis().max(now.timestamp_millis()))
+            }
             _ => current.empty_since.map(|t| t.timestamp_millis()),
         };
         sqlx::query(
@@ -180,7 +226,12 @@ impl Store {
 
     /// Ends the meeting and closes every open participant row. Returns the ended meeting,
     /// or `None` if it did not exist or had already ended (so only one caller announces it).
-    pub async fn end_meeting(&self, room: &RoomId, reason: &str, now: DateTime<Utc>) -> Result<Option<Meeting>, StoreError> {
+    pub async fn end_meeting(
+        &self,
+        room: &RoomId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Meeting>, StoreError> {
         let now_ms = now.timestamp_millis();
         let mut tx = self.pool.begin().await?;
         let changed = sqlx::query(
@@ -209,15 +260,27 @@ impl Store {
     /// Deletes the meeting and its history; false if there was none.
     pub async fn delete_meeting(&self, room: &RoomId) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM participants WHERE room_id = $1").bind(room.as_str()).execute(&mut *tx).await?;
-        let n = sqlx::query("DELETE FROM meetings WHERE room_id = $1").bind(room.as_str()).execute(&mut *tx).await?.rows_affected();
+        sqlx::query("DELETE FROM participants WHERE room_id = $1")
+            .bind(room.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let n = sqlx::query("DELETE FROM meetings WHERE room_id = $1")
+            .bind(room.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         tx.commit().await?;
         Ok(n > 0)
     }
 
     /// A connection joined: records it, starts the meeting if it was scheduled, stops
     /// the idle clock and updates the peak. Returns how many are present now.
-    pub async fn record_join(&self, room: &RoomId, join: JoinRecord, now: DateTime<Utc>) -> Result<u32, StoreError> {
+    pub async fn record_join(
+        &self,
+        room: &RoomId,
+        join: JoinRecord,
+        now: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
         let now_ms = now.timestamp_millis();
         let mut tx = self.pool.begin().await?;
         // Lock the meeting row first: concurrent joins and leaves of one meeting then run
@@ -256,7 +319,12 @@ impl Store {
 
     /// A connection left. Returns how many remain; at zero the idle clock starts.
     /// Leaving twice is harmless.
-    pub async fn record_leave(&self, room: &RoomId, peer: &PeerId, now: DateTime<Utc>) -> Result<u32, StoreError> {
+    pub async fn record_leave(
+        &self,
+        room: &RoomId,
+        peer: &PeerId,
+        now: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
         let now_ms = now.timestamp_millis();
         let mut tx = self.pool.begin().await?;
         // See `record_join`: without the lock, the last two leaving together could each
@@ -270,18 +338,23 @@ impl Store {
             .await?;
         let present = count_present(&mut tx, room).await?;
         if present == 0 {
-            sqlx::query("UPDATE meetings SET empty_since = COALESCE(empty_since, $2) WHERE room_id = $1")
-                .bind(room.as_str())
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE meetings SET empty_since = COALESCE(empty_since, $2) WHERE room_id = $1",
+            )
+            .bind(room.as_str())
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(to_u32(present))
     }
 
     /// Who is in the meeting now, in join order.
-    pub async fn present_participants(&self, room: &RoomId) -> Result<Vec<ParticipantRecord>, StoreError> {
+    pub async fn present_participants(
+        &self,
+        room: &RoomId,
+    ) -> Result<Vec<ParticipantRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT user_id, peer_id, user_name, user_picture, is_host, joined_at, left_at FROM participants \
              WHERE room_id = $1 AND left_at IS NULL ORDER BY joined_at, id",
@@ -293,7 +366,10 @@ impl Store {
     }
 
     /// Everyone who ever joined, in join order.
-    pub async fn participant_history(&self, room: &RoomId) -> Result<Vec<ParticipantRecord>, StoreError> {
+    pub async fn participant_history(
+        &self,
+        room: &RoomId,
+    ) -> Result<Vec<ParticipantRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT user_id, peer_id, user_name, user_picture, is_host, joined_at, left_at FROM participants \
              WHERE room_id = $1 ORDER BY joined_at, id",
@@ -305,7 +381,9 @@ impl Store {
     }
 
     pub async fn stats(&self, room: &RoomId) -> Result<Option<MeetingStats>, StoreError> {
-        let Some(m) = self.get_meeting(room).await? else { return Ok(None) };
+        let Some(m) = self.get_meeting(room).await? else {
+            return Ok(None);
+        };
         let row = sqlx::query(
             "SELECT COUNT(DISTINCT user_id), COUNT(*), COALESCE(SUM(CASE WHEN left_at IS NULL THEN 1 ELSE 0 END), 0) \
              FROM participants WHERE room_id = $1",
@@ -330,15 +408,23 @@ impl Store {
     }
 
     /// Meetings the user hosts or has joined, newest first.
-    pub async fn user_meetings(&self, user: &UserId, status: Option<MeetingStatus>, limit: u32, skip: u64) -> Result<MeetingPage, StoreError> {
+    pub async fn user_meetings(
+        &self,
+        user: &UserId,
+        status: Option<MeetingStatus>,
+        limit: u32,
+        skip: u64,
+    ) -> Result<MeetingPage, StoreError> {
         const WHERE: &str = "(host_id = $1 OR room_id IN (SELECT room_id FROM participants WHERE user_id = $1)) AND ($2 = '' OR status = $2)";
         let status_text = status.map(MeetingStatus::as_str).unwrap_or("");
-        let total: i64 = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM meetings WHERE {WHERE}")))
-            .bind(user.as_str())
-            .bind(status_text)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
+        let total: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM meetings WHERE {WHERE}"
+        )))
+        .bind(user.as_str())
+        .bind(status_text)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {MEETING_COLUMNS} FROM meetings WHERE {WHERE} ORDER BY created_at DESC, room_id LIMIT $3 OFFSET $4"
         )))
@@ -349,13 +435,25 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let now = Utc::now();
-        let meetings = rows.iter().map(|r| meeting_from_row(r, now)).collect::<Result<_, _>>()?;
-        Ok(MeetingPage { meetings, total: u64::try_from(total).unwrap_or(0), limit, skip })
+        let meetings = rows
+            .iter()
+            .map(|r| meeting_from_row(r, now))
+            .collect::<Result<_, _>>()?;
+        Ok(MeetingPage {
+            meetings,
+            total: u64::try_from(total).unwrap_or(0),
+            limit,
+            skip,
+        })
     }
 
     /// The TTL sweep: ends every meeting that has been empty since before `now - ttl`.
     /// Returns the meetings it ended.
-    pub async fn end_idle_meetings(&self, now: DateTime<Utc>, ttl: std::time::Duration) -> Result<Vec<Meeting>, StoreError> {
+    pub async fn end_idle_meetings(
+        &self,
+        now: DateTime<Utc>,
+        ttl: std::time::Duration,
+    ) -> Result<Vec<Meeting>, StoreError> {
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         let cutoff = now.timestamp_millis().saturating_sub(ttl_ms);
         let rows = sqlx::query("SELECT room_id FROM meetings WHERE status <> 'ended' AND empty_since IS NOT NULL AND empty_since <= $1")
@@ -366,13 +464,15 @@ impl Store {
         for row in rows {
             let room = RoomId::new(row.try_get::<String, _>(0)?);
             // Somebody may have joined since the SELECT; the guard re-checks.
-            let still_idle: Option<i64> = sqlx::query("SELECT empty_since FROM meetings WHERE room_id = $1 AND status <> 'ended'")
-                .bind(room.as_str())
-                .fetch_optional(&self.pool)
-                .await?
-                .map(|r| r.try_get::<Option<i64>, _>(0))
-                .transpose()?
-                .flatten();
+            let still_idle: Option<i64> = sqlx::query(
+                "SELECT empty_since FROM meetings WHERE room_id = $1 AND status <> 'ended'",
+            )
+            .bind(room.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get::<Option<i64>, _>(0))
+            .transpose()?
+            .flatten();
             if still_idle.is_some_and(|t| t <= cutoff)
                 && let Some(m) = self.end_meeting(&room, "ttl", now).await?
             {
@@ -387,7 +487,11 @@ impl Store {
     pub async fn close_orphaned_participants(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let now_ms = now.timestamp_millis();
         let mut tx = self.pool.begin().await?;
-        let n = sqlx::query("UPDATE participants SET left_at = $1 WHERE left_at IS NULL").bind(now_ms).execute(&mut *tx).await?.rows_affected();
+        let n = sqlx::query("UPDATE participants SET left_at = $1 WHERE left_at IS NULL")
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         sqlx::query(
             "UPDATE meetings SET empty_since = $1 WHERE status <> 'ended' AND empty_since IS NULL \
              AND room_id NOT IN (SELECT room_id FROM participants WHERE left_at IS NULL)",
@@ -401,13 +505,28 @@ impl Store {
 }
 
 /// Takes the meeting's row lock (and records activity) as a transaction's first write.
-async fn lock_meeting(tx: &mut sqlx::Transaction<'static, sqlx::Any>, room: &RoomId, now_ms: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE meetings SET last_activity_at = $2 WHERE room_id = $1").bind(room.as_str()).bind(now_ms).execute(&mut **tx).await?;
+async fn lock_meeting(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    room: &RoomId,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE meetings SET last_activity_at = $2 WHERE room_id = $1")
+        .bind(room.as_str())
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
-async fn count_present(tx: &mut sqlx::Transaction<'static, sqlx::Any>, room: &RoomId) -> Result<i64, StoreError> {
-    let row = sqlx::query("SELECT COUNT(*) FROM participants WHERE room_id = $1 AND left_at IS NULL").bind(room.as_str()).fetch_one(&mut **tx).await?;
+async fn count_present(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    room: &RoomId,
+) -> Result<i64, StoreError> {
+    let row =
+        sqlx::query("SELECT COUNT(*) FROM participants WHERE room_id = $1 AND left_at IS NULL")
+            .bind(room.as_str())
+            .fetch_one(&mut **tx)
+            .await?;
     Ok(row.try_get(0)?)
 }
 
@@ -417,20 +536,40 @@ fn to_u32(v: i64) -> u32 {
 
 /// `sqlite://path` with the directory created and `mode=rwc` so the file is too.
 fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path.is_empty() || path == ":memory:" || query.contains("mode=memory") {
         return Ok(url.to_owned());
     }
-    if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir { path: dir.display().to_string(), source })?;
+    if let Some(dir) = std::path::Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+            path: dir.display().to_string(),
+            source,
+        })?;
     }
-    let query = if query.contains("mode=") { query.to_owned() } else if query.is_empty() { "mode=rwc".to_owned() } else { format!("{query}&mode=rwc") };
+    let query = if query.contains("mode=") {
+        query.to_owned()
+    } else if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
     Ok(format!("sqlite://{path}?{query}"))
 }
 
 fn time(ms: i64, table: &'static str) -> Result<DateTime<Utc>, StoreError> {
-    Utc.timestamp_millis_opt(ms).single().ok_or(StoreError::Corrupt { table, detail: format!("bad timestamp {ms}") })
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or(StoreError::Corrupt {
+            table,
+            detail: format!("bad timestamp {ms}"),
+        })
 }
 
 fn opt_time(ms: Option<i64>, table: &'static str) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -441,11 +580,14 @@ fn meeting_from_row(r: &AnyRow, now: DateTime<Utc>) -> Result<Meeting, StoreErro
     const T: &str = "meetings";
     let corrupt = |detail: String| StoreError::Corrupt { table: T, detail };
     let status: String = r.try_get("status")?;
-    let status = MeetingStatus::parse(&status).ok_or_else(|| corrupt(format!("status {status:?}")))?;
+    let status =
+        MeetingStatus::parse(&status).ok_or_else(|| corrupt(format!("status {status:?}")))?;
     let topology: String = r.try_get("topology")?;
-    let topology = Topology::parse(&topology).ok_or_else(|| corrupt(format!("topology {topology:?}")))?;
+    let topology =
+        Topology::parse(&topology).ok_or_else(|| corrupt(format!("topology {topology:?}")))?;
     let settings: String = r.try_get("settings")?;
-    let settings: MeetingSettings = serde_json::from_str(&settings).map_err(|e| corrupt(format!("settings: {e}")))?;
+    let settings: MeetingSettings =
+        serde_json::from_str(&settings).map_err(|e| corrupt(format!("settings: {e}")))?;
     let started_at = opt_time(r.try_get("started_at")?, T)?;
     let ended_at = opt_time(r.try_get("ended_at")?, T)?;
     let duration = match (started_at, ended_at, status) {

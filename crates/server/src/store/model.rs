@@ -77,7 +77,13 @@ pub struct MeetingSettings {
 
 impl Default for MeetingSettings {
     fn default() -> Self {
-        MeetingSettings { allow_chat: true, allow_screen_share: true, allow_recording: false, require_approval: false, lock_room: false }
+        MeetingSettings {
+            allow_chat: true,
+            allow_screen_share: true,
+            allow_recording: false,
+            require_approval: false,
+            lock_room: false,
+        }
     }
 }
 

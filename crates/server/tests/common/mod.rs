@@ -23,7 +23,11 @@ pub struct TempDir(PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("meeting-service-{tag}-{}-{}", std::process::id(), random_suffix()));
+        let path = std::env::temp_dir().join(format!(
+            "meeting-service-{tag}-{}-{}",
+            std::process::id(),
+            random_suffix()
+        ));
         std::fs::create_dir_all(&path).unwrap();
         TempDir(path)
     }
@@ -42,7 +46,9 @@ impl Drop for TempDir {
 pub fn random_suffix() -> String {
     use rand::Rng;
     let mut rng = rand::rng();
-    (0..10).map(|_| char::from(b'a' + rng.random_range(0..26u8))).collect()
+    (0..10)
+        .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
+        .collect()
 }
 
 /// Where a test's meetings live. PostgreSQL databases are created fresh and dropped.
@@ -54,14 +60,19 @@ pub enum Db {
 
 impl Db {
     pub fn sqlite() -> Db {
-        Db::Sqlite { dir: TempDir::new("db") }
+        Db::Sqlite {
+            dir: TempDir::new("db"),
+        }
     }
 
     pub async fn postgres() -> Db {
         use sqlx::Executor;
         let name = format!("ms_test_{}", random_suffix());
         let mut admin = connect_pg_admin().await;
-        admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("CREATE DATABASE");
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("CREATE DATABASE");
         Db::Postgres { name }
     }
 
@@ -84,11 +95,19 @@ impl Drop for Db {
             // Drop runs outside async; a private runtime on its own thread does the query.
             let db = name.clone();
             let dropped = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
                 rt.block_on(async {
                     use sqlx::Executor;
                     let mut admin = connect_pg_admin().await;
-                    admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))).await.ok()
+                    admin
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+                        )))
+                        .await
+                        .ok()
                 })
             })
             .join();
@@ -101,7 +120,9 @@ impl Drop for Db {
 
 async fn connect_pg_admin() -> sqlx::PgConnection {
     use sqlx::Connection;
-    sqlx::PgConnection::connect(PG_ADMIN_URL).await.expect("PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres)")
+    sqlx::PgConnection::connect(PG_ADMIN_URL)
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres)")
 }
 
 /// Configuration for tests: loopback, a known secret, mesh by default (no engine).
@@ -134,12 +155,23 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config: Config) -> TestServer {
-        let store = Store::connect(&config.database_url).await.expect("database");
+        let store = Store::connect(&config.database_url)
+            .await
+            .expect("database");
         let state = AppState::new(config, store, None, CancellationToken::new()).expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let handle = tokio::spawn(meeting_service::run(listener, state.clone(), std::future::pending()));
-        TestServer { addr, state, http: reqwest::Client::new(), handle }
+        let handle = tokio::spawn(meeting_service::run(
+            listener,
+            state.clone(),
+            std::future::pending(),
+        ));
+        TestServer {
+            addr,
+            state,
+            http: reqwest::Client::new(),
+            handle,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -148,12 +180,29 @@ impl TestServer {
 
     /// A token for `user` signed with the server's secret.
     pub fn token(&self, user: &str) -> String {
-        self.state.jwt.mint(user, &format!("User {user}"), None, Duration::from_secs(3600)).unwrap()
+        self.state
+            .jwt
+            .mint(
+                user,
+                &format!("User {user}"),
+                None,
+                Duration::from_secs(3600),
+            )
+            .unwrap()
     }
 
     pub fn expired_token(&self, user: &str) -> String {
         let now = meeting_service::auth::now_secs();
-        self.state.jwt.sign(&Claims { sub: user.into(), name: user.into(), picture: None, exp: now - 3600, iat: now - 7200 }).unwrap()
+        self.state
+            .jwt
+            .sign(&Claims {
+                sub: user.into(),
+                name: user.into(),
+                picture: None,
+                exp: now - 3600,
+                iat: now - 7200,
+            })
+            .unwrap()
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
@@ -161,11 +210,13 @@ impl TestServer {
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-        self.send(self.http.post(self.url(path)).json(&body), token).await
+        self.send(self.http.post(self.url(path)).json(&body), token)
+            .await
     }
 
     pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-        self.send(self.http.put(self.url(path)).json(&body), token).await
+        self.send(self.http.put(self.url(path)).json(&body), token)
+            .await
     }
 
     pub async fn delete(&self, path: &str, token: Option<&str>) -> (u16, Value) {
@@ -180,14 +231,17 @@ impl TestServer {
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
         let text = resp.text().await.expect("body");
-        let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON (status {status}): {text}"));
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("not JSON (status {status}): {text}"));
         (status, json)
     }
 
     /// Stops the server and waits (bounded) for it and its tasks to finish.
     pub async fn stop(self) {
         self.state.shutdown.cancel();
-        let res = tokio::time::timeout(Duration::from_secs(15), self.handle).await.expect("server stops within 15 s");
+        let res = tokio::time::timeout(Duration::from_secs(15), self.handle)
+            .await
+            .expect("server stops within 15 s");
         res.expect("server task").expect("server result");
         self.state.store.close().await;
     }
@@ -204,7 +258,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -212,7 +269,15 @@ where
 /// The error body's code and field, asserting the common shape.
 pub fn error_of(body: &Value) -> (String, Option<String>) {
     assert_eq!(body["success"], false, "error body: {body}");
-    let code = body["error"]["code"].as_str().unwrap_or_else(|| panic!("no error.code in {body}")).to_owned();
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "no error.message in {body}");
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error.code in {body}"))
+        .to_owned();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "no error.message in {body}"
+    );
     (code, body["error"]["field"].as_str().map(str::to_owned))
 }
