@@ -9,6 +9,8 @@
 //! `docs/protocol.md` is the prose version of this crate; keep them together.
 
 pub mod ack;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ids;
 pub mod signaling;
 

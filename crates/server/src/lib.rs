@@ -28,6 +28,8 @@ pub mod cluster;
 pub mod config;
 pub mod doctor;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod ice;
 pub mod room_code;

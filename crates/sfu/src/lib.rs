@@ -29,6 +29,8 @@
 pub mod api;
 pub mod engine;
 mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 mod model;
 mod net;
 mod worker;

@@ -134,7 +134,8 @@ fn unavailable(e: redis::RedisError) -> LiveError {
     LiveError::Unavailable(e.to_string())
 }
 
-fn decode(raw: &str) -> Option<LivePeer> {
+/// A registry entry as read back from Redis; `None` for one that is not ours.
+pub(crate) fn decode(raw: &str) -> Option<LivePeer> {
     serde_json::from_str(raw).ok()
 }
 

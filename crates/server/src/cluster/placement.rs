@@ -87,17 +87,30 @@ pub enum OpReply {
     },
 }
 
+/// A relayed request as published on the owner's `rpc:` channel.
 #[derive(Debug, Serialize, Deserialize)]
-struct Envelope {
-    id: u64,
-    from: String,
-    op: MediaOp,
+pub(crate) struct Envelope {
+    pub(crate) id: u64,
+    pub(crate) from: String,
+    pub(crate) op: MediaOp,
 }
 
+/// The owner's answer to [`Envelope`] `id`, on the requester's `reply:` channel.
 #[derive(Debug, Serialize, Deserialize)]
-struct ReplyEnvelope {
-    id: u64,
-    reply: OpReply,
+pub(crate) struct ReplyEnvelope {
+    pub(crate) id: u64,
+    pub(crate) reply: OpReply,
+}
+
+/// Read a request from the `rpc:` channel. Anyone who can publish on Redis can send
+/// one, so this is a parser of network input (the `redis_relay` fuzz target drives it).
+pub(crate) fn parse_request(payload: &str) -> Result<Envelope, serde_json::Error> {
+    serde_json::from_str(payload)
+}
+
+/// Read a reply from the `reply:` channel; `None` for anything else.
+pub(crate) fn parse_reply(payload: &str) -> Option<ReplyEnvelope> {
+    serde_json::from_str(payload).ok()
 }
 
 pub fn sources_to_wire(sources: &[MidSource]) -> Vec<(String, String)> {
@@ -107,7 +120,7 @@ pub fn sources_to_wire(sources: &[MidSource]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn sources_from_wire(sources: &[(String, String)]) -> Vec<MidSource> {
+pub(crate) fn sources_from_wire(sources: &[(String, String)]) -> Vec<MidSource> {
     sources
         .iter()
         .filter_map(|(mid, s)| {
@@ -403,11 +416,11 @@ impl Placement {
                 continue;
             };
             if msg.get_channel_name() == rpc {
-                match serde_json::from_str::<Envelope>(&payload) {
+                match parse_request(&payload) {
                     Ok(env) => self.serve_request(env),
                     Err(e) => tracing::warn!(error = %e, "malformed relay request ignored"),
                 }
-            } else if let Ok(r) = serde_json::from_str::<ReplyEnvelope>(&payload)
+            } else if let Some(r) = parse_reply(&payload)
                 && let Some(tx) = lock(&self.pending).remove(&r.id)
             {
                 let _ = tx.send(r.reply);

@@ -177,12 +177,7 @@ impl Demux {
                 .fetch_add(n as u64, Ordering::Relaxed);
             let now = Instant::now();
             for (source, data) in rx.datagrams() {
-                let named = if is_stun(data) {
-                    worker_of_stun(data)
-                } else {
-                    None
-                };
-                let worker = match named {
+                let worker = match named_worker(data) {
                     Some(w) if w < batches.len() => {
                         if routes.len() < MAX_ROUTES || routes.contains_key(&source) {
                             routes.insert(
@@ -286,11 +281,7 @@ impl Demux {
                 }
             }
         }
-        let frame = p.read.get(..2).and_then(|h| {
-            let len = usize::from(u16::from_be_bytes([h[0], h[1]]));
-            p.read.get(2..2 + len)
-        });
-        let decision = match frame {
+        let decision = match first_frame(&p.read) {
             None if open => return, // not complete yet
             None => None,
             Some(f) => worker_of_stun(f).filter(|w| *w < self.workers.len()),
@@ -312,4 +303,21 @@ impl Demux {
         }
         // Otherwise dropping the stream closes it: not ICE-TCP, or not for us.
     }
+}
+
+/// The worker a datagram names: a STUN request with one of our ufrags. Anything else
+/// (media, DTLS, foreign STUN) names none and follows its source's route, if any.
+pub(crate) fn named_worker(data: &[u8]) -> Option<usize> {
+    if is_stun(data) {
+        worker_of_stun(data)
+    } else {
+        None
+    }
+}
+
+/// The first RFC 4571 frame of what a new ICE-TCP connection sent, once complete.
+pub(crate) fn first_frame(read: &[u8]) -> Option<&[u8]> {
+    let header = read.get(..2)?;
+    let len = usize::from(u16::from_be_bytes([header[0], header[1]]));
+    read.get(2..2 + len)
 }

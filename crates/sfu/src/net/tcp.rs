@@ -22,7 +22,7 @@ const MAX_CONNECTIONS: usize = 1024;
 /// Unsent bytes kept per connection: about 1,000 video packets.
 const MAX_WRITE_BUFFER: usize = 1 << 20;
 /// Partial frame kept per connection: one maximal frame.
-const MAX_READ_BUFFER: usize = 2 + u16::MAX as usize;
+pub(crate) const MAX_READ_BUFFER: usize = 2 + u16::MAX as usize;
 /// A connection that delivers no frame for this long is closed. Browsers send ICE
 /// consent checks every few seconds, so a live one never idles this long.
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -256,27 +256,61 @@ impl TcpConns {
 /// Move the complete frames of `conn.read` to `frames`. `false`: hang up (the first
 /// frame is not STUN, or the buffer holds more than a frame can be).
 fn take_frames(conn: &mut Conn, now: Instant, frames: &mut Vec<(SocketAddr, Vec<u8>)>) -> bool {
+    match deframe(&mut conn.read, &mut conn.framed, conn.peer, frames) {
+        Deframed::Frames(0) => true,
+        Deframed::Frames(_) => {
+            conn.last_frame = now;
+            true
+        }
+        Deframed::HangUp => false,
+    }
+}
+
+/// What [`deframe`] made of a connection's read buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Deframed {
+    /// This many complete frames were taken (empty ones included, which carry nothing).
+    Frames(usize),
+    /// Not ICE-TCP (the first frame is not STUN), or more buffered than a frame can be.
+    HangUp,
+}
+
+/// Move the complete RFC 4571 frames at the start of `read` (what a connection sent so
+/// far) to `frames`, keeping a partial frame for later. `framed`: a first frame was
+/// seen, so the STUN check is done. Plain bytes in, packets out: the I/O stays in
+/// [`TcpConns::readable`], so this is what the `tcp_framing` fuzz target drives.
+pub(crate) fn deframe(
+    read: &mut Vec<u8>,
+    framed: &mut bool,
+    peer: SocketAddr,
+    frames: &mut Vec<(SocketAddr, Vec<u8>)>,
+) -> Deframed {
     let mut at = 0;
-    while let Some(header) = conn.read.get(at..at + 2) {
+    let mut taken = 0;
+    while let Some(header) = read.get(at..at + 2) {
         let len = usize::from(u16::from_be_bytes([header[0], header[1]]));
-        let Some(packet) = conn.read.get(at + 2..at + 2 + len) else {
+        let Some(packet) = read.get(at + 2..at + 2 + len) else {
             break;
         };
-        if !conn.framed {
+        if !*framed {
             // RFC 7983: STUN starts with 0..=3. Anything else first is not ICE-TCP.
             if packet.first().is_none_or(|b| *b > 3) {
-                return false;
+                return Deframed::HangUp;
             }
-            conn.framed = true;
+            *framed = true;
         }
         if len > 0 {
-            frames.push((conn.peer, packet.to_vec()));
+            frames.push((peer, packet.to_vec()));
         }
-        conn.last_frame = now;
+        taken += 1;
         at += 2 + len;
     }
-    conn.read.drain(..at);
-    conn.read.len() <= MAX_READ_BUFFER
+    read.drain(..at);
+    if read.len() <= MAX_READ_BUFFER {
+        Deframed::Frames(taken)
+    } else {
+        Deframed::HangUp
+    }
 }
 
 fn flush(conn: &mut Conn, registry: &Registry) -> io::Result<()> {
