@@ -178,6 +178,50 @@ pub enum SfuEvent {
     },
 }
 
+/// Errors a request to the engine can end with. Their text is meant for the user: it
+/// never carries a parser's internals (the engine logs those).
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum SfuError {
+    /// The client's SDP could not be parsed or was refused; the detail is in the log.
+    #[error("{0}")]
+    InvalidSdp(SdpError),
+    /// No participant with that ID on any worker (never joined, left, or removed).
+    #[error("no such participant")]
+    UnknownParticipant,
+    /// An answer for an offer that is no longer pending (superseded or already answered).
+    #[error("stale answer")]
+    StaleAnswer,
+    /// The worker thread stopped (shutdown, or a bug crashed it).
+    #[error("the media worker is not running")]
+    WorkerGone,
+    /// `join` with a participant ID that is already in the engine.
+    #[error("participant already joined")]
+    DuplicateParticipant,
+    /// The worker's announced address cannot be put in an ICE candidate (configuration).
+    #[error("the media server's announced address cannot be offered to clients")]
+    LocalCandidate,
+}
+
+/// Why the engine refused a client's SDP. One fixed, user-facing text per case: the
+/// parser's own message (str0m's holds positions such as `PointerOffset(0x7f…)`, heap
+/// addresses) is logged by the engine with the participant, never sent.
+#[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]
+pub enum SdpError {
+    #[error("the SDP offer could not be parsed")]
+    OfferUnparsable,
+    /// Parsed, but str0m would not accept it (unsupported or inconsistent m-lines …).
+    #[error("the SDP offer was refused (unsupported or inconsistent media description)")]
+    OfferRefused,
+    #[error("the SDP answer could not be parsed")]
+    AnswerUnparsable,
+    /// Parsed, but it does not answer the server's offer.
+    #[error("the SDP answer was refused (it does not match the server's offer)")]
+    AnswerRefused,
+    /// Handling it crashed inside str0m (caught); the participant is closed.
+    #[error("the SDP could not be processed")]
+    Unprocessable,
+}
+
 /// Where events go. The server's implementation pushes into an async channel.
 pub type EventSink = Arc<dyn Fn(SfuEvent) + Send + Sync>;
 

@@ -131,26 +131,6 @@ pub fn detect_announced_ip() -> Option<IpAddr> {
     (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
 }
 
-/// Errors a request to the engine can end with.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-pub enum SfuError {
-    /// The SDP could not be parsed or was refused by str0m.
-    #[error("invalid SDP: {0}")]
-    InvalidSdp(String),
-    /// No participant with that ID on any worker (never joined, left, or removed).
-    #[error("no such participant")]
-    UnknownParticipant,
-    /// An answer for an offer that is no longer pending (superseded or already answered).
-    #[error("stale answer")]
-    StaleAnswer,
-    /// The worker thread stopped (shutdown, or a bug crashed it).
-    #[error("the media worker is not running")]
-    WorkerGone,
-    /// `join` with a participant ID that is already in the engine.
-    #[error("participant already joined")]
-    DuplicateParticipant,
-}
-
 /// Errors starting the engine.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

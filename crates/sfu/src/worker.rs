@@ -18,7 +18,6 @@ use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
 use tracing::{debug, error, info};
 
-use crate::SfuError;
 use crate::api::*;
 use crate::engine::{Engine, Output};
 use crate::net::demux::Inbound;

@@ -851,3 +851,64 @@ fn a_larger_gallery_gets_a_lower_simulcast_layer() {
         "layers with 4 cameras: {recent:?}"
     );
 }
+
+/// Issue #12 item 5: a refused SDP is answered with a fixed text for the user; str0m's
+/// parser message (`SDP parse: Parse error at PointerOffset(0x7fa9400049c0) …` for the
+/// first two inputs, a heap address) stays in the log.
+#[test]
+fn refused_sdp_is_reported_without_parser_internals() {
+    let mut sim = Sim::new();
+    let a = sim.join(|_| {});
+    let a_id = sim.clients[a].id.clone();
+    let (real, _) = sim.clients[a].make_offer();
+    let malformed = [
+        "nonsense".to_owned(),
+        "v=0 garbage".to_owned(),
+        // A real offer cut in the middle of its first m-line (parses, then refused).
+        real[..real.find("m=").expect("an m-line") + 5].to_owned(),
+    ];
+    let clean = |e: &meeting_sfu::SfuError| {
+        let text = e.to_string();
+        assert!(
+            !text.contains("0x") && !text.contains("PointerOffset") && !text.contains("Parse"),
+            "internals in {text:?}"
+        );
+        text
+    };
+    for (n, sdp) in malformed.iter().enumerate() {
+        let joined = sim.engine.join(
+            sim.now,
+            sim.room.clone(),
+            meeting_sfu::ParticipantId::new(format!("bad{n}")),
+            sdp,
+            vec![],
+        );
+        let e = joined.expect_err("malformed offer refused");
+        assert!(matches!(e, meeting_sfu::SfuError::InvalidSdp(_)), "{e:?}");
+        clean(&e);
+        let e = sim
+            .engine
+            .offer(sim.now, &a_id, sdp, vec![])
+            .expect_err("malformed renegotiation offer refused");
+        assert!(
+            matches!(
+                e,
+                meeting_sfu::SfuError::InvalidSdp(
+                    meeting_sfu::SdpError::OfferUnparsable | meeting_sfu::SdpError::OfferRefused
+                )
+            ),
+            "offer {n}: {e:?}"
+        );
+        clean(&e);
+    }
+    assert_eq!(
+        sim.engine
+            .join(sim.now, sim.room.clone(), "bad".into(), "nonsense", vec![]),
+        Err(meeting_sfu::SfuError::InvalidSdp(
+            meeting_sfu::SdpError::OfferUnparsable
+        ))
+    );
+    // The participant whose offers were refused is still there, with the others.
+    assert!(sim.engine.has_participant(&a_id));
+    assert_eq!(sim.engine.participant_count(), 1);
+}

@@ -31,7 +31,6 @@ use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output as RtcOutput, Rtc};
 use tracing::{debug, info, warn};
 
-use crate::SfuError;
 use crate::api::*;
 use crate::forward::{LayerStat, Rewriter, choose_layer, gallery_skip, vp8_is_keyframe_start};
 use crate::model::*;
@@ -135,8 +134,15 @@ pub struct Engine {
     events_scratch: Vec<Event>,
 }
 
-fn invalid_sdp(e: impl std::fmt::Display) -> SfuError {
-    SfuError::InvalidSdp(e.to_string())
+/// Refuse a participant's SDP: str0m's text (it can hold parser internals such as heap
+/// addresses) goes to the log, the caller gets the fixed text of `why`.
+fn refuse_sdp(
+    why: SdpError,
+    participant: &ParticipantId,
+    detail: impl std::fmt::Display,
+) -> SfuError {
+    info!(%participant, %detail, "{why}");
+    SfuError::InvalidSdp(why)
 }
 
 impl Engine {
@@ -238,8 +244,10 @@ impl Engine {
             .enable_opus(true, false)
             .enable_vp8(true)
             .build(now);
-        let candidate = Candidate::host(self.cfg.local_addr, "udp")
-            .map_err(|e| SfuError::InvalidSdp(format!("bad local candidate: {e}")))?;
+        let candidate = Candidate::host(self.cfg.local_addr, "udp").map_err(|e| {
+            warn!(addr = %self.cfg.local_addr, "bad local candidate: {e}");
+            SfuError::LocalCandidate
+        })?;
         rtc.add_local_candidate(candidate);
         if self.cfg.tcp {
             let candidate = Candidate::builder()
@@ -247,7 +255,10 @@ impl Engine {
                 .host(self.cfg.local_addr)
                 .tcptype(TcpType::Passive)
                 .build()
-                .map_err(|e| SfuError::InvalidSdp(format!("bad local TCP candidate: {e}")))?;
+                .map_err(|e| {
+                    warn!(addr = %self.cfg.local_addr, "bad local TCP candidate: {e}");
+                    SfuError::LocalCandidate
+                })?;
             rtc.add_local_candidate(candidate);
         }
         Ok(rtc)
@@ -268,11 +279,12 @@ impl Engine {
             return Err(SfuError::DuplicateParticipant);
         }
         let offer_sdp = offer;
-        let offer = SdpOffer::from_sdp_string(offer).map_err(invalid_sdp)?;
+        let offer = SdpOffer::from_sdp_string(offer)
+            .map_err(|e| refuse_sdp(SdpError::OfferUnparsable, &id, e))?;
         let mut rtc = self.new_rtc(now)?;
         let answer = guarded(|| rtc.sdp_api().accept_offer(offer))
-            .map_err(|_| SfuError::InvalidSdp("offer could not be processed".into()))?
-            .map_err(invalid_sdp)?;
+            .map_err(|()| SfuError::InvalidSdp(SdpError::Unprocessable))?
+            .map_err(|e| refuse_sdp(SdpError::OfferRefused, &id, e))?;
         // str0m reports the new m-lines (Event::MediaAdded) after its next input.
         let _ = guarded(|| rtc.handle_input(Input::Timeout(now)));
         let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
@@ -342,19 +354,20 @@ impl Engine {
     ) -> Result<SdpAnswer, SfuError> {
         let (key, p) = participant_mut(&self.by_id, &mut self.participants, id)?;
         let offer_sdp = offer;
-        let offer = SdpOffer::from_sdp_string(offer).map_err(invalid_sdp)?;
+        let offer = SdpOffer::from_sdp_string(offer)
+            .map_err(|e| refuse_sdp(SdpError::OfferUnparsable, id, e))?;
         p.rollback_pending();
         for (mid, source) in sources_to_hints(&sources) {
             p.source_hints.retain(|(m, _)| *m != mid);
             p.source_hints.push((mid, source));
         }
         let answer = match guarded(|| p.rtc.sdp_api().accept_offer(offer)) {
-            Ok(r) => r.map_err(invalid_sdp),
+            Ok(r) => r.map_err(|e| refuse_sdp(SdpError::OfferRefused, id, e)),
             Err(()) => {
                 self.doomed
                     .push((key, Some(GoneReason::Failed("internal error".into()))));
                 self.drive(now);
-                return Err(SfuError::InvalidSdp("offer could not be processed".into()));
+                return Err(SfuError::InvalidSdp(SdpError::Unprocessable));
             }
         };
         p.ssrc_cache.clear();
@@ -396,7 +409,8 @@ impl Engine {
             return Err(SfuError::StaleAnswer);
         }
         // Unparsable: keep our offer pending, the client may answer again.
-        let answer = RtcSdpAnswer::from_sdp_string(answer).map_err(invalid_sdp)?;
+        let answer = RtcSdpAnswer::from_sdp_string(answer)
+            .map_err(|e| refuse_sdp(SdpError::AnswerUnparsable, id, e))?;
         let Some(pending) = p.pending.take() else {
             return Err(SfuError::StaleAnswer);
         };
@@ -406,7 +420,7 @@ impl Engine {
                 self.doomed
                     .push((key, Some(GoneReason::Failed("internal error".into()))));
                 self.drive(now);
-                return Err(SfuError::InvalidSdp("answer could not be processed".into()));
+                return Err(SfuError::InvalidSdp(SdpError::Unprocessable));
             }
         };
         let mut keyframes = Vec::new();
@@ -435,7 +449,7 @@ impl Engine {
             Err(e) => {
                 // str0m consumed our offer: put its changes back to be offered again.
                 p.undo_negotiating();
-                Err(invalid_sdp(e))
+                Err(refuse_sdp(SdpError::AnswerRefused, id, e))
             }
         };
         p.renegotiate = true;
