@@ -7,7 +7,7 @@
 //! a subscription whose publisher key is gone simply matches nothing.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -20,8 +20,26 @@ use str0m::rtp::Ssrc;
 use crate::api::{OutgoingTrack, ParticipantId, RoomId, TrackSource, Transport};
 use crate::forward::{LayerStat, Rewriter};
 
-/// A participant's slot in the engine. Never reused within one engine.
-pub type Key = u64;
+/// A participant's slot in the engine: the engine's own counter ([`Key::FIRST`],
+/// [`Key::next`]), never reused within one engine and never taken from remote input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Key(u64);
+
+impl Key {
+    pub const FIRST: Key = Key(1);
+
+    /// The key after this one.
+    pub fn next(self) -> Key {
+        Key(self.0 + 1)
+    }
+}
+
+impl Hash for Key {
+    /// One `write_u64`, so that [`KeyHasher`] sees the counter itself.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0);
+    }
+}
 
 /// A map keyed by [`Key`], with [`KeyHasher`].
 pub type KeyMap<V> = HashMap<Key, V, BuildHasherDefault<KeyHasher>>;
@@ -74,8 +92,8 @@ pub struct Participant {
     pub rtc: Rtc,
     /// Our ICE ufrag: the first half of the USERNAME of the peer's STUN requests.
     pub ufrag: String,
-    /// Source addresses routed to this participant (keys of `Engine::by_addr`; bounded,
-    /// see `MAX_ADDRS`).
+    /// Source addresses routed to this participant (kept by `engine::routes::Routes`,
+    /// bounded there).
     pub addrs: Vec<(SocketAddr, Transport)>,
     pub joined_at: Instant,
     /// ICE + DTLS completed at least once.

@@ -2,16 +2,15 @@
 //! its sockets (UDP, and the ICE-TCP listener and connections) in one `mio::Poll`; it
 //! reads commands from its channel (a `mio::Waker` interrupts the poll), packets from
 //! the sockets, and feeds both to the engine with `Instant::now()`, then carries out the
-//! engine's outputs (send datagrams in batches, call the event sink, update the
-//! directory).
+//! engine's outputs (send datagrams in batches, call the event sink, tell the
+//! [`Directory`] what the engine did).
 
-use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, UdpSocket};
@@ -19,6 +18,7 @@ use mio::{Events, Interest, Poll, Token};
 use tracing::{debug, error, info};
 
 use crate::api::*;
+use crate::directory::Directory;
 use crate::engine::{Engine, Output};
 use crate::net::demux::Inbound;
 use crate::net::tcp::TcpConns;
@@ -88,26 +88,6 @@ pub(crate) struct Counters {
     /// Datagrams the kernel refused to send (socket buffer full, unreachable).
     pub send_dropped: AtomicU64,
     pub tcp_connections: AtomicUsize,
-}
-
-/// Which worker holds which room and participant. Shared by the handle and workers.
-#[derive(Debug, Default)]
-pub(crate) struct Directory {
-    pub rooms: Mutex<HashMap<RoomId, Placement>>,
-    pub participants: Mutex<HashMap<ParticipantId, usize>>,
-}
-
-#[derive(Debug)]
-pub(crate) struct Placement {
-    pub worker: usize,
-    /// Joins sent to the worker and not yet handled by it. A room that empties is
-    /// forgotten only when none is in flight; otherwise the next join would open the
-    /// room on another worker while a queued join reopens it on this one.
-    pub pending_joins: usize,
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Longest sleep in `poll`: bounds how stale the worker's view of time can get.
@@ -354,23 +334,14 @@ impl Worker {
                 let result =
                     self.engine
                         .join(now, room.clone(), participant.clone(), &offer, sources);
-                {
-                    let mut rooms = lock(&self.directory.rooms);
-                    if let Some(p) = rooms.get_mut(&room) {
-                        p.pending_joins = p.pending_joins.saturating_sub(1);
-                        if result.is_err() && p.pending_joins == 0 && !self.engine.has_room(&room) {
-                            rooms.remove(&room);
-                        }
-                    }
-                }
-                if result.is_err() {
-                    let mut parts = lock(&self.directory.participants);
-                    if parts.get(&participant) == Some(&self.index)
-                        && !self.engine.has_participant(&participant)
-                    {
-                        parts.remove(&participant);
-                    }
-                }
+                self.directory.join_handled(
+                    self.index,
+                    &room,
+                    &participant,
+                    result.is_err(),
+                    self.engine.has_room(&room),
+                    self.engine.has_participant(&participant),
+                );
                 call_reply(reply, result);
             }
             Command::Offer {
@@ -439,20 +410,9 @@ impl Worker {
                         error!(worker = self.index, "event sink panicked");
                     }
                 }
-                Output::RoomClosed(room) => {
-                    let mut rooms = lock(&self.directory.rooms);
-                    if rooms
-                        .get(&room)
-                        .is_some_and(|p| p.worker == self.index && p.pending_joins == 0)
-                    {
-                        rooms.remove(&room);
-                    }
-                }
+                Output::RoomClosed(room) => self.directory.room_closed(self.index, &room),
                 Output::ParticipantRemoved(id) => {
-                    let mut parts = lock(&self.directory.participants);
-                    if parts.get(&id) == Some(&self.index) {
-                        parts.remove(&id);
-                    }
+                    self.directory.participant_removed(self.index, &id)
                 }
             }
         }

@@ -1,7 +1,17 @@
 //! The per-packet path: an incoming RTP packet to every subscriber's `write_rtp`, and
 //! keyframe requests back to publishers.
 
-use super::*;
+use std::sync::Arc;
+use std::time::Instant;
+
+use str0m::format::Codec;
+use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Rid};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+
+use super::{Engine, Output};
+use crate::api::{RoomId, SfuEvent};
+use crate::forward::{LayerStat, Rewriter, choose_layer, gallery_skip, vp8_is_keyframe_start};
+use crate::model::{Key, KeyframeState, SubState, Subscription};
 
 impl Engine {
     pub(super) fn on_rtp(&mut self, key: Key, pkt: RtpPacket, now: Instant) {
@@ -56,7 +66,7 @@ impl Engine {
         if first_packet && publ.auto_publish && !publ.published {
             // Media starts: offer it to the others now. Their m-lines are only to be
             // negotiated, so there is nobody to forward this packet to yet.
-            self.publish_on_media(key, mid, now);
+            self.publish_on_media(key, mid);
             return;
         }
         if publ.published && !publ.announced {

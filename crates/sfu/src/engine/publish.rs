@@ -1,12 +1,18 @@
 //! Publications and negotiation: which m-lines each participant should receive, and
 //! the offers that bring its connection there.
 
-use super::*;
+use str0m::media::{Direction, MediaAdded, MediaKind, Mid};
+use tracing::{debug, warn};
+
+use super::Engine;
+use super::forwarding::new_rewriter;
+use crate::api::{ParticipantId, SfuEvent, TrackSource};
+use crate::model::{Key, Participant, PendingOffer, Publication, SubState, Subscription};
 
 impl Engine {
-    pub(super) fn on_media_added(&mut self, key: Key, m: MediaAdded, now: Instant) {
+    pub(super) fn on_media_added(&mut self, key: Key, m: MediaAdded) {
         if matches!(m.direction, Direction::RecvOnly | Direction::SendRecv) {
-            self.add_publication(key, m.mid, m.kind, false, now);
+            self.add_publication(key, m.mid, m.kind, false);
         }
     }
 
@@ -14,14 +20,7 @@ impl Engine {
     /// str0m's `MediaAdded` (a no-op then). Mic and camera are published (offered to the
     /// others) when the participant's media starts (`publish_on_media`), not here: the
     /// m-line may never carry anything.
-    pub(super) fn add_publication(
-        &mut self,
-        key: Key,
-        mid: Mid,
-        kind: MediaKind,
-        has_track: bool,
-        now: Instant,
-    ) {
+    pub(super) fn add_publication(&mut self, key: Key, mid: Mid, kind: MediaKind, has_track: bool) {
         let m = MediaAdded {
             mid,
             kind,
@@ -83,7 +82,6 @@ impl Engine {
             target: None,
             keyframe: Vec::new(),
         });
-        let _ = now;
     }
 
     /// The first packet of publication `mid` of `key` arrived: publish it if it is to be
@@ -91,7 +89,7 @@ impl Engine {
     /// carry a track (mic and camera of one `getUserMedia` stream: one offer per
     /// subscriber, not one per track). An m-line without a track (camera off) waits
     /// for its own first packet; a viewer that sends nothing is never offered to anyone.
-    pub(super) fn publish_on_media(&mut self, key: Key, mid: Mid, now: Instant) {
+    pub(super) fn publish_on_media(&mut self, key: Key, mid: Mid) {
         let Some(p) = self.participants.get(&key) else {
             return;
         };
@@ -102,7 +100,7 @@ impl Engine {
             .map(|x| x.mid)
             .collect();
         for m in mids {
-            self.publish(key, m, now);
+            self.publish(key, m);
         }
     }
 
@@ -125,7 +123,7 @@ impl Engine {
     }
 
     /// Offer publication `mid` of `key` to every other member of its room.
-    pub(super) fn publish(&mut self, key: Key, mid: Mid, now: Instant) {
+    pub(super) fn publish(&mut self, key: Key, mid: Mid) {
         self.negotiation_due = true;
         let Some(p) = self.participants.get_mut(&key) else {
             return;
@@ -175,7 +173,6 @@ impl Engine {
                 o.renegotiate = true;
             }
         }
-        let _ = now;
     }
 
     /// Stop offering publication `mid` of `key`: the subscribers' m-lines go away.
