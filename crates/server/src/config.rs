@@ -610,8 +610,8 @@ fn sfu_settings(vars: &Vars, sfu_mode_enabled: bool) -> Result<SfuSettings, Conf
             }
             (ip, AnnouncedIpSource::Configured)
         }
-        None => match detect_ipv4() {
-            Some(ip) => (IpAddr::V4(ip), AnnouncedIpSource::Detected),
+        None => match meeting_sfu::detect_announced_ip() {
+            Some(ip) => (ip, AnnouncedIpSource::Detected),
             None => (
                 IpAddr::V4(Ipv4Addr::LOCALHOST),
                 AnnouncedIpSource::LoopbackFallback,
@@ -650,43 +650,8 @@ fn sfu_settings(vars: &Vars, sfu_mode_enabled: bool) -> Result<SfuSettings, Conf
     })
 }
 
-/// This host's non-loopback IPv4 addresses, read from the kernel's routing trie (Linux;
-/// empty elsewhere). No traffic is sent.
-pub fn local_ipv4_addresses() -> Vec<Ipv4Addr> {
-    let mut out = Vec::new();
-    let Ok(trie) = std::fs::read_to_string("/proc/net/fib_trie") else {
-        return out;
-    };
-    let mut last: Option<Ipv4Addr> = None;
-    for line in trie.lines() {
-        let t = line.trim_start();
-        if let Some(addr) = t.strip_prefix("|-- ") {
-            last = addr.trim().parse().ok();
-        } else if t.starts_with("/32 host LOCAL")
-            && let Some(ip) = last
-            && !ip.is_loopback()
-            && !out.contains(&ip)
-        {
-            out.push(ip);
-        }
-    }
-    out
-}
-
-/// The first non-loopback IPv4 address of this machine, if any. On Linux it is read
-/// from the kernel's routing trie (no traffic); elsewhere the OS is asked which source
-/// address it would use for a public destination (a UDP `connect` sends nothing).
-fn detect_ipv4() -> Option<Ipv4Addr> {
-    if std::path::Path::new("/proc/net/fib_trie").exists() {
-        return local_ipv4_addresses().into_iter().next();
-    }
-    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    socket.connect("192.0.2.1:9").ok()?;
-    match socket.local_addr().ok()?.ip() {
-        IpAddr::V4(ip) if !ip.is_loopback() && !ip.is_unspecified() => Some(ip),
-        _ => None,
-    }
-}
+/// This host's non-loopback IPv4 addresses: the SFU's function (one detector for both).
+pub use meeting_sfu::local_ipv4_addresses;
 
 /// Hides the password of a URL before it goes into a message.
 pub fn redact_url(url: &str) -> String {
