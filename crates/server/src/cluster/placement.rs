@@ -16,7 +16,7 @@
 //! When an owner dies its lease expires; the next join claims the room elsewhere, and the
 //! nodes that relayed for it tell their clients to rejoin (`meeting:rejoin`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -249,7 +249,7 @@ pub struct Placement {
     pending: Mutex<HashMap<u64, oneshot::Sender<OpReply>>>,
     next_id: AtomicU64,
     /// Rooms whose lease this node holds.
-    hosted: Mutex<HashMap<RoomId, ()>>,
+    hosted: Mutex<HashSet<RoomId>>,
     /// Participants whose media this node placed, and on which node: a participant
     /// whose owner changed must join the new owner afresh.
     placed: Mutex<HashMap<PeerId, (RoomId, Owner)>>,
@@ -316,7 +316,7 @@ impl Placement {
                 .query_async(&mut conn)
                 .await?;
             if claimed.is_some() {
-                lock(&self.hosted).insert(room.clone(), ());
+                lock(&self.hosted).insert(room.clone());
                 tracing::info!(room = %room, node = %self.cluster.node_id, "hosting the meeting's media");
                 return Ok(Owner::Here);
             }
@@ -324,7 +324,7 @@ impl Placement {
         let current: Option<String> = conn.get(&key).await?;
         match current {
             Some(n) if n == self.cluster.node_id => {
-                lock(&self.hosted).insert(room.clone(), ());
+                lock(&self.hosted).insert(room.clone());
                 Ok(Owner::Here)
             }
             Some(n) => Ok(Owner::Node(n)),
@@ -452,15 +452,12 @@ impl Placement {
 
     /// Rooms whose lease this node holds.
     pub fn hosted(&self) -> Vec<RoomId> {
-        lock(&self.hosted).keys().cloned().collect()
+        lock(&self.hosted).iter().cloned().collect()
     }
 
     /// Renew the leases of the hosted rooms in `keep`, release the others. A lease that
     /// vanished (Redis restarted) is claimed again. Returns the rooms another node took.
-    pub async fn renew(
-        &self,
-        keep: &std::collections::HashSet<RoomId>,
-    ) -> Result<Vec<RoomId>, redis::RedisError> {
+    pub async fn renew(&self, keep: &HashSet<RoomId>) -> Result<Vec<RoomId>, redis::RedisError> {
         const RENEW: &str = r#"
 local cur = redis.call('GET', KEYS[1])
 if ARGV[3] == '0' then
