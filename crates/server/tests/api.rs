@@ -82,23 +82,25 @@ async fn api_suite(db: &Db) {
     assert_eq!((status, body["count"].clone()), (200, json!(0)), "{body}");
     let room_id = RoomId::new(room.clone());
     let store = &server.state.store;
-    let join = |user: &str, peer: &str, host: bool| JoinRecord {
+    // `admitted`: how many the live registry held with this connection in it.
+    let join = |user: &str, peer: &str, host: bool, admitted: u32| JoinRecord {
         user_id: UserId::new(user),
         peer_id: PeerId::new(peer),
         user_name: format!("User {user}"),
         user_picture: None,
         is_host: host,
+        admitted,
     };
     assert_eq!(
         store
-            .record_join(&room_id, join("alice", "p_a1", true), Utc::now())
+            .record_join(&room_id, join("alice", "p_a1", true, 1), Utc::now())
             .await
             .unwrap(),
         1
     );
     assert_eq!(
         store
-            .record_join(&room_id, join("bob", "p_b1", false), Utc::now())
+            .record_join(&room_id, join("bob", "p_b1", false, 2), Utc::now())
             .await
             .unwrap(),
         2
@@ -112,7 +114,7 @@ async fn api_suite(db: &Db) {
     );
     assert_eq!(
         store
-            .record_join(&room_id, join("bob", "p_b2", false), Utc::now())
+            .record_join(&room_id, join("bob", "p_b2", false, 2), Utc::now())
             .await
             .unwrap(),
         2
@@ -609,6 +611,8 @@ async fn concurrent_joins_and_leaves(db: &Db) {
                 user_name: format!("U{i}"),
                 user_picture: None,
                 is_host: false,
+                // The registry admits them one at a time, the i-th into i others.
+                admitted: i as u32 + 1,
             };
             store.record_join(&room, rec, Utc::now()).await
         });

@@ -19,6 +19,8 @@ fn join(user: &str, peer: &str) -> JoinRecord {
         user_name: user.to_owned(),
         user_picture: None,
         is_host: user == "alice",
+        // Alone in the meeting (these tests have one participant per meeting).
+        admitted: 1,
     }
 }
 

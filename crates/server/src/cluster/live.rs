@@ -28,7 +28,7 @@ end
 "#;
 
 /// KEYS: peers, alive. ARGV: now, peerId, userId, json, limit, aliveUntil, ttlSecs.
-/// Returns {1, replaced json…} or {0, others}.
+/// Returns {1, present, replaced json…} or {0, others}.
 const ADMIT: &str = r#"
 prune(KEYS[1], KEYS[2], ARGV[1])
 local all = redis.call('HGETALL', KEYS[1])
@@ -57,7 +57,7 @@ redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[6], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('EXPIRE', KEYS[2], ARGV[7])
-local out = {1}
+local out = {1, others + 1}
 for _, r in ipairs(replaced) do table.insert(out, r) end
 return out
 "#;
@@ -211,7 +211,11 @@ impl RedisLive {
         if !admitted {
             return Err(LiveError::Full { limit });
         }
-        let replaced: Vec<LivePeer> = out[1..]
+        let present = match out.get(1) {
+            Some(redis::Value::Int(n)) => usize::try_from(*n).unwrap_or(0),
+            _ => 0,
+        };
+        let replaced: Vec<LivePeer> = out[2.min(out.len())..]
             .iter()
             .filter_map(|v| redis::from_redis_value::<String>(v.clone()).ok())
             .filter_map(|s| decode(&s))
@@ -223,7 +227,7 @@ impl RedisLive {
             .entry(room.clone())
             .or_default()
             .insert(peer.peer_id.clone(), peer);
-        Ok(Admitted { replaced })
+        Ok(Admitted { replaced, present })
     }
 
     pub async fn remove(

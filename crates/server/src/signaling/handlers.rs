@@ -140,17 +140,23 @@ async fn join_meeting<A: Adapter>(
     data: Payload,
     ack: AckSender<A>,
 ) {
-    answer(ack, join(&s, &io, &sig, data).await);
+    let result = async {
+        let session = session(&s)?;
+        let _turn = session.turn().await;
+        join(&s, &io, &sig, &session, data).await
+    }
+    .await;
+    answer(ack, result);
 }
 
 async fn join<A: Adapter>(
     s: &SocketRef<A>,
     io: &SocketIo<A>,
     sig: &Signaling,
+    session: &Session,
     data: Payload,
 ) -> Result<Value, SignalError> {
     let req: JoinMeeting = parse(data)?;
-    let session = session(s)?;
     let room = RoomId::new(req.room_id.as_str().trim().to_ascii_uppercase());
 
     // One meeting per socket: joining another one leaves the first.
@@ -159,7 +165,7 @@ async fn join<A: Adapter>(
             s,
             io,
             sig,
-            &session,
+            session,
             &previous.room,
             &previous.peer,
             LeaveWhy::Left,
@@ -212,7 +218,19 @@ async fn join<A: Adapter>(
         peer: peer.peer_id.clone(),
         in_sfu: false,
     }));
-    records::joined(sig, &room, &peer).await;
+    // Undo the admission if the socket went away meanwhile (its disconnect handler
+    // waits for this turn, but may have run before the turn began and found nothing to
+    // leave), or the meeting ended since it was read: otherwise the peer would hold a
+    // seat, and its history row stay open, for a socket or meeting that is gone.
+    let refused = match records::joined(sig, &room, &peer, admitted.present).await {
+        Err(e) => Some((e, LeaveWhy::Refused)),
+        Ok(()) if !s.connected() => Some((SignalError::NotInMeeting, LeaveWhy::Disconnected)),
+        Ok(()) => None,
+    };
+    if let Some((e, why)) = refused {
+        leave(s, io, sig, session, &room, &peer.peer_id, why).await;
+        return Err(e);
+    }
 
     let others: Vec<_> = sig
         .live()
@@ -222,7 +240,7 @@ async fn join<A: Adapter>(
         .filter(|p| p.peer_id != peer.peer_id)
         .map(|p| p.to_participant())
         .collect();
-    let ice_servers = records::ice_servers(sig, &session);
+    let ice_servers = records::ice_servers(sig, session);
     let me = peer.to_participant();
 
     // The original protocol's events, for frontends written against it.
@@ -258,6 +276,8 @@ pub(crate) enum LeaveWhy {
     Replaced,
     Removed,
     MediaFailed,
+    /// Admitted, then undone: the socket or the meeting was gone by then.
+    Refused,
 }
 
 /// Take `peer` out of `room`: registry, SFU, socket rooms, history, and tell the others.
@@ -327,6 +347,7 @@ async fn leave_meeting<A: Adapter>(
 ) {
     let result = async {
         let req: RoomOnly = parse(data)?;
+        let _turn = session(&s)?.turn().await;
         let (session, joined, _) = membership(&s, &sig, &req.room_id).await?;
         leave(
             &s,
@@ -346,6 +367,8 @@ async fn leave_meeting<A: Adapter>(
 
 async fn on_disconnect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig): State<Signaling>) {
     let Ok(session) = session(&s) else { return };
+    // After any join still running for this socket: what it admitted is left here.
+    let _turn = session.turn().await;
     if let Some(j) = session.joined() {
         leave(
             &s,
@@ -368,8 +391,16 @@ async fn sfu_offer<A: Adapter>(
 ) {
     let result = async {
         let req: SfuOffer = parse(data)?;
+        let _turn = session(&s)?.turn().await;
         let (session, joined, _) = membership(&s, &sig, &req.room_id).await?;
         let reply = media::offer(&sig, &joined, req.sdp, &req.sources).await?;
+        // Replaced by another socket or removed by the host while the SFU worked: their
+        // leave dropped the media before this offer created it, so drop it now.
+        if sig.live().get(&joined.room, &joined.peer).await?.is_none() {
+            media::leave(&sig, &joined.peer);
+            session.clear_if(&joined.peer);
+            return Err(SignalError::NotInMeeting);
+        }
         session.set_in_sfu(&joined.peer);
         Ok(reply)
     }
@@ -385,6 +416,7 @@ async fn sfu_answer<A: Adapter>(
 ) {
     let result = async {
         let req: SfuAnswer = parse(data)?;
+        let _turn = session(&s)?.turn().await;
         let (_, joined, _) = membership(&s, &sig, &req.room_id).await?;
         media::answer(&sig, &joined.peer, req.offer_id, req.sdp).await?;
         Ok(json!({}))

@@ -57,6 +57,8 @@ impl LivePeer {
 pub struct Admitted {
     /// Earlier connections of the same user, removed to make room for this one.
     pub replaced: Vec<LivePeer>,
+    /// How many are in the room now, the new one included (never more than the limit).
+    pub present: usize,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -215,7 +217,10 @@ impl LocalRooms {
                 .partition(|p| p.user_id == peer.user_id);
             *peers = kept;
             peers.push(peer);
-            Ok(Admitted { replaced })
+            Ok(Admitted {
+                replaced,
+                present: peers.len(),
+            })
         })
     }
 

@@ -16,7 +16,7 @@ use socketioxide::adapter::Adapter;
 
 use crate::state::MeetingEvent;
 pub use crate::store::Topology;
-use crate::store::{JoinRecord, MeetingStatus};
+use crate::store::{JoinRecord, MeetingStatus, StoreError};
 
 use super::handlers::end_for_everyone;
 use super::live::LivePeer;
@@ -78,16 +78,30 @@ pub fn ice_servers(sig: &Signaling, session: &Session) -> Vec<IceServer> {
     )
 }
 
-pub async fn joined(sig: &Signaling, room: &RoomId, peer: &LivePeer) {
+/// Write the join to the history. The only refusal is a meeting that ended (or was
+/// deleted) since the join read it: the caller then undoes the admission. Other store
+/// errors are logged (see the module doc).
+pub async fn joined(
+    sig: &Signaling,
+    room: &RoomId,
+    peer: &LivePeer,
+    admitted: usize,
+) -> Result<(), SignalError> {
     let record = JoinRecord {
         user_id: peer.user_id.clone(),
         peer_id: peer.peer_id.clone(),
         user_name: peer.user_name.clone(),
         user_picture: peer.user_picture.clone(),
         is_host: peer.is_host,
+        admitted: u32::try_from(admitted).unwrap_or(u32::MAX),
     };
-    if let Err(e) = sig.app().store.record_join(room, record, Utc::now()).await {
-        tracing::warn!(room = %room, peer = %peer.peer_id, error = %e, "could not record a join");
+    match sig.app().store.record_join(room, record, Utc::now()).await {
+        Ok(_) => Ok(()),
+        Err(StoreError::MeetingClosed) => Err(SignalError::MeetingEnded),
+        Err(e) => {
+            tracing::warn!(room = %room, peer = %peer.peer_id, error = %e, "could not record a join");
+            Ok(())
+        }
     }
 }
 

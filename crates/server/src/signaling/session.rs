@@ -4,10 +4,18 @@
 //! socket is in is remembered here, but the live registry is the truth: a connection
 //! replaced by a newer one, or removed by the host, is gone from the registry, and every
 //! request checks there ([`Session::joined`] only says where to look).
+//!
+//! Socket.IO runs every event handler as its own task, so without care a socket's
+//! `join-meeting`, `leave-meeting` and disconnect would interleave at their awaits (a
+//! disconnect seen while the join awaits the database finds nothing to leave, and the
+//! join then admits a socket that is gone). [`Session::turn`] gives each socket one
+//! order for the events that change its membership or media.
 
 use std::sync::{Arc, Mutex};
 
 use proto::{PeerId, RoomId, UserId};
+
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 use crate::auth::Claims;
 
@@ -25,6 +33,8 @@ pub struct Session {
     pub user: UserId,
     pub claims: Arc<Claims>,
     joined: Arc<Mutex<Option<Joined>>>,
+    /// Held by the handler whose turn it is (see [`Session::turn`]).
+    order: Arc<AsyncMutex<()>>,
 }
 
 impl Session {
@@ -33,7 +43,15 @@ impl Session {
             user: UserId::new(claims.sub.clone()),
             claims: Arc::new(claims),
             joined: Arc::default(),
+            order: Arc::default(),
         }
+    }
+
+    /// Wait for this socket's earlier membership events (join, leave, SDP, disconnect)
+    /// to finish; the next one waits for the guard to drop. Tokio's mutex is fair, so
+    /// they run in the order they asked.
+    pub async fn turn(&self) -> OwnedMutexGuard<()> {
+        self.order.clone().lock_owned().await
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Joined>> {

@@ -34,6 +34,9 @@ pub enum StoreError {
     },
     #[error("corrupt row in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
+    /// A join of a meeting that has ended or been deleted: nothing was written.
+    #[error("the meeting has ended or no longer exists")]
+    MeetingClosed,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -253,6 +256,11 @@ impl Store {
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
+        // Joins of an ended meeting are refused, so no join will consume these.
+        sqlx::query("DELETE FROM early_leaves WHERE room_id = $1")
+            .bind(room.as_str())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         self.get_meeting(room).await
     }
@@ -260,6 +268,10 @@ impl Store {
     /// Deletes the meeting and its history; false if there was none.
     pub async fn delete_meeting(&self, room: &RoomId) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM early_leaves WHERE room_id = $1")
+            .bind(room.as_str())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM participants WHERE room_id = $1")
             .bind(room.as_str())
             .execute(&mut *tx)
@@ -274,7 +286,14 @@ impl Store {
     }
 
     /// A connection joined: records it, starts the meeting if it was scheduled, stops
-    /// the idle clock and updates the peak. Returns how many are present now.
+    /// the idle clock and raises the peak to `join.admitted`. Returns how many are
+    /// present now.
+    ///
+    /// Correct whatever order the writes arrive in: a leave of this connection recorded
+    /// first (see [`Store::record_leave`]) makes the row closed from the start, and a
+    /// join of a meeting that has ended or been deleted meanwhile is refused with
+    /// [`StoreError::MeetingClosed`] and writes nothing, so ending a meeting leaves no
+    /// open row behind. Recording the same connection twice is harmless.
     pub async fn record_join(
         &self,
         room: &RoomId,
@@ -283,14 +302,39 @@ impl Store {
     ) -> Result<u32, StoreError> {
         let now_ms = now.timestamp_millis();
         let mut tx = self.pool.begin().await?;
-        // Lock the meeting row first: concurrent joins and leaves of one meeting then run
-        // one after the other, so each count below sees the others' committed rows
-        // (PostgreSQL READ COMMITTED takes a fresh snapshot per statement; SQLite has
-        // one writer at a time anyway). Without it two joins could both count 1.
+        // Lock the meeting row first: concurrent joins, leaves and the end of one meeting
+        // then run one after the other, so each statement below sees the others'
+        // committed rows (PostgreSQL READ COMMITTED takes a fresh snapshot per statement;
+        // SQLite has one writer at a time anyway). Without it two joins could both count
+        // 1, or a join could miss the end that closed every row.
         lock_meeting(&mut tx, room, now_ms).await?;
-        sqlx::query(
-            "INSERT INTO participants (room_id, user_id, peer_id, user_name, user_picture, is_host, joined_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        let status: Option<String> = sqlx::query("SELECT status FROM meetings WHERE room_id = $1")
+            .bind(room.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        if status.is_none_or(|s| s == MeetingStatus::Ended.as_str()) {
+            tx.rollback().await?;
+            return Err(StoreError::MeetingClosed);
+        }
+        let left_at: Option<i64> =
+            sqlx::query("SELECT left_at FROM early_leaves WHERE peer_id = $1 AND room_id = $2")
+                .bind(join.peer_id.as_str())
+                .bind(room.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        if left_at.is_some() {
+            sqlx::query("DELETE FROM early_leaves WHERE peer_id = $1")
+                .bind(join.peer_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO participants (room_id, user_id, peer_id, user_name, user_picture, is_host, joined_at, left_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (peer_id) DO NOTHING",
         )
         .bind(room.as_str())
         .bind(join.user_id.as_str())
@@ -299,18 +343,26 @@ impl Store {
         .bind(join.user_picture.as_deref())
         .bind(i64::from(join.is_host))
         .bind(now_ms)
+        .bind(left_at.map(|t| t.max(now_ms)))
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
         let present = count_present(&mut tx, room).await?;
+        // A row written closed (or not at all) does not make the meeting occupied; the
+        // peak is the live registry's count at admission, never more than the cap, and
+        // not the open rows, which briefly include a connection that is leaving.
+        let occupied = inserted > 0 && left_at.is_none();
         sqlx::query(
             "UPDATE meetings SET status = CASE WHEN status = 'scheduled' THEN 'active' ELSE status END, \
-             started_at = COALESCE(started_at, $2), empty_since = NULL, \
+             started_at = COALESCE(started_at, $2), \
+             empty_since = CASE WHEN $4 = 1 THEN NULL ELSE empty_since END, \
              peak_participants = CASE WHEN peak_participants < $3 THEN $3 ELSE peak_participants END \
              WHERE room_id = $1",
         )
         .bind(room.as_str())
         .bind(now_ms)
-        .bind(present)
+        .bind(i64::from(join.admitted))
+        .bind(i64::from(occupied))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -318,7 +370,8 @@ impl Store {
     }
 
     /// A connection left. Returns how many remain; at zero the idle clock starts.
-    /// Leaving twice is harmless.
+    /// Leaving twice is harmless. A leave that arrives before its connection's join row
+    /// is kept aside, and that join writes its row closed (see [`Store::record_join`]).
     pub async fn record_leave(
         &self,
         room: &RoomId,
@@ -330,12 +383,29 @@ impl Store {
         // See `record_join`: without the lock, the last two leaving together could each
         // see the other still present, and the idle clock would never start.
         lock_meeting(&mut tx, room, now_ms).await?;
-        sqlx::query("UPDATE participants SET left_at = $3 WHERE room_id = $1 AND peer_id = $2 AND left_at IS NULL")
+        let closed = sqlx::query("UPDATE participants SET left_at = $3 WHERE room_id = $1 AND peer_id = $2 AND left_at IS NULL")
+            .bind(room.as_str())
+            .bind(peer.as_str())
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if closed == 0 {
+            // No open row: either it is closed already (a second leave), or its join has
+            // not been written yet. Only the latter is noted, and only while the meeting
+            // runs (a join of an ended meeting is refused and would never consume it).
+            sqlx::query(
+                "INSERT INTO early_leaves (peer_id, room_id, left_at) \
+                 SELECT $2, room_id, $3 FROM meetings WHERE room_id = $1 AND status <> 'ended' \
+                 AND NOT EXISTS (SELECT 1 FROM participants WHERE peer_id = $2) \
+                 ON CONFLICT (peer_id) DO NOTHING",
+            )
             .bind(room.as_str())
             .bind(peer.as_str())
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
+        }
         let present = count_present(&mut tx, room).await?;
         if present == 0 {
             sqlx::query(
@@ -492,6 +562,10 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        // Their joins died with the previous run too.
+        sqlx::query("DELETE FROM early_leaves")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "UPDATE meetings SET empty_since = $1 WHERE status <> 'ended' AND empty_since IS NULL \
              AND room_id NOT IN (SELECT room_id FROM participants WHERE left_at IS NULL)",

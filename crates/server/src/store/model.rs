@@ -162,6 +162,10 @@ pub struct JoinRecord {
     pub user_name: String,
     pub user_picture: Option<String>,
     pub is_host: bool,
+    /// How many were in the meeting's live registry once this connection was admitted
+    /// (itself included): the peak candidate. The registry enforces the cap, so the
+    /// peak never exceeds it.
+    pub admitted: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
