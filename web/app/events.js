@@ -1,0 +1,83 @@
+// What the server tells a joined page over Socket.IO (docs/protocol.md), and what the page
+// does about each event.
+import { M, session, setState } from "./state.js";
+import { banner, fail } from "./ui.js";
+import { upsertParticipant, removeParticipant, byPeerOrUser, syncParticipants } from "./participants.js";
+import { render } from "./tiles.js";
+import { onChat } from "./chat.js";
+import { setAudio, setVideo } from "./controls.js";
+import { queueServerOffer } from "./sfu.js";
+import { onMeshOffer, onMeshAnswer, onMeshCandidate, closeMeshPeer } from "./mesh.js";
+import { done, teardownMedia } from "./lifecycle.js";
+
+function setFlag(ev, key, value) {
+  const p = byPeerOrUser(ev);
+  if (!p) return;
+  p[key] = value;
+  syncParticipants();
+  render();
+}
+
+/** Wire `sio`'s events; `rejoin` is called when the server asks us to join again. */
+export function wireEvents(sio, { rejoin }) {
+  sio.on("participant-joined", (p) => {
+    if (p.peerId === M.peerId) return;
+    upsertParticipant(p);
+    render();
+  });
+  sio.on("participant-left", (ev) => {
+    const p = byPeerOrUser(ev);
+    if (!p || p.local) return;
+    removeParticipant(p.peerId);
+    if (M.topology === "mesh") closeMeshPeer(p.userId, p.peerId);
+    render();
+  });
+  sio.on("participant-audio-changed", (ev) => setFlag(ev, "audioEnabled", !!ev.isEnabled));
+  sio.on("participant-video-changed", (ev) => setFlag(ev, "videoEnabled", !!ev.isEnabled));
+  sio.on("participant-screen-share-changed", (ev) => setFlag(ev, "screenSharing", !!ev.isSharing));
+  sio.on("screen:started", (ev) => setFlag(ev, "screenSharing", true));
+  sio.on("screen:stopped", (ev) => setFlag(ev, "screenSharing", false));
+  sio.on("meeting-chat-message", onChat);
+  sio.on("meeting:ended", (ev) => {
+    M.endedReason = (ev && ev.reason) || "ended";
+    const text = M.endedReason === "host-ended" ? "The host ended the meeting for everyone." : "The meeting has ended.";
+    session.leaving = true;
+    done("ended", "Meeting ended", text);
+  });
+  sio.on("control:removed", () => {
+    session.leaving = true;
+    done("removed", "You were removed", "The host removed you from the meeting.");
+  });
+  sio.on("meeting:replaced", () => {
+    session.leaving = true;
+    done("replaced", "Joined elsewhere", "You joined this meeting from another window, so this one was disconnected.");
+  });
+  // The node that carried this meeting's media died (a cluster of servers).
+  sio.on("meeting:rejoin", () => {
+    rejoin().catch((e) => console.error("rejoin", e));
+  });
+  sio.on("control:mute", (ev) => {
+    const kind = ev && ev.kind === "video" ? "video" : "audio";
+    if (kind === "audio") setAudio(false);
+    else setVideo(false);
+    banner(`The host turned off your ${kind === "audio" ? "microphone" : "camera"}.`, { kind: "info" });
+  });
+  sio.on("meeting-error", (ev) => {
+    const e = (ev && ev.error) || {};
+    fail(e.code || "ERROR", `Meeting error: ${e.message || e.code}`);
+  });
+  sio.on("peer-connection-error", (ev) => {
+    const e = (ev && ev.error) || {};
+    M.notices.push(`peer-connection-error ${e.code}: ${e.message}`);
+  });
+  sio.on("sfu-offer", queueServerOffer);
+  sio.on("webrtc-offer", (ev) => onMeshOffer(ev).catch((e) => console.error("webrtc-offer", e)));
+  sio.on("webrtc-answer", (ev) => onMeshAnswer(ev).catch((e) => console.error("webrtc-answer", e)));
+  sio.on("ice-candidate", (ev) => onMeshCandidate(ev).catch((e) => console.error("ice-candidate", e)));
+  sio.on("disconnect", (reason) => {
+    if (session.leaving || M.state !== "joined") return;
+    setState("error");
+    fail("DISCONNECTED", `Lost the connection to the meeting server (${reason}). Reload the page to rejoin.`);
+    teardownMedia();
+  });
+}

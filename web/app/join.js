@@ -1,0 +1,144 @@
+// Joining a meeting: devices, the signaling socket, `join-meeting`, then the media
+// connection of the meeting's topology (SFU or mesh).
+import { M, session, setState, audioTrack, videoTrack } from "./state.js";
+import { $, banner, fail, hideBanner, show } from "./ui.js";
+import { ensureToken } from "./identity.js";
+import { getLocalMedia } from "./local-media.js";
+import { participants, upsertParticipant, me } from "./participants.js";
+import { render } from "./tiles.js";
+import { updateControls, setAudio, setVideo } from "./controls.js";
+import { startSfu } from "./sfu.js";
+import { startMesh } from "./mesh.js";
+import { wireEvents } from "./events.js";
+import { done, teardownMedia } from "./lifecycle.js";
+
+const JOIN_ERRORS = {
+  ROOM_FULL: "This meeting is full.",
+  MEETING_ENDED: "This meeting has ended.",
+  NOT_FOUND: "There is no meeting with this code.",
+  ROOM_LOCKED: "This meeting is locked by its host.",
+  TOKEN_MISSING: "You are not signed in.",
+  TOKEN_INVALID: "Your sign-in token is not valid.",
+  TOKEN_EXPIRED: "Your sign-in token has expired.",
+};
+
+async function connectSignaling(name) {
+  let token = await ensureToken(name);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const client = new window.SioClient();
+    try {
+      await client.connect(location.origin, { token });
+      return client;
+    } catch (e) {
+      const refused = e.code === "TOKEN_EXPIRED" || e.code === "TOKEN_INVALID";
+      if (attempt > 0 || !refused) throw e;
+      token = await ensureToken(name, true); // a stale guest token: get a fresh one once
+    }
+  }
+  throw new Error("unreachable");
+}
+
+export async function join(name, wantAudio, wantVideo) {
+  if (M.state === "joining" || M.state === "joined") return;
+  setState("joining");
+  M.error = null;
+  hideBanner();
+  $("join-button").disabled = true;
+  try {
+    const media = await getLocalMedia(wantAudio, wantVideo);
+    session.localStream = media.stream;
+    if (media.problem) banner(media.problem, { kind: "warn" });
+    M.audioEnabled = !!audioTrack();
+    M.videoEnabled = !!videoTrack();
+
+    try {
+      session.sio = await connectSignaling(name);
+    } catch (e) {
+      const text = JOIN_ERRORS[e.code] ? `${JOIN_ERRORS[e.code]} (${e.message})` : `Could not reach the meeting server: ${e.message}`;
+      setState("error");
+      fail(e.code || "CONNECT_FAILED", text);
+      return;
+    }
+    const sio = session.sio;
+    wireEvents(sio, { rejoin });
+    M.timings.joinEmit = performance.now();
+    const ack = await sio.emit("join-meeting", {
+      roomId: M.roomId,
+      userName: name,
+      isVideoEnabled: M.videoEnabled,
+      isAudioEnabled: M.audioEnabled,
+    });
+    M.timings.joinAck = performance.now();
+    if (!ack || !ack.ok) {
+      const err = (ack && ack.error) || { code: "INTERNAL", message: "no answer" };
+      const lead = JOIN_ERRORS[err.code] || "Could not join the meeting.";
+      M.error = err;
+      sio.close();
+      session.sio = null;
+      done("error", lead, err.message || lead);
+      banner(`${lead} ${err.message || ""}`.trim());
+      return;
+    }
+    const d = ack.data;
+    M.userId = d.userId;
+    M.peerId = d.peerId;
+    M.isHost = !!d.isHost;
+    M.topology = d.topology === "mesh" ? "mesh" : "sfu";
+    M.meeting = d.meeting || null;
+    setState("joined");
+    show("meeting");
+    $("meeting-info").hidden = false;
+    $("meeting-title").textContent = (d.meeting && d.meeting.title) || "Meeting";
+    $("meeting-code").textContent = M.roomId;
+    $("topology").textContent = M.topology === "mesh" ? "peer-to-peer" : "via server";
+    $("host-panel").hidden = !M.isHost;
+    upsertParticipant({
+      userId: d.userId,
+      peerId: d.peerId,
+      userName: name,
+      isHost: M.isHost,
+      audioEnabled: M.audioEnabled,
+      videoEnabled: M.videoEnabled,
+      screenSharing: false,
+      local: true,
+    });
+    for (const p of d.participants || []) upsertParticipant(p);
+    updateControls();
+    render();
+    const iceServers = d.iceServers || [];
+    if (M.topology === "sfu") {
+      await startSfu(iceServers);
+    } else {
+      startMesh(iceServers);
+    }
+  } catch (e) {
+    setState("error");
+    fail(e.code || "INTERNAL", `Joining failed: ${e.message}`);
+  } finally {
+    $("join-button").disabled = false;
+  }
+}
+
+// The node that carried this meeting's media died (a cluster of servers): join again,
+// and the meeting's media opens on a live node.
+async function rejoin() {
+  const self = me();
+  const name = (self && self.userName) || $("prejoin-name").value || "Guest";
+  // Ask for the devices this page had (muted or not) and restore the mute state after.
+  const wantAudio = !!audioTrack();
+  const wantVideo = !!videoTrack();
+  const wasAudioOn = M.audioEnabled;
+  const wasVideoOn = M.videoEnabled;
+  session.leaving = true;
+  teardownMedia();
+  participants.clear();
+  session.leaving = false;
+  M.rejoins = (M.rejoins || 0) + 1;
+  setState("idle");
+  await join(name, wantAudio, wantVideo);
+  if (M.state === "joined") {
+    if (wantAudio && !wasAudioOn) setAudio(false);
+    if (wantVideo && !wasVideoOn) setVideo(false);
+    banner("The media server changed; you are back in the meeting.", { kind: "info" });
+  }
+}

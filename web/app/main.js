@@ -1,0 +1,47 @@
+// meeting-service web client: landing page, pre-join, meeting (SFU or mesh), done.
+// Native ES modules, no build step; the wire contract is docs/protocol.md. /assets/sio.js
+// (a classic script, also loaded by the Node tests) provides window.SioClient.
+//
+// For tests the page exposes `window.__meeting` (state.js); every control carries a
+// data-testid. Modules, from the bottom up:
+//   state.js         window.__meeting and the live call's connections
+//   ui.js            element lookup, views, the banner
+//   api.js           REST calls
+//   identity.js      sign-in: the saved token, a link's ?token=, guest tokens
+//   participants.js  the participant list
+//   local-media.js   camera and microphone
+//   remote-media.js  the received tracks and their stats
+//   ice.js           ICE state → user-facing failure and hints
+//   people.js        the People panel and host actions
+//   tiles.js         the video grid
+//   sfu.js, mesh.js  the two media topologies
+//   lifecycle.js     ending a call
+//   controls.js      mic, camera, screen share, panels, leave, end-for-everyone
+//   chat.js          chat
+//   events.js        the server's Socket.IO events
+//   join.js          joining (and rejoining after a media node died)
+//   routing.js       landing and pre-join views
+import { M, session } from "./state.js";
+import { initBanner } from "./ui.js";
+import { takeLinkToken } from "./identity.js";
+import { mediaStats } from "./remote-media.js";
+import { initTiles } from "./tiles.js";
+import { initChat } from "./chat.js";
+import { initControls } from "./controls.js";
+import { route, initRouting } from "./routing.js";
+
+takeLinkToken();
+
+M.mediaStats = mediaStats;
+initBanner();
+initTiles();
+initChat();
+initControls();
+initRouting();
+
+window.addEventListener("pagehide", () => {
+  session.leaving = true;
+  if (session.sio) session.sio.close();
+});
+
+route();

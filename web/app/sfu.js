@@ -1,0 +1,78 @@
+// SFU mode: one peer connection to the server. The page publishes with its own offer
+// (microphone, camera, screen: sendonly), then answers the server's offers, which add and
+// remove the other participants' tracks. Server offers wait until the publishing offer is
+// answered, and are handled one at a time: no glare.
+import { M, session, audioTrack, videoTrack } from "./state.js";
+import { fail } from "./ui.js";
+import { watchIce, firstCandidate, ICE_HINTS } from "./ice.js";
+import { render } from "./tiles.js";
+
+let chain = Promise.resolve();
+
+/** Open the connection and publish; server offers queue behind it. */
+export function startSfu(iceServers) {
+  chain = publish(iceServers);
+  return chain;
+}
+
+/** A `sfu-offer` from the server, handled after everything before it. */
+export function queueServerOffer(offer) {
+  chain = chain.then(() => onServerOffer(offer)).catch((e) => console.error("sfu-offer", e));
+}
+
+async function publish(iceServers) {
+  const pc = new RTCPeerConnection({ iceServers });
+  session.pc = pc;
+  watchIce(pc, null);
+  pc.ontrack = () => render();
+  const stream = session.localStream;
+  const a = audioTrack();
+  const v = videoTrack();
+  const tA = pc.addTransceiver(a || "audio", { direction: "sendonly", streams: a ? [stream] : [] });
+  const tV = pc.addTransceiver(v || "video", { direction: "sendonly", streams: v ? [stream] : [] });
+  const tS = pc.addTransceiver("video", { direction: "sendonly" });
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  // The server runs full ICE (docs/sfu.md): it would learn our address from our checks as
+  // a peer-reflexive candidate anyway, but a candidate in the offer lets its own checks
+  // start at once, for at most this short wait.
+  await firstCandidate(pc, 1000);
+  const sources = {};
+  sources[tA.mid] = "microphone";
+  sources[tV.mid] = "camera";
+  sources[tS.mid] = "screen";
+  M.sfuMids = { microphone: tA.mid, camera: tV.mid, screen: tS.mid };
+  M.timings.publishSent = performance.now();
+  const ack = await session.sio.emit("sfu-offer", { roomId: M.roomId, sdp: pc.localDescription.sdp, sources }, 20000);
+  if (!ack || !ack.ok) {
+    const e = (ack && ack.error) || { code: "SFU_ERROR", message: "no answer" };
+    fail(e.code, `The media server refused the connection: ${e.message}`, { hints: ICE_HINTS });
+    return;
+  }
+  await pc.setRemoteDescription({ type: "answer", sdp: ack.data.sdp });
+  M.timings.publishAnswered = performance.now();
+  session.sfuTracks = ack.data.tracks || [];
+  render();
+}
+
+async function onServerOffer(offer) {
+  const pc = session.pc;
+  if (!pc || !offer || typeof offer.sdp !== "string" || pc.signalingState === "closed") return;
+  if (M.timings.firstServerOffer == null) M.timings.firstServerOffer = performance.now();
+  await pc.setRemoteDescription({ type: "offer", sdp: offer.sdp });
+  const answer = await pc.createAnswer();
+  await pc.setLocalDescription(answer);
+  session.sfuTracks = offer.tracks || [];
+  render();
+  const ack = await session.sio.emit("sfu-answer", { roomId: M.roomId, offerId: offer.offerId, sdp: pc.localDescription.sdp });
+  if (ack && !ack.ok && !(ack.error && ack.error.code === "SFU_ERROR")) {
+    M.notices.push(`sfu-answer: ${ack.error && ack.error.message}`);
+  }
+}
+
+/** The sender that carries the screen share, if the connection is up. */
+export function sfuScreenSenders() {
+  const mid = M.sfuMids && M.sfuMids.screen;
+  const t = session.pc && session.pc.getTransceivers().find((x) => x.mid === mid);
+  return t ? [t.sender] : [];
+}

@@ -1,0 +1,55 @@
+// Page-wide state: `window.__meeting`, which the browser tests read, and the live call's
+// connections, shared by the modules that build, use and tear down a call.
+
+/** The test hook (tests/browser/README.md lists what the tests read). */
+export const M = {
+  state: "idle", // idle | joining | joined | left | ended | removed | replaced | error
+  error: null, // { code, message }
+  endedReason: null,
+  topology: null,
+  roomId: null,
+  userId: null,
+  peerId: null,
+  isHost: false,
+  meeting: null,
+  participants: [], // remote and local, as the server describes them
+  tiles: [], // [{ peerId, userId, source, local }]
+  chat: [], // [{ userId, userName, message, timestamp }]
+  notices: [],
+  iceState: "new",
+  audioEnabled: false,
+  videoEnabled: false,
+  screenSharing: false,
+  // performance.now() marks of the last join, for the join-to-first-frame figure.
+  timings: { joinEmit: null, joinAck: null, publishSent: null, publishAnswered: null, firstServerOffer: null, iceConnected: null, firstRemoteFrame: null },
+  mediaStats: null, // set by main.js (remote-media.js)
+  // Test hook: a function returning a MediaStreamTrack used instead of getDisplayMedia
+  // (set only by tests, when headless Chromium cannot capture a screen).
+  screenTrackFactory: null,
+};
+window.__meeting = M;
+
+/** The call in progress: one signaling socket, local media, and the peer connections. */
+export const session = {
+  sio: null, // SioClient while connected
+  localStream: null, // microphone + camera
+  screenTrack: null,
+  pc: null, // SFU mode: the one peer connection
+  sfuTracks: [], // SFU mode: [{ mid, userId, peerId, source }] the server sends us
+  meshPeers: new Map(), // mesh mode: userId → { pc, peerId, userId, pending, transceivers }
+  // True while this page ends the call itself, so that the socket's disconnect is no error.
+  leaving: false,
+};
+
+export function setState(s) {
+  M.state = s;
+  document.body.dataset.state = s;
+}
+
+export function audioTrack() {
+  return session.localStream ? session.localStream.getAudioTracks()[0] || null : null;
+}
+
+export function videoTrack() {
+  return session.localStream ? session.localStream.getVideoTracks()[0] || null : null;
+}
