@@ -27,6 +27,11 @@ pub struct SfuConfig {
     /// ICE-TCP: each worker also listens on TCP at its UDP port and offers a passive TCP
     /// candidate (RFC 6544, framed per RFC 4571), for clients whose UDP is blocked.
     pub tcp: bool,
+    /// An ICE-TCP connection that has not completed ICE (delivered a STUN request with
+    /// valid credentials for one of the worker's participants) this long after it was
+    /// accepted is closed, whatever it sends: each worker keeps at most 1,024
+    /// connections, and one that never authenticates must not hold a slot.
+    pub tcp_handshake_timeout: Duration,
     /// One-port mode: every worker shares this one UDP port (and TCP port, with `tcp`)
     /// instead of `min_port + i`; a demultiplexer thread hands each datagram to the
     /// worker that owns its sender. `min_port`/`max_port` are then unused.
@@ -66,6 +71,7 @@ impl Default for SfuConfig {
             connect_timeout: Duration::from_secs(30),
             reconnect_timeout: Duration::from_secs(15),
             tcp: true,
+            tcp_handshake_timeout: Duration::from_secs(10),
             single_port: None,
         }
     }

@@ -237,6 +237,7 @@ pub(crate) fn launch(config: SfuConfig, events: EventSink) -> Result<Launched, S
             counters: counters.clone(),
             directory: directory.clone(),
             events: events.clone(),
+            tcp_handshake_timeout: config.tcp_handshake_timeout,
         };
         let thread = std::thread::Builder::new()
             .name(format!("sfu-worker-{index}"))

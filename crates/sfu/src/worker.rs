@@ -119,6 +119,8 @@ pub(crate) struct Worker {
     pub counters: Arc<Counters>,
     pub directory: Arc<Directory>,
     pub events: EventSink,
+    /// [`crate::SfuConfig::tcp_handshake_timeout`].
+    pub tcp_handshake_timeout: Duration,
 }
 
 /// What the run loop carries between turns besides the worker itself.
@@ -166,7 +168,7 @@ impl Worker {
             events: Events::with_capacity(256),
             rx: udp::Receiver::new(),
             tx: udp::Sender::new(),
-            tcp: TcpConns::new(),
+            tcp: TcpConns::new(self.tcp_handshake_timeout),
             frames: Vec::new(),
             udp_ready: self.io.reads_udp,
             inbox_more: false,
@@ -195,7 +197,7 @@ impl Worker {
             if l.udp_ready {
                 l.udp_ready = self.read_udp(&mut l);
             }
-            if now.duration_since(l.last_sweep) >= Duration::from_secs(1) {
+            if now.duration_since(l.last_sweep) >= l.tcp.sweep_period() {
                 l.last_sweep = now;
                 l.tcp.sweep(now, self.io.poll.registry());
             }
@@ -266,18 +268,17 @@ impl Worker {
     }
 
     fn read_tcp(&mut self, l: &mut Loop, token: Token) {
-        l.tcp.readable(
-            token,
-            self.io.poll.registry(),
-            Instant::now(),
-            &mut l.frames,
-        );
+        l.tcp
+            .readable(token, self.io.poll.registry(), &mut l.frames);
         if !l.frames.is_empty() {
             let frames = std::mem::take(&mut l.frames);
-            self.engine.handle_tcp_packets(
-                Instant::now(),
-                frames.iter().map(|(s, d)| (*s, d.as_slice())),
-            );
+            let now = Instant::now();
+            let taken = self
+                .engine
+                .handle_tcp_packets(now, frames.iter().map(|(s, d)| (*s, d.as_slice())));
+            if taken > 0 {
+                l.tcp.delivered(token, now);
+            }
             l.frames = frames;
             l.frames.clear();
             self.flush(l);

@@ -18,6 +18,18 @@ fn start_sfu(workers: usize) -> (Sfu, mpsc::Receiver<SfuEvent>) {
 
 /// As [`start_sfu`]; with `one_port`, all workers share the range's first port.
 fn start_sfu_with(workers: usize, one_port: bool) -> (Sfu, mpsc::Receiver<SfuEvent>) {
+    start_sfu_configured(workers, |cfg| {
+        if one_port {
+            cfg.single_port = Some(cfg.min_port);
+        }
+    })
+}
+
+/// As [`start_sfu`], with `configure` applied to the configuration last.
+fn start_sfu_configured(
+    workers: usize,
+    configure: impl Fn(&mut SfuConfig),
+) -> (Sfu, mpsc::Receiver<SfuEvent>) {
     common::init();
     for attempt in 0..50u16 {
         // Probe a range: a port free now is very likely still free a moment later; if
@@ -43,9 +55,7 @@ fn start_sfu_with(workers: usize, one_port: bool) -> (Sfu, mpsc::Receiver<SfuEve
             Ipv4Addr::LOCALHOST.into(),
         );
         cfg.allow_loopback_announced = true;
-        if one_port {
-            cfg.single_port = Some(base);
-        }
+        configure(&mut cfg);
         match Sfu::start(cfg, sink) {
             Ok(sfu) => return (sfu, rx),
             Err(meeting_sfu::StartError::Bind { .. }) => continue,
@@ -567,10 +577,23 @@ fn tcp_subscriber_receives(
     room: &RoomId,
     publisher_index: u8,
 ) -> Vec<meeting_sfu::WorkerStats> {
+    tcp_subscriber_receives_for(sfu, events, room, publisher_index, Duration::ZERO)
+}
+
+/// As [`tcp_subscriber_receives`], and the subscriber stays at least `hold` after its
+/// TCP connect; the stats are taken before it goes.
+fn tcp_subscriber_receives_for(
+    sfu: &Sfu,
+    events: &mpsc::Receiver<SfuEvent>,
+    room: &RoomId,
+    publisher_index: u8,
+    hold: Duration,
+) -> Vec<meeting_sfu::WorkerStats> {
     let mut publisher = join(sfu, room, publisher_index);
     let port = publisher.server_port().expect("UDP candidate");
     let server = std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port));
 
+    let connected_at = Instant::now();
     let (mut tcp, offer) = TcpClient::connect(server);
     let (tx, rx) = mpsc::channel();
     sfu.join(
@@ -588,9 +611,13 @@ fn tcp_subscriber_receives(
         .expect("join succeeds");
     tcp.accept_answer(&answer.sdp);
 
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(20) + hold;
     let mut buf = vec![0u8; 2048];
-    while Instant::now() < deadline && !(tcp.connected && tcp.media[0] >= 10 && tcp.media[1] >= 10)
+    while Instant::now() < deadline
+        && !(tcp.connected
+            && tcp.media[0] >= 10
+            && tcp.media[1] >= 10
+            && connected_at.elapsed() >= hold)
     {
         while let Ok(e) = events.try_recv() {
             let SfuEvent::Renegotiate {
@@ -652,4 +679,65 @@ fn ice_tcp_in_one_port_mode_reaches_the_second_worker() {
     assert_eq!(stats[0].tcp_connections, 0, "{stats:?}");
     assert_eq!(stats[1].tcp_connections, 1, "{stats:?}");
     assert_eq!(stats[1].rooms, 1, "{stats:?}");
+}
+
+/// Issue #12 item 5: an ICE-TCP connection that sends one STUN-shaped frame and then an
+/// empty frame every 100 ms used to hold one of the worker's 1,024 connection slots
+/// forever. It is closed at the handshake deadline (short here; 10 s by default), and a
+/// real ICE-TCP client on the same worker still connects, receives, and keeps its
+/// connection past that deadline.
+#[test]
+fn an_ice_tcp_connection_that_never_authenticates_is_closed_at_the_deadline() {
+    const DEADLINE: Duration = Duration::from_secs(2);
+    let (sfu, events) = start_sfu_configured(1, |cfg| cfg.tcp_handshake_timeout = DEADLINE);
+    let server = std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, sfu.ports()[0]));
+    let held = keep_alive_until_closed(server, Duration::from_secs(15))
+        .expect("the keep-alive connection is still open after 15 s");
+    assert!(
+        held >= DEADLINE,
+        "closed after {held:?}, before the deadline"
+    );
+    assert!(
+        held < DEADLINE + Duration::from_secs(3),
+        "closed only after {held:?}"
+    );
+    let stats = tcp_subscriber_receives_for(
+        &sfu,
+        &events,
+        &RoomId::new("ice-tcp-deadline"),
+        1,
+        DEADLINE * 2,
+    );
+    assert_eq!(
+        stats[0].tcp_connections, 1,
+        "the real client's connection outlives the deadline: {stats:?}"
+    );
+}
+
+/// Connect to `server`, send one STUN-shaped frame (a binding request header without
+/// credentials), then an empty RFC 4571 frame every 100 ms until the server closes the
+/// connection. Returns how long it stayed open (`None`: still open after `limit`).
+fn keep_alive_until_closed(server: std::net::SocketAddr, limit: Duration) -> Option<Duration> {
+    use std::io::{ErrorKind, Read, Write};
+    let start = Instant::now();
+    let mut stream = std::net::TcpStream::connect(server).expect("TCP connect to the worker");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("read timeout");
+    let mut first = vec![0u8, 20, 0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42];
+    first.extend_from_slice(&[7; 12]);
+    stream.write_all(&first).expect("first frame");
+    let mut buf = [0u8; 256];
+    while start.elapsed() < limit {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(start.elapsed()),
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return Some(start.elapsed()),
+        }
+        if stream.write_all(&[0, 0]).is_err() {
+            return Some(start.elapsed());
+        }
+    }
+    None
 }

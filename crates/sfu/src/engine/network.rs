@@ -22,17 +22,28 @@ impl Engine {
 
     /// Packets received over ICE-TCP from the connection whose remote end is `source`,
     /// one per RFC 4571 frame (the driver removes the 2-byte length).
+    ///
+    /// Returns how many of them a participant took: routed to it (a first STUN request
+    /// only when its credentials are valid, `Rtc::accepts`) and not refused by its
+    /// `Rtc`. The driver counts only those as the connection's activity, so that a
+    /// connection cannot hold a slot with packets nobody wants.
     pub fn handle_tcp_packets<'a>(
         &mut self,
         now: Instant,
         batch: impl IntoIterator<Item = (SocketAddr, &'a [u8])>,
-    ) {
+    ) -> usize {
+        let mut taken = 0;
         for (source, data) in batch {
+            let dropped = self.stats.datagrams_dropped;
             if let Some(key) = self.receive(now, Transport::Tcp, source, data) {
+                if self.stats.datagrams_dropped == dropped {
+                    taken += 1;
+                }
                 self.poll_participant(key, now);
             }
         }
         self.drive(now);
+        taken
     }
 
     /// Several datagrams received at `now` (a burst read from the socket). The same as

@@ -7,6 +7,14 @@
 //! queue without bound (a stalled reader would otherwise eat memory while the video it
 //! waits for grows stale), so each connection's write buffer is capped and packets
 //! beyond it are dropped, as a full UDP socket would.
+//!
+//! Connections cost the worker a slot of [`MAX_CONNECTIONS`] each, so a connection must
+//! earn its keep: one that has not delivered a packet to a participant (its first: a STUN
+//! request with valid credentials, which the engine checks) within the handshake
+//! deadline is closed whatever it sends, and a connection that stops delivering packets
+//! is closed after [`IDLE_TIMEOUT`]. Frames the engine refuses (garbage, STUN for
+//! nobody) and empty frames are not activity: only the worker's report that the engine
+//! took a packet ([`TcpConns::delivered`]) is.
 
 use std::collections::HashMap;
 use std::io::{self, IoSlice, Read, Write};
@@ -23,8 +31,9 @@ const MAX_CONNECTIONS: usize = 1024;
 const MAX_WRITE_BUFFER: usize = 1 << 20;
 /// Partial frame kept per connection: one maximal frame.
 pub(crate) const MAX_READ_BUFFER: usize = 2 + u16::MAX as usize;
-/// A connection that delivers no frame for this long is closed. Browsers send ICE
-/// consent checks every few seconds, so a live one never idles this long.
+/// A connection whose packets stop reaching its participant for this long is closed.
+/// Browsers send ICE consent checks every few seconds, so a live one never idles this
+/// long.
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// First token of connections; the ones below are the worker's own sources.
@@ -38,13 +47,21 @@ struct Conn {
     write: Vec<u8>,
     /// Registered for WRITABLE too (the write buffer is not empty).
     want_write: bool,
-    last_frame: Instant,
+    /// When it was accepted (or handed over by the demultiplexer).
+    opened: Instant,
+    /// The engine took a packet from it at least once: ICE succeeded on it (a STUN
+    /// request with valid credentials for one of the worker's participants).
+    authenticated: bool,
+    /// When the engine last took a packet from it.
+    last_delivered: Instant,
     /// At least one frame arrived; the first must be STUN (RFC 7983) or we hang up.
     framed: bool,
 }
 
 /// The ICE-TCP connections of one worker, by mio token and by peer address.
 pub(crate) struct TcpConns {
+    /// How long a connection may stay unauthenticated ([`Conn::authenticated`]).
+    handshake_timeout: Duration,
     conns: HashMap<Token, Conn>,
     by_peer: HashMap<SocketAddr, Token>,
     next_token: usize,
@@ -55,8 +72,9 @@ pub(crate) struct TcpConns {
 }
 
 impl TcpConns {
-    pub(crate) fn new() -> TcpConns {
+    pub(crate) fn new(handshake_timeout: Duration) -> TcpConns {
         TcpConns {
+            handshake_timeout,
             conns: HashMap::new(),
             by_peer: HashMap::new(),
             next_token: FIRST_TOKEN,
@@ -121,7 +139,9 @@ impl TcpConns {
                 read: already_read,
                 write: Vec::new(),
                 want_write: false,
-                last_frame: now,
+                opened: now,
+                authenticated: false,
+                last_delivered: now,
                 framed: false,
             },
         );
@@ -134,7 +154,6 @@ impl TcpConns {
         &mut self,
         token: Token,
         registry: &Registry,
-        now: Instant,
         frames: &mut Vec<(SocketAddr, Vec<u8>)>,
     ) {
         let Some(conn) = self.conns.get_mut(&token) else {
@@ -157,12 +176,12 @@ impl TcpConns {
                     break;
                 }
             }
-            if !take_frames(conn, now, frames) {
+            if !take_frames(conn, frames) {
                 open = false;
                 break;
             }
         }
-        if open && !take_frames(conn, now, frames) {
+        if open && !take_frames(conn, frames) {
             open = false;
         }
         if !open {
@@ -229,15 +248,42 @@ impl TcpConns {
         }
     }
 
-    /// Close connections idle for [`IDLE_TIMEOUT`].
+    /// The engine took a packet that came on `token`'s connection (see the module
+    /// documentation): it is authenticated, and active at `now`.
+    pub(crate) fn delivered(&mut self, token: Token, now: Instant) {
+        if let Some(conn) = self.conns.get_mut(&token) {
+            conn.authenticated = true;
+            conn.last_delivered = conn.last_delivered.max(now);
+        }
+    }
+
+    /// How often [`TcpConns::sweep`] should run so that no connection outlives its
+    /// deadline by much: a quarter of the handshake deadline, between 10 ms and 1 s.
+    pub(crate) fn sweep_period(&self) -> Duration {
+        (self.handshake_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
+    }
+
+    /// Close the connections not authenticated within the handshake deadline, and the
+    /// authenticated ones idle for [`IDLE_TIMEOUT`].
     pub(crate) fn sweep(&mut self, now: Instant, registry: &Registry) {
-        let idle: Vec<Token> = self
+        let expired: Vec<Token> = self
             .conns
             .iter()
-            .filter(|(_, c)| now.saturating_duration_since(c.last_frame) >= IDLE_TIMEOUT)
+            .filter(|(_, c)| {
+                if c.authenticated {
+                    now.saturating_duration_since(c.last_delivered) >= IDLE_TIMEOUT
+                } else {
+                    now.saturating_duration_since(c.opened) >= self.handshake_timeout
+                }
+            })
             .map(|(t, _)| *t)
             .collect();
-        for t in idle {
+        for t in expired {
+            if let Some(c) = self.conns.get(&t)
+                && !c.authenticated
+            {
+                debug!(peer = %c.peer, "ICE-TCP connection did not authenticate in time");
+            }
             self.close(t, registry);
         }
     }
@@ -254,14 +300,11 @@ impl TcpConns {
 }
 
 /// Move the complete frames of `conn.read` to `frames`. `false`: hang up (the first
-/// frame is not STUN, or the buffer holds more than a frame can be).
-fn take_frames(conn: &mut Conn, now: Instant, frames: &mut Vec<(SocketAddr, Vec<u8>)>) -> bool {
+/// frame is not STUN, or the buffer holds more than a frame can be). Frames are not
+/// activity by themselves: see [`TcpConns::delivered`].
+fn take_frames(conn: &mut Conn, frames: &mut Vec<(SocketAddr, Vec<u8>)>) -> bool {
     match deframe(&mut conn.read, &mut conn.framed, conn.peer, frames) {
-        Deframed::Frames(0) => true,
-        Deframed::Frames(_) => {
-            conn.last_frame = now;
-            true
-        }
+        Deframed::Frames(_) => true,
         Deframed::HangUp => false,
     }
 }
@@ -347,6 +390,9 @@ mod tests {
     use super::*;
     use mio::{Events, Poll};
 
+    /// The handshake deadline of these tests' connections.
+    const HANDSHAKE: Duration = Duration::from_secs(10);
+
     /// A listener in a poll and a connected client, accepted into a `TcpConns`.
     fn pair() -> (Poll, TcpConns, std::net::TcpStream, Token) {
         let poll = Poll::new().expect("poll");
@@ -359,7 +405,7 @@ mod tests {
         client
             .set_read_timeout(Some(Duration::from_secs(5)))
             .expect("timeout");
-        let mut conns = TcpConns::new();
+        let mut conns = TcpConns::new(HANDSHAKE);
         let deadline = Instant::now() + Duration::from_secs(5);
         while conns.len() == 0 && Instant::now() < deadline {
             conns.accept(&listener, poll.registry(), Instant::now());
@@ -376,7 +422,7 @@ mod tests {
         while out.len() < n && conns.len() > 0 && Instant::now() < deadline {
             poll.poll(&mut events, Some(Duration::from_millis(50)))
                 .expect("poll");
-            conns.readable(token, poll.registry(), Instant::now(), &mut out);
+            conns.readable(token, poll.registry(), &mut out);
         }
         out.into_iter().map(|(_, d)| d).collect()
     }
@@ -445,5 +491,69 @@ mod tests {
         assert_eq!(conns.len(), 1);
         conns.sweep(Instant::now() + IDLE_TIMEOUT, poll.registry());
         assert_eq!(conns.len(), 0);
+    }
+
+    #[test]
+    fn a_connection_that_never_authenticates_is_closed_at_the_handshake_deadline() {
+        // Issue #12 item 5: one STUN-shaped frame, then an empty frame now and then,
+        // used to keep a connection (and one of the worker's 1,024 slots) forever.
+        let (mut poll, mut conns, mut client, token) = pair();
+        let opened = Instant::now();
+        let stun = [
+            0u8, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+        ];
+        client.write_all(&[0, 20]).expect("write");
+        client.write_all(&stun).expect("write");
+        assert_eq!(frames(&mut poll, &mut conns, token, 1), vec![stun.to_vec()]);
+        let mut events = Events::with_capacity(8);
+        for i in 1..=48u32 {
+            // Time is an input: 250 ms of "keep-alive" per step, never delivered to a
+            // participant (this table's owner would report `delivered` if it were).
+            if conns.len() > 0 {
+                client.write_all(&[0, 0]).expect("empty frame");
+                poll.poll(&mut events, Some(Duration::from_millis(20)))
+                    .expect("poll");
+                let mut out = Vec::new();
+                conns.readable(token, poll.registry(), &mut out);
+                assert!(out.is_empty(), "an empty frame carries no packet");
+            }
+            let now = opened + Duration::from_millis(250) * i;
+            conns.sweep(now, poll.registry());
+            if now < opened + HANDSHAKE {
+                assert_eq!(conns.len(), 1, "closed early, at step {i}");
+            }
+        }
+        assert_eq!(conns.len(), 0, "open past the handshake deadline");
+    }
+
+    #[test]
+    fn an_authenticated_connection_lives_while_the_engine_takes_its_packets() {
+        let (poll, mut conns, _client, token) = pair();
+        let t0 = Instant::now();
+        conns.delivered(token, t0 + Duration::from_secs(1));
+        // Past the handshake deadline: authenticated, so only idleness counts.
+        conns.sweep(t0 + HANDSHAKE * 2, poll.registry());
+        assert_eq!(conns.len(), 1);
+        conns.delivered(token, t0 + HANDSHAKE * 2);
+        conns.sweep(t0 + HANDSHAKE * 2 + IDLE_TIMEOUT / 2, poll.registry());
+        assert_eq!(conns.len(), 1);
+        conns.sweep(t0 + HANDSHAKE * 2 + IDLE_TIMEOUT, poll.registry());
+        assert_eq!(conns.len(), 0, "idle for IDLE_TIMEOUT");
+    }
+
+    #[test]
+    fn the_sweep_period_follows_the_handshake_deadline() {
+        assert_eq!(
+            TcpConns::new(HANDSHAKE).sweep_period(),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            TcpConns::new(Duration::from_millis(400)).sweep_period(),
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            TcpConns::new(Duration::ZERO).sweep_period(),
+            Duration::from_millis(10)
+        );
     }
 }
