@@ -70,8 +70,12 @@ pub fn routes(state: AppState) -> Router {
         .max_payload(signaling::MAX_PAYLOAD)
         .with_state(signaling.clone())
         .build_layer();
+    let process = http::health::process_routes(state.clone(), signaling.live().clone());
     signaling::attach(&io, signaling, sfu_events);
-    http::app(state).merge(web::routes()).layer(layer)
+    http::app(state)
+        .merge(process)
+        .merge(web::routes())
+        .layer(layer)
 }
 
 /// [`routes`], with the Socket.IO Redis adapter when this node is part of a cluster, so
@@ -98,10 +102,14 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
         .with_state(signaling.clone())
         .with_adapter::<CustomRedisAdapter<_, cluster::adapter_driver::ResilientDriver>>(ctr)
         .build_layer();
+    let process = http::health::process_routes(state.clone(), signaling.live().clone());
     signaling::attach(&io, signaling, sfu_events)
         .await
         .map_err(|e| anyhow::anyhow!("Socket.IO Redis adapter: {e}"))?;
-    Ok(http::app(state).merge(web::routes()).layer(layer))
+    Ok(http::app(state)
+        .merge(process)
+        .merge(web::routes())
+        .layer(layer))
 }
 
 /// Serves on `listener` until `shutdown` completes or `state.shutdown` is cancelled,

@@ -206,3 +206,57 @@ async fn empty_meetings_end_after_the_ttl() {
     server.stop().await;
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn process_counts_follow_open_history_rows() {
+    let db = Db::sqlite();
+    let server = TestServer::start(config(&db.url(), &[])).await;
+    let alice = server.token("alice");
+    let (status, body) = server
+        .post(
+            "/api/meetings/create",
+            Some(&alice),
+            json!({ "title": "Counted" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let room = RoomId::new(body["meeting"]["roomId"].as_str().unwrap().to_owned());
+    let counts = |body: &serde_json::Value| {
+        (
+            body["openParticipantRows"].as_u64(),
+            body["liveParticipants"].as_u64(),
+        )
+    };
+
+    let (status, body) = server.get("/health/process", None).await;
+    assert_eq!((status, counts(&body)), (200, (Some(0), Some(0))), "{body}");
+    assert!(body["tokioTasks"].as_u64().unwrap() > 0, "{body}");
+
+    let store = &server.state.store;
+    store
+        .record_join(&room, join("alice", "p_1"), Utc::now())
+        .await
+        .unwrap();
+    store
+        .record_join(&room, join("bob", "p_2"), Utc::now())
+        .await
+        .unwrap();
+    let (_, body) = server.get("/health/process", None).await;
+    // History rows written without a socket: open rows, but nobody in the live registry.
+    assert_eq!(counts(&body), (Some(2), Some(0)), "{body}");
+
+    store
+        .record_leave(&room, &PeerId::new("p_1"), Utc::now())
+        .await
+        .unwrap();
+    let (_, body) = server.get("/health/process", None).await;
+    assert_eq!(counts(&body), (Some(1), Some(0)), "{body}");
+    store
+        .record_leave(&room, &PeerId::new("p_2"), Utc::now())
+        .await
+        .unwrap();
+    let (_, body) = server.get("/health/process", None).await;
+    assert_eq!(counts(&body), (Some(0), Some(0)), "{body}");
+    server.stop().await;
+    db.cleanup().await;
+}

@@ -173,6 +173,11 @@ impl RedisLive {
         self.local.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Connections of this node in the registry.
+    pub(crate) fn local_count(&self) -> usize {
+        self.local().values().map(HashMap::len).sum()
+    }
+
     fn forget_local(&self, room: &RoomId, peer: &PeerId) {
         let mut local = self.local();
         if let Some(peers) = local.get_mut(room) {

@@ -1,6 +1,9 @@
 //! `GET /health`: the process answers (the seed's Render health check).
 //! `GET /health/ready`: the database, Redis (when configured) and the SFU workers
 //! answer; 503 when one does not, with every check's result in the body.
+//! `GET /health/process`: counts that must return to zero or stay flat when a server
+//! runs for long (tokio tasks, live participants, open history rows); the soak of
+//! `meeting-load` reads them.
 
 use std::time::Duration;
 
@@ -11,6 +14,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use crate::signaling::LiveRooms;
 use crate::state::AppState;
 
 /// A dependency slower than this counts as down.
@@ -20,6 +24,14 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/health", get(live))
         .route("/health/ready", get(ready))
+}
+
+/// `GET /health/process`, given the signaling's live registry (built with the router,
+/// after the state, hence its own router with its own state).
+pub fn process_routes(state: AppState, live: LiveRooms) -> Router {
+    Router::new()
+        .route("/health/process", get(process))
+        .with_state((state, live))
 }
 
 async fn live() -> Json<Value> {
@@ -98,4 +110,32 @@ fn check_sfu(state: &AppState) -> Value {
         .collect();
     let ok = !workers.is_empty() && workers.iter().all(|w| w["alive"] == json!(true));
     json!({ "ok": ok, "enabled": enabled, "running": true, "workers": workers })
+}
+
+/// The counts a long run watches. `openParticipantRows` is `null` (and the status 503)
+/// when the database does not answer in time.
+async fn process(State((state, live)): State<(AppState, LiveRooms)>) -> (StatusCode, Json<Value>) {
+    let tasks = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    let open_rows =
+        match tokio::time::timeout(CHECK_TIMEOUT, state.store.open_participant_rows()).await {
+            Ok(Ok(n)) => Some(n),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "process counts: database query failed");
+                None
+            }
+            Err(_) => None,
+        };
+    let status = if open_rows.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "tokioTasks": tasks,
+        "liveParticipants": live.local_count(),
+        "openParticipantRows": open_rows,
+    });
+    (status, Json(body))
 }

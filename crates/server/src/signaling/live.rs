@@ -149,6 +149,15 @@ impl LiveRooms {
         }
     }
 
+    /// Connections admitted through this process and not yet removed (in a cluster,
+    /// this node's share). Never touches Redis, so `GET /health/process` stays cheap.
+    pub fn local_count(&self) -> usize {
+        match self {
+            LiveRooms::Local(l) => l.count(),
+            LiveRooms::Redis(r) => r.local_count(),
+        }
+    }
+
     pub async fn get(&self, room: &RoomId, peer: &PeerId) -> Result<Option<LivePeer>, LiveError> {
         Ok(self
             .peers(room)
@@ -243,6 +252,10 @@ impl LocalRooms {
 
     fn peers(&self, room: &RoomId) -> Vec<LivePeer> {
         self.with(|rooms| rooms.get(room).cloned().unwrap_or_default())
+    }
+
+    fn count(&self) -> usize {
+        self.with(|rooms| rooms.values().map(Vec::len).sum())
     }
 
     /// Change one connection's state; returns the new state, or `None` if it is gone.

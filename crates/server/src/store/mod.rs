@@ -552,6 +552,17 @@ impl Store {
         Ok(ended)
     }
 
+    /// Participant rows of every meeting with no leave time: connections the store
+    /// believes present. The soak checks it returns to zero; a full scan, so it is for
+    /// `GET /health/process`, not for a hot path.
+    pub async fn open_participant_rows(&self) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM participants WHERE left_at IS NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        let n: i64 = row.try_get(0)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Closes participant rows left open by a previous run of a single-node server (its
     /// connections died with it), so presence and the idle clock start out right.
     pub async fn close_orphaned_participants(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
