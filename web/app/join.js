@@ -2,7 +2,7 @@
 // connection of the meeting's topology (SFU or mesh).
 import { M, session, setState, audioTrack, videoTrack } from "./state.js";
 import { $, banner, fail, hideBanner, show } from "./ui.js";
-import { ensureToken } from "./identity.js";
+import { ensureToken, linkToken, linkTokenRefused } from "./identity.js";
 import { getLocalMedia } from "./local-media.js";
 import { participants, upsertParticipant, me } from "./participants.js";
 import { render } from "./tiles.js";
@@ -31,6 +31,9 @@ async function connectSignaling(name) {
       return client;
     } catch (e) {
       const refused = e.code === "TOKEN_EXPIRED" || e.code === "TOKEN_INVALID";
+      // A link's token is this tab's identity: say it was refused rather than join as
+      // somebody else.
+      if (refused && linkToken()) throw Object.assign(new Error(linkTokenRefused(e.code)), { code: e.code });
       if (attempt > 0 || !refused) throw e;
       token = await ensureToken(name, true); // a stale guest token: get a fresh one once
     }

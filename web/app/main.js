@@ -7,7 +7,7 @@
 //   state.js         window.__meeting and the live call's connections
 //   ui.js            element lookup, views, the banner
 //   api.js           REST calls
-//   identity.js      sign-in: the saved token, a link's ?token=, guest tokens
+//   identity.js      sign-in: the saved token, a link's ?token= (this tab only), guest tokens
 //   participants.js  the participant list
 //   local-media.js   camera and microphone
 //   remote-media.js  the received tracks and their stats
@@ -30,6 +30,7 @@ import { initChat } from "./chat.js";
 import { initControls } from "./controls.js";
 import { route, initRouting } from "./routing.js";
 
+// First, before anything can copy or send the address: a link's token leaves it.
 takeLinkToken();
 
 M.mediaStats = mediaStats;

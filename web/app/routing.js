@@ -3,7 +3,7 @@
 import { M } from "./state.js";
 import { $, fail, show } from "./ui.js";
 import { createMeeting, restError } from "./api.js";
-import { ensureToken, NAME_KEY } from "./identity.js";
+import { ensureToken, linkToken, linkTokenRefused, renderIdentity, NAME_KEY } from "./identity.js";
 import { join } from "./join.js";
 
 /** Show the view the address asks for. */
@@ -15,9 +15,11 @@ export function route() {
     $("prejoin-code").textContent = M.roomId;
     $("prejoin-name").value = name;
     show("prejoin");
+    renderIdentity("prejoin");
   } else {
     $("landing-name").value = name;
     show("landing");
+    renderIdentity("landing");
   }
 }
 
@@ -37,6 +39,10 @@ async function newMeeting() {
     let token = await ensureToken(name);
     let res = await createMeeting(token, title);
     if (res.status === 401) {
+      if (linkToken()) {
+        fail("TOKEN_INVALID", linkTokenRefused("TOKEN_INVALID"));
+        return;
+      }
       token = await ensureToken(name, true); // a stale guest token: get a fresh one once
       res = await createMeeting(token, title);
     }
