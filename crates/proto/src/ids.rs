@@ -1,25 +1,45 @@
 //! Typed identifiers. All are text on the wire.
+//!
+//! These are the only id types of the workspace: the SFU engine (`meeting-sfu`) uses
+//! [`RoomId`] and [`PeerId`] too (it calls a peer a participant), so an id crosses from
+//! the signaling into the engine and back without a conversion. The text is shared
+//! (`Arc<str>`), because the engine clones a packet's room and participant ids on its
+//! forwarding path.
 
 use std::fmt;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 macro_rules! text_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Arc<str>);
+
+        // By hand rather than serde's `rc` feature: turning that on changes serde for
+        // the whole workspace (and rebuilds everything that uses it) for two lines.
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d).map(|s| Self(s.into()))
+            }
+        }
 
         impl $name {
-            pub fn new(s: impl Into<String>) -> Self {
+            pub fn new(s: impl Into<Arc<str>>) -> Self {
                 Self(s.into())
             }
             pub fn as_str(&self) -> &str {
                 &self.0
             }
             pub fn into_string(self) -> String {
-                self.0
+                self.0.to_string()
             }
         }
 
@@ -31,13 +51,13 @@ macro_rules! text_id {
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({:?})", stringify!($name), self.0)
+                write!(f, "{}({:?})", stringify!($name), &*self.0)
             }
         }
 
         impl From<&str> for $name {
             fn from(s: &str) -> Self {
-                Self(s.to_owned())
+                Self(s.into())
             }
         }
     };
@@ -69,7 +89,7 @@ impl PeerId {
         for b in bytes {
             s.push(ALPHABET[(b & 31) as usize] as char);
         }
-        PeerId(s)
+        PeerId(s.into())
     }
 }
 
@@ -106,5 +126,7 @@ mod tests {
     fn ids_are_plain_strings_on_the_wire() {
         let json = serde_json::to_string(&RoomId::from("ABC")).expect("serialize");
         assert_eq!(json, "\"ABC\"");
+        let back: RoomId = serde_json::from_str(&json).expect("deserialize");
+        assert_eq!(back, RoomId::from("ABC"));
     }
 }

@@ -1,4 +1,5 @@
-//! The engine's contract with the server: IDs, commands' payloads and the events it emits.
+//! The engine's contract with the server: IDs (the wire's own, from `meeting-proto`),
+//! commands' payloads and the events it emits.
 //!
 //! The server (async, tokio) never touches a worker's state. It calls methods on
 //! [`crate::Sfu`], which turn into commands on the owning worker's channel, and it gets
@@ -6,7 +7,6 @@
 //! handed to [`crate::Sfu::start`]. Callbacks keep this crate free of any async runtime:
 //! the server puts a `tokio::sync::oneshot::Sender` inside the closure.
 
-use std::fmt;
 use std::sync::Arc;
 
 /// How a packet reaches or leaves a worker: its UDP socket, or an ICE-TCP connection.
@@ -25,45 +25,13 @@ impl From<Transport> for str0m::net::Protocol {
     }
 }
 
-/// A meeting's room in the engine. Same text as the meeting's `roomId`.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RoomId(Arc<str>);
+/// A meeting's room in the engine: the meeting's `roomId`, the wire's own type.
+pub use proto::RoomId;
 
-/// One connection of one user in a room. The server makes it unique per join (its
-/// `peerId`), so that a user who reconnects gets a fresh participant and the old one
-/// can be removed without racing the new one.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ParticipantId(Arc<str>);
-
-macro_rules! text_id {
-    ($name:ident) => {
-        impl $name {
-            pub fn new(s: impl Into<Arc<str>>) -> Self {
-                Self(s.into())
-            }
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({:?})", stringify!($name), &*self.0)
-            }
-        }
-        impl From<&str> for $name {
-            fn from(s: &str) -> Self {
-                Self(s.into())
-            }
-        }
-    };
-}
-text_id!(RoomId);
-text_id!(ParticipantId);
+/// One connection of one user in a room: the wire's `peerId` (the engine calls a peer a
+/// participant). The server makes it unique per join, so that a user who reconnects gets
+/// a fresh participant and the old one can be removed without racing the new one.
+pub use proto::PeerId as ParticipantId;
 
 /// What a published track carries. Clients say which of their m-lines is which
 /// ([`MidSource`]); without that, the first audio m-line is the microphone, the first

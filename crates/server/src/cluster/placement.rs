@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use meeting_sfu::{MidSource, ParticipantId, SfuError, TrackSource};
+use meeting_sfu::{MidSource, SfuError, TrackSource};
 use proto::{PeerId, RoomId};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
@@ -39,36 +39,36 @@ const RELAY_DEADLINE: Duration = Duration::from_secs(10);
 #[serde(tag = "op", rename_all = "camelCase")]
 pub enum MediaOp {
     Join {
-        room: String,
-        participant: String,
+        room: RoomId,
+        participant: PeerId,
         sdp: String,
         sources: Vec<(String, String)>,
     },
     Offer {
-        participant: String,
+        participant: PeerId,
         sdp: String,
         sources: Vec<(String, String)>,
     },
     Answer {
-        participant: String,
+        participant: PeerId,
         offer_id: u64,
         sdp: String,
     },
     SetMuted {
-        participant: String,
+        participant: PeerId,
         source: String,
         muted: bool,
     },
     SetPublishing {
-        participant: String,
+        participant: PeerId,
         source: String,
         on: bool,
     },
     Leave {
-        participant: String,
+        participant: PeerId,
     },
     CloseRoom {
-        room: String,
+        room: RoomId,
     },
 }
 
@@ -78,7 +78,7 @@ pub enum MediaOp {
 pub enum OpReply {
     Answer {
         sdp: String,
-        tracks: Vec<(String, String, String)>,
+        tracks: Vec<(String, PeerId, String)>,
     },
     Done,
     Failed {
@@ -153,7 +153,7 @@ pub fn execute(sfu: &meeting_sfu::Sfu, op: MediaOp, done: impl FnOnce(OpReply) +
                     tracks: a
                         .tracks
                         .into_iter()
-                        .map(|t| (t.mid, t.from.as_str().to_owned(), t.source.as_str().to_owned()))
+                        .map(|t| (t.mid, t.from, t.source.as_str().to_owned()))
                         .collect(),
                 },
                 Err(e) => failed(e),
@@ -168,8 +168,8 @@ pub fn execute(sfu: &meeting_sfu::Sfu, op: MediaOp, done: impl FnOnce(OpReply) +
             sdp,
             sources,
         } => sfu.join(
-            meeting_sfu::RoomId::new(room),
-            ParticipantId::new(participant),
+            room,
+            participant,
             sdp,
             sources_from_wire(&sources),
             answer_reply(done),
@@ -179,7 +179,7 @@ pub fn execute(sfu: &meeting_sfu::Sfu, op: MediaOp, done: impl FnOnce(OpReply) +
             sdp,
             sources,
         } => sfu.offer(
-            ParticipantId::new(participant),
+            participant,
             sdp,
             sources_from_wire(&sources),
             answer_reply(done),
@@ -189,7 +189,7 @@ pub fn execute(sfu: &meeting_sfu::Sfu, op: MediaOp, done: impl FnOnce(OpReply) +
             offer_id,
             sdp,
         } => sfu.answer(
-            ParticipantId::new(participant),
+            participant,
             offer_id,
             sdp,
             Box::new(move |r| done(r.map(|()| OpReply::Done).unwrap_or_else(failed))),
@@ -200,7 +200,7 @@ pub fn execute(sfu: &meeting_sfu::Sfu, op: MediaOp, done: impl FnOnce(OpReply) +
             muted,
         } => {
             if let Some(source) = TrackSource::parse(&source) {
-                sfu.set_muted(ParticipantId::new(participant), source, muted);
+                sfu.set_muted(participant, source, muted);
             }
             done(OpReply::Done);
         }
@@ -210,16 +210,16 @@ pub fn execute(sfu: &meeting_sfu::Sfu, op: MediaOp, done: impl FnOnce(OpReply) +
             on,
         } => {
             if let Some(source) = TrackSource::parse(&source) {
-                sfu.set_publishing(ParticipantId::new(participant), source, on);
+                sfu.set_publishing(participant, source, on);
             }
             done(OpReply::Done);
         }
         MediaOp::Leave { participant } => {
-            sfu.leave(ParticipantId::new(participant));
+            sfu.leave(participant);
             done(OpReply::Done);
         }
         MediaOp::CloseRoom { room } => {
-            sfu.close_room(meeting_sfu::RoomId::new(room));
+            sfu.close_room(room);
             done(OpReply::Done);
         }
     }

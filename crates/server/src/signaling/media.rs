@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use meeting_sfu::{MidSource, OutgoingTrack, ParticipantId, SfuEvent, TrackSource};
+use meeting_sfu::{MidSource, OutgoingTrack, SfuEvent, TrackSource};
 use proto::signaling::{MediaKind, ServerOffer, SfuAnswerData, TrackInfo};
 use proto::{PeerId, RoomId, UserId};
 use socketioxide::SocketIo;
@@ -108,7 +108,7 @@ pub async fn offer(
             source,
         });
     }
-    let participant = joined.peer.as_str().to_owned();
+    let participant = joined.peer.clone();
     let sources = placement::sources_to_wire(&mids);
     let (owner, rejoin) = match sig.placement() {
         None => (Owner::Here, !joined.in_sfu),
@@ -123,7 +123,7 @@ pub async fn offer(
     };
     let op = if rejoin {
         MediaOp::Join {
-            room: joined.room.as_str().to_owned(),
+            room: joined.room.clone(),
             participant,
             sdp,
             sources,
@@ -145,10 +145,10 @@ pub async fn offer(
     }
     let tracks: Vec<OutgoingTrack> = tracks
         .into_iter()
-        .filter_map(|(mid, from, source)| {
+        .filter_map(|(mid, from, source): (String, PeerId, String)| {
             Some(OutgoingTrack {
                 mid,
-                from: ParticipantId::new(from),
+                from,
                 source: TrackSource::parse(&source)?,
             })
         })
@@ -169,7 +169,7 @@ pub async fn answer(
         sig,
         &owner,
         MediaOp::Answer {
-            participant: peer.as_str().to_owned(),
+            participant: peer.clone(),
             offer_id,
             sdp,
         },
@@ -204,20 +204,14 @@ pub fn leave(sig: &Signaling, peer: &PeerId) {
         sig,
         owner,
         MediaOp::Leave {
-            participant: peer.as_str().to_owned(),
+            participant: peer.clone(),
         },
     );
 }
 
 pub fn close_room(sig: &Signaling, room: &RoomId) {
     // Only the owner has the room; elsewhere its participants' leaves already went out.
-    send(
-        sig,
-        Owner::Here,
-        MediaOp::CloseRoom {
-            room: room.as_str().to_owned(),
-        },
-    );
+    send(sig, Owner::Here, MediaOp::CloseRoom { room: room.clone() });
 }
 
 pub fn set_muted(sig: &Signaling, peer: &PeerId, kind: MediaKind, muted: bool) {
@@ -226,7 +220,7 @@ pub fn set_muted(sig: &Signaling, peer: &PeerId, kind: MediaKind, muted: bool) {
         MediaKind::Video => TrackSource::Camera,
     };
     let op = MediaOp::SetMuted {
-        participant: peer.as_str().to_owned(),
+        participant: peer.clone(),
         source: source.as_str().to_owned(),
         muted,
     };
@@ -236,7 +230,7 @@ pub fn set_muted(sig: &Signaling, peer: &PeerId, kind: MediaKind, muted: bool) {
 pub fn set_screen_share(sig: &Signaling, peer: &PeerId, on: bool) {
     let source = TrackSource::ScreenShare.as_str().to_owned();
     let op = MediaOp::SetPublishing {
-        participant: peer.as_str().to_owned(),
+        participant: peer.clone(),
         source,
         on,
     };
@@ -256,13 +250,13 @@ async fn track_infos(
         .map(|t| {
             let user_id = peers
                 .iter()
-                .find(|p| p.peer_id.as_str() == t.from.as_str())
+                .find(|p| p.peer_id == t.from)
                 .map(|p| p.user_id.clone())
                 .unwrap_or_else(|| UserId::new(""));
             TrackInfo {
                 mid: t.mid.clone(),
                 user_id,
-                peer_id: PeerId::new(t.from.as_str()),
+                peer_id: t.from.clone(),
                 source: t.source.as_str().to_owned(),
             }
         })
@@ -280,7 +274,6 @@ pub async fn pump_events<A: Adapter>(io: SocketIo<A>, sig: Signaling, mut events
                 offer,
                 tracks,
             } => {
-                let room = RoomId::new(room.as_str());
                 let tracks = track_infos(&sig, &room, &tracks).await;
                 let msg = ServerOffer {
                     room_id: room,
@@ -288,16 +281,17 @@ pub async fn pump_events<A: Adapter>(io: SocketIo<A>, sig: Signaling, mut events
                     sdp: offer,
                     tracks,
                 };
-                let peer = PeerId::new(participant.as_str());
-                let _ = io.to(peer_channel(&peer)).emit("sfu-offer", &msg).await;
+                let _ = io
+                    .to(peer_channel(&participant))
+                    .emit("sfu-offer", &msg)
+                    .await;
             }
             SfuEvent::ParticipantGone {
                 room,
                 participant,
                 reason,
             } => {
-                let room = RoomId::new(room.as_str());
-                let peer = PeerId::new(participant.as_str());
+                let peer = participant;
                 tracing::warn!(room = %room, peer = %peer, ?reason, "media connection lost");
                 let note = serde_json::json!({
                     "error": { "code": "MEDIA_FAILED", "message": media_failure_hint(&reason) }
