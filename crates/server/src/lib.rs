@@ -9,6 +9,8 @@
 //!   `/health`; [`error::AppError`] is the one error type of that edge.
 //! - [`signaling`]: Socket.IO on the same port: joins, SDP with the SFU or mesh relay,
 //!   toggles, chat, host controls.
+//! - [`media`]: a meeting's media requests ([`media::MediaRouter`]): this node's engine,
+//!   or in a cluster the node hosting the meeting's room, relayed over Redis.
 //! - [`cluster`]: optional Redis (`REDIS_URL`): live rooms and room ownership across nodes.
 //! - [`web`]: the built-in web client, embedded in the binary.
 //! - [`ice`]: the STUN/TURN list handed to browsers (TURN REST credentials).
@@ -32,6 +34,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod http;
 pub mod ice;
+pub mod media;
 pub mod room_code;
 pub mod signaling;
 pub mod state;
@@ -58,13 +61,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Every route of the process, state applied: the REST API, the web client, and the
 /// Socket.IO signaling as a layer on top (it answers `/socket.io/`). Spawns the
-/// signaling's background tasks, so it must run inside the tokio runtime.
-pub fn routes(state: AppState) -> Router {
-    let sfu_events = state
-        .sfu_events
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take();
+/// signaling's background tasks, so it must run inside the tokio runtime; the signaling
+/// drains `sfu_events` (the receiver [`start_sfu`] returned with `state.sfu`).
+pub fn routes(state: AppState, sfu_events: Option<media::EventReceiver>) -> Router {
     let signaling = signaling::Signaling::new(state.clone());
     let (layer, io) = socketioxide::SocketIo::builder()
         .max_payload(signaling::MAX_PAYLOAD)
@@ -80,16 +79,14 @@ pub fn routes(state: AppState) -> Router {
 
 /// [`routes`], with the Socket.IO Redis adapter when this node is part of a cluster, so
 /// that broadcasts reach the sockets of every node.
-pub async fn router(state: AppState) -> anyhow::Result<Router> {
+pub async fn router(
+    state: AppState,
+    sfu_events: Option<media::EventReceiver>,
+) -> anyhow::Result<Router> {
     let Some(cluster) = state.cluster.clone() else {
-        return Ok(routes(state));
+        return Ok(routes(state, sfu_events));
     };
     use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
-    let sfu_events = state
-        .sfu_events
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take();
     let signaling = signaling::Signaling::new(state.clone());
     let adapter_config =
         RedisAdapterConfig::new().with_prefix(format!("{}socket.io", cluster.prefix));
@@ -113,10 +110,12 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
 }
 
 /// Serves on `listener` until `shutdown` completes or `state.shutdown` is cancelled,
-/// with the background tasks (TTL sweeper) running alongside.
+/// with the background tasks (TTL sweeper) running alongside. `sfu_events` is the
+/// receiver [`start_sfu`] returned with `state.sfu` (`None` without an SFU).
 pub async fn run(
     listener: TcpListener,
     state: AppState,
+    sfu_events: Option<media::EventReceiver>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let token = state.shutdown.clone();
@@ -131,7 +130,7 @@ pub async fn run(
         }
     };
     let sweeper = tokio::spawn(sweeper::run(state.clone()));
-    let app = router(state.clone())
+    let app = router(state.clone(), sfu_events)
         .await
         .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
     let server = axum::serve(listener, app).with_graceful_shutdown(stop);
@@ -151,9 +150,7 @@ pub async fn run(
 }
 
 /// Starts the media engine's workers; the signaling drains the returned events.
-pub fn start_sfu(
-    config: &Config,
-) -> anyhow::Result<(Arc<meeting_sfu::Sfu>, signaling::media::EventReceiver)> {
+pub fn start_sfu(config: &Config) -> anyhow::Result<(Arc<meeting_sfu::Sfu>, media::EventReceiver)> {
     let s = &config.sfu;
     let mut sfu_config = meeting_sfu::SfuConfig::new(
         s.workers,
@@ -165,7 +162,7 @@ pub fn start_sfu(
     sfu_config.allow_loopback_announced =
         s.allow_loopback || s.announced_ip_source == AnnouncedIpSource::LoopbackFallback;
     (sfu_config.tcp, sfu_config.single_port) = (s.enable_tcp, s.single_port);
-    let (sink, events) = signaling::media::event_channel();
+    let (sink, events) = media::event_channel();
     let sfu = meeting_sfu::Sfu::start(sfu_config, sink).context("starting the SFU workers")?;
     Ok((Arc::new(sfu), events))
 }
@@ -211,12 +208,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(node = %cluster.node_id, prefix = %cluster.prefix, "joined the cluster through Redis");
         state.cluster = Some(cluster);
     }
-    *state.sfu_events.lock().unwrap_or_else(|e| e.into_inner()) = sfu_events;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (HOST/PORT)", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "meeting-service listening");
-    run(listener, state.clone(), shutdown_signal()).await?;
+    run(listener, state.clone(), sfu_events, shutdown_signal()).await?;
     if let Some(sfu) = &state.sfu {
         sfu.shutdown();
     }

@@ -27,8 +27,6 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Set when `REDIS_URL` is configured: this node's identity and Redis connection.
     pub cluster: Option<crate::cluster::Cluster>,
-    /// The SFU's event receiver, taken once by the signaling when the router is built.
-    pub sfu_events: Arc<std::sync::Mutex<Option<crate::signaling::media::EventReceiver>>>,
 }
 
 /// Why a meeting ended. The wire names are those of `meeting:ended { reason }`.
@@ -80,7 +78,6 @@ impl AppState {
             events,
             shutdown,
             cluster: None,
-            sfu_events: Arc::default(),
         })
     }
 

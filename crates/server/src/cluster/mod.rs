@@ -4,8 +4,9 @@
 //!   with backoff, through the redis crate's connection manager).
 //! - [`live`]: the Redis implementation of the live participant registry (the cap is a
 //!   Lua script, so it holds across nodes).
-//! - [`placement`]: which node hosts a meeting's SFU room (a lease in Redis), and the
-//!   request/reply channel that lets any node drive a room on another one.
+//! - [`placement`]: which node hosts a meeting's SFU room (a lease in Redis). The
+//!   request/reply channel that lets any node drive a room on another one is the media
+//!   router's (`crate::media::cluster`).
 //!
 //! Keys (all under `REDIS_KEY_PREFIX`, default `meeting-service:`):
 //!

@@ -3,6 +3,8 @@
 
 use proto::{ErrorBody, ErrorCode};
 
+use crate::media::{EngineError, MediaError};
+
 #[derive(Debug, thiserror::Error)]
 pub enum SignalError {
     /// The payload failed to parse or validate; the text says which field.
@@ -22,8 +24,9 @@ pub enum SignalError {
     Forbidden(&'static str),
     #[error("{0}")]
     Disabled(&'static str),
+    /// The media engine refused the request (bad SDP, stale answer …).
     #[error("media engine: {0}")]
-    Sfu(String),
+    Sfu(meeting_sfu::SfuError),
     #[error("{0} is not in this meeting")]
     PeerNotFound(String),
     #[error("{0}")]
@@ -69,11 +72,112 @@ impl From<crate::signaling::live::LiveError> for SignalError {
     }
 }
 
+impl From<MediaError> for SignalError {
+    fn from(e: MediaError) -> Self {
+        match e {
+            MediaError::Engine(EngineError::NoEngine) => {
+                SignalError::Disabled("this server runs without its SFU (SFU_MODE_ENABLED=false)")
+            }
+            MediaError::Engine(EngineError::Refused(refusal)) => SignalError::Sfu(refusal),
+            // Worth asking again: a worker restarting, Redis or the owner node away.
+            MediaError::Engine(EngineError::WorkerGone | EngineError::Timeout)
+            | MediaError::Placement(_)
+            | MediaError::Redis(_)
+            | MediaError::NodeGone { .. }
+            | MediaError::RelayTimeout => SignalError::Unavailable(e.to_string()),
+            MediaError::UnexpectedReply(_) => SignalError::Internal(e.into()),
+        }
+    }
+}
+
 impl From<SignalError> for ErrorBody {
     fn from(e: SignalError) -> Self {
         if let SignalError::Internal(cause) = &e {
             tracing::error!(error = ?cause, "signaling request failed");
         }
         ErrorBody::new(e.code(), e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use meeting_sfu::{SdpError, SfuError};
+
+    use super::*;
+    use crate::cluster::placement::PlacementError;
+
+    fn body(e: MediaError) -> ErrorBody {
+        ErrorBody::from(SignalError::from(e))
+    }
+
+    #[test]
+    fn media_errors_reach_the_client_with_their_code() {
+        let cases = [
+            (
+                MediaError::from(EngineError::NoEngine),
+                ErrorCode::Forbidden,
+                "this server runs without its SFU (SFU_MODE_ENABLED=false)",
+            ),
+            (
+                MediaError::from(EngineError::Refused(SfuError::InvalidSdp(
+                    SdpError::OfferUnparsable,
+                ))),
+                ErrorCode::SfuError,
+                "media engine: the SDP offer could not be parsed",
+            ),
+            (
+                MediaError::from(EngineError::Refused(SfuError::StaleAnswer)),
+                ErrorCode::SfuError,
+                "media engine: stale answer",
+            ),
+            (
+                MediaError::from(EngineError::from(SfuError::WorkerGone)),
+                ErrorCode::Unavailable,
+                "the media worker is not running",
+            ),
+            (
+                MediaError::from(EngineError::Timeout),
+                ErrorCode::Unavailable,
+                "the media worker did not answer in time",
+            ),
+            (
+                MediaError::from(PlacementError::NoHost),
+                ErrorCode::Unavailable,
+                "no node with an SFU is available for this meeting",
+            ),
+            (
+                MediaError::NodeGone {
+                    node: "n_gone".into(),
+                },
+                ErrorCode::Unavailable,
+                "node n_gone hosting this meeting's media is gone",
+            ),
+            (
+                MediaError::RelayTimeout,
+                ErrorCode::Unavailable,
+                "the node hosting this meeting's media did not answer in time",
+            ),
+            (
+                MediaError::UnexpectedReply("no SDP to an offer"),
+                ErrorCode::Internal,
+                "internal error",
+            ),
+        ];
+        for (error, code, message) in cases {
+            let seen = body(error);
+            assert_eq!((seen.code, seen.message.as_str()), (code, message));
+        }
+    }
+
+    #[test]
+    fn redis_failures_are_unavailable() {
+        let e = redis::RedisError::from((redis::ErrorKind::Io, "connection refused"));
+        let seen = body(MediaError::from(e));
+        assert_eq!(seen.code, ErrorCode::Unavailable);
+        assert!(
+            seen.message.starts_with("Redis is unavailable"),
+            "{}",
+            seen.message
+        );
     }
 }

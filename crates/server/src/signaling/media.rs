@@ -1,93 +1,25 @@
-//! The bridge between signaling and the SFU engine.
+//! The signaling's side of media: client payloads in, [`MediaRouter`] calls out, and the
+//! engine's events back to the clients.
 //!
-//! Requests go to the engine as [`MediaOp`]s whose answers come back through one-shot
-//! callbacks; here they become awaits with a deadline, so that a stuck worker turns into
-//! an `UNAVAILABLE` acknowledgement instead of a hung request. In a cluster the op runs
-//! on the node that hosts the meeting's media, relayed over Redis when that is another
-//! node (see `cluster::placement`). The
-//! engine's own events (a server offer for renegotiation, a participant lost) arrive on
-//! one channel and [`pump_events`] turns them into Socket.IO messages.
+//! Requests go to the meeting's engine through the signaling's [`MediaRouter`] (this
+//! node's engine, or in a cluster the node that hosts the meeting's room); its typed
+//! [`crate::media::MediaError`] becomes the client's error code here. The engine's own
+//! events (a server offer for renegotiation, a participant lost) arrive on one channel
+//! and [`pump_events`] turns them into Socket.IO messages.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
 
-use meeting_sfu::{MidSource, OutgoingTrack, SfuEvent, TrackSource};
+use futures_util::future::BoxFuture;
+use meeting_sfu::{MidSource, SfuEvent, TrackSource};
 use proto::signaling::{MediaKind, ServerOffer, SfuAnswerData, TrackInfo};
 use proto::{PeerId, RoomId, UserId};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
-use tokio::sync::{mpsc, oneshot};
 
 use super::handlers::{LeaveWhy, forget_peer};
 use super::session::Joined;
 use super::{SignalError, Signaling, peer_channel};
-use crate::cluster::placement::{self, MediaOp, OpReply, Owner};
-
-/// How long a worker may take to answer an SDP request.
-const ENGINE_DEADLINE: Duration = Duration::from_secs(10);
-
-pub type EventReceiver = mpsc::UnboundedReceiver<SfuEvent>;
-
-/// The sink the engine is started with, and the receiver [`pump_events`] drains.
-pub fn event_channel() -> (meeting_sfu::EventSink, EventReceiver) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let sink: meeting_sfu::EventSink = Arc::new(move |event| {
-        // The receiver is gone only during shutdown; nothing is left to tell then.
-        let _ = tx.send(event);
-    });
-    (sink, rx)
-}
-
-fn engine(sig: &Signaling) -> Result<&meeting_sfu::Sfu, SignalError> {
-    sig.sfu().ok_or(SignalError::Disabled(
-        "this server runs without its SFU (SFU_MODE_ENABLED=false)",
-    ))
-}
-
-/// Run `op` on this node's engine and wait for its reply, within the deadline.
-async fn run_here(sig: &Signaling, op: MediaOp) -> Result<OpReply, SignalError> {
-    let sfu = engine(sig)?;
-    let (tx, rx) = oneshot::channel();
-    placement::execute(sfu, op, move |r| {
-        let _ = tx.send(r);
-    });
-    match tokio::time::timeout(ENGINE_DEADLINE, rx).await {
-        Ok(Ok(reply)) => Ok(reply),
-        Ok(Err(_)) => Err(SignalError::Unavailable(
-            "the media worker is not running".into(),
-        )),
-        Err(_) => Err(SignalError::Unavailable(
-            "the media worker did not answer in time".into(),
-        )),
-    }
-}
-
-/// Run `op` where `owner` says: here, or relayed to the node hosting the room.
-async fn run_at(sig: &Signaling, owner: &Owner, op: MediaOp) -> Result<OpReply, SignalError> {
-    let reply = match (owner, sig.placement()) {
-        (Owner::Node(node), Some(pl)) => pl
-            .relay(node, op)
-            .await
-            .map_err(|e| SignalError::Unavailable(e.to_string()))?,
-        _ => run_here(sig, op).await?,
-    };
-    match reply {
-        OpReply::Failed { kind, message } if kind == "worker-gone" => {
-            Err(SignalError::Unavailable(message))
-        }
-        OpReply::Failed { message, .. } => Err(SignalError::Sfu(message)),
-        ok => Ok(ok),
-    }
-}
-
-/// Where `peer`'s requests go: the node its media was placed on.
-fn placed_owner(sig: &Signaling, peer: &PeerId) -> Owner {
-    sig.placement()
-        .and_then(|pl| pl.placed(peer))
-        .map(|(_, owner)| owner)
-        .unwrap_or(Owner::Here)
-}
+use crate::media::{EventReceiver, MediaError, MediaRouter};
 
 /// The client's publishing offer (first one: join the engine; later: renegotiate).
 pub async fn offer(
@@ -108,53 +40,15 @@ pub async fn offer(
             source,
         });
     }
-    let participant = joined.peer.clone();
-    let sources = placement::sources_to_wire(&mids);
-    let (owner, rejoin) = match sig.placement() {
-        None => (Owner::Here, !joined.in_sfu),
-        Some(pl) => {
-            let owner = pl
-                .owner(&joined.room)
-                .await
-                .map_err(|e| SignalError::Unavailable(e.to_string()))?;
-            let known = pl.placed(&joined.peer).is_some_and(|(_, o)| o == owner);
-            (owner, !known)
-        }
-    };
-    let op = if rejoin {
-        MediaOp::Join {
-            room: joined.room.clone(),
-            participant,
-            sdp,
-            sources,
-        }
-    } else {
-        MediaOp::Offer {
-            participant,
-            sdp,
-            sources,
-        }
-    };
-    let OpReply::Answer { sdp, tracks } = run_at(sig, &owner, op).await? else {
-        return Err(SignalError::Internal(anyhow::anyhow!(
-            "the engine answered an offer without SDP"
-        )));
-    };
-    if let Some(pl) = sig.placement() {
-        pl.set_placed(&joined.peer, &joined.room, owner);
-    }
-    let tracks: Vec<OutgoingTrack> = tracks
-        .into_iter()
-        .filter_map(|(mid, from, source): (String, PeerId, String)| {
-            Some(OutgoingTrack {
-                mid,
-                from,
-                source: TrackSource::parse(&source)?,
-            })
-        })
-        .collect();
-    let tracks = track_infos(sig, &joined.room, &tracks).await;
-    Ok(SfuAnswerData { sdp, tracks })
+    let answer = sig
+        .media()
+        .offer(&joined.room, &joined.peer, joined.in_sfu, sdp, mids)
+        .await?;
+    let tracks = track_infos(sig, &joined.room, &answer.tracks).await;
+    Ok(SfuAnswerData {
+        sdp: answer.sdp,
+        tracks,
+    })
 }
 
 /// The client's answer to a server offer.
@@ -164,54 +58,35 @@ pub async fn answer(
     offer_id: u64,
     sdp: String,
 ) -> Result<(), SignalError> {
-    let owner = placed_owner(sig, peer);
-    run_at(
-        sig,
-        &owner,
-        MediaOp::Answer {
-            participant: peer.clone(),
-            offer_id,
-            sdp,
-        },
-    )
-    .await?;
-    Ok(())
+    Ok(sig.media().answer(peer, offer_id, sdp).await?)
 }
 
-/// Fire-and-forget requests: a failure is logged (the participant's media stops with
-/// its connection anyway).
-fn send(sig: &Signaling, owner: Owner, op: MediaOp) {
-    if sig.sfu().is_none() && sig.placement().is_none() {
+/// Fire-and-forget requests: the request is made now; a failure is logged (the
+/// participant's media stops with its connection anyway).
+fn send(
+    sig: &Signaling,
+    request: impl FnOnce(&MediaRouter) -> BoxFuture<'static, Result<(), MediaError>>,
+) {
+    if !sig.media().has_media() {
         return;
     }
-    let sig = sig.clone();
+    let outcome = request(sig.media());
     tokio::spawn(async move {
-        if let Err(e) = run_at(&sig, &owner, op).await {
+        if let Err(e) = outcome.await {
             tracing::debug!(error = %e, "media request failed");
         }
     });
 }
 
 pub fn leave(sig: &Signaling, peer: &PeerId) {
-    let owner = match sig.placement() {
-        Some(pl) => match pl.forget(peer) {
-            Some((_, owner)) => owner,
-            None => return,
-        },
-        None => Owner::Here,
-    };
-    send(
-        sig,
-        owner,
-        MediaOp::Leave {
-            participant: peer.clone(),
-        },
-    );
+    send(sig, |media| media.leave(peer));
 }
 
 pub fn close_room(sig: &Signaling, room: &RoomId) {
-    // Only the owner has the room; elsewhere its participants' leaves already went out.
-    send(sig, Owner::Here, MediaOp::CloseRoom { room: room.clone() });
+    send(sig, |media| {
+        let closed = media.close_room(room);
+        Box::pin(std::future::ready(closed))
+    });
 }
 
 pub fn set_muted(sig: &Signaling, peer: &PeerId, kind: MediaKind, muted: bool) {
@@ -219,22 +94,11 @@ pub fn set_muted(sig: &Signaling, peer: &PeerId, kind: MediaKind, muted: bool) {
         MediaKind::Audio => TrackSource::Microphone,
         MediaKind::Video => TrackSource::Camera,
     };
-    let op = MediaOp::SetMuted {
-        participant: peer.clone(),
-        source: source.as_str().to_owned(),
-        muted,
-    };
-    send(sig, placed_owner(sig, peer), op);
+    send(sig, |media| media.set_muted(peer, source, muted));
 }
 
 pub fn set_screen_share(sig: &Signaling, peer: &PeerId, on: bool) {
-    let source = TrackSource::ScreenShare.as_str().to_owned();
-    let op = MediaOp::SetPublishing {
-        participant: peer.clone(),
-        source,
-        on,
-    };
-    send(sig, placed_owner(sig, peer), op);
+    send(sig, |media| media.set_screen_share(peer, on));
 }
 
 /// Name the sender of each track, so the client can put it in the right tile.
@@ -333,7 +197,7 @@ const RELEASE_AFTER_EMPTY_CHECKS: u32 = 2;
 /// In a cluster: keep the leases of the rooms this node hosts, and tell participants
 /// whose media node died to rejoin (their next join places the room on a live node).
 pub async fn watch_placement<A: Adapter>(io: SocketIo<A>, sig: Signaling) {
-    let Some(pl) = sig.placement().cloned() else {
+    let Some(pl) = sig.media().cluster().map(|c| c.placement().clone()) else {
         return;
     };
     let shutdown = sig.app().shutdown.clone();

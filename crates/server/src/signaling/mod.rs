@@ -5,8 +5,8 @@
 //!   atomically).
 //! - [`session`]: what one socket is: its user, and the meeting it joined.
 //! - [`handlers`]: one function per client event; each answers with an [`proto::Ack`].
-//! - [`media`]: the bridge to the SFU: offers/answers, and the engine's events turned
-//!   into Socket.IO messages.
+//! - [`media`]: client payloads to [`crate::media::MediaRouter`] calls, and the engine's
+//!   events turned into Socket.IO messages.
 //! - [`records`]: what signaling writes to the meeting store (joins, leaves, ends).
 //!
 //! Socket.IO rooms carry the addressing, so that the Redis adapter can deliver across
@@ -31,7 +31,7 @@ pub use error::SignalError;
 pub use live::LiveRooms;
 
 use crate::cluster::live::RedisLive;
-use crate::cluster::placement::Placement;
+use crate::media::{ClusterMedia, EventReceiver, LocalMedia, MediaRouter};
 use crate::state::AppState;
 
 /// Largest Socket.IO message accepted: room for an SDP offer with many m-lines
@@ -47,8 +47,8 @@ pub struct Signaling {
 pub(crate) struct Inner {
     pub app: AppState,
     pub live: LiveRooms,
-    /// Set in a cluster: where each meeting's media lives.
-    pub placement: Option<Arc<Placement>>,
+    /// Where each meeting's media requests go.
+    pub media: MediaRouter,
 }
 
 impl std::fmt::Debug for Signaling {
@@ -60,27 +60,24 @@ impl std::fmt::Debug for Signaling {
 impl Signaling {
     /// In-process registry without `app.cluster`; shared through Redis with it.
     pub fn new(app: AppState) -> Self {
-        let (live, placement) = match &app.cluster {
+        let local = LocalMedia::new(app.sfu.clone());
+        let (live, media) = match &app.cluster {
             Some(cluster) => (
                 LiveRooms::Redis(Arc::new(RedisLive::new(
                     cluster.clone(),
                     app.config.meeting_ttl,
                 ))),
-                Some(Placement::new(cluster.clone(), app.sfu.clone())),
+                MediaRouter::Cluster(ClusterMedia::new(cluster.clone(), local)),
             ),
-            None => (LiveRooms::local(), None),
+            None => (LiveRooms::local(), MediaRouter::Local(local)),
         };
         Signaling {
-            inner: Arc::new(Inner {
-                app,
-                live,
-                placement,
-            }),
+            inner: Arc::new(Inner { app, live, media }),
         }
     }
 
-    pub(crate) fn placement(&self) -> Option<&Arc<Placement>> {
-        self.inner.placement.as_ref()
+    pub fn media(&self) -> &MediaRouter {
+        &self.inner.media
     }
 
     pub fn live(&self) -> &LiveRooms {
@@ -89,10 +86,6 @@ impl Signaling {
 
     pub fn app(&self) -> &AppState {
         &self.inner.app
-    }
-
-    pub(crate) fn sfu(&self) -> Option<&meeting_sfu::Sfu> {
-        self.inner.app.sfu.as_deref()
     }
 }
 
@@ -111,7 +104,7 @@ pub fn peer_channel(peer: &PeerId) -> String {
 pub fn attach<A: Adapter + DefinedAdapter>(
     io: &SocketIo<A>,
     signaling: Signaling,
-    sfu_events: Option<media::EventReceiver>,
+    sfu_events: Option<EventReceiver>,
 ) -> A::InitRes {
     if let Some(events) = sfu_events {
         tokio::spawn(media::pump_events(io.clone(), signaling.clone(), events));
@@ -121,8 +114,8 @@ pub fn attach<A: Adapter + DefinedAdapter>(
         let shutdown = shutdown.clone();
         tokio::spawn(async move { redis.run_heartbeat(shutdown).await });
     }
-    if let Some(pl) = signaling.placement().cloned() {
-        tokio::spawn(pl.run(shutdown.clone()));
+    if let Some(cluster) = signaling.media().cluster().cloned() {
+        tokio::spawn(cluster.run(shutdown.clone()));
         tokio::spawn(media::watch_placement(io.clone(), signaling.clone()));
     }
     tokio::spawn(records::follow_lifecycle(io.clone(), signaling));

@@ -164,6 +164,7 @@ impl TestServer {
         let handle = tokio::spawn(meeting_service::run(
             listener,
             state.clone(),
+            None,
             std::future::pending(),
         ));
         TestServer {
