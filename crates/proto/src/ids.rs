@@ -32,8 +32,8 @@ macro_rules! text_id {
         }
 
         impl $name {
-            pub fn new(s: impl Into<Arc<str>>) -> Self {
-                Self(s.into())
+            pub fn new(s: impl Into<String>) -> Self {
+                Self(s.into().into())
             }
             pub fn as_str(&self) -> &str {
                 &self.0
