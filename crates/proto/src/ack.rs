@@ -23,6 +23,10 @@ pub enum ErrorCode {
     PeerNotFound,
     /// A dependency (Redis, the database, the media engine) is down.
     Unavailable,
+    /// The host removed this user from the meeting; only the host can let them back.
+    Removed,
+    /// The connection's token expired (`session:expired`); reconnect with a fresh one.
+    TokenExpired,
     Internal,
 }
 
@@ -39,6 +43,8 @@ impl ErrorCode {
             ErrorCode::SfuError => "SFU_ERROR",
             ErrorCode::PeerNotFound => "PEER_NOT_FOUND",
             ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::Removed => "REMOVED",
+            ErrorCode::TokenExpired => "TOKEN_EXPIRED",
             ErrorCode::Internal => "INTERNAL",
         }
     }

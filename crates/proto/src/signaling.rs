@@ -170,7 +170,7 @@ impl Validate for HostMute {
     }
 }
 
-/// `host-remove`.
+/// `host-remove`, and `host-allow` (letting a removed user back in).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HostRemove {
@@ -263,15 +263,112 @@ pub struct ServerOffer {
     pub tracks: Vec<TrackInfo>,
 }
 
-/// `webrtc-offer`, `webrtc-answer`, `ice-candidate` from a client (mesh mode). The
-/// SDP or candidate is passed through untouched, as the original service did.
+/// `webrtc-offer`, `webrtc-answer`, `ice-candidate` from a client (mesh mode). Only the
+/// documented fields are read, and only they are passed on ([`RelayOut`]): whatever else
+/// a sender adds (`__proto__` included) never reaches the target.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Relay {
     pub room_id: RoomId,
     pub target_user_id: UserId,
-    #[serde(flatten)]
-    pub payload: serde_json::Map<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer: Option<SessionDescription>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<SessionDescription>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<IceCandidate>,
+}
+
+/// A browser's `RTCSessionDescriptionInit`, passed through untouched.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionDescription {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub sdp: String,
+}
+
+/// A browser's `RTCIceCandidateInit`, passed through untouched.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IceCandidate {
+    pub candidate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdp_mid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdp_m_line_index: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_fragment: Option<String>,
+}
+
+/// Which of the three relay events, and the one field each carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelayKind {
+    Offer,
+    Answer,
+    Candidate,
+}
+
+impl RelayKind {
+    /// The event's name, the same both ways.
+    pub fn event(self) -> &'static str {
+        match self {
+            RelayKind::Offer => "webrtc-offer",
+            RelayKind::Answer => "webrtc-answer",
+            RelayKind::Candidate => "ice-candidate",
+        }
+    }
+
+    fn field(self) -> &'static str {
+        match self {
+            RelayKind::Offer => "offer",
+            RelayKind::Answer => "answer",
+            RelayKind::Candidate => "candidate",
+        }
+    }
+}
+
+/// What the target of a relay receives: the sender, and the one field of the event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelayOut {
+    pub from_user_id: UserId,
+    pub from_peer_id: PeerId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer: Option<SessionDescription>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<SessionDescription>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<IceCandidate>,
+}
+
+impl Relay {
+    /// Check the request as the `kind` event: it must carry that event's field.
+    pub fn validate_as(&self, kind: RelayKind) -> Result<(), ErrorBody> {
+        self.validate()?;
+        let present = match kind {
+            RelayKind::Offer => self.offer.is_some(),
+            RelayKind::Answer => self.answer.is_some(),
+            RelayKind::Candidate => self.candidate.is_some(),
+        };
+        if !present {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!("`{}` needs `{}`", kind.event(), kind.field()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The message for the target: the event's own field and nothing else.
+    pub fn forward(self, kind: RelayKind, from_user_id: UserId, from_peer_id: PeerId) -> RelayOut {
+        RelayOut {
+            from_user_id,
+            from_peer_id,
+            offer: self.offer.filter(|_| kind == RelayKind::Offer),
+            answer: self.answer.filter(|_| kind == RelayKind::Answer),
+            candidate: self.candidate.filter(|_| kind == RelayKind::Candidate),
+        }
+    }
 }
 
 impl Validate for Relay {
@@ -283,14 +380,17 @@ impl Validate for Relay {
             1,
             limits::USER_ID,
         )?;
-        let size = serde_json::to_string(&self.payload)
-            .map(|s| s.len())
-            .unwrap_or(usize::MAX);
-        if size > limits::SDP {
-            return Err(ErrorBody::new(
-                ErrorCode::BadRequest,
-                "the relayed payload is too large",
-            ));
+        for (field, d) in [("offer", &self.offer), ("answer", &self.answer)] {
+            if let Some(d) = d {
+                check_len(field, &d.kind, 1, 16)?;
+                check_len(field, &d.sdp, 0, limits::SDP)?;
+            }
+        }
+        if let Some(c) = &self.candidate {
+            check_len("candidate", &c.candidate, 0, limits::ICE_CANDIDATE)?;
+            for v in [&c.sdp_mid, &c.username_fragment].into_iter().flatten() {
+                check_len("candidate", v, 0, limits::ICE_CANDIDATE)?;
+            }
         }
         Ok(())
     }
@@ -365,7 +465,45 @@ mod tests {
         )
         .expect("parse");
         assert_eq!(r.target_user_id.as_str(), "bob");
-        assert!(r.payload.contains_key("offer"));
-        assert!(!r.payload.contains_key("roomId"));
+        assert_eq!(
+            r.offer.as_ref().map(|o| (o.kind.as_str(), o.sdp.as_str())),
+            Some(("offer", "v=0"))
+        );
+        let out = serde_json::to_value(r.forward(
+            RelayKind::Offer,
+            UserId::from("ann"),
+            PeerId::from("p_1"),
+        ))
+        .expect("json");
+        assert_eq!(
+            out,
+            serde_json::json!({"fromUserId":"ann","fromPeerId":"p_1","offer":{"type":"offer","sdp":"v=0"}})
+        );
+    }
+
+    #[test]
+    fn relay_forwards_only_the_documented_fields() {
+        let r: Relay = serde_json::from_str(
+            r#"{"roomId":"ABC","targetUserId":"bob","__proto__":{"admin":true},"extra":1,
+                "answer":{"type":"answer","sdp":"v=0"},
+                "candidate":{"candidate":"c","sdpMid":"0","sdpMLineIndex":0,"__proto__":{"x":1}}}"#,
+        )
+        .expect("parse");
+        assert!(
+            r.validate_as(RelayKind::Offer).is_err(),
+            "an offer needs `offer`"
+        );
+        r.validate_as(RelayKind::Candidate).expect("a candidate");
+        let out = serde_json::to_value(r.forward(
+            RelayKind::Candidate,
+            UserId::from("ann"),
+            PeerId::from("p_1"),
+        ))
+        .expect("json");
+        assert_eq!(
+            out,
+            serde_json::json!({"fromUserId":"ann","fromPeerId":"p_1",
+                "candidate":{"candidate":"c","sdpMid":"0","sdpMLineIndex":0}})
+        );
     }
 }

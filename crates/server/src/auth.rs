@@ -84,7 +84,7 @@ impl std::fmt::Debug for JwtKeys {
 }
 
 /// Clock skew tolerated on `exp` between this server and whoever minted the token.
-const LEEWAY_SECS: u64 = 30;
+pub const LEEWAY_SECS: u64 = 30;
 
 impl JwtKeys {
     pub fn new(secret: &str) -> Self {

@@ -293,3 +293,207 @@ async fn joins_racing_the_end_leave_no_open_row(db: &Db) {
     host.close();
     server.stop().await;
 }
+
+// ---- item 5: removal holds, token expiry, unknown events, relay fields ----
+
+#[tokio::test]
+async fn a_removal_holds_until_the_host_allows_sqlite() {
+    let db = Db::sqlite();
+    a_removal_holds_until_the_host_allows(&db).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL"]
+async fn a_removal_holds_until_the_host_allows_postgres() {
+    let db = Db::postgres().await;
+    a_removal_holds_until_the_host_allows(&db).await;
+}
+
+async fn a_removal_holds_until_the_host_allows(db: &Db) {
+    let server = start(db).await;
+    let alice = server.token("alice");
+    let bob = server.token("bob");
+    let room = create(&server, &alice, json!({ "title": "removal" })).await;
+    let (host, _h) = connect(&server, &alice).await;
+    let (guest, mut guest_events) = connect(&server, &bob).await;
+    assert_eq!(
+        call(&host, "join-meeting", json!({ "roomId": room })).await["ok"],
+        true
+    );
+    assert_eq!(
+        call(&guest, "join-meeting", json!({ "roomId": room })).await["ok"],
+        true
+    );
+    let ack = call(
+        &host,
+        "host-remove",
+        json!({ "roomId": room, "targetUserId": "bob" }),
+    )
+    .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    next_event(&mut guest_events, "control:removed").await;
+    // At once, on the same socket and on a new one: refused.
+    let again = call(&guest, "join-meeting", json!({ "roomId": room })).await;
+    assert_eq!(code(&again), "REMOVED", "{again}");
+    let (other, _o) = connect(&server, &bob).await;
+    let again = call(&other, "join-meeting", json!({ "roomId": room })).await;
+    assert_eq!(code(&again), "REMOVED", "{again}");
+    // Only the host may let them back.
+    let ack = call(
+        &guest,
+        "host-allow",
+        json!({ "roomId": room, "targetUserId": "bob" }),
+    )
+    .await;
+    assert_eq!(code(&ack), "NOT_IN_MEETING", "{ack}");
+    let ack = call(
+        &host,
+        "host-allow",
+        json!({ "roomId": room, "targetUserId": "bob" }),
+    )
+    .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let back = call(&guest, "join-meeting", json!({ "roomId": room })).await;
+    assert_eq!(back["ok"], true, "{back}");
+    for c in [&host, &guest, &other] {
+        c.close();
+    }
+    server.stop().await;
+}
+
+/// The next event called `name` (others are skipped), within `WAIT`.
+async fn next_event(events: &mut UnboundedReceiver<ServerEvent>, name: &str) -> Vec<Value> {
+    let found = tokio::time::timeout(WAIT, async {
+        while let Some(ev) = events.recv().await {
+            if ev.name == name {
+                return Some(ev.args);
+            }
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(args)) => args,
+        Ok(None) => panic!("the connection closed before `{name}`"),
+        Err(_) => panic!("no `{name}` within {WAIT:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_socket_ends_when_its_token_expires() {
+    let db = Db::sqlite();
+    let server = start(&db).await;
+    let alice = server.token("alice");
+    let room = create(&server, &alice, json!({ "title": "expiry" })).await;
+    // Expired 28 s ago: still inside the 30 s leeway a connect gets, so the socket is
+    // accepted and has about two seconds left.
+    let now = meeting_service::auth::now_secs();
+    let short = server
+        .state
+        .jwt
+        .sign(&meeting_service::auth::Claims {
+            sub: "bob".into(),
+            name: "Bob".into(),
+            picture: None,
+            exp: now - 28,
+            iat: now - 60,
+        })
+        .unwrap();
+    let (bob, mut events) = connect(&server, &short).await;
+    let ack = call(&bob, "join-meeting", json!({ "roomId": room })).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let args = next_event(&mut events, "session:expired").await;
+    assert_eq!(args[0]["error"]["code"], "TOKEN_EXPIRED", "{args:?}");
+    // Disconnected: no more requests are answered, and the seat is free again.
+    let chat = bob
+        .request(
+            "meeting-chat-message",
+            &json!({ "roomId": room, "message": "late" }),
+            Duration::from_secs(2),
+        )
+        .await;
+    assert!(
+        chat.is_err(),
+        "a request after expiry was answered: {chat:?}"
+    );
+    wait_for("bob's row closed", WAIT, || async {
+        (open_rows(&server, &room).await == 0).then_some(())
+    })
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_events_are_answered() {
+    let db = Db::sqlite();
+    let server = start(&db).await;
+    let (c, _e) = connect(&server, &server.token("alice")).await;
+    let ack = call(&c, "no-such-event", json!({ "x": 1 })).await;
+    assert_eq!(code(&ack), "BAD_REQUEST", "{ack}");
+    assert!(
+        ack["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-event"),
+        "{ack}"
+    );
+    c.close();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_mesh_relay_forwards_only_documented_fields() {
+    let db = Db::sqlite();
+    let server = start(&db).await;
+    let alice = server.token("alice");
+    let room = create(
+        &server,
+        &alice,
+        json!({ "title": "relay", "topology": "mesh" }),
+    )
+    .await;
+    let (ann, _a) = connect(&server, &alice).await;
+    let (ben, mut ben_events) = connect(&server, &server.token("ben")).await;
+    let a = call(&ann, "join-meeting", json!({ "roomId": room })).await;
+    assert_eq!(a["ok"], true, "{a}");
+    assert_eq!(
+        call(&ben, "join-meeting", json!({ "roomId": room })).await["ok"],
+        true
+    );
+    let offer = json!({ "type": "offer", "sdp": "v=0\r\n" });
+    let ack = call(
+        &ann,
+        "webrtc-offer",
+        json!({
+            "roomId": room, "targetUserId": "ben", "offer": offer,
+            "__proto__": { "isAdmin": true }, "extra": "x",
+            "candidate": { "candidate": "not for an offer" }
+        }),
+    )
+    .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let args = next_event(&mut ben_events, "webrtc-offer").await;
+    assert_eq!(
+        args[0],
+        json!({ "fromUserId": "alice", "fromPeerId": a["data"]["peerId"], "offer": offer }),
+    );
+    let ack = call(
+        &ann,
+        "ice-candidate",
+        json!({
+            "roomId": room, "targetUserId": "ben",
+            "candidate": { "candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host",
+                           "sdpMid": "0", "sdpMLineIndex": 0, "__proto__": { "x": 1 } }
+        }),
+    )
+    .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let args = next_event(&mut ben_events, "ice-candidate").await;
+    assert_eq!(
+        args[0]["candidate"],
+        json!({ "candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0", "sdpMLineIndex": 0 }),
+    );
+    ann.close();
+    ben.close();
+    server.stop().await;
+}

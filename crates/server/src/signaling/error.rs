@@ -29,6 +29,8 @@ pub enum SignalError {
     Sfu(meeting_sfu::SfuError),
     #[error("{0} is not in this meeting")]
     PeerNotFound(String),
+    #[error("the host removed you from this meeting")]
+    Removed,
     #[error("{0}")]
     Unavailable(String),
     /// Anything else: logged with its cause, reported as INTERNAL.
@@ -48,6 +50,7 @@ impl SignalError {
             SignalError::Forbidden(_) | SignalError::Disabled(_) => ErrorCode::Forbidden,
             SignalError::Sfu(_) => ErrorCode::SfuError,
             SignalError::PeerNotFound(_) => ErrorCode::PeerNotFound,
+            SignalError::Removed => ErrorCode::Removed,
             SignalError::Unavailable(_) => ErrorCode::Unavailable,
             SignalError::Internal(_) => ErrorCode::Internal,
         }

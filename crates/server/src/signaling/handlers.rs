@@ -6,17 +6,18 @@ use std::fmt;
 use chrono::Utc;
 use proto::signaling::{
     ChatMessage, ChatSend, HostMute, HostRemove, JoinMeeting, MediaKind, ParticipantLeft, Relay,
-    RoomOnly, SfuAnswer, SfuOffer, Toggle, ToggleScreenShare, Validate,
+    RelayKind, RoomOnly, SfuAnswer, SfuOffer, Toggle, ToggleScreenShare, Validate,
 };
-use proto::{Ack, ErrorBody, PeerId, RoomId};
+use proto::{Ack, ErrorBody, ErrorCode, PeerId, RoomId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide_core::adapter::DefinedAdapter;
+use tokio_util::sync::CancellationToken;
 
 use super::live::{LiveChange, LivePeer};
 use super::records::{self, Topology};
@@ -55,7 +56,9 @@ async fn authenticate<A: Adapter>(
         .jwt
         .verify(&token)
         .map_err(|e| Refused(e.code(), e.to_string()))?;
-    s.extensions.insert(Session::new(claims));
+    let session = Session::new(claims);
+    s.extensions.insert(session.clone());
+    tokio::spawn(expire(s.clone(), session, sig.app().shutdown.clone()));
     // The event handlers are registered here, in the middleware, and not in the connect
     // handler: socketioxide sends the CONNECT packet before it spawns the (async) connect
     // handler, so a client that emits right after connecting (the web client's
@@ -65,6 +68,38 @@ async fn authenticate<A: Adapter>(
 }
 
 async fn on_connect<A: Adapter>(_s: SocketRef<A>) {}
+
+/// A socket lives no longer than its token: at `exp` (plus the leeway a connect gets) it
+/// is told `session:expired` and disconnected, which leaves its meeting as any
+/// disconnect does. The client reconnects with a fresh token.
+async fn expire<A: Adapter>(s: SocketRef<A>, session: Session, shutdown: CancellationToken) {
+    let left = session
+        .expires_at()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    tokio::select! {
+        _ = tokio::time::sleep(left) => {}
+        _ = session.closed().cancelled() => return,
+        _ = shutdown.cancelled() => return,
+    }
+    let note = ErrorBody::new(
+        ErrorCode::TokenExpired,
+        "the token has expired; connect again with a fresh one",
+    );
+    let _ = s.emit("session:expired", &json!({ "error": note }));
+    tracing::info!(user = %session.user, "token expired; disconnecting");
+    let _ = s.disconnect();
+}
+
+/// Events nobody handles. Answered, when the client asked for an ack, so that it does
+/// not wait for one that never comes.
+async fn unknown_event<A: Adapter>(Event(name): Event, ack: AckSender<A>) {
+    let shown: String = name.chars().take(64).collect();
+    answer::<A, Value>(
+        ack,
+        Err(SignalError::BadRequest(format!("unknown event `{shown}`"))),
+    );
+}
 
 fn register_events<A: Adapter>(s: &SocketRef<A>) {
     s.on("join-meeting", join_meeting::<A>);
@@ -77,10 +112,12 @@ fn register_events<A: Adapter>(s: &SocketRef<A>) {
     s.on("meeting-chat-message", chat::<A>);
     s.on("host-mute", host_mute::<A>);
     s.on("host-remove", host_remove::<A>);
+    s.on("host-allow", host_allow::<A>);
     s.on("end-meeting", end_meeting::<A>);
     s.on("webrtc-offer", relay_offer::<A>);
     s.on("webrtc-answer", relay_answer::<A>);
     s.on("ice-candidate", relay_candidate::<A>);
+    s.on_fallback(unknown_event::<A>);
     s.on_disconnect(on_disconnect::<A>);
 }
 
@@ -180,6 +217,9 @@ async fn join<A: Adapter>(
     let is_host = meeting.host_id == session.user.as_str();
     if meeting.locked && !is_host {
         return Err(SignalError::RoomLocked);
+    }
+    if !is_host && records::is_removed(sig, &room, &session.user).await? {
+        return Err(SignalError::Removed);
     }
     let limit = records::participant_cap(sig, &meeting);
 
@@ -367,6 +407,7 @@ async fn leave_meeting<A: Adapter>(
 
 async fn on_disconnect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig): State<Signaling>) {
     let Ok(session) = session(&s) else { return };
+    session.closed().cancel();
     // After any join still running for this socket: what it admitted is left here.
     let _turn = session.turn().await;
     if let Some(j) = session.joined() {
@@ -629,6 +670,8 @@ async fn host_remove<A: Adapter>(
         if targets.is_empty() {
             return Err(SignalError::PeerNotFound(req.target_user_id.to_string()));
         }
+        // Recorded first: a join of the same user racing this removal is refused.
+        records::removed(&sig, &req.room_id, &req.target_user_id, &me.user_id).await?;
         for t in &targets {
             let note = json!({ "roomId": req.room_id, "by": me.user_id });
             let channel = peer_channel(&t.peer_id);
@@ -639,6 +682,23 @@ async fn host_remove<A: Adapter>(
             let _ = s.within(channel).leave(room_channel(&req.room_id)).await;
             forget_peer(&io, &sig, &req.room_id, &t.peer_id, LeaveWhy::Removed).await;
         }
+        Ok(json!({}))
+    }
+    .await;
+    answer(ack, result);
+}
+
+/// Let a user the host removed join again.
+async fn host_allow<A: Adapter>(
+    s: SocketRef<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
+    let result = async {
+        let req: HostRemove = parse(data)?;
+        as_host(&s, &sig, &req.room_id, "let removed participants back").await?;
+        records::allow(&sig, &req.room_id, &req.target_user_id).await?;
         Ok(json!({}))
     }
     .await;
@@ -693,7 +753,7 @@ async fn relay_offer<A: Adapter>(
     data: Payload,
     ack: AckSender<A>,
 ) {
-    answer(ack, relay(&s, &sig, data, "webrtc-offer").await);
+    answer(ack, relay(&s, &sig, data, RelayKind::Offer).await);
 }
 
 async fn relay_answer<A: Adapter>(
@@ -702,7 +762,7 @@ async fn relay_answer<A: Adapter>(
     data: Payload,
     ack: AckSender<A>,
 ) {
-    answer(ack, relay(&s, &sig, data, "webrtc-answer").await);
+    answer(ack, relay(&s, &sig, data, RelayKind::Answer).await);
 }
 
 async fn relay_candidate<A: Adapter>(
@@ -711,18 +771,21 @@ async fn relay_candidate<A: Adapter>(
     data: Payload,
     ack: AckSender<A>,
 ) {
-    answer(ack, relay(&s, &sig, data, "ice-candidate").await);
+    answer(ack, relay(&s, &sig, data, RelayKind::Candidate).await);
 }
 
 /// Mesh mode: pass an offer, answer or candidate to one participant of the same
-/// meeting. Anything addressed elsewhere is refused and never delivered.
+/// meeting. Anything addressed elsewhere is refused and never delivered; only the
+/// event's documented field is passed on (see [`Relay::forward`]).
 async fn relay<A: Adapter>(
     s: &SocketRef<A>,
     sig: &Signaling,
     data: Payload,
-    event: &'static str,
+    kind: RelayKind,
 ) -> Result<Value, SignalError> {
     let req: Relay = parse(data)?;
+    req.validate_as(kind)?;
+    let event = kind.event();
     let refuse = |s: &SocketRef<A>, e: SignalError| {
         let body = ErrorBody::from(e);
         let _ = s.emit(
@@ -751,12 +814,10 @@ async fn relay<A: Adapter>(
             SignalError::PeerNotFound(req.target_user_id.to_string()),
         ));
     };
-    let mut out = req.payload.clone();
-    out.insert("fromUserId".into(), json!(me.user_id));
-    out.insert("fromPeerId".into(), json!(me.peer_id));
+    let out = req.forward(kind, me.user_id, me.peer_id);
     let _ = s
         .within(peer_channel(&target.peer_id))
-        .emit(event, &Value::Object(out))
+        .emit(event, &out)
         .await;
     Ok(json!({}))
 }

@@ -8,8 +8,8 @@
 //! know the host, the cap or whether it ended.
 
 use chrono::Utc;
-use proto::RoomId;
 use proto::signaling::IceServer;
+use proto::{RoomId, UserId};
 use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
@@ -98,11 +98,50 @@ pub async fn joined(
     match sig.app().store.record_join(room, record, Utc::now()).await {
         Ok(_) => Ok(()),
         Err(StoreError::MeetingClosed) => Err(SignalError::MeetingEnded),
+        Err(StoreError::UserRemoved) => Err(SignalError::Removed),
         Err(e) => {
             tracing::warn!(room = %room, peer = %peer.peer_id, error = %e, "could not record a join");
             Ok(())
         }
     }
+}
+
+/// Whether the host removed `user` (refuse the join before admitting it). Not best
+/// effort: letting a removed user in because the store hiccupped would undo the removal.
+pub async fn is_removed(
+    sig: &Signaling,
+    room: &RoomId,
+    user: &UserId,
+) -> Result<bool, SignalError> {
+    sig.app()
+        .store
+        .is_removed(room, user)
+        .await
+        .map_err(|e| SignalError::Unavailable(format!("the meeting store is unavailable: {e}")))
+}
+
+/// The host removed `user`; holds until [`allow`]. Not best effort (see [`is_removed`]).
+pub async fn removed(
+    sig: &Signaling,
+    room: &RoomId,
+    user: &UserId,
+    by: &UserId,
+) -> Result<(), SignalError> {
+    sig.app()
+        .store
+        .remove_user(room, user, by, Utc::now())
+        .await
+        .map_err(|e| SignalError::Unavailable(format!("the meeting store is unavailable: {e}")))
+}
+
+/// Let a removed user back in.
+pub async fn allow(sig: &Signaling, room: &RoomId, user: &UserId) -> Result<(), SignalError> {
+    sig.app()
+        .store
+        .allow_user(room, user)
+        .await
+        .map(|_| ())
+        .map_err(|e| SignalError::Unavailable(format!("the meeting store is unavailable: {e}")))
 }
 
 pub async fn left(sig: &Signaling, room: &RoomId, peer: &LivePeer) {

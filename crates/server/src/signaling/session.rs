@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use proto::{PeerId, RoomId, UserId};
 
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::Claims;
 
@@ -35,6 +36,9 @@ pub struct Session {
     joined: Arc<Mutex<Option<Joined>>>,
     /// Held by the handler whose turn it is (see [`Session::turn`]).
     order: Arc<AsyncMutex<()>>,
+    /// Cancelled when the socket disconnects: ends the tasks that serve it (the token
+    /// expiry timer).
+    closed: CancellationToken,
 }
 
 impl Session {
@@ -44,7 +48,22 @@ impl Session {
             claims: Arc::new(claims),
             joined: Arc::default(),
             order: Arc::default(),
+            closed: CancellationToken::new(),
         }
+    }
+
+    /// Fires once the socket has disconnected.
+    pub fn closed(&self) -> &CancellationToken {
+        &self.closed
+    }
+
+    /// When the token stops being accepted: `exp` plus the clock-skew leeway that
+    /// [`crate::auth::JwtKeys::verify`] allows at connect time.
+    pub fn expires_at(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(
+                self.claims.exp.saturating_add(crate::auth::LEEWAY_SECS),
+            )
     }
 
     /// Wait for this socket's earlier membership events (join, leave, SDP, disconnect)

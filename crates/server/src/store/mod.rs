@@ -37,6 +37,9 @@ pub enum StoreError {
     /// A join of a meeting that has ended or been deleted: nothing was written.
     #[error("the meeting has ended or no longer exists")]
     MeetingClosed,
+    /// A join of a user the host removed (see [`Store::remove_user`]): nothing was written.
+    #[error("the host removed this user from the meeting")]
+    UserRemoved,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -272,6 +275,10 @@ impl Store {
             .bind(room.as_str())
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM removed_users WHERE room_id = $1")
+            .bind(room.as_str())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM participants WHERE room_id = $1")
             .bind(room.as_str())
             .execute(&mut *tx)
@@ -317,6 +324,12 @@ impl Store {
         if status.is_none_or(|s| s == MeetingStatus::Ended.as_str()) {
             tx.rollback().await?;
             return Err(StoreError::MeetingClosed);
+        }
+        // Checked here, under the meeting's lock, as well as before the admission: a
+        // removal that lands while this join is on its way still holds.
+        if !join.is_host && removed(&mut tx, room, &join.user_id).await? {
+            tx.rollback().await?;
+            return Err(StoreError::UserRemoved);
         }
         let left_at: Option<i64> =
             sqlx::query("SELECT left_at FROM early_leaves WHERE peer_id = $1 AND room_id = $2")
@@ -418,6 +431,55 @@ impl Store {
         }
         tx.commit().await?;
         Ok(to_u32(present))
+    }
+
+    /// The host removed `user`: their joins are refused until [`Store::allow_user`].
+    pub async fn remove_user(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        by: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now_ms = now.timestamp_millis();
+        let mut tx = self.pool.begin().await?;
+        // Ordered with the joins (see `record_join`).
+        lock_meeting(&mut tx, room, now_ms).await?;
+        sqlx::query(
+            "INSERT INTO removed_users (room_id, user_id, removed_by, removed_at) \
+             SELECT room_id, $2, $3, $4 FROM meetings WHERE room_id = $1 \
+             ON CONFLICT (room_id, user_id) DO NOTHING",
+        )
+        .bind(room.as_str())
+        .bind(user.as_str())
+        .bind(by.as_str())
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Lets a removed user join again; false if they were not removed.
+    pub async fn allow_user(&self, room: &RoomId, user: &UserId) -> Result<bool, StoreError> {
+        let n = sqlx::query("DELETE FROM removed_users WHERE room_id = $1 AND user_id = $2")
+            .bind(room.as_str())
+            .bind(user.as_str())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Whether the host removed `user` from the meeting (and has not let them back).
+    pub async fn is_removed(&self, room: &RoomId, user: &UserId) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let row = sqlx::query("SELECT 1 FROM removed_users WHERE room_id = $1 AND user_id = $2")
+            .bind(room.as_str())
+            .bind(user.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(row.is_some())
     }
 
     /// Who is in the meeting now, in join order.
@@ -601,6 +663,19 @@ async fn lock_meeting(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+async fn removed(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    room: &RoomId,
+    user: &UserId,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT 1 FROM removed_users WHERE room_id = $1 AND user_id = $2")
+        .bind(room.as_str())
+        .bind(user.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.is_some())
 }
 
 async fn count_present(
