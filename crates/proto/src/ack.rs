@@ -27,6 +27,9 @@ pub enum ErrorCode {
     Removed,
     /// The connection's token expired (`session:expired`); reconnect with a fresh one.
     TokenExpired,
+    /// Too many requests of this kind from this connection or user; `retryAfterMs` says
+    /// when the next one would pass.
+    RateLimited,
     Internal,
 }
 
@@ -45,6 +48,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Removed => "REMOVED",
             ErrorCode::TokenExpired => "TOKEN_EXPIRED",
+            ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -54,6 +58,13 @@ impl ErrorCode {
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub message: String,
+    /// With `RATE_LIMITED`: milliseconds until a retry would pass.
+    #[serde(
+        default,
+        rename = "retryAfterMs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ErrorBody {
@@ -61,6 +72,7 @@ impl ErrorBody {
         Self {
             code,
             message: message.into(),
+            retry_after_ms: None,
         }
     }
 }

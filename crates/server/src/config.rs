@@ -53,6 +53,16 @@ pub const KNOWN_VARS: &[&str] = &[
     "CORS_ORIGINS",
     "DATABASE_URL",
     "RUST_LOG",
+    "TRUST_PROXY",
+    "RATE_LIMIT_SOCKET_JOIN",
+    "RATE_LIMIT_SOCKET_CHAT",
+    "RATE_LIMIT_SOCKET_MEDIA",
+    "RATE_LIMIT_SOCKET_CONTROL",
+    "RATE_LIMIT_USER_JOIN",
+    "RATE_LIMIT_USER_CREATE",
+    "RATE_LIMIT_IP_HANDSHAKE",
+    "RATE_LIMIT_IP_REST",
+    "RATE_LIMIT_IP_GUEST",
 ];
 
 /// Whether `name` is one of [`KNOWN_VARS`] (`STUN_SERVER_1`, `STUN_SERVER_2`, … included).
@@ -66,8 +76,8 @@ pub fn is_known_var(name: &str) -> bool {
 /// The whole configuration, validated.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// `NODE_ENV`; `production` removes the guest-token endpoint and requires `JWT_SECRET`.
-    pub node_env: String,
+    /// `NODE_ENV`; production removes the guest-token endpoint and requires `JWT_SECRET`.
+    pub node_env: NodeEnv,
     pub listen: SocketAddr,
     pub jwt_secret: String,
     /// True when `JWT_SECRET` was unset and the public development secret is in use.
@@ -89,6 +99,11 @@ pub struct Config {
     pub redis_prefix: String,
     pub cors: CorsOrigins,
     pub database_url: String,
+    /// `RATE_LIMIT_*`: how fast one socket, user or address may go.
+    pub limits: RateLimits,
+    /// `TRUST_PROXY`: how many reverse proxies in front of the service append to
+    /// `X-Forwarded-For`; 0 (the default) uses the peer address of the connection.
+    pub trust_proxy: u8,
 }
 
 /// STUN/TURN servers handed to clients.
@@ -189,10 +204,10 @@ pub enum ConfigError {
     )]
     MongoConfigured { var: &'static str },
     #[error(
-        "NODE_ENV=production but JWT_SECRET is not set: refusing to start with the public \
+        "NODE_ENV={value} is production, but JWT_SECRET is not set: refusing to start with the public \
          development secret. Set JWT_SECRET to a long random string (e.g. `openssl rand -hex 32`)."
     )]
-    ProductionWithoutJwtSecret,
+    ProductionWithoutJwtSecret { value: String },
     #[error(
         "MEDIASOUP_ANNOUNCED_IP=127.0.0.1 (loopback): DO NOT use 127.0.0.1, it causes WebRTC \
          connection failures, because remote browsers would send their media to themselves. \
@@ -268,8 +283,17 @@ impl Config {
             }
         }
 
-        let node_env = vars.get("NODE_ENV").unwrap_or("development").to_owned();
-        let production = node_env == "production";
+        let node_env = match vars.get("NODE_ENV") {
+            None => NodeEnv::Development,
+            Some(v) => NodeEnv::parse(v).ok_or_else(|| {
+                invalid(
+                    "NODE_ENV",
+                    v,
+                    "production (or prod), development (or dev), or test; any case",
+                )
+            })?,
+        };
+        let production = node_env == NodeEnv::Production;
 
         let port: u16 = vars.parse("PORT", 3009, "a TCP port number (0-65535)")?;
         let host: IpAddr = vars.parse(
@@ -283,7 +307,11 @@ impl Config {
                 return Err(invalid("JWT_SECRET", "<hidden>", "at least 16 characters"));
             }
             Some(s) => (s.to_owned(), false),
-            None if production => return Err(ConfigError::ProductionWithoutJwtSecret),
+            None if production => {
+                return Err(ConfigError::ProductionWithoutJwtSecret {
+                    value: vars.get("NODE_ENV").unwrap_or_default().to_owned(),
+                });
+            }
             None => (DEV_JWT_SECRET.to_owned(), true),
         };
 
@@ -426,11 +454,191 @@ impl Config {
             redis_prefix,
             cors,
             database_url,
+            limits: rate_limits(&vars)?,
+            trust_proxy: trust_proxy(&vars)?,
         })
     }
 
     pub fn is_production(&self) -> bool {
-        self.node_env == "production"
+        self.node_env == NodeEnv::Production
+    }
+}
+
+/// `NODE_ENV`, read case-insensitively. Only an explicit development value runs with the
+/// public development secret and the guest endpoint; a value we do not know is refused
+/// rather than guessed (`Production` or `prod` used to start as development).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeEnv {
+    /// `development` or `dev`, and the default when `NODE_ENV` is unset.
+    Development,
+    /// `test`: as development (what test runners set).
+    Test,
+    /// `production` or `prod`.
+    Production,
+}
+
+impl NodeEnv {
+    pub fn parse(value: &str) -> Option<NodeEnv> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "development" | "dev" => Some(NodeEnv::Development),
+            "test" => Some(NodeEnv::Test),
+            "production" | "prod" => Some(NodeEnv::Production),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeEnv::Development => "development",
+            NodeEnv::Test => "test",
+            NodeEnv::Production => "production",
+        }
+    }
+}
+
+impl std::fmt::Display for NodeEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rate: at most `count` at once (the burst), refilled evenly over `per`
+/// (`RATE_LIMIT_…=20/10s`: 20 at once, then one every 500 ms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    pub count: std::num::NonZeroU32,
+    pub per: Duration,
+}
+
+impl Rate {
+    /// `COUNT/PERIOD` (`10/s`, `30/min`, `20/10s`, `100/h`), or `off` for no limit.
+    pub fn parse(text: &str) -> Result<Option<Rate>, &'static str> {
+        const EXPECTED: &str =
+            "COUNT/PERIOD with a period in s, min or h (e.g. 20/10s, 30/min), or off";
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let (count, period) = text.split_once('/').ok_or(EXPECTED)?;
+        let count: u32 = count.trim().parse().map_err(|_| EXPECTED)?;
+        let count = std::num::NonZeroU32::new(count)
+            .filter(|c| c.get() <= 1_000_000)
+            .ok_or(EXPECTED)?;
+        let period = period.trim();
+        let digits = period.bytes().take_while(u8::is_ascii_digit).count();
+        let (n, unit) = period.split_at(digits);
+        let n: u64 = if n.is_empty() {
+            1
+        } else {
+            n.parse().map_err(|_| EXPECTED)?
+        };
+        let unit_secs = match unit {
+            "s" | "sec" => 1,
+            "m" | "min" => 60,
+            "h" => 3600,
+            _ => return Err(EXPECTED),
+        };
+        let secs = n.checked_mul(unit_secs).ok_or(EXPECTED)?;
+        if !(1..=86_400).contains(&secs) {
+            return Err(EXPECTED);
+        }
+        Ok(Some(Rate {
+            count,
+            per: Duration::from_secs(secs),
+        }))
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}s", self.count, self.per.as_secs())
+    }
+}
+
+/// The `RATE_LIMIT_*` settings; `None` is `off`. See `docs/security.md` for why the
+/// defaults are what they are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Per socket: `join-meeting` and `leave-meeting`.
+    pub socket_join: Option<Rate>,
+    /// Per socket: `meeting-chat-message`.
+    pub socket_chat: Option<Rate>,
+    /// Per socket: SDP and ICE (`sfu-offer`, `sfu-answer`, `webrtc-offer`,
+    /// `webrtc-answer`, `ice-candidate`).
+    pub socket_media: Option<Rate>,
+    /// Per socket: toggles and host controls.
+    pub socket_control: Option<Rate>,
+    /// Per user id: joins, over all of the user's sockets on this node.
+    pub user_join: Option<Rate>,
+    /// Per user id: `POST /api/meetings/create`.
+    pub user_create: Option<Rate>,
+    /// Per client IP: Engine.IO handshakes (`/socket.io/` without `sid`).
+    pub ip_handshake: Option<Rate>,
+    /// Per client IP: every `/api/…` request.
+    pub ip_rest: Option<Rate>,
+    /// Per client IP: `POST /api/auth/guest`.
+    pub ip_guest: Option<Rate>,
+}
+
+/// `(variable, default)` of every `RATE_LIMIT_*`, in [`RateLimits`] field order.
+pub const RATE_LIMIT_DEFAULTS: &[(&str, &str)] = &[
+    ("RATE_LIMIT_SOCKET_JOIN", "10/10s"),
+    ("RATE_LIMIT_SOCKET_CHAT", "10/10s"),
+    ("RATE_LIMIT_SOCKET_MEDIA", "200/10s"),
+    ("RATE_LIMIT_SOCKET_CONTROL", "30/10s"),
+    ("RATE_LIMIT_USER_JOIN", "60/min"),
+    ("RATE_LIMIT_USER_CREATE", "30/min"),
+    ("RATE_LIMIT_IP_HANDSHAKE", "300/min"),
+    ("RATE_LIMIT_IP_REST", "600/min"),
+    ("RATE_LIMIT_IP_GUEST", "120/min"),
+];
+
+fn rate_limits(vars: &Vars) -> Result<RateLimits, ConfigError> {
+    let mut rates = Vec::with_capacity(RATE_LIMIT_DEFAULTS.len());
+    for (var, default) in RATE_LIMIT_DEFAULTS {
+        let text = vars.get(var).unwrap_or(default);
+        rates.push(Rate::parse(text).map_err(|expected| invalid(var, text, expected))?);
+    }
+    let [
+        socket_join,
+        socket_chat,
+        socket_media,
+        socket_control,
+        user_join,
+        user_create,
+        ip_handshake,
+        ip_rest,
+        ip_guest,
+    ] = rates[..]
+    else {
+        unreachable!("one rate per RATE_LIMIT_DEFAULTS entry")
+    };
+    Ok(RateLimits {
+        socket_join,
+        socket_chat,
+        socket_media,
+        socket_control,
+        user_join,
+        user_create,
+        ip_handshake,
+        ip_rest,
+        ip_guest,
+    })
+}
+
+fn trust_proxy(vars: &Vars) -> Result<u8, ConfigError> {
+    const EXPECTED: &str = "false, true (one proxy), or the number of proxies in front (0-10)";
+    match vars.get("TRUST_PROXY") {
+        None => Ok(0),
+        Some(v) => match v.to_ascii_lowercase().as_str() {
+            "false" | "no" | "off" => Ok(0),
+            "true" | "yes" | "on" => Ok(1),
+            n => n
+                .parse::<u8>()
+                .ok()
+                .filter(|n| *n <= 10)
+                .ok_or_else(|| invalid("TRUST_PROXY", v, EXPECTED)),
+        },
     }
 }
 
@@ -742,6 +950,26 @@ mod tests {
             (&[("STUN_SERVER_1", "stun.l.google.com")], "STUN_SERVER_1"),
             (&[("MONGO_URI", "mongodb://x")], "DATABASE_URL"),
             (&[("NODE_ENV", "production")], "JWT_SECRET is not set"),
+            (&[("NODE_ENV", "Production")], "JWT_SECRET is not set"),
+            (&[("NODE_ENV", "prod")], "JWT_SECRET is not set"),
+            (
+                &[("NODE_ENV", "staging")],
+                "NODE_ENV=\"staging\" is invalid",
+            ),
+            (&[("NODE_ENV", "produciton")], "NODE_ENV=\"produciton\""),
+            (
+                &[("RATE_LIMIT_SOCKET_CHAT", "10")],
+                "RATE_LIMIT_SOCKET_CHAT=\"10\" is invalid: expected COUNT/PERIOD",
+            ),
+            (
+                &[("RATE_LIMIT_IP_REST", "0/s")],
+                "RATE_LIMIT_IP_REST=\"0/s\"",
+            ),
+            (
+                &[("RATE_LIMIT_USER_JOIN", "5/week")],
+                "RATE_LIMIT_USER_JOIN",
+            ),
+            (&[("TRUST_PROXY", "maybe")], "TRUST_PROXY=\"maybe\""),
             (&[("SFU_MODE_ENABLED", "maybe")], "SFU_MODE_ENABLED"),
             (
                 &[
@@ -833,6 +1061,43 @@ mod tests {
             ])
             .is_ok()
         );
+    }
+
+    #[test]
+    fn node_env_values() {
+        for (v, env) in [
+            ("development", NodeEnv::Development),
+            ("DEV", NodeEnv::Development),
+            ("test", NodeEnv::Test),
+            ("Production", NodeEnv::Production),
+            ("PROD", NodeEnv::Production),
+        ] {
+            let c = cfg(&[("NODE_ENV", v), ("JWT_SECRET", "0123456789abcdef0123")]).expect("valid");
+            assert_eq!(c.node_env, env, "{v}");
+            assert_eq!(c.is_production(), env == NodeEnv::Production, "{v}");
+        }
+        assert_eq!(cfg(&[]).expect("defaults").node_env, NodeEnv::Development);
+    }
+
+    #[test]
+    fn rates_parse() {
+        let r = |t| Rate::parse(t).expect(t).expect("a rate");
+        assert_eq!(r("20/10s").count.get(), 20);
+        assert_eq!(r("20/10s").per, Duration::from_secs(10));
+        assert_eq!(r("30/min").per, Duration::from_secs(60));
+        assert_eq!(r("5/s").per, Duration::from_secs(1));
+        assert_eq!(r("100/2h").per, Duration::from_secs(7200));
+        assert_eq!(Rate::parse("OFF"), Ok(None));
+        for bad in [
+            "", "10", "/s", "0/s", "x/s", "10/", "10/0s", "10/2d", "10/s/s", "-1/s",
+        ] {
+            assert!(Rate::parse(bad).is_err(), "{bad:?}");
+        }
+        let c = cfg(&[]).expect("defaults");
+        assert_eq!(c.limits.socket_chat, Some(r("10/10s")));
+        assert_eq!(c.trust_proxy, 0);
+        let c = cfg(&[("RATE_LIMIT_IP_REST", "off"), ("TRUST_PROXY", "true")]).expect("valid");
+        assert_eq!((c.limits.ip_rest, c.trust_proxy), (None, 1));
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub enum AppError {
     /// A dependency is down (503).
     #[error("{0}")]
     Unavailable(String),
+    /// Too many requests from this client (429, with `Retry-After`).
+    #[error(transparent)]
+    RateLimited(#[from] crate::limits::RateLimited),
     /// A bug or an infrastructure failure (500). The text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -65,6 +68,7 @@ impl AppError {
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,6 +83,7 @@ impl AppError {
             AppError::Conflict { code, .. } => code,
             AppError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             AppError::Unavailable(_) => "UNAVAILABLE",
+            AppError::RateLimited(_) => "RATE_LIMITED",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -102,11 +107,18 @@ impl IntoResponse for AppError {
         if let AppError::Validation { field, .. } = &self {
             error["field"] = json!(field);
         }
-        (
+        let mut response = (
             status,
             axum::Json(json!({ "success": false, "error": error })),
         )
-            .into_response()
+            .into_response();
+        if let AppError::RateLimited(r) = &self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(r.retry_after_secs()),
+            );
+        }
+        response
     }
 }
 

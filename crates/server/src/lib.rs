@@ -13,6 +13,7 @@
 //!   or in a cluster the node hosting the meeting's room, relayed over Redis.
 //! - [`cluster`]: optional Redis (`REDIS_URL`): live rooms and room ownership across nodes.
 //! - [`web`]: the built-in web client, embedded in the binary.
+//! - [`limits`]: rate limits per socket, user and client IP (`RATE_LIMIT_*`).
 //! - [`ice`]: the STUN/TURN list handed to browsers (TURN REST credentials).
 //! - [`room_code`]: meeting IDs (`KXRT-PQZ-MHN`).
 //! - [`sweeper`]: ends meetings that stayed empty longer than `MEETING_TTL`.
@@ -34,6 +35,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod http;
 pub mod ice;
+pub mod limits;
 pub mod media;
 pub mod room_code;
 pub mod signaling;
@@ -59,22 +61,52 @@ use crate::store::Store;
 /// How long open connections (WebSockets) may delay shutdown after the signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How long an Engine.IO session may wait for its Socket.IO `CONNECT` (which carries the
+/// token). Clients send it in the same round trip as the handshake; socketioxide's
+/// default of 45 s let every anonymous handshake hold its session that long.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Engine.IO heartbeat: a dead client is noticed after at most interval + timeout. The
+/// Socket.IO defaults (25 s + 20 s); clients follow what the server announces.
+const PING_INTERVAL: Duration = Duration::from_secs(25);
+const PING_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The Socket.IO settings shared by the single-node and the cluster router.
+fn socket_io_builder() -> socketioxide::SocketIoBuilder {
+    socketioxide::SocketIo::builder()
+        .max_payload(signaling::MAX_PAYLOAD)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .ping_interval(PING_INTERVAL)
+        .ping_timeout(PING_TIMEOUT)
+}
+
+/// Puts the HTTP edge around `app` (REST, web client, Socket.IO layer): the Engine.IO
+/// handshake limit in front of the Socket.IO layer, then the security headers.
+fn edge(app: Router, state: &AppState) -> Router {
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        state.limits.clone(),
+        http::throttle::engine_io_handshake,
+    ));
+    http::headers::with_security_headers(app)
+}
+
 /// Every route of the process, state applied: the REST API, the web client, and the
 /// Socket.IO signaling as a layer on top (it answers `/socket.io/`). Spawns the
 /// signaling's background tasks, so it must run inside the tokio runtime; the signaling
 /// drains `sfu_events` (the receiver [`start_sfu`] returned with `state.sfu`).
 pub fn routes(state: AppState, sfu_events: Option<media::EventReceiver>) -> Router {
     let signaling = signaling::Signaling::new(state.clone());
-    let (layer, io) = socketioxide::SocketIo::builder()
-        .max_payload(signaling::MAX_PAYLOAD)
+    let (layer, io) = socket_io_builder()
         .with_state(signaling.clone())
         .build_layer();
     let process = http::health::process_routes(state.clone(), signaling.live().clone());
     signaling::attach(&io, signaling, sfu_events);
-    http::app(state)
-        .merge(process)
-        .merge(web::routes())
-        .layer(layer)
+    edge(
+        http::app(state.clone())
+            .merge(process)
+            .merge(web::routes())
+            .layer(layer),
+        &state,
+    )
 }
 
 /// [`routes`], with the Socket.IO Redis adapter when this node is part of a cluster, so
@@ -94,8 +126,7 @@ pub async fn router(
         .await
         .context("connecting the Socket.IO Redis adapter (needs Redis 7 and RESP3)")?;
     let ctr = RedisAdapterCtr::new_with_driver(driver, adapter_config);
-    let (layer, io) = socketioxide::SocketIo::builder()
-        .max_payload(signaling::MAX_PAYLOAD)
+    let (layer, io) = socket_io_builder()
         .with_state(signaling.clone())
         .with_adapter::<CustomRedisAdapter<_, cluster::adapter_driver::ResilientDriver>>(ctr)
         .build_layer();
@@ -103,10 +134,13 @@ pub async fn router(
     signaling::attach(&io, signaling, sfu_events)
         .await
         .map_err(|e| anyhow::anyhow!("Socket.IO Redis adapter: {e}"))?;
-    Ok(http::app(state)
-        .merge(process)
-        .merge(web::routes())
-        .layer(layer))
+    Ok(edge(
+        http::app(state.clone())
+            .merge(process)
+            .merge(web::routes())
+            .layer(layer),
+        &state,
+    ))
 }
 
 /// Serves on `listener` until `shutdown` completes or `state.shutdown` is cancelled,
@@ -130,10 +164,16 @@ pub async fn run(
         }
     };
     let sweeper = tokio::spawn(sweeper::run(state.clone()));
+    tokio::spawn(state.limits.clone().housekeeping(token.clone()));
     let app = router(state.clone(), sfu_events)
         .await
         .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
-    let server = axum::serve(listener, app).with_graceful_shutdown(stop);
+    // With the peer address in each request: the per-IP limits key on it.
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop);
     let mut server = std::pin::pin!(server.into_future());
     let result = tokio::select! {
         r = &mut server => r,

@@ -27,6 +27,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Set when `REDIS_URL` is configured: this node's identity and Redis connection.
     pub cluster: Option<crate::cluster::Cluster>,
+    /// Rate limits shared by the HTTP edge and the signaling (`RATE_LIMIT_*`).
+    pub limits: Arc<crate::limits::Limits>,
 }
 
 /// Why a meeting ended. The wire names are those of `meeting:ended { reason }`.
@@ -71,6 +73,7 @@ impl AppState {
         let (events, _) = broadcast::channel(256);
         Ok(AppState {
             jwt: Arc::new(JwtKeys::new(&config.jwt_secret)),
+            limits: Arc::new(crate::limits::Limits::new(&config)),
             config: Arc::new(config),
             store,
             sfu,

@@ -112,6 +112,28 @@ fn bad_configuration_is_refused_with_its_reason() {
             &[("NODE_ENV", "production")],
             &["NODE_ENV=production", "JWT_SECRET"],
         ),
+        // Any spelling of production is production (issue #12: `prod` and `Production`
+        // used to start on the public development secret with the guest endpoint open).
+        (
+            &[("NODE_ENV", "prod")],
+            &["NODE_ENV=prod is production", "JWT_SECRET is not set"],
+        ),
+        (
+            &[("NODE_ENV", "Production")],
+            &["NODE_ENV=Production is production", "JWT_SECRET is not set"],
+        ),
+        (
+            &[("NODE_ENV", "staging")],
+            &[
+                "NODE_ENV=\"staging\" is invalid",
+                "production",
+                "development",
+            ],
+        ),
+        (
+            &[("RATE_LIMIT_SOCKET_CHAT", "lots")],
+            &["RATE_LIMIT_SOCKET_CHAT=\"lots\"", "COUNT/PERIOD"],
+        ),
         (
             &[("SFU_MODE_ENABLED", "sometimes")],
             &["SFU_MODE_ENABLED=\"sometimes\"", "true or false"],

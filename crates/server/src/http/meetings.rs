@@ -195,6 +195,9 @@ async fn create(
     user: AuthUser,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<(axum::http::StatusCode, Json<Value>), AppError> {
+    state
+        .limits
+        .check_user(crate::limits::UserAction::CreateMeeting, &user.id())?;
     let now = Utc::now();
     let title = check_title(&body.title)?;
     let description = check_description(body.description.as_deref().unwrap_or(""))?;

@@ -6,18 +6,24 @@
 //! - [`meetings`] — `/api/meetings/…`
 //! - [`health`] — `/health` (liveness) and `/health/ready` (dependencies)
 //! - [`guest`] — `POST /api/auth/guest` (development only) and `GET /api/ice-servers`
+//! - [`throttle`] — per-IP rate limits (API, guest tokens, Engine.IO handshakes)
+//! - [`headers`] — security headers (CSP, framing, sniffing, referrer) on every response
 
 pub mod guest;
+pub mod headers;
 pub mod health;
 pub mod meetings;
+pub mod throttle;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
 use axum::http::{HeaderValue, Method, header};
+use axum::middleware::from_fn_with_state;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::CorsOrigins;
 use crate::error::{AppError, BODY_LIMIT};
+use crate::limits::IpAction;
 use crate::state::AppState;
 
 /// `axum::Json` whose rejections are [`AppError`]s (our JSON shape, field names).
@@ -36,10 +42,17 @@ pub fn app(state: AppState) -> Router {
         .merge(meetings::routes())
         .merge(guest::ice_routes());
     if !state.config.is_production() {
-        api = api.merge(guest::guest_routes());
+        api = api.merge(guest::guest_routes().layer(from_fn_with_state(
+            (state.limits.clone(), IpAction::Guest),
+            throttle::per_ip,
+        )));
     }
+    let api = api.fallback(api_not_found).layer(from_fn_with_state(
+        (state.limits.clone(), IpAction::Rest),
+        throttle::per_ip,
+    ));
     let router = Router::new()
-        .nest("/api", api.fallback(api_not_found))
+        .nest("/api", api)
         .merge(health::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
     let router = match cors_layer(&state.config.cors) {

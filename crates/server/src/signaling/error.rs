@@ -33,6 +33,8 @@ pub enum SignalError {
     Removed,
     #[error("{0}")]
     Unavailable(String),
+    #[error(transparent)]
+    RateLimited(#[from] crate::limits::RateLimited),
     /// Anything else: logged with its cause, reported as INTERNAL.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -52,6 +54,7 @@ impl SignalError {
             SignalError::PeerNotFound(_) => ErrorCode::PeerNotFound,
             SignalError::Removed => ErrorCode::Removed,
             SignalError::Unavailable(_) => ErrorCode::Unavailable,
+            SignalError::RateLimited(_) => ErrorCode::RateLimited,
             SignalError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -98,7 +101,12 @@ impl From<SignalError> for ErrorBody {
         if let SignalError::Internal(cause) = &e {
             tracing::error!(error = ?cause, "signaling request failed");
         }
-        ErrorBody::new(e.code(), e.to_string())
+        let mut body = ErrorBody::new(e.code(), e.to_string());
+        if let SignalError::RateLimited(r) = &e {
+            body.retry_after_ms =
+                Some(u64::try_from(r.retry_after.as_millis()).unwrap_or(u64::MAX));
+        }
+        body
     }
 }
 

@@ -22,7 +22,9 @@ use tokio_util::sync::CancellationToken;
 use super::live::{LiveChange, LivePeer};
 use super::records::{self, Topology};
 use super::session::{Joined, Session};
+use super::throttle::limited;
 use super::{SignalError, Signaling, media, peer_channel, room_channel};
+use crate::limits::EventKind;
 
 /// Register the `/` namespace. With a remote adapter (Redis) the result is a future
 /// that completes once the adapter is subscribed.
@@ -101,22 +103,28 @@ async fn unknown_event<A: Adapter>(Event(name): Event, ack: AckSender<A>) {
     );
 }
 
+/// Every event is registered through [`limited`]: the rate limit of its kind is checked
+/// before its handler runs.
 fn register_events<A: Adapter>(s: &SocketRef<A>) {
-    s.on("join-meeting", join_meeting::<A>);
-    s.on("leave-meeting", leave_meeting::<A>);
-    s.on("sfu-offer", sfu_offer::<A>);
-    s.on("sfu-answer", sfu_answer::<A>);
-    s.on("toggle-audio", toggle_audio::<A>);
-    s.on("toggle-video", toggle_video::<A>);
-    s.on("toggle-screen-share", toggle_screen_share::<A>);
-    s.on("meeting-chat-message", chat::<A>);
-    s.on("host-mute", host_mute::<A>);
-    s.on("host-remove", host_remove::<A>);
-    s.on("host-allow", host_allow::<A>);
-    s.on("end-meeting", end_meeting::<A>);
-    s.on("webrtc-offer", relay_offer::<A>);
-    s.on("webrtc-answer", relay_answer::<A>);
-    s.on("ice-candidate", relay_candidate::<A>);
+    use EventKind::{Chat, Control, Join, Leave, Media};
+    s.on("join-meeting", limited(Join, join_meeting::<A>));
+    s.on("leave-meeting", limited(Leave, leave_meeting::<A>));
+    s.on("sfu-offer", limited(Media, sfu_offer::<A>));
+    s.on("sfu-answer", limited(Media, sfu_answer::<A>));
+    s.on("toggle-audio", limited(Control, toggle_audio::<A>));
+    s.on("toggle-video", limited(Control, toggle_video::<A>));
+    s.on(
+        "toggle-screen-share",
+        limited(Control, toggle_screen_share::<A>),
+    );
+    s.on("meeting-chat-message", limited(Chat, chat::<A>));
+    s.on("host-mute", limited(Control, host_mute::<A>));
+    s.on("host-remove", limited(Control, host_remove::<A>));
+    s.on("host-allow", limited(Control, host_allow::<A>));
+    s.on("end-meeting", limited(Control, end_meeting::<A>));
+    s.on("webrtc-offer", limited(Media, relay_offer::<A>));
+    s.on("webrtc-answer", limited(Media, relay_answer::<A>));
+    s.on("ice-candidate", limited(Media, relay_candidate::<A>));
     s.on_fallback(unknown_event::<A>);
     s.on_disconnect(on_disconnect::<A>);
 }

@@ -8,6 +8,7 @@
 //! - [`media`]: client payloads to [`crate::media::MediaRouter`] calls, and the engine's
 //!   events turned into Socket.IO messages.
 //! - [`records`]: what signaling writes to the meeting store (joins, leaves, ends).
+//! - [`throttle`]: the per-socket and per-user event limits every handler is wrapped in.
 //!
 //! Socket.IO rooms carry the addressing, so that the Redis adapter can deliver across
 //! nodes: `room:<roomId>` holds every socket of a meeting, `peer:<peerId>` the one
@@ -19,6 +20,7 @@ pub mod live;
 pub mod media;
 pub mod records;
 pub mod session;
+pub mod throttle;
 
 use std::sync::Arc;
 
