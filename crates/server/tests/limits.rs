@@ -12,6 +12,10 @@ use serde_json::{Value, json};
 
 const ACK: Duration = Duration::from_secs(20);
 
+/// The two flood tests measure the server under load: they must not run at the same
+/// time (the test harness runs tests in parallel threads).
+static FLOODS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn create_meeting(server: &TestServer, host: &str) -> String {
     let (status, body) = server
         .post(
@@ -120,6 +124,7 @@ async fn join_flood_from_one_socket_is_limited_and_does_not_slow_others() {
     const SAMPLES: usize = 25;
     const FLOOD_BATCH: usize = 50;
     const FLOOD_MAX_BATCHES: usize = 400;
+    let _alone = FLOODS.lock().await;
     // Default limits: what a deployment gets.
     let bin = Binary::start(&[]).await;
     let remote = Remote::new(&bin.base);
@@ -485,6 +490,7 @@ impl Drop for Binary {
 async fn engine_io_handshake_flood_from_one_ip() {
     const HANDSHAKES: usize = 20_000;
     const CONCURRENCY: usize = 64;
+    let _alone = FLOODS.lock().await;
     let bin = Binary::start(&[("RATE_LIMIT_IP_HANDSHAKE", "200/min")]).await;
     let pid = bin.child.id();
     let http = reqwest::Client::new();
