@@ -48,6 +48,9 @@ pub enum Command {
     },
     /// Mark a peer as one that only sends (not counted as a subscriber).
     SendOnly { slot: usize },
+    /// Drop a peer (the participant left): its socket closes and its slot is reused.
+    /// Its counters stay in the thread's totals.
+    Remove { slot: usize },
     /// The server's answer to the publishing offer.
     Answer {
         slot: usize,
@@ -147,8 +150,64 @@ impl MediaThread {
     }
 }
 
+/// The thread's peers by slot (the slot is the socket's poll token). Removed peers leave
+/// a hole that the next peer reuses, so a churning run does not grow.
+#[derive(Default)]
+struct Slots {
+    peers: Vec<Option<Peer>>,
+    free: Vec<usize>,
+}
+
+impl Slots {
+    /// The slot the next [`Slots::put`] should use.
+    fn vacant(&self) -> usize {
+        self.free.last().copied().unwrap_or(self.peers.len())
+    }
+
+    /// Fills the slot [`Slots::vacant`] returned.
+    fn put(&mut self, slot: usize, peer: Peer) {
+        if self.free.last() == Some(&slot) {
+            self.free.pop();
+            self.peers[slot] = Some(peer);
+        } else {
+            self.peers.push(Some(peer));
+        }
+    }
+
+    fn get(&self, slot: usize) -> Option<&Peer> {
+        self.peers.get(slot).and_then(Option::as_ref)
+    }
+
+    fn get_mut(&mut self, slot: usize) -> Option<&mut Peer> {
+        self.peers.get_mut(slot).and_then(Option::as_mut)
+    }
+
+    fn take(&mut self, slot: usize) -> Option<Peer> {
+        let peer = self.peers.get_mut(slot)?.take()?;
+        self.free.push(slot);
+        Some(peer)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Peer> {
+        self.peers.iter().flatten()
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Peer> {
+        self.peers.iter_mut().flatten()
+    }
+}
+
+/// Counters of removed peers, so the thread's totals do not drop when one leaves.
+#[derive(Default)]
+struct Retired {
+    rx_packets: u64,
+    rx_bytes: u64,
+    tx_packets: u64,
+}
+
 fn run(mut poll: Poll, rx: mpsc::Receiver<Command>, live: Arc<Live>) {
-    let mut peers: Vec<Peer> = Vec::new();
+    let mut peers = Slots::default();
+    let mut retired = Retired::default();
     let mut events = Events::with_capacity(1024);
     let mut latency = Histogram::default();
     let mut buf = vec![0u8; 2048];
@@ -224,13 +283,13 @@ fn run(mut poll: Poll, rx: mpsc::Receiver<Command>, live: Arc<Live>) {
                 } => {
                     let result = Peer::new(participant, plan, started).and_then(
                         |(mut peer, offer, mids)| {
-                            let slot = peers.len();
+                            let slot = peers.vacant();
                             poll.registry().register(
                                 &mut peer.socket,
                                 Token(slot),
                                 Interest::READABLE,
                             )?;
-                            peers.push(peer);
+                            peers.put(slot, peer);
                             Ok((slot, offer, mids))
                         },
                     );
@@ -244,13 +303,13 @@ fn run(mut poll: Poll, rx: mpsc::Receiver<Command>, live: Arc<Live>) {
                 } => {
                     let result = Peer::new_answerer(participant, started, &offer).and_then(
                         |(mut peer, answer)| {
-                            let slot = peers.len();
+                            let slot = peers.vacant();
                             poll.registry().register(
                                 &mut peer.socket,
                                 Token(slot),
                                 Interest::READABLE,
                             )?;
-                            peers.push(peer);
+                            peers.put(slot, peer);
                             Ok((slot, answer))
                         },
                     );
@@ -263,6 +322,15 @@ fn run(mut poll: Poll, rx: mpsc::Receiver<Command>, live: Arc<Live>) {
                     if let Some(p) = peers.get_mut(slot) {
                         p.receives = false;
                     }
+                }
+                Command::Remove { slot } => {
+                    if let Some(mut p) = peers.take(slot) {
+                        let _ = poll.registry().deregister(&mut p.socket);
+                        retired.rx_packets += p.counters.rx_packets;
+                        retired.rx_bytes += p.counters.rx_bytes;
+                        retired.tx_packets += p.counters.tx_packets;
+                    }
+                    unread.retain(|s| *s != slot);
                 }
                 Command::Answer { slot, sdp, reply } => {
                     let r = match peers.get_mut(slot) {
@@ -280,9 +348,10 @@ fn run(mut poll: Poll, rx: mpsc::Receiver<Command>, live: Arc<Live>) {
                 }
                 Command::StartWindow => {
                     latency = Histogram::default();
-                    for p in &mut peers {
+                    for p in peers.iter_mut() {
                         p.reset_counters();
                     }
+                    retired = Retired::default();
                     live.rx_packets.store(0, Ordering::Relaxed);
                     live.rx_bytes.store(0, Ordering::Relaxed);
                     live.tx_packets.store(0, Ordering::Relaxed);
@@ -294,10 +363,10 @@ fn run(mut poll: Poll, rx: mpsc::Receiver<Command>, live: Arc<Live>) {
             }
         }
 
-        let mut rx_packets = 0;
-        let mut rx_bytes = 0;
-        let mut tx_packets = 0;
-        for peer in &mut peers {
+        let mut rx_packets = retired.rx_packets;
+        let mut rx_bytes = retired.rx_bytes;
+        let mut tx_packets = retired.tx_packets;
+        for peer in peers.iter_mut() {
             if peer.next_wake() <= now {
                 let mut sink = Sink {
                     latency: &mut latency,
@@ -326,7 +395,7 @@ fn run(mut poll: Poll, rx: mpsc::Receiver<Command>, live: Arc<Live>) {
     }
 }
 
-fn report(peers: &[Peer], latency: Histogram) -> ThreadReport {
+fn report(peers: &Slots, latency: Histogram) -> ThreadReport {
     let peers = peers
         .iter()
         .map(|p| PeerReport {

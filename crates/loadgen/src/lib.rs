@@ -9,7 +9,10 @@
 //! - [`engine`]: the media threads, each driving many peers from one `mio::Poll`.
 //! - [`scenario`]: joins participants per scenario, shows progress, collects results.
 //! - [`janus`]: `--target janus`: the same scenarios against Janus's VideoRoom.
+//! - [`soak`]: `meeting-load soak`: join/leave churn (abrupt closes included) with media,
+//!   and the server's figures at start and end, which must be flat.
 //! - [`cpu`]: process CPU time from `/proc/<pid>/stat`.
+//! - [`procfs`]: a process's RSS, open descriptors and threads from `/proc/<pid>`.
 //! - [`report`]: the JSON report and the printed summary.
 //! - [`floor`]: the physical floor: SRTP protect + UDP send of the same packets.
 //! - [`udp_batch`]: `sendmmsg` and per-thread CPU time (the crate's `unsafe`).
@@ -22,10 +25,12 @@ pub mod engine;
 pub mod floor;
 pub mod janus;
 pub mod peer;
+pub mod procfs;
 pub mod report;
 pub mod rest;
 pub mod scenario;
 pub mod sio;
+pub mod soak;
 pub mod stats;
 pub mod synth;
 pub mod udp_batch;

@@ -1,7 +1,8 @@
 //! `meeting-load`: see the library's documentation (`lib.rs`) for the layout.
 //!
 //! `meeting-load [run flags]` runs a load scenario against a server;
-//! `meeting-load floor` measures the SRTP-protect + send floor on this machine.
+//! `meeting-load floor` measures the SRTP-protect + send floor on this machine;
+//! `meeting-load soak` churns joins and leaves and checks the server comes back flat.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use meeting_load::floor::{self, Profile};
 use meeting_load::peer::VideoPlan;
 use meeting_load::rest::{Rest, TokenSource};
 use meeting_load::scenario::{self, RunConfig, Scenario};
+use meeting_load::soak::{self, SoakConfig, Tolerance};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -33,6 +35,65 @@ enum Cmd {
     Run(RunArgs),
     /// Measure the floor: SRTP protect + UDP send per packet, no SFU.
     Floor(FloorArgs),
+    /// Churn joins and leaves (abrupt closes included) with media flowing; the
+    /// server's RSS, fds, threads, tasks, live participants and open history rows must
+    /// be flat between the start and the end. Exits 1 when a check fails.
+    Soak(SoakArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct SoakArgs {
+    /// The server's base URL (loopback only on shared machines).
+    #[arg(long, default_value = "http://127.0.0.1:3009")]
+    url: String,
+    /// The server's PID, for its RSS, fds and threads from /proc.
+    #[arg(long)]
+    server_pid: u32,
+    /// The server's JWT_SECRET: every cycle is a new user, with a minted token.
+    #[arg(long, env = "MEETING_LOAD_JWT_SECRET")]
+    jwt_secret: String,
+    #[arg(long, default_value_t = 3)]
+    meetings: usize,
+    /// Seats per meeting, each a participant after another (also the meeting's cap).
+    #[arg(long, default_value_t = 5)]
+    participants: usize,
+    /// Seconds of the measured churn phase (after the warm-up).
+    #[arg(long, default_value_t = 1800.0)]
+    duration: f64,
+    /// Seconds of churn before the start figures.
+    #[arg(long, default_value_t = 60.0)]
+    warm_up: f64,
+    /// Shortest stay of a participant, seconds.
+    #[arg(long, default_value_t = 2.0)]
+    min_dwell: f64,
+    /// Longest stay of a participant, seconds.
+    #[arg(long, default_value_t = 8.0)]
+    max_dwell: f64,
+    /// Seconds between the samples of the timeline.
+    #[arg(long, default_value_t = 30.0)]
+    sample_every: f64,
+    /// Seed of the random stays and exits.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// RSS at the end may exceed the start by the larger of this (MiB)…
+    #[arg(long, default_value_t = 16)]
+    rss_tolerance_mib: u64,
+    /// …and this share of the start (%).
+    #[arg(long, default_value_t = 20)]
+    rss_tolerance_percent: u64,
+    /// fds, threads and tokio tasks at the end may exceed the start by this much.
+    #[arg(long, default_value_t = 4)]
+    count_tolerance: u64,
+    #[command(flatten)]
+    video: VideoArgs,
+    /// Media threads driving the synthetic participants.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// No progress lines.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -136,6 +197,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Cmd::Floor(args)) => run_floor(args),
+        Some(Cmd::Soak(args)) => run_soak(args),
         Some(Cmd::Run(args)) => run_scenario(args),
         None => run_scenario(cli.run),
     }
@@ -177,6 +239,49 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
     }
     // Participants are done; do not wait for the runtime's tasks to wind down.
     runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+fn run_soak(args: SoakArgs) -> anyhow::Result<()> {
+    let rest = Rest::new(&args.url, TokenSource::Secret(args.jwt_secret.clone()))?;
+    let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.0, 7.0 * 24.0 * 3600.0));
+    let count = args.count_tolerance;
+    let config = SoakConfig {
+        url: args.url.clone(),
+        meetings: args.meetings,
+        seats: args.participants,
+        duration: secs(args.duration),
+        warm_up: secs(args.warm_up),
+        dwell: (secs(args.min_dwell), secs(args.max_dwell)),
+        video: args.video.plan(),
+        server_pid: args.server_pid,
+        threads: args.threads.clamp(1, 64),
+        seed: args.seed,
+        tolerance: Tolerance {
+            rss_mib: args.rss_tolerance_mib,
+            rss_percent: args.rss_tolerance_percent,
+            fds: count,
+            threads: count,
+            tasks: count,
+        },
+        sample_every: secs(args.sample_every).max(Duration::from_secs(1)),
+        quiet: args.quiet,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    let report = runtime.block_on(soak::run(config, rest))?;
+    print!("{}", report.summary());
+    if let Some(path) = args.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    if !report.passed {
+        std::process::exit(1);
+    }
     Ok(())
 }
 

@@ -85,18 +85,57 @@ impl Rest {
         }
     }
 
+    /// Whether tokens are minted locally (free: a fresh user costs no request).
+    pub fn mints_tokens(&self) -> bool {
+        matches!(self.tokens, TokenSource::Secret(_))
+    }
+
     /// Creates a meeting as the token's user; returns its `roomId`.
     pub async fn create_meeting(&self, token: &str, title: &str) -> anyhow::Result<String> {
-        let body = self
-            .post(
-                "/api/meetings/create",
-                Some(token),
-                &json!({ "title": title }),
-            )
-            .await?;
+        self.create(token, &json!({ "title": title })).await
+    }
+
+    /// [`Rest::create_meeting`] with a participant cap (`maxParticipants`).
+    pub async fn create_capped_meeting(
+        &self,
+        token: &str,
+        title: &str,
+        max_participants: usize,
+    ) -> anyhow::Result<String> {
+        self.create(
+            token,
+            &json!({ "title": title, "maxParticipants": max_participants }),
+        )
+        .await
+    }
+
+    async fn create(&self, token: &str, body: &Value) -> anyhow::Result<String> {
+        let body = self.post("/api/meetings/create", Some(token), body).await?;
         find_str(&body, "roomId")
             .map(str::to_owned)
             .ok_or_else(|| anyhow!("the meeting was created but the answer has no roomId: {body}"))
+    }
+
+    /// `GET path` without a token; the JSON body of a 2xx answer.
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        let status = res.status();
+        let text = res
+            .text()
+            .await
+            .with_context(|| format!("GET {path}: reading the body"))?;
+        if !status.is_success() {
+            bail!(
+                "GET {path}: HTTP {status}: {}",
+                text.chars().take(300).collect::<String>()
+            );
+        }
+        serde_json::from_str(&text).with_context(|| format!("GET {path}: the body is not JSON"))
     }
 
     async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> anyhow::Result<Value> {

@@ -32,6 +32,8 @@ pub struct SioClient {
     out: mpsc::UnboundedSender<Message>,
     pending: Pending,
     next_id: Arc<AtomicU64>,
+    /// The reader and writer tasks, which own the two halves of the TCP stream.
+    tasks: Arc<[tokio::task::AbortHandle; 2]>,
 }
 
 /// `http://host:port` → `ws://host:port/socket.io/?EIO=4&transport=websocket`.
@@ -68,7 +70,7 @@ impl SioClient {
         let pending: Pending = Arc::default();
         let (connected_tx, connected_rx) = oneshot::channel::<Result<(), String>>();
 
-        tokio::spawn(async move {
+        let writer = tokio::spawn(async move {
             while let Some(msg) = out_rx.recv().await {
                 if sink.send(msg).await.is_err() {
                     break;
@@ -80,7 +82,7 @@ impl SioClient {
         let reader_out = out_tx.clone();
         let reader_pending = pending.clone();
         let auth = serde_json::json!({ "token": token });
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             let mut connected = Some(connected_tx);
             while let Some(Ok(msg)) = stream.next().await {
                 let Message::Text(text) = msg else { continue };
@@ -128,17 +130,28 @@ impl SioClient {
             reader_pending.lock().await.clear();
         });
 
-        match tokio::time::timeout(timeout, connected_rx).await {
-            Err(_) => bail!("Socket.IO connect timed out"),
-            Ok(Err(_)) => bail!("the server closed the connection during the handshake"),
-            Ok(Ok(Err(message))) => bail!("connection refused: {message}"),
-            Ok(Ok(Ok(()))) => {}
+        let tasks = Arc::new([writer.abort_handle(), reader.abort_handle()]);
+        let verdict = match tokio::time::timeout(timeout, connected_rx).await {
+            Err(_) => Err(anyhow!("Socket.IO connect timed out")),
+            Ok(Err(_)) => Err(anyhow!(
+                "the server closed the connection during the handshake"
+            )),
+            Ok(Ok(Err(message))) => Err(anyhow!("connection refused: {message}")),
+            Ok(Ok(Ok(()))) => Ok(()),
+        };
+        if let Err(e) = verdict {
+            // Nobody will use this connection: do not leave it open.
+            for task in tasks.iter() {
+                task.abort();
+            }
+            return Err(e);
         }
         Ok((
             SioClient {
                 out: out_tx,
                 pending,
                 next_id: Arc::new(AtomicU64::new(0)),
+                tasks,
             },
             ev_rx,
         ))
@@ -191,6 +204,15 @@ impl SioClient {
     /// Closes the WebSocket.
     pub fn close(&self) {
         let _ = self.out.send(Message::Close(None));
+    }
+
+    /// Drops the TCP connection as a crashed client or a lost network would: no
+    /// WebSocket close frame, no Socket.IO disconnect, nothing more flushed. The two
+    /// tasks that own the stream's halves end, and with them the socket.
+    pub fn abort(&self) {
+        for task in self.tasks.iter() {
+            task.abort();
+        }
     }
 }
 
