@@ -589,7 +589,7 @@ impl Seat {
             self.counters.cycles.fetch_add(1, Ordering::Relaxed);
             let exit = Exit::draw(&mut self.rng);
             if let Err(e) = self.cycle(cycle, exit, &mut stop).await {
-                let text = format!("{:#}", e);
+                let text = format!("{e:#}");
                 if text.contains("ROOM_FULL") {
                     self.counters.room_full.fetch_add(1, Ordering::Relaxed);
                 } else {
