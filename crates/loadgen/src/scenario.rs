@@ -419,7 +419,7 @@ async fn participant(
                     continue;
                 }
                 shared.renegotiations.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = answer_offer(&client, &p, slot, ev.args).await {
+                if let Err(e) = answer_offer(&client, &p.thread, &p.room, slot, ev.args).await {
                     shared.renegotiation_errors.fetch_add(1, Ordering::Relaxed);
                     let mut errors = shared.errors.lock().await;
                     if errors.len() < 10 {
@@ -501,9 +501,12 @@ async fn join(
     Ok((client, events, slot))
 }
 
-async fn answer_offer(
+/// Answers a server's `sfu-offer` for the participant in `slot` of `thread`, in `room`
+/// (shared with the soak's churning seats).
+pub(crate) async fn answer_offer(
     client: &crate::sio::SioClient,
-    p: &Participant,
+    thread: &MediaThread,
+    room: &str,
     slot: usize,
     args: Vec<Value>,
 ) -> anyhow::Result<()> {
@@ -513,8 +516,7 @@ async fn answer_offer(
             .ok_or_else(|| anyhow!("empty sfu-offer"))?,
     )
     .context("malformed sfu-offer")?;
-    let sdp = p
-        .thread
+    let sdp = thread
         .ask(|reply| Command::Offer {
             slot,
             sdp: offer.sdp,
@@ -524,7 +526,7 @@ async fn answer_offer(
     let _: Value = client
         .call(
             "sfu-answer",
-            &json!({ "roomId": p.room, "offerId": offer.offer_id, "sdp": sdp }),
+            &json!({ "roomId": room, "offerId": offer.offer_id, "sdp": sdp }),
             REQUEST_TIMEOUT,
         )
         .await?;

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use proto::signaling::{ServerOffer, SfuAnswerData};
+use proto::signaling::SfuAnswerData;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -32,7 +32,7 @@ use crate::engine::{Command, MediaThread};
 use crate::peer::VideoPlan;
 use crate::procfs::{self, ProcessFigures};
 use crate::rest::Rest;
-use crate::scenario::Scenario;
+use crate::scenario::{self, Scenario};
 use crate::sio::{ServerEvent, SioClient};
 
 /// Timeout of every signaling request.
@@ -743,43 +743,13 @@ impl Seat {
                         continue;
                     }
                     self.counters.renegotiations.fetch_add(1, Ordering::Relaxed);
-                    if let Err(e) = self.answer_offer(client, slot, ev.args).await {
+                    if let Err(e) = scenario::answer_offer(client, &self.thread, &self.room, slot, ev.args).await {
                         self.counters.renegotiation_errors.fetch_add(1, Ordering::Relaxed);
                         self.counters.error(format!("{}: renegotiation: {e:#}", self.name));
                     }
                 }
             }
         }
-    }
-
-    async fn answer_offer(
-        &self,
-        client: &SioClient,
-        slot: usize,
-        args: Vec<Value>,
-    ) -> anyhow::Result<()> {
-        let offer: ServerOffer = serde_json::from_value(
-            args.into_iter()
-                .next()
-                .ok_or_else(|| anyhow!("empty sfu-offer"))?,
-        )
-        .context("malformed sfu-offer")?;
-        let sdp = self
-            .thread
-            .ask(|reply| Command::Offer {
-                slot,
-                sdp: offer.sdp,
-                reply,
-            })
-            .await??;
-        let _: Value = client
-            .call(
-                "sfu-answer",
-                &json!({ "roomId": self.room, "offerId": offer.offer_id, "sdp": sdp }),
-                REQUEST_TIMEOUT,
-            )
-            .await?;
-        Ok(())
     }
 }
 
