@@ -157,4 +157,45 @@ describe("?token= in the page's address", { skip: skip || false }, () => {
     const list = (participants.json && (participants.json.participants || (participants.json.data && participants.json.data.participants))) || [];
     assert.ok(Array.isArray(list) && !list.some((p) => p.userId === "cid"), `Cid is not in the meeting: ${participants.text}`);
   });
+
+  // The server ends a session at its token's `exp` plus the 30 s leeway a connect gets
+  // (docs/security.md). A link's token can only be renewed by the app that made it, so
+  // the page says so; a saved guest sign-in is the page's own, so it renews it and joins
+  // again without a reload. Both tabs wait at once: the guest's token must outlive the
+  // page's 60 s "about to expire" margin, so this takes about 95 s.
+  it("an expiring session: a link's tab says so, a guest's tab renews and is back in", async () => {
+    const linkPage = await tab("expiring-link");
+    await linkPage.goto(`/m/${roomId}?token=${encodeURIComponent(jwt("dee", "Dee", 2))}`);
+    assert.equal(await join(linkPage, "Dee"), "joined");
+
+    // Its own browser profile, so that its saved sign-in is its own.
+    const guestContext = await browser.newContext({ viewport: { width: 800, height: 450 }, baseURL: server.base });
+    try {
+      const g = await guestContext.newPage();
+      g.__errors = [];
+      g.on("pageerror", (e) => g.__errors.push(String(e)));
+      await g.goto("/");
+      await g.evaluate((t) => localStorage.setItem("meeting.token", t), jwt("guest-eve", "Eve", 62));
+      await g.goto(`/m/${roomId}`);
+      assert.equal(await join(g, "Eve"), "joined");
+      assert.equal(await g.evaluate(() => window.__meeting.userId), "guest-eve");
+
+      await h.waitFor(() => linkPage.evaluate(() => window.__meeting.state === "expired"), {
+        timeout: 60000,
+        what: "the link's tab to be told its session expired",
+      });
+      assert.match(await linkPage.getByTestId("done-text").textContent(), /link from your app/);
+
+      await h.waitFor(() => g.evaluate(() => window.__meeting.rejoins === 1 && window.__meeting.state === "joined"), {
+        timeout: 120000,
+        what: "the guest's tab to renew its sign-in and join again",
+      });
+      const after = await g.evaluate(() => ({ userId: window.__meeting.userId, saved: localStorage.getItem("meeting.token") }));
+      assert.notEqual(after.userId, "guest-eve", "joined again with a fresh guest sign-in");
+      assert.match(await g.getByTestId("banner-text").textContent(), /renewed/);
+      assert.deepEqual(g.__errors, []);
+    } finally {
+      await guestContext.close().catch(() => {});
+    }
+  });
 });

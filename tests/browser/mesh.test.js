@@ -129,4 +129,22 @@ describe("mesh meeting in Chromium", { skip: skip || false }, () => {
       );
     }
   });
+
+  it("a removal holds until the host lets the participant back in", async () => {
+    // Dan opens the link again: the server refuses him, and the page says why.
+    assert.equal(await h.joinMeeting(pages.dan, roomId, "Dan", { expect: "error" }), "error");
+    assert.equal((await h.meeting(pages.dan)).error.code, "REMOVED");
+    assert.match(await pages.dan.getByTestId("done-title").textContent(), /removed you/i);
+    // The host's list shows whom it removed, with the way back.
+    const row = pages.ann.locator('[data-testid="removed-participant"]');
+    await row.waitFor();
+    assert.match(await row.textContent(), /Dan/);
+    await row.locator('[data-testid="host-allow"]').click();
+    await h.waitFor(async () => (await row.count()) === 0, { what: "the host's page to drop Dan from the removed list" });
+    await h.joinMeeting(pages.dan, roomId, "Dan");
+    await h.waitFor(
+      async () => (await h.meeting(pages.ann)).participants.some((p) => p.userName === "Dan"),
+      { what: "Ann to see Dan back" },
+    );
+  });
 });

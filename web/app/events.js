@@ -9,6 +9,7 @@ import { setAudio, setVideo } from "./controls.js";
 import { queueServerOffer } from "./sfu.js";
 import { onMeshOffer, onMeshAnswer, onMeshCandidate, closeMeshPeer } from "./mesh.js";
 import { done, teardownMedia } from "./lifecycle.js";
+import { linkToken } from "./identity.js";
 
 function setFlag(ev, key, value) {
   const p = byPeerOrUser(ev);
@@ -54,7 +55,18 @@ export function wireEvents(sio, { rejoin }) {
   });
   // The node that carried this meeting's media died (a cluster of servers).
   sio.on("meeting:rejoin", () => {
-    rejoin().catch((e) => console.error("rejoin", e));
+    rejoin("The media server changed; you are back in the meeting.").catch((e) => console.error("rejoin", e));
+  });
+  // The server ends a session whose token has expired (docs/security.md) and disconnects
+  // it. A guest sign-in is the page's own: it gets a fresh one and joins again. A link's
+  // token came from the embedding app, which alone can issue a new one.
+  sio.on("session:expired", () => {
+    session.leaving = true;
+    if (linkToken()) {
+      done("expired", "Your sign-in expired", "Open the meeting link from your app again to get a fresh sign-in.");
+      return;
+    }
+    rejoin("Your sign-in expired and was renewed; you are back in the meeting.").catch((e) => console.error("rejoin", e));
   });
   sio.on("control:mute", (ev) => {
     const kind = ev && ev.kind === "video" ? "video" : "audio";

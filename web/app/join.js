@@ -17,6 +17,8 @@ const JOIN_ERRORS = {
   MEETING_ENDED: "This meeting has ended.",
   NOT_FOUND: "There is no meeting with this code.",
   ROOM_LOCKED: "This meeting is locked by its host.",
+  REMOVED: "The host removed you from this meeting; they can let you back in.",
+  RATE_LIMITED: "Too many attempts: wait a moment, then try again.",
   TOKEN_MISSING: "You are not signed in.",
   TOKEN_INVALID: "Your sign-in token is not valid.",
   TOKEN_EXPIRED: "Your sign-in token has expired.",
@@ -122,9 +124,11 @@ export async function join(name, wantAudio, wantVideo) {
   }
 }
 
-// The node that carried this meeting's media died (a cluster of servers): join again,
-// and the meeting's media opens on a live node.
-async function rejoin() {
+// Join again on a new signaling session, keeping this page's devices and mute state:
+// after the node that carried the meeting's media died (a cluster of servers), or after
+// the server ended a session whose token expired (a fresh guest token is fetched, since
+// the stored one has expired). `why` is said once the page is back in.
+async function rejoin(why) {
   const self = me();
   const name = (self && self.userName) || $("prejoin-name").value || "Guest";
   // Ask for the devices this page had (muted or not) and restore the mute state after.
@@ -142,6 +146,6 @@ async function rejoin() {
   if (M.state === "joined") {
     if (wantAudio && !wasAudioOn) setAudio(false);
     if (wantVideo && !wasVideoOn) setVideo(false);
-    banner("The media server changed; you are back in the meeting.", { kind: "info" });
+    banner(why, { kind: "info" });
   }
 }

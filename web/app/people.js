@@ -23,11 +23,36 @@ export function renderPeople() {
       li.append(
         hostButton("Mute", "host-mute", () => hostAction("host-mute", { targetUserId: p.userId, kind: "audio" })),
         hostButton("Stop video", "host-mute-video", () => hostAction("host-mute", { targetUserId: p.userId, kind: "video" })),
-        hostButton("Remove", "host-remove", () => hostAction("host-remove", { targetUserId: p.userId })),
+        hostButton("Remove", "host-remove", () => remove(p)),
       );
     }
     ul.appendChild(li);
   }
+  if (!M.isHost) return;
+  for (const r of M.removed) {
+    const li = document.createElement("li");
+    li.dataset.testid = "removed-participant";
+    li.dataset.userId = r.userId;
+    const name = document.createElement("span");
+    name.className = "pname";
+    name.textContent = `${r.userName || r.userId} · removed`;
+    li.append(name, hostButton("Let back in", "host-allow", () => allow(r.userId)));
+    ul.appendChild(li);
+  }
+}
+
+// A removal holds for the whole meeting (the server refuses their joins with REMOVED), so
+// the host's page remembers whom it removed and offers to let them back.
+async function remove(p) {
+  if (!(await hostAction("host-remove", { targetUserId: p.userId }))) return;
+  if (!M.removed.some((r) => r.userId === p.userId)) M.removed.push({ userId: p.userId, userName: p.userName });
+  renderPeople();
+}
+
+async function allow(userId) {
+  if (!(await hostAction("host-allow", { targetUserId: userId }))) return;
+  M.removed = M.removed.filter((r) => r.userId !== userId);
+  renderPeople();
 }
 
 function hostButton(text, testid, fn) {
@@ -40,12 +65,17 @@ function hostButton(text, testid, fn) {
   return b;
 }
 
-/** A host-only request (mute, remove, end-meeting); a refusal shows in the banner. */
+/**
+ * A host-only request (mute, remove, allow, end-meeting); a refusal shows in the banner.
+ * Resolves to whether the server accepted it.
+ */
 export async function hostAction(event, payload) {
   try {
     const ack = await session.sio.emit(event, Object.assign({ roomId: M.roomId }, payload));
     if (!ack.ok) fail(ack.error.code, `${event} refused: ${ack.error.message}`);
+    return !!ack.ok;
   } catch (e) {
     fail(e.code || "ERROR", `${event} failed: ${e.message}`);
+    return false;
   }
 }

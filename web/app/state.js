@@ -3,7 +3,7 @@
 
 /** The test hook (tests/browser/README.md lists what the tests read). */
 export const M = {
-  state: "idle", // idle | joining | joined | left | ended | removed | replaced | error
+  state: "idle", // idle | joining | joined | left | ended | removed | replaced | expired | error
   error: null, // { code, message }
   endedReason: null,
   topology: null,
@@ -13,6 +13,9 @@ export const M = {
   isHost: false,
   meeting: null,
   participants: [], // remote and local, as the server describes them
+  // The host's page: users it removed while it was here, so that it can let them back
+  // (`host-allow`); the server holds a removal for the whole meeting.
+  removed: [], // [{ userId, userName }]
   tiles: [], // [{ peerId, userId, source, local }]
   chat: [], // [{ userId, userName, message, timestamp }]
   notices: [],
