@@ -2,19 +2,16 @@
 //!
 //! Claims: `sub` (user id), `name` (display name), `picture` (optional avatar URL),
 //! `exp` and `iat` (seconds since the epoch). [`JwtKeys::verify`] is the one check both
-//! edges use; [`AuthUser`] is its axum extractor (`Authorization: Bearer <token>`).
+//! edges use; its axum extractor (`Authorization: Bearer <token>`) is
+//! `crate::http::extract::AuthUser`. This module is a leaf: it knows neither the HTTP
+//! edge's error type nor the application state, so both edges can depend on it.
 
 use std::time::Duration;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use proto::UserId;
 use serde::{Deserialize, Serialize};
-
-use crate::error::AppError;
-use crate::state::AppState;
 
 /// What a token says about its bearer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +65,12 @@ impl AuthError {
         }
     }
 }
+
+/// Signing a token failed (the JWT library refused the claims or the key). Callers at
+/// the HTTP edge answer it as an internal error; the CLI prints it.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot sign the token: {0}")]
+pub struct SignError(#[from] jsonwebtoken::errors::Error);
 
 /// Signs and checks tokens with the configured secret.
 #[derive(Clone)]
@@ -129,7 +132,7 @@ impl JwtKeys {
         name: &str,
         picture: Option<&str>,
         ttl: Duration,
-    ) -> Result<String, AppError> {
+    ) -> Result<String, SignError> {
         let iat = now_secs();
         let claims = Claims {
             sub: user.to_owned(),
@@ -142,9 +145,12 @@ impl JwtKeys {
     }
 
     /// Signs arbitrary claims (tests use it for expired tokens).
-    pub fn sign(&self, claims: &Claims) -> Result<String, AppError> {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
-            .map_err(AppError::internal)
+    pub fn sign(&self, claims: &Claims) -> Result<String, SignError> {
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &self.encoding,
+        )?)
     }
 }
 
@@ -173,38 +179,6 @@ pub fn parse_ttl(s: &str) -> Result<Duration, String> {
         return Err("the duration must be greater than zero".into());
     }
     Ok(Duration::from_secs(secs))
-}
-
-/// The authenticated caller of an `/api` route.
-#[derive(Clone, Debug)]
-pub struct AuthUser(pub Claims);
-
-impl AuthUser {
-    pub fn id(&self) -> UserId {
-        self.0.user_id()
-    }
-}
-
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = AppError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or(AuthError::Missing)?;
-        let value = header
-            .to_str()
-            .map_err(|_| AuthError::Invalid("the Authorization header is not text".into()))?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or_else(|| AuthError::Invalid("expected `Authorization: Bearer <token>`".into()))?;
-        Ok(AuthUser(state.jwt.verify(token)?))
-    }
 }
 
 #[cfg(test)]

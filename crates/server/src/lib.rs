@@ -6,7 +6,7 @@
 //! - [`auth`]: JWT (HS256) tokens; [`auth::JwtKeys::verify`] is shared by REST and signaling.
 //! - [`store`]: meetings and participant history in SQLite or PostgreSQL (sqlx, migrations).
 //! - [`http`]: the REST API (`/api/meetings/…`, `/api/ice-servers`, `/api/auth/guest`) and
-//!   `/health`; [`error::AppError`] is the one error type of that edge.
+//!   `/health`; [`http::error::AppError`] is the one error type of that edge.
 //! - [`signaling`]: Socket.IO on the same port: joins, SDP with the SFU or mesh relay,
 //!   toggles, chat, host controls.
 //! - [`media`]: a meeting's media requests ([`media::MediaRouter`]): this node's engine,
@@ -30,7 +30,6 @@ pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod doctor;
-pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;

@@ -10,9 +10,8 @@ use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ApiJson;
-use crate::auth::AuthUser;
-use crate::error::AppError;
+use super::error::AppError;
+use super::extract::{ApiJson, AuthUser};
 use crate::state::AppState;
 
 /// Guest tokens last a working day.

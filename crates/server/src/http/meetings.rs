@@ -12,9 +12,8 @@ use proto::{RoomId, UserId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiJson, ApiQuery};
-use crate::auth::AuthUser;
-use crate::error::AppError;
+use super::error::AppError;
+use super::extract::{ApiJson, ApiQuery, AuthUser};
 use crate::room_code;
 use crate::state::{AppState, EndReason, MeetingEvent};
 use crate::store::{Meeting, MeetingSettings, MeetingStatus, MeetingUpdate, NewMeeting, Topology};

@@ -8,7 +8,11 @@
 //! - [`guest`] — `POST /api/auth/guest` (development only) and `GET /api/ice-servers`
 //! - [`throttle`] — per-IP rate limits (API, guest tokens, Engine.IO handshakes)
 //! - [`headers`] — security headers (CSP, framing, sniffing, referrer) on every response
+//! - [`extract`] — the routes' extractors: JSON bodies, query strings, the authenticated user
+//! - [`error`] — [`error::AppError`], the one error type of this edge, and its JSON shape
 
+pub mod error;
+pub mod extract;
 pub mod guest;
 pub mod headers;
 pub mod health;
@@ -16,25 +20,15 @@ pub mod meetings;
 pub mod throttle;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::from_fn_with_state;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::CorsOrigins;
-use crate::error::{AppError, BODY_LIMIT};
 use crate::limits::IpAction;
 use crate::state::AppState;
-
-/// `axum::Json` whose rejections are [`AppError`]s (our JSON shape, field names).
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(AppError))]
-pub struct ApiJson<T>(pub T);
-
-/// `axum::extract::Query` with [`AppError`] rejections.
-#[derive(Debug, FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(AppError))]
-pub struct ApiQuery<T>(pub T);
+use error::{AppError, BODY_LIMIT};
 
 /// The API router, state applied.
 pub fn app(state: AppState) -> Router {

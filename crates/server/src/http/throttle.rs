@@ -9,7 +9,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::AppError;
+use super::error::AppError;
 use crate::limits::{IpAction, Limits};
 
 /// Where Socket.IO is served (socketioxide's default path).

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::auth::AuthError;
+use crate::auth::{AuthError, SignError};
 
 /// Everything an API request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +124,13 @@ impl IntoResponse for AppError {
 
 impl From<crate::store::StoreError> for AppError {
     fn from(e: crate::store::StoreError) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
+/// Signing can only fail on a broken key or claims: a bug, answered as one.
+impl From<SignError> for AppError {
+    fn from(e: SignError) -> Self {
         AppError::Internal(e.to_string())
     }
 }
