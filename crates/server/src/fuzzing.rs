@@ -2,7 +2,7 @@
 //! replays its seeds in `cargo test`: what a node reads from Redis, which any client of
 //! that Redis can write. Not part of the server's API.
 
-use crate::cluster::live::decode;
+use crate::live::redis::decode;
 use crate::media::cluster::fuzz_relay_message;
 
 /// The first byte picks the channel (`rpc:` request, `reply:` answer, or a live registry

@@ -35,6 +35,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod ice;
 pub mod limits;
+pub mod live;
 pub mod media;
 pub mod room_code;
 pub mod signaling;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use meeting_service::cluster::Cluster;
-use meeting_service::cluster::live::RedisLive;
-use meeting_service::signaling::live::{LiveChange, LiveError, LivePeer};
+use meeting_service::live::RedisLive;
+use meeting_service::live::{LiveChange, LiveError, LivePeer};
 use proto::{PeerId, RoomId, UserId};
 
 fn redis_url() -> String {

@@ -2,11 +2,11 @@
 //!
 //! - [`Cluster`]: this node's identity and its Redis connection (reconnects by itself,
 //!   with backoff, through the redis crate's connection manager).
-//! - [`live`]: the Redis implementation of the live participant registry (the cap is a
-//!   Lua script, so it holds across nodes).
+//! - [`adapter_driver`]: the Socket.IO Redis adapter's connection, which reconnects.
 //! - [`placement`]: which node hosts a meeting's SFU room (a lease in Redis). The
 //!   request/reply channel that lets any node drive a room on another one is the media
-//!   router's (`crate::media::cluster`).
+//!   router's (`crate::media::cluster`), and the live registry's Redis implementation is
+//!   `crate::live::redis`: both use this module, never the other way round.
 //!
 //! Keys (all under `REDIS_KEY_PREFIX`, default `meeting-service:`):
 //!
@@ -22,7 +22,6 @@
 //! `{REDIS_KEY_PREFIX}socket.io`.
 
 pub mod adapter_driver;
-pub mod live;
 pub mod placement;
 
 use std::time::Duration;

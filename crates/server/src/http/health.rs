@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::signaling::LiveRooms;
+use crate::live::LiveRooms;
 use crate::state::AppState;
 
 /// A dependency slower than this counts as down.

@@ -66,9 +66,9 @@ impl From<ErrorBody> for SignalError {
     }
 }
 
-impl From<crate::signaling::live::LiveError> for SignalError {
-    fn from(e: crate::signaling::live::LiveError) -> Self {
-        use crate::signaling::live::LiveError;
+impl From<crate::live::LiveError> for SignalError {
+    fn from(e: crate::live::LiveError) -> Self {
+        use crate::live::LiveError;
         match e {
             LiveError::Full { limit } => SignalError::RoomFull { limit },
             LiveError::Unavailable(why) => SignalError::Unavailable(format!(

@@ -19,12 +19,12 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide_core::adapter::DefinedAdapter;
 use tokio_util::sync::CancellationToken;
 
-use super::live::{LiveChange, LivePeer};
 use super::records::{self, Topology};
 use super::session::{Joined, Session};
 use super::throttle::limited;
 use super::{SignalError, Signaling, media, peer_channel, room_channel};
 use crate::limits::EventKind;
+use crate::live::{LiveChange, LivePeer};
 
 /// Register the `/` namespace. With a remote adapter (Redis) the result is a future
 /// that completes once the adapter is subscribed.

@@ -1,8 +1,8 @@
 //! Socket.IO signaling on the HTTP port: who joins which meeting, SDP exchange with the
 //! SFU (or relay between browsers in mesh mode), media toggles, chat and host controls.
 //!
-//! - [`live`]: who is in which meeting right now (the participant cap is checked there,
-//!   atomically).
+//! - [`crate::live`]: who is in which meeting right now (the participant cap is checked
+//!   there, atomically); its implementation is chosen in [`Signaling::new`].
 //! - [`session`]: what one socket is: its user, and the meeting it joined.
 //! - [`handlers`]: one function per client event; each answers with an [`proto::Ack`].
 //! - [`media`]: client payloads to [`crate::media::MediaRouter`] calls, and the engine's
@@ -16,7 +16,6 @@
 
 pub mod error;
 pub mod handlers;
-pub mod live;
 pub mod media;
 pub mod records;
 pub mod session;
@@ -29,10 +28,10 @@ use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide_core::adapter::DefinedAdapter;
 
+pub use crate::live::LiveRooms;
 pub use error::SignalError;
-pub use live::LiveRooms;
 
-use crate::cluster::live::RedisLive;
+use crate::live::RedisLive;
 use crate::media::{ClusterMedia, EventReceiver, LocalMedia, MediaRouter};
 use crate::state::AppState;
 

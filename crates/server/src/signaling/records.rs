@@ -19,9 +19,9 @@ pub use crate::store::Topology;
 use crate::store::{JoinRecord, MeetingStatus, StoreError};
 
 use super::handlers::end_for_everyone;
-use super::live::LivePeer;
 use super::session::Session;
 use super::{SignalError, Signaling};
+use crate::live::LivePeer;
 
 /// The parts of a meeting a join needs, and its JSON for the client.
 #[derive(Debug)]

@@ -4,20 +4,27 @@
 //! moment of a join, because the participant cap is checked against it. Every method is
 //! one atomic step, so that two joins racing for the last seat cannot both win.
 //!
-//! [`LiveRooms`] is that contract. Its in-process implementation ([`LocalRooms`]) is a
-//! mutex-guarded map, used when there is no Redis; the Redis one
-//! ([`crate::cluster::live::RedisLive`]) keeps the same contract with Lua scripts, so
-//! that several nodes share one registry.
+//! [`LiveRooms`] is that contract, with two implementations:
+//! - [`local`]: [`LocalRooms`], a mutex-guarded map in this process, used when there is
+//!   no Redis;
+//! - [`redis`](self::redis): [`RedisLive`], the same contract with Lua scripts on the cluster's Redis
+//!   connection, so that several nodes share one registry.
+//!
+//! This module depends on `cluster` only for the Redis connection; the signaling picks
+//! the implementation when it is assembled (`signaling::Signaling::new`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+pub mod local;
+pub mod redis;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use proto::signaling::Participant;
 use proto::{PeerId, RoomId, UserId};
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::live::RedisLive;
+pub use self::local::LocalRooms;
+pub use self::redis::RedisLive;
 
 /// One connection of one user in one meeting. Serialized as camelCase JSON in Redis.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,87 +199,6 @@ impl LiveRooms {
             .into_iter()
             .filter(|p| &p.user_id == user)
             .collect())
-    }
-}
-
-/// Live participants of every meeting this process knows about (no Redis).
-#[derive(Debug, Default)]
-pub struct LocalRooms {
-    rooms: Mutex<HashMap<RoomId, Vec<LivePeer>>>,
-}
-
-impl LocalRooms {
-    fn with<R>(&self, f: impl FnOnce(&mut HashMap<RoomId, Vec<LivePeer>>) -> R) -> R {
-        // A poisoned lock means a panic elsewhere while holding it; the map itself is
-        // still consistent (every mutation below is a single push/retain), so keep going.
-        let mut guard = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut guard)
-    }
-
-    /// Add `peer` to `room` unless that would exceed `limit`. The user's earlier
-    /// connections to the room are replaced (and do not count against the limit).
-    fn admit(&self, room: &RoomId, peer: LivePeer, limit: usize) -> Result<Admitted, LiveError> {
-        self.with(|rooms| {
-            let peers = rooms.entry(room.clone()).or_default();
-            let others = peers.iter().filter(|p| p.user_id != peer.user_id).count();
-            if others >= limit {
-                if peers.is_empty() {
-                    rooms.remove(room);
-                }
-                return Err(LiveError::Full { limit });
-            }
-            let (replaced, kept): (Vec<_>, Vec<_>) = std::mem::take(peers)
-                .into_iter()
-                .partition(|p| p.user_id == peer.user_id);
-            *peers = kept;
-            peers.push(peer);
-            Ok(Admitted {
-                replaced,
-                present: peers.len(),
-            })
-        })
-    }
-
-    fn remove(&self, room: &RoomId, peer: &PeerId) -> Option<(LivePeer, usize)> {
-        self.with(|rooms| {
-            let peers = rooms.get_mut(room)?;
-            let at = peers.iter().position(|p| &p.peer_id == peer)?;
-            let gone = peers.remove(at);
-            let left = peers.len();
-            if left == 0 {
-                rooms.remove(room);
-            }
-            Some((gone, left))
-        })
-    }
-
-    fn clear(&self, room: &RoomId) -> Vec<LivePeer> {
-        self.with(|rooms| rooms.remove(room).unwrap_or_default())
-    }
-
-    fn peers(&self, room: &RoomId) -> Vec<LivePeer> {
-        self.with(|rooms| rooms.get(room).cloned().unwrap_or_default())
-    }
-
-    fn count(&self) -> usize {
-        self.with(|rooms| rooms.values().map(Vec::len).sum())
-    }
-
-    /// Change one connection's state; returns the new state, or `None` if it is gone.
-    fn update(
-        &self,
-        room: &RoomId,
-        peer: &PeerId,
-        change: impl FnOnce(&mut LivePeer),
-    ) -> Option<LivePeer> {
-        self.with(|rooms| {
-            let p = rooms
-                .get_mut(room)?
-                .iter_mut()
-                .find(|p| &p.peer_id == peer)?;
-            change(p);
-            Some(p.clone())
-        })
     }
 }
 

@@ -1,10 +1,10 @@
 //! The live participant registry in Redis: the same contract as the in-process one
-//! (`signaling::live`), each operation one Lua script so that it is atomic across nodes.
+//! ([`super::local`]), each operation one Lua script so that it is atomic across nodes.
 //!
 //! Every participant has an entry in the room's hash (its JSON) and a score in the
 //! room's "alive" sorted set: the time its node must refresh it by. Scripts first drop
 //! the entries whose time has passed, so a crashed node's participants stop counting
-//! against the cap after [`super::PEER_LEASE`].
+//! against the cap after [`PEER_LEASE`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -13,8 +13,8 @@ use std::time::Duration;
 use proto::{PeerId, RoomId};
 use redis::Script;
 
-use super::{Cluster, HEARTBEAT, PEER_LEASE};
-use crate::signaling::live::{Admitted, LiveChange, LiveError, LivePeer};
+use super::{Admitted, LiveChange, LiveError, LivePeer};
+use crate::cluster::{Cluster, HEARTBEAT, PEER_LEASE};
 
 /// Drop expired entries of a room. Shared prologue of every script.
 const PRUNE: &str = r#"
