@@ -69,7 +69,8 @@ pub struct MeetingSettings {
     pub allow_screen_share: bool,
     #[serde(alias = "isRecordingEnabled")]
     pub allow_recording: bool,
-    /// Joiners wait for the host's approval (enforced by the signaling).
+    /// Joiners are to wait for the host's approval: stored and returned for the lobby
+    /// feature, not yet enforced (the signaling admits joiners without asking).
     pub require_approval: bool,
     /// Nobody new may join (enforced by the signaling).
     pub lock_room: bool,
