@@ -2,16 +2,23 @@
 //! built-in web client and the SFU workers) in one process.
 //!
 //! Where things are:
-//! - [`config`]: every setting, from the environment and `.env`, validated at start-up.
+//! - [`config`]: every setting, from the environment and `.env`, validated at start-up
+//!   (its `media` file: SFU and STUN/TURN; `limits`: `RATE_LIMIT_*`, `TRUST_PROXY`).
 //! - [`auth`]: JWT (HS256) tokens; [`auth::JwtKeys::verify`] is shared by REST and signaling.
+//!   A leaf: its errors are its own ([`auth::AuthError`], [`auth::SignError`]).
 //! - [`store`]: meetings and participant history in SQLite or PostgreSQL (sqlx, migrations).
 //! - [`http`]: the REST API (`/api/meetings/…`, `/api/ice-servers`, `/api/auth/guest`) and
-//!   `/health`; [`http::error::AppError`] is the one error type of that edge.
+//!   `/health`; [`http::error::AppError`] is the one error type of that edge, and
+//!   [`http::extract`] holds its extractors (JSON, query, the authenticated user).
 //! - [`signaling`]: Socket.IO on the same port: joins, SDP with the SFU or mesh relay,
 //!   toggles, chat, host controls.
 //! - [`media`]: a meeting's media requests ([`media::MediaRouter`]): this node's engine,
 //!   or in a cluster the node hosting the meeting's room, relayed over Redis.
-//! - [`cluster`]: optional Redis (`REDIS_URL`): live rooms and room ownership across nodes.
+//! - [`live`]: who is in which meeting now ([`live::LiveRooms`]): in this process
+//!   ([`live::LocalRooms`]) or shared through Redis ([`live::RedisLive`]).
+//! - [`cluster`]: optional Redis (`REDIS_URL`): this node's connection, room ownership
+//!   across nodes, the Socket.IO adapter's driver. It imports neither [`live`] nor
+//!   [`media`]; they use it.
 //! - [`web`]: the built-in web client, embedded in the binary.
 //! - [`limits`]: rate limits per socket, user and client IP (`RATE_LIMIT_*`).
 //! - [`ice`]: the STUN/TURN list handed to browsers (TURN REST credentials).
@@ -20,7 +27,8 @@
 //! - [`doctor`]: `meeting-service doctor`, the deployment guide's troubleshooting as checks.
 //! - [`telemetry`]: logging (`RUST_LOG`, `MEDIASOUP_LOG_LEVEL`).
 //! - [`state::AppState`]: what handlers and tasks share; its `shutdown` token is cancelled
-//!   once on SIGINT/SIGTERM and every task stops on it.
+//!   once on SIGINT/SIGTERM and every task stops on it. Only the edges ([`http`],
+//!   [`signaling`]) and the tasks use it; no lower module does.
 //!
 //! The server is handed its listener ([`run`]), so tests bind 127.0.0.1:0 and run many
 //! servers side by side. The media engine (`meeting_sfu`) is synchronous and owns its
