@@ -1,5 +1,6 @@
-//! The server crate's top-level modules import each other without a circle, and no
-//! source file is longer than the limit.
+//! The server crate's top-level modules import each other without a circle, the
+//! low-level ones never reach up to the state or an edge, and no source file is longer
+//! than the limit.
 //!
 //! The graph is read from the source, not from the compiler: every `.rs` file under
 //! `crates/server/src` (test modules left out), with comments and string literals
@@ -421,6 +422,43 @@ fn top_level_modules_import_each_other_without_a_circle() {
         circles.is_empty(),
         "import circles among crates/server/src's modules:\n{}",
         report.join("\n")
+    );
+}
+
+/// Modules below the edges: they hold one thing each and are used by the edges and the
+/// tasks, never the other way round. None may reach the shared application state or an
+/// edge; `cluster` (the Redis connection) is used by the live registry and the media
+/// router and must not know them.
+#[test]
+fn low_level_modules_do_not_reach_up() {
+    const LOW: &[&str] = &["auth", "cluster", "config", "limits", "live", "store"];
+    const HIGH: &[&str] = &[
+        "state",
+        "http",
+        "signaling",
+        "membership",
+        "tasks",
+        "sweeper",
+    ];
+    let (graph, _) = read_graph();
+    let mut wrong = Vec::new();
+    for from in LOW {
+        let forbidden: Vec<&str> = if *from == "cluster" {
+            HIGH.iter().chain(&["live", "media"]).copied().collect()
+        } else {
+            HIGH.to_vec()
+        };
+        for (to, files) in graph.edges.get(*from).into_iter().flatten() {
+            if forbidden.contains(&to.as_str()) {
+                let files: Vec<&str> = files.iter().map(String::as_str).collect();
+                wrong.push(format!("{from} -> {to} ({})", files.join(", ")));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "low-level modules importing upwards:\n{}",
+        wrong.join("\n")
     );
 }
 
