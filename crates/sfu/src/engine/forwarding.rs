@@ -2,7 +2,7 @@
 //! keyframe requests back to publishers.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::format::Codec;
 use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Rid};
@@ -12,6 +12,20 @@ use super::{Engine, Output};
 use crate::api::{RoomId, SfuEvent};
 use crate::forward::{LayerStat, Rewriter, choose_layer, gallery_skip, vp8_is_keyframe_start};
 use crate::model::{Key, KeyframeState, SubState, Subscription};
+
+/// How far back a subscriber's NACK can reach: str0m keeps a copy of every video packet
+/// it sent to each subscriber (its RTX cache), 3 s and up to 2 000 packets by default. That
+/// copy is per subscriber and stream, so a meeting's memory grows with the square of its
+/// size: a 50-person meeting held about 4 MiB per participant in these caches (issue #12).
+/// One second still answers a NACK over a 300 ms round trip three times over; a packet
+/// older than that would arrive after the receiver's jitter buffer gave up on it (mediasoup
+/// keeps 1 s for audio, LiveKit a few hundred packets). The packet cap covers 1 s of a
+/// 4 Mbit/s screen share in full-size packets.
+pub(crate) const RTX_HISTORY: Duration = Duration::from_secs(1);
+pub(crate) const RTX_PACKETS: usize = 512;
+/// str0m's default (not exported): queued resends are dropped while they exceed 15 % of
+/// what the stream sends.
+const RTX_RATIO_CAP: Option<f32> = Some(0.15);
 
 impl Engine {
     pub(super) fn on_rtp(&mut self, key: Key, pkt: RtpPacket, now: Instant) {
@@ -171,7 +185,12 @@ impl Engine {
             };
             let mut api = s.rtc.direct_api();
             if sub.out_ssrc.is_none() {
-                sub.out_ssrc = api.stream_tx_by_mid(out_mid, None).map(|tx| tx.ssrc());
+                sub.out_ssrc = api.stream_tx_by_mid(out_mid, None).map(|tx| {
+                    if kind == MediaKind::Video {
+                        tx.set_rtx_cache(RTX_PACKETS, RTX_HISTORY, RTX_RATIO_CAP);
+                    }
+                    tx.ssrc()
+                });
             }
             let Some(tx) = sub.out_ssrc.and_then(|ssrc| api.stream_tx(&ssrc)) else {
                 // Gone or renumbered: look it up by mid again next time.

@@ -36,6 +36,8 @@ pub struct Received {
     pub tag: u8,
     pub layer: u8,
     pub keyframe: bool,
+    /// The sender's frame counter (bytes 4..8 of every synthetic frame).
+    pub frame: u32,
 }
 
 pub struct Client {
@@ -58,6 +60,8 @@ pub struct Client {
     pub camera_off_at_join: bool,
     /// The network drops everything to and from this client.
     pub offline: bool,
+    /// Datagrams from the server are lost until then (a fade on the downlink only).
+    pub downlink_lost_until: Option<Instant>,
     pub connected: bool,
     pub next_timeout: Instant,
     pub tracks: Vec<OutgoingTrack>,
@@ -91,6 +95,7 @@ impl Client {
             receive_only: false,
             camera_off_at_join: false,
             offline: false,
+            downlink_lost_until: None,
             connected: false,
             next_timeout: now,
             tracks: Vec::new(),
@@ -241,7 +246,7 @@ impl Client {
             }
             Event::MediaData(d) => {
                 let data = &d.data;
-                if data.len() >= 4 {
+                if data.len() >= 8 {
                     self.received.push(Received {
                         at: now,
                         mid: d.mid,
@@ -249,6 +254,7 @@ impl Client {
                         tag: data[2],
                         layer: data[3],
                         keyframe: data[0] & 1 == 0,
+                        frame: u32::from_be_bytes([data[4], data[5], data[6], data[7]]),
                     });
                 }
             }
@@ -441,6 +447,7 @@ impl Sim {
                             .clients
                             .iter_mut()
                             .find(|c| c.addr == destination && !c.offline)
+                            .filter(|c| c.downlink_lost_until.is_none_or(|t| self.now >= t))
                         {
                             c.handle_datagram(self.now, self.server, &contents);
                         }
