@@ -99,12 +99,20 @@ pub struct Figures {
     pub tokio_tasks: u64,
     pub live_participants: u64,
     pub open_participant_rows: u64,
+    /// Bytes the server's allocator has handed out and not got back (`heap.inUse`; none
+    /// where the server cannot tell, i.e. not on glibc). Unlike RSS it does not include
+    /// memory freed but kept by the allocator, so it is the sharper leak check.
+    pub heap_in_use: Option<u64>,
 }
 
 impl Figures {
     fn line(&self) -> String {
+        let heap = self
+            .heap_in_use
+            .map(|b| format!(", heap in use {:.1} MiB", b as f64 / 1048576.0))
+            .unwrap_or_default();
         format!(
-            "RSS {:.1} MiB, {} fds, {} threads, {} tokio tasks, {} live participants, {} open history rows",
+            "RSS {:.1} MiB{heap}, {} fds, {} threads, {} tokio tasks, {} live participants, {} open history rows",
             self.process.rss_bytes as f64 / 1048576.0,
             self.process.open_fds,
             self.process.threads,
@@ -275,6 +283,7 @@ async fn sample(rest: &Rest, pid: u32, started: Instant) -> anyhow::Result<Figur
         tokio_tasks: count("tokioTasks")?,
         live_participants: count("liveParticipants")?,
         open_participant_rows: count("openParticipantRows")?,
+        heap_in_use: body.pointer("/heap/inUse").and_then(Value::as_u64),
     })
 }
 
@@ -315,6 +324,20 @@ fn flat_checks(label: &str, start: &Figures, end: &Figures, tol: &Tolerance) -> 
             ok: end.tokio_tasks <= start.tokio_tasks + tol.tasks,
         },
     ];
+    // The same allowance as RSS: what the allocator hands out must come back as well.
+    if let (Some(s), Some(e)) = (start.heap_in_use, end.heap_in_use) {
+        let allowed = (tol.rss_mib * 1048576).max(s * tol.rss_percent / 100);
+        checks.push(Check {
+            what: format!(
+                "{label}: heap in use {:.1} MiB ≤ {:.1} MiB (start {:.1} MiB + {:.1} MiB)",
+                mib(e),
+                mib(s + allowed),
+                mib(s),
+                mib(allowed)
+            ),
+            ok: e <= s + allowed,
+        });
+    }
     checks.extend(empty_checks(label, end));
     checks
 }
@@ -769,6 +792,7 @@ mod tests {
             tokio_tasks: tasks,
             live_participants: live,
             open_participant_rows: open,
+            heap_in_use: Some(rss_mib * 1048576 / 2),
         }
     }
 
@@ -787,6 +811,17 @@ mod tests {
         // One ghost, or one open row, fails whatever the rest.
         assert!(!ok(figures(40, 30, 10, 12, 1, 0)));
         assert!(!ok(figures(40, 30, 10, 12, 0, 1)));
+        // The heap in use, with RSS's allowance: a leak shows there even when RSS is flat.
+        let leaking = Figures {
+            heap_in_use: Some(37 * 1048576),
+            ..figures(40, 30, 10, 12, 0, 0)
+        };
+        assert!(!ok(leaking));
+        let unknown = Figures {
+            heap_in_use: None,
+            ..figures(40, 30, 10, 12, 0, 0)
+        };
+        assert!(ok(unknown), "no heap figures (not glibc): not checked");
         // A large server: 20 % of 200 MiB is the larger allowance.
         let big = figures(200, 30, 10, 12, 0, 0);
         let end = figures(239, 30, 10, 12, 0, 0);

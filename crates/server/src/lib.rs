@@ -25,6 +25,7 @@
 //! - [`room_code`]: meeting IDs (`KXRT-PQZ-MHN`).
 //! - [`sweeper`]: ends meetings that stayed empty longer than `MEETING_TTL`.
 //! - [`doctor`]: `meeting-service doctor`, the deployment guide's troubleshooting as checks.
+//! - [`heap`]: the allocator's in-use and held-free memory, and giving the latter back.
 //! - [`telemetry`]: logging (`RUST_LOG`, `MEDIASOUP_LOG_LEVEL`).
 //! - [`state::AppState`]: what handlers and tasks share; its `shutdown` token is cancelled
 //!   once on SIGINT/SIGTERM and every task stops on it. Only the edges ([`http`],
@@ -40,6 +41,7 @@ pub mod config;
 pub mod doctor;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod heap;
 pub mod http;
 pub mod ice;
 pub mod limits;
@@ -173,6 +175,7 @@ pub async fn run(
     };
     let sweeper = tokio::spawn(sweeper::run(state.clone()));
     tokio::spawn(state.limits.clone().housekeeping(token.clone()));
+    tokio::spawn(heap::trim_when_idle(token.clone()));
     let app = router(state.clone(), sfu_events)
         .await
         .map_err(|e| std::io::Error::other(format!("{e:#}")))?;

@@ -231,6 +231,16 @@ async fn process_counts_follow_open_history_rows() {
     let (status, body) = server.get("/health/process", None).await;
     assert_eq!((status, counts(&body)), (200, (Some(0), Some(0))), "{body}");
     assert!(body["tokioTasks"].as_u64().unwrap() > 0, "{body}");
+    // The allocator's figures (glibc): this process has handed out memory, and what it
+    // holds free is counted apart.
+    if cfg!(all(target_os = "linux", target_env = "gnu")) {
+        let in_use = body.pointer("/heap/inUse").and_then(|v| v.as_u64());
+        assert!(in_use.is_some_and(|b| b > 1 << 20), "{body}");
+        assert!(
+            body.pointer("/heap/freeHeld").is_some_and(|v| v.is_u64()),
+            "{body}"
+        );
+    }
 
     let store = &server.state.store;
     store

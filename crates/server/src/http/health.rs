@@ -2,7 +2,7 @@
 //! `GET /health/ready`: the database, Redis (when configured) and the SFU workers
 //! answer; 503 when one does not, with every check's result in the body.
 //! `GET /health/process`: counts that must return to zero or stay flat when a server
-//! runs for long (tokio tasks, live participants, open history rows); the soak of
+//! runs for long (tokio tasks, live participants, open history rows, heap in use); the soak of
 //! `meeting-load` reads them.
 
 use std::time::Duration;
@@ -136,6 +136,8 @@ async fn process(State((state, live)): State<(AppState, LiveRooms)>) -> (StatusC
         "tokioTasks": tasks,
         "liveParticipants": live.local_count(),
         "openParticipantRows": open_rows,
+        // In use vs freed-but-held: tells a leak from allocator retention (crate::heap).
+        "heap": crate::heap::stats(),
     });
     (status, Json(body))
 }
