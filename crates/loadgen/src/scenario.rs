@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail};
-use proto::signaling::{ServerOffer, SfuAnswerData};
+use anyhow::{Context, bail};
+use proto::events::ServerOffer;
+use proto::signaling::SfuAnswerData;
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, watch};
 
@@ -415,11 +416,15 @@ async fn participant(
                     shared.fail(format!("{who}: the server closed the connection")).await;
                     break;
                 };
-                if ev.name != "sfu-offer" {
+                let Some(offer) = ev.decode::<ServerOffer>() else {
                     continue;
-                }
+                };
                 shared.renegotiations.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = answer_offer(&client, &p.thread, &p.room, slot, ev.args).await {
+                let answered = match offer {
+                    Ok(offer) => answer_offer(&client, &p.thread, &p.room, slot, offer).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = answered {
                     shared.renegotiation_errors.fetch_add(1, Ordering::Relaxed);
                     let mut errors = shared.errors.lock().await;
                     if errors.len() < 10 {
@@ -508,14 +513,8 @@ pub(crate) async fn answer_offer(
     thread: &MediaThread,
     room: &str,
     slot: usize,
-    args: Vec<Value>,
+    offer: ServerOffer,
 ) -> anyhow::Result<()> {
-    let offer: ServerOffer = serde_json::from_value(
-        args.into_iter()
-            .next()
-            .ok_or_else(|| anyhow!("empty sfu-offer"))?,
-    )
-    .context("malformed sfu-offer")?;
     let sdp = thread
         .ask(|reply| Command::Offer {
             slot,

@@ -762,11 +762,15 @@ impl Seat {
                 _ = stop.changed() => return,
                 ev = events.recv() => {
                     let Some(ev) = ev else { return };
-                    if ev.name != "sfu-offer" {
+                    let Some(offer) = ev.decode::<proto::events::ServerOffer>() else {
                         continue;
-                    }
+                    };
                     self.counters.renegotiations.fetch_add(1, Ordering::Relaxed);
-                    if let Err(e) = scenario::answer_offer(client, &self.thread, &self.room, slot, ev.args).await {
+                    let answered = match offer {
+                        Ok(offer) => scenario::answer_offer(client, &self.thread, &self.room, slot, offer).await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = answered {
                         self.counters.renegotiation_errors.fetch_add(1, Ordering::Relaxed);
                         self.counters.error(format!("{}: renegotiation: {e:#}", self.name));
                     }

@@ -1,6 +1,7 @@
-//! Socket.IO payloads. Requests (client → server) implement [`Validate`]: serde checks
-//! the types, `validate` the lengths, so that a 100 KB "name" is refused with a clear
-//! error before it reaches a room or a log line.
+//! Socket.IO payloads from clients, the acknowledgement data, and the parts events share
+//! (participants, tracks; the events themselves are in [`crate::events`]). Requests
+//! implement [`Validate`]: serde checks the types, `validate` the lengths, so that a
+//! 100 KB "name" is refused with a clear error before it reaches a room or a log line.
 
 use std::collections::BTreeMap;
 
@@ -130,18 +131,6 @@ impl Validate for ChatSend {
     }
 }
 
-/// `meeting-chat-message` to clients.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChatMessage {
-    pub user_id: UserId,
-    pub peer_id: PeerId,
-    pub user_name: String,
-    pub message: String,
-    /// RFC 3339.
-    pub timestamp: String,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MediaKind {
@@ -249,16 +238,6 @@ pub struct TrackInfo {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SfuAnswerData {
-    pub sdp: String,
-    pub tracks: Vec<TrackInfo>,
-}
-
-/// `sfu-offer` from the server.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ServerOffer {
-    pub room_id: RoomId,
-    pub offer_id: u64,
     pub sdp: String,
     pub tracks: Vec<TrackInfo>,
 }
@@ -410,14 +389,6 @@ pub struct Participant {
     pub screen_sharing: bool,
     /// RFC 3339.
     pub joined_at: String,
-}
-
-/// `participant-left`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ParticipantLeft {
-    pub user_id: UserId,
-    pub peer_id: PeerId,
 }
 
 /// An RTCIceServer as the browser takes it.

@@ -10,8 +10,12 @@
 //! - [`http`]: the REST API (`/api/meetings/…`, `/api/ice-servers`, `/api/auth/guest`) and
 //!   `/health`; [`http::error::AppError`] is the one error type of that edge, and
 //!   [`http::extract`] holds its extractors (JSON, query, the authenticated user).
-//! - [`signaling`]: Socket.IO on the same port: joins, SDP with the SFU or mesh relay,
-//!   toggles, chat, host controls.
+//! - [`membership`]: who may be in which meeting: admission (cap, ended, locked,
+//!   removed), replacement, leaving, the host's removal and end, and their history.
+//! - [`signaling`]: Socket.IO on the same port: each client event parsed, handed to
+//!   membership or media, and answered; SDP with the SFU or mesh relay, toggles, chat.
+//! - [`tasks`]: the background tasks: the engine's event pump, the cluster's placement
+//!   watch, the meeting lifecycle follower and the `MEETING_TTL` sweeper.
 //! - [`media`]: a meeting's media requests ([`media::MediaRouter`]): this node's engine,
 //!   or in a cluster the node hosting the meeting's room, relayed over Redis.
 //! - [`live`]: who is in which meeting now ([`live::LiveRooms`]): in this process
@@ -23,13 +27,12 @@
 //! - [`limits`]: rate limits per socket, user and client IP (`RATE_LIMIT_*`).
 //! - [`ice`]: the STUN/TURN list handed to browsers (TURN REST credentials).
 //! - [`room_code`]: meeting IDs (`KXRT-PQZ-MHN`).
-//! - [`sweeper`]: ends meetings that stayed empty longer than `MEETING_TTL`.
 //! - [`doctor`]: `meeting-service doctor`, the deployment guide's troubleshooting as checks.
 //! - [`heap`]: the allocator's in-use and held-free memory, and giving the latter back.
 //! - [`telemetry`]: logging (`RUST_LOG`, `MEDIASOUP_LOG_LEVEL`).
 //! - [`state::AppState`]: what handlers and tasks share; its `shutdown` token is cancelled
 //!   once on SIGINT/SIGTERM and every task stops on it. Only the edges ([`http`],
-//!   [`signaling`]) and the tasks use it; no lower module does.
+//!   [`signaling`]), [`membership`] and the [`tasks`] use it; no lower module does.
 //!
 //! The server is handed its listener ([`run`]), so tests bind 127.0.0.1:0 and run many
 //! servers side by side. The media engine (`meeting_sfu`) is synchronous and owns its
@@ -47,11 +50,12 @@ pub mod ice;
 pub mod limits;
 pub mod live;
 pub mod media;
+pub mod membership;
 pub mod room_code;
 pub mod signaling;
 pub mod state;
 pub mod store;
-pub mod sweeper;
+pub mod tasks;
 pub mod telemetry;
 pub mod web;
 
@@ -101,15 +105,16 @@ fn edge(app: Router, state: &AppState) -> Router {
 
 /// Every route of the process, state applied: the REST API, the web client, and the
 /// Socket.IO signaling as a layer on top (it answers `/socket.io/`). Spawns the
-/// signaling's background tasks, so it must run inside the tokio runtime; the signaling
-/// drains `sfu_events` (the receiver [`start_sfu`] returned with `state.sfu`).
+/// background tasks ([`tasks::spawn`]), so it must run inside the tokio runtime; they
+/// drain `sfu_events` (the receiver [`start_sfu`] returned with `state.sfu`).
 pub fn routes(state: AppState, sfu_events: Option<media::EventReceiver>) -> Router {
-    let signaling = signaling::Signaling::new(state.clone());
+    let membership = membership::Membership::new(state.clone());
     let (layer, io) = socket_io_builder()
-        .with_state(signaling.clone())
+        .with_state(signaling::Signaling::new(membership.clone()))
         .build_layer();
-    let process = http::health::process_routes(state.clone(), signaling.live().clone());
-    signaling::attach(&io, signaling, sfu_events);
+    let process = http::health::process_routes(state.clone(), membership.live().clone());
+    tasks::spawn(&io, &membership, sfu_events);
+    signaling::attach(&io);
     edge(
         http::app(state.clone())
             .merge(process)
@@ -129,7 +134,7 @@ pub async fn router(
         return Ok(routes(state, sfu_events));
     };
     use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
-    let signaling = signaling::Signaling::new(state.clone());
+    let membership = membership::Membership::new(state.clone());
     let adapter_config =
         RedisAdapterConfig::new().with_prefix(format!("{}socket.io", cluster.prefix));
     let driver = cluster::adapter_driver::ResilientDriver::connect(&cluster.client)
@@ -137,11 +142,12 @@ pub async fn router(
         .context("connecting the Socket.IO Redis adapter (needs Redis 7 and RESP3)")?;
     let ctr = RedisAdapterCtr::new_with_driver(driver, adapter_config);
     let (layer, io) = socket_io_builder()
-        .with_state(signaling.clone())
+        .with_state(signaling::Signaling::new(membership.clone()))
         .with_adapter::<CustomRedisAdapter<_, cluster::adapter_driver::ResilientDriver>>(ctr)
         .build_layer();
-    let process = http::health::process_routes(state.clone(), signaling.live().clone());
-    signaling::attach(&io, signaling, sfu_events)
+    let process = http::health::process_routes(state.clone(), membership.live().clone());
+    tasks::spawn(&io, &membership, sfu_events);
+    signaling::attach(&io)
         .await
         .map_err(|e| anyhow::anyhow!("Socket.IO Redis adapter: {e}"))?;
     Ok(edge(
@@ -173,7 +179,7 @@ pub async fn run(
             token.cancel();
         }
     };
-    let sweeper = tokio::spawn(sweeper::run(state.clone()));
+    let sweeper = tokio::spawn(tasks::sweeper::run(state.clone()));
     tokio::spawn(state.limits.clone().housekeeping(token.clone()));
     tokio::spawn(heap::trim_when_idle(token.clone()));
     let app = router(state.clone(), sfu_events)
@@ -200,7 +206,7 @@ pub async fn run(
     result
 }
 
-/// Starts the media engine's workers; the signaling drains the returned events.
+/// Starts the media engine's workers; [`tasks::sfu_events`] drains the returned events.
 pub fn start_sfu(config: &Config) -> anyhow::Result<(Arc<meeting_sfu::Sfu>, media::EventReceiver)> {
     let s = &config.sfu;
     let mut sfu_config = meeting_sfu::SfuConfig::new(

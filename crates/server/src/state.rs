@@ -31,23 +31,8 @@ pub struct AppState {
     pub limits: Arc<crate::limits::Limits>,
 }
 
-/// Why a meeting ended. The wire names are those of `meeting:ended { reason }`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EndReason {
-    HostEnded,
-    Ttl,
-    Deleted,
-}
-
-impl EndReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EndReason::HostEnded => "host-ended",
-            EndReason::Ttl => "ttl",
-            EndReason::Deleted => "deleted",
-        }
-    }
-}
+/// Why a meeting ended: the wire type of `meeting:ended { reason }`.
+pub use proto::events::EndReason;
 
 #[derive(Clone, Debug)]
 pub enum MeetingEvent {

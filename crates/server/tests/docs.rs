@@ -24,3 +24,22 @@ fn every_variable_is_documented() {
     // MONGO_URI is not read, but refused; the document must say so.
     assert!(doc.contains("`MONGO_URI`") && doc.contains("Refused"));
 }
+
+/// docs/protocol.md names every server → client event that `crates/proto` defines, and
+/// points to where they are defined.
+#[test]
+fn every_server_event_is_documented() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/protocol.md");
+    let doc = std::fs::read_to_string(path).expect("docs/protocol.md");
+    let missing: Vec<&str> = proto::events::ALL
+        .iter()
+        .copied()
+        .filter(|name| !doc.contains(&format!("`{name}")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/protocol.md does not document the events {missing:?}"
+    );
+    assert!(doc.contains("crates/proto/src/events.rs"));
+    assert!(doc.contains("(rest-api.md)"));
+}

@@ -23,6 +23,28 @@ pub struct ServerEvent {
     pub args: Vec<Value>,
 }
 
+impl ServerEvent {
+    /// The event as `E`, if it is `E`'s event ([`proto::events::ServerEvent::NAME`]);
+    /// an error if it is, but its body does not parse as `E`.
+    pub fn decode<E>(&self) -> Option<anyhow::Result<E>>
+    where
+        E: proto::events::ServerEvent + serde::de::DeserializeOwned,
+    {
+        if self.name != E::NAME {
+            return None;
+        }
+        let parsed = self
+            .args
+            .first()
+            .cloned()
+            .ok_or_else(|| anyhow!("empty {}", E::NAME))
+            .and_then(|body| {
+                serde_json::from_value(body).with_context(|| format!("malformed {}", E::NAME))
+            });
+        Some(parsed)
+    }
+}
+
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Vec<Value>>>>>;
 
 /// A connected socket. Dropping it closes the connection (the writer task ends when

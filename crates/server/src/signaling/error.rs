@@ -4,6 +4,7 @@
 use proto::{ErrorBody, ErrorCode};
 
 use crate::media::{EngineError, MediaError};
+use crate::membership::MembershipError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignalError {
@@ -74,6 +75,25 @@ impl From<crate::live::LiveError> for SignalError {
             LiveError::Unavailable(why) => SignalError::Unavailable(format!(
                 "live meeting state is unavailable (Redis): {why}"
             )),
+        }
+    }
+}
+
+impl From<MembershipError> for SignalError {
+    fn from(e: MembershipError) -> Self {
+        match e {
+            MembershipError::NotFound(room) => SignalError::NotFound(room.to_string()),
+            MembershipError::MeetingEnded => SignalError::MeetingEnded,
+            MembershipError::RoomLocked => SignalError::RoomLocked,
+            MembershipError::RoomFull { limit } => SignalError::RoomFull { limit },
+            MembershipError::Removed => SignalError::Removed,
+            MembershipError::NotInMeeting => SignalError::NotInMeeting,
+            MembershipError::Forbidden(action) => SignalError::Forbidden(action),
+            MembershipError::PeerNotFound(user) => SignalError::PeerNotFound(user.to_string()),
+            MembershipError::Store(_) | MembershipError::LiveUnavailable(_) => {
+                SignalError::Unavailable(e.to_string())
+            }
+            MembershipError::Internal(cause) => SignalError::Internal(cause),
         }
     }
 }

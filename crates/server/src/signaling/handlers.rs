@@ -1,16 +1,23 @@
-//! One function per client event. Each parses and validates its payload, does its work
-//! and answers with exactly one acknowledgement (`{ ok, data | error }`).
+//! One function per client event. Each parses and validates its payload, hands the
+//! request to [`crate::membership`] or the media router, tells the sockets what changed,
+//! and answers with exactly one acknowledgement (`{ ok, data | error }`). The mesh relay
+//! events are in [`super::relay`].
 
 use std::fmt;
+use std::time::SystemTime;
 
 use chrono::Utc;
-use proto::signaling::{
-    ChatMessage, ChatSend, HostMute, HostRemove, JoinMeeting, MediaKind, ParticipantLeft, Relay,
-    RelayKind, RoomOnly, SfuAnswer, SfuOffer, Toggle, ToggleScreenShare, Validate,
+use proto::events::{
+    ChatMessage, ControlMute, ControlRemoved, EndReason, ExistingParticipants, IceServers,
+    JoinedMeeting, MeetingReplaced, ParticipantAudioChanged, ParticipantJoined,
+    ParticipantScreenShareChanged, ParticipantVideoChanged, ScreenStarted, ScreenStopped,
+    SessionExpired,
 };
-use proto::{Ack, ErrorBody, ErrorCode, PeerId, RoomId};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use proto::signaling::{
+    ChatSend, HostMute, HostRemove, JoinMeeting, MediaKind, RoomOnly, SfuAnswer, SfuOffer, Toggle,
+    ToggleScreenShare,
+};
+use proto::{ErrorBody, ErrorCode, RoomId};
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
@@ -19,12 +26,15 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide_core::adapter::DefinedAdapter;
 use tokio_util::sync::CancellationToken;
 
-use super::records::{self, Topology};
+use super::emit::{broadcast, emit_to, tell};
+use super::relay::{relay_answer, relay_candidate, relay_offer};
+use super::request::{Payload, answer, joined_peer, parse, session};
 use super::session::{Joined, Session};
 use super::throttle::limited;
-use super::{SignalError, Signaling, media, peer_channel, room_channel};
+use super::{SignalError, Signaling, announce, media, peer_channel, room_channel};
 use crate::limits::EventKind;
 use crate::live::{LiveChange, LivePeer};
+use crate::membership::{Candidate, LeaveWhy};
 
 /// Register the `/` namespace. With a remote adapter (Redis) the result is a future
 /// that completes once the adapter is subscribed.
@@ -88,7 +98,7 @@ async fn expire<A: Adapter>(s: SocketRef<A>, session: Session, shutdown: Cancell
         ErrorCode::TokenExpired,
         "the token has expired; connect again with a fresh one",
     );
-    let _ = s.emit("session:expired", &json!({ "error": note }));
+    tell(&s, &SessionExpired { error: note });
     tracing::info!(user = %session.user, "token expired; disconnecting");
     let _ = s.disconnect();
 }
@@ -129,55 +139,6 @@ fn register_events<A: Adapter>(s: &SocketRef<A>) {
     s.on_disconnect(on_disconnect::<A>);
 }
 
-type Payload = TryData<Value>;
-
-fn parse<T: DeserializeOwned + Validate>(data: Payload) -> Result<T, SignalError> {
-    let value = data
-        .0
-        .map_err(|_| SignalError::BadRequest("the payload must be a JSON object".into()))?;
-    let parsed: T = serde_json::from_value(value)
-        .map_err(|e| SignalError::BadRequest(format!("invalid payload: {e}")))?;
-    parsed.validate()?;
-    Ok(parsed)
-}
-
-fn answer<A: Adapter, T: Serialize>(ack: AckSender<A>, result: Result<T, SignalError>) {
-    let ack_body: Ack<T> = match result {
-        Ok(v) => Ack::ok(v),
-        Err(e) => Ack::err(ErrorBody::from(e)),
-    };
-    if let Err(e) = ack.send(&ack_body) {
-        tracing::debug!(error = %e, "could not send acknowledgement");
-    }
-}
-
-fn session<A: Adapter>(s: &SocketRef<A>) -> Result<Session, SignalError> {
-    // The middleware inserts it before any handler runs; its absence is a bug.
-    s.extensions
-        .get::<Session>()
-        .ok_or_else(|| SignalError::Internal(anyhow::anyhow!("socket without session")))
-}
-
-/// The caller's connection in `room`, checked against the live registry.
-async fn membership<A: Adapter>(
-    s: &SocketRef<A>,
-    sig: &Signaling,
-    room: &RoomId,
-) -> Result<(Session, Joined, LivePeer), SignalError> {
-    let session = session(s)?;
-    let joined = session
-        .joined()
-        .filter(|j| &j.room == room)
-        .ok_or(SignalError::NotInMeeting)?;
-    match sig.live().get(room, &joined.peer).await? {
-        Some(peer) => Ok((session, joined, peer)),
-        None => {
-            session.clear_if(&joined.peer);
-            Err(SignalError::NotInMeeting)
-        }
-    }
-}
-
 async fn join_meeting<A: Adapter>(
     s: SocketRef<A>,
     io: SocketIo<A>,
@@ -206,109 +167,91 @@ async fn join<A: Adapter>(
 
     // One meeting per socket: joining another one leaves the first.
     if let Some(previous) = session.joined() {
-        leave(
-            s,
-            io,
-            sig,
-            session,
-            &previous.room,
-            &previous.peer,
-            LeaveWhy::Left,
-        )
-        .await;
+        leave(s, io, sig, session, &previous, LeaveWhy::Left).await;
     }
 
-    let meeting = records::load(sig, &room).await?;
-    if meeting.ended {
-        return Err(SignalError::MeetingEnded);
-    }
-    let is_host = meeting.host_id == session.user.as_str();
-    if meeting.locked && !is_host {
-        return Err(SignalError::RoomLocked);
-    }
-    if !is_host && records::is_removed(sig, &room, &session.user).await? {
-        return Err(SignalError::Removed);
-    }
-    let limit = records::participant_cap(sig, &meeting);
-
-    let peer = LivePeer {
-        peer_id: PeerId::random(),
-        user_id: session.user.clone(),
+    let candidate = Candidate {
+        user: session.user.clone(),
         user_name: req
             .user_name
             .map(|n| n.trim().to_owned())
             .unwrap_or_else(|| session.claims.name.clone()),
         user_picture: req.user_picture.or_else(|| session.claims.picture.clone()),
-        is_host,
         audio_enabled: req.is_audio_enabled,
         video_enabled: req.is_video_enabled,
-        screen_sharing: false,
-        joined_at: Utc::now(),
     };
-    let admitted = sig.live().admit(&room, peer.clone(), limit).await?;
+    let admission = sig.membership().admit(&room, candidate).await?;
 
-    for old in admitted.replaced {
-        let io_note = json!({ "roomId": room });
-        let _ = io
-            .to(peer_channel(&old.peer_id))
-            .emit("meeting:replaced", &io_note)
-            .await;
-        let _ = io
-            .to(peer_channel(&old.peer_id))
-            .leave(room_channel(&room))
-            .await;
-        after_removal(io, sig, &room, &old, LeaveWhy::Replaced).await;
+    for old in &admission.replaced {
+        let channel = peer_channel(&old.peer.peer_id);
+        let note = MeetingReplaced {
+            room_id: room.clone(),
+        };
+        emit_to(io, channel.clone(), &note).await;
+        let _ = io.to(channel).leave(room_channel(&room)).await;
+        announce::left(io, old).await;
     }
 
-    s.join(vec![room_channel(&room), peer_channel(&peer.peer_id)]);
-    session.set_joined(Some(Joined {
+    let peer = &admission.peer;
+    let joined = Joined {
         room: room.clone(),
         peer: peer.peer_id.clone(),
         in_sfu: false,
-    }));
-    // Undo the admission if the socket went away meanwhile (its disconnect handler
-    // waits for this turn, but may have run before the turn began and found nothing to
-    // leave), or the meeting ended since it was read: otherwise the peer would hold a
-    // seat, and its history row stay open, for a socket or meeting that is gone.
-    let refused = match records::joined(sig, &room, &peer, admitted.present).await {
-        Err(e) => Some((e, LeaveWhy::Refused)),
-        Ok(()) if !s.connected() => Some((SignalError::NotInMeeting, LeaveWhy::Disconnected)),
-        Ok(()) => None,
     };
-    if let Some((e, why)) = refused {
-        leave(s, io, sig, session, &room, &peer.peer_id, why).await;
-        return Err(e);
+    s.join(vec![room_channel(&room), peer_channel(&peer.peer_id)]);
+    session.set_joined(Some(joined.clone()));
+    // Undo the admission if the meeting ended since it was read (membership gives the
+    // seat back), or the socket went away meanwhile (its disconnect handler waits for
+    // this turn, but may have run before the turn began and found nothing to leave).
+    if let Err(refusal) = sig.membership().confirm(&admission).await {
+        out_of_channels(s, session, &joined);
+        if let Some(gone) = &refusal.undone {
+            announce::left(io, gone).await;
+        }
+        return Err(refusal.error.into());
+    }
+    if !s.connected() {
+        leave(s, io, sig, session, &joined, LeaveWhy::Disconnected).await;
+        return Err(SignalError::NotInMeeting);
     }
 
     let others: Vec<_> = sig
-        .live()
-        .peers(&room)
+        .membership()
+        .present(&room)
         .await?
         .into_iter()
         .filter(|p| p.peer_id != peer.peer_id)
         .map(|p| p.to_participant())
         .collect();
-    let ice_servers = records::ice_servers(sig, session);
+    let ice_servers =
+        crate::ice::ice_servers(&sig.app().config.ice, &session.user, SystemTime::now());
     let me = peer.to_participant();
+    let meeting = &admission.meeting;
 
     // The original protocol's events, for frontends written against it.
-    let _ = s.emit("ice-servers", &json!({ "iceServers": ice_servers }));
-    let _ = s.emit(
-        "joined-meeting",
-        &json!({ "roomId": room, "userId": peer.user_id, "peerId": peer.peer_id, "meeting": meeting.json }),
-    );
-    let _ = s.emit("existing-participants", &json!({ "participants": others }));
-    let _ = s
-        .to(room_channel(&room))
-        .emit("participant-joined", &me)
-        .await;
+    let ice = IceServers {
+        ice_servers: ice_servers.clone(),
+    };
+    tell(s, &ice);
+    let joined_note = JoinedMeeting {
+        room_id: room.clone(),
+        user_id: peer.user_id.clone(),
+        peer_id: peer.peer_id.clone(),
+        meeting: meeting.json.clone(),
+    };
+    tell(s, &joined_note);
+    let existing = ExistingParticipants {
+        participants: others.clone(),
+    };
+    tell(s, &existing);
+    broadcast(s.to(room_channel(&room)), &ParticipantJoined(me.clone())).await;
 
     tracing::info!(room = %room, peer = %peer.peer_id, user = %peer.user_id, "joined");
     Ok(json!({
         "roomId": room,
         "userId": peer.user_id,
         "peerId": peer.peer_id,
-        "isHost": is_host,
+        "isHost": admission.is_host(),
         "topology": meeting.topology.as_str(),
         "meeting": meeting.json,
         "participants": others,
@@ -317,73 +260,30 @@ async fn join<A: Adapter>(
     }))
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LeaveWhy {
-    Left,
-    Disconnected,
-    Replaced,
-    Removed,
-    MediaFailed,
-    /// Admitted, then undone: the socket or the meeting was gone by then.
-    Refused,
+/// Forget the meeting on this socket: its session and its channels.
+fn out_of_channels<A: Adapter>(s: &SocketRef<A>, session: &Session, joined: &Joined) {
+    session.clear_if(&joined.peer);
+    s.leave(vec![room_channel(&joined.room), peer_channel(&joined.peer)]);
 }
 
-/// Take `peer` out of `room`: registry, SFU, socket rooms, history, and tell the others.
-#[allow(clippy::too_many_arguments)]
+/// Take this socket's connection out of its meeting: socket, membership, and tell the
+/// others.
 async fn leave<A: Adapter>(
     s: &SocketRef<A>,
     io: &SocketIo<A>,
     sig: &Signaling,
     session: &Session,
-    room: &RoomId,
-    peer: &PeerId,
+    joined: &Joined,
     why: LeaveWhy,
 ) {
-    session.clear_if(peer);
-    s.leave(vec![room_channel(room), peer_channel(peer)]);
-    forget_peer(io, sig, room, peer, why).await;
-}
-
-/// The part of leaving that does not need the peer's own socket, so that it also serves
-/// for connections replaced, removed by the host, or failed in the SFU.
-pub(crate) async fn forget_peer<A: Adapter>(
-    io: &SocketIo<A>,
-    sig: &Signaling,
-    room: &RoomId,
-    peer: &PeerId,
-    why: LeaveWhy,
-) {
-    match sig.live().remove(room, peer).await {
-        Ok(Some((gone, _remaining))) => after_removal(io, sig, room, &gone, why).await,
-        Ok(None) => {}
-        Err(e) => {
-            // The registry entry expires by itself once this node stops refreshing it;
-            // the media must stop now.
-            tracing::warn!(room = %room, peer = %peer, error = %e, "could not remove a participant from the registry");
-            media::leave(sig, peer);
-        }
+    out_of_channels(s, session, joined);
+    if let Some(gone) = sig
+        .membership()
+        .leave(&joined.room, &joined.peer, why)
+        .await
+    {
+        announce::left(io, &gone).await;
     }
-}
-
-/// Everything that follows a participant's removal from the registry.
-async fn after_removal<A: Adapter>(
-    io: &SocketIo<A>,
-    sig: &Signaling,
-    room: &RoomId,
-    gone: &LivePeer,
-    why: LeaveWhy,
-) {
-    media::leave(sig, &gone.peer_id);
-    records::left(sig, room, gone).await;
-    let note = ParticipantLeft {
-        user_id: gone.user_id.clone(),
-        peer_id: gone.peer_id.clone(),
-    };
-    let _ = io
-        .to(room_channel(room))
-        .emit("participant-left", &note)
-        .await;
-    tracing::info!(room = %room, peer = %gone.peer_id, ?why, "left");
 }
 
 async fn leave_meeting<A: Adapter>(
@@ -396,17 +296,8 @@ async fn leave_meeting<A: Adapter>(
     let result = async {
         let req: RoomOnly = parse(data)?;
         let _turn = session(&s)?.turn().await;
-        let (session, joined, _) = membership(&s, &sig, &req.room_id).await?;
-        leave(
-            &s,
-            &io,
-            &sig,
-            &session,
-            &joined.room,
-            &joined.peer,
-            LeaveWhy::Left,
-        )
-        .await;
+        let (session, joined, _) = joined_peer(&s, &sig, &req.room_id).await?;
+        leave(&s, &io, &sig, &session, &joined, LeaveWhy::Left).await;
         Ok(json!({}))
     }
     .await;
@@ -419,16 +310,7 @@ async fn on_disconnect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig):
     // After any join still running for this socket: what it admitted is left here.
     let _turn = session.turn().await;
     if let Some(j) = session.joined() {
-        leave(
-            &s,
-            &io,
-            &sig,
-            &session,
-            &j.room,
-            &j.peer,
-            LeaveWhy::Disconnected,
-        )
-        .await;
+        leave(&s, &io, &sig, &session, &j, LeaveWhy::Disconnected).await;
     }
 }
 
@@ -441,12 +323,13 @@ async fn sfu_offer<A: Adapter>(
     let result = async {
         let req: SfuOffer = parse(data)?;
         let _turn = session(&s)?.turn().await;
-        let (session, joined, _) = membership(&s, &sig, &req.room_id).await?;
-        let reply = media::offer(&sig, &joined, req.sdp, &req.sources).await?;
+        let (session, joined, _) = joined_peer(&s, &sig, &req.room_id).await?;
+        let m = sig.membership();
+        let reply = media::offer(m, &joined, req.sdp, &req.sources).await?;
         // Replaced by another socket or removed by the host while the SFU worked: their
         // leave dropped the media before this offer created it, so drop it now.
-        if sig.live().get(&joined.room, &joined.peer).await?.is_none() {
-            media::leave(&sig, &joined.peer);
+        if m.current(&joined.room, &joined.peer).await?.is_none() {
+            m.leave_media(&joined.peer);
             session.clear_if(&joined.peer);
             return Err(SignalError::NotInMeeting);
         }
@@ -466,8 +349,8 @@ async fn sfu_answer<A: Adapter>(
     let result = async {
         let req: SfuAnswer = parse(data)?;
         let _turn = session(&s)?.turn().await;
-        let (_, joined, _) = membership(&s, &sig, &req.room_id).await?;
-        media::answer(&sig, &joined.peer, req.offer_id, req.sdp).await?;
+        let (_, joined, _) = joined_peer(&s, &sig, &req.room_id).await?;
+        media::answer(sig.membership(), &joined.peer, req.offer_id, req.sdp).await?;
         Ok(json!({}))
     }
     .await;
@@ -482,11 +365,12 @@ async fn toggle_audio<A: Adapter>(
 ) {
     let result = async {
         let req: Toggle = parse(data)?;
+        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
         set_media(
             &s,
             &sig,
             &req.room_id,
-            None,
+            &me,
             MediaKind::Audio,
             req.is_enabled,
         )
@@ -504,11 +388,12 @@ async fn toggle_video<A: Adapter>(
 ) {
     let result = async {
         let req: Toggle = parse(data)?;
+        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
         set_media(
             &s,
             &sig,
             &req.room_id,
-            None,
+            &me,
             MediaKind::Video,
             req.is_enabled,
         )
@@ -518,38 +403,44 @@ async fn toggle_video<A: Adapter>(
     answer(ack, result);
 }
 
-/// Turn a participant's microphone or camera on or off: the caller's own (`target` None)
-/// or, for the host, someone else's.
+/// Turn `peer`'s microphone or camera on or off (the caller's own, or for the host,
+/// someone else's), and tell the meeting.
 async fn set_media<A: Adapter>(
     s: &SocketRef<A>,
     sig: &Signaling,
     room: &RoomId,
-    target: Option<&LivePeer>,
+    peer: &LivePeer,
     kind: MediaKind,
     enabled: bool,
 ) -> Result<Value, SignalError> {
-    let peer = match target {
-        Some(p) => p.clone(),
-        None => membership(s, sig, room).await?.2,
-    };
     let change = match kind {
         MediaKind::Audio => LiveChange::Audio(enabled),
         MediaKind::Video => LiveChange::Video(enabled),
     };
     let updated = sig
-        .live()
-        .update(room, &peer.peer_id, change)
-        .await?
-        .ok_or(SignalError::NotInMeeting)?;
-    media::set_muted(sig, &peer.peer_id, kind, !enabled);
-    let (event, _) = match kind {
-        MediaKind::Audio => ("participant-audio-changed", ()),
-        MediaKind::Video => ("participant-video-changed", ()),
-    };
-    let note =
-        json!({ "userId": updated.user_id, "peerId": updated.peer_id, "isEnabled": enabled });
-    let _ = s.within(room_channel(room)).emit(event, &note).await;
-    records::media_changed(sig, room, &updated).await;
+        .membership()
+        .set_media_state(room, &peer.peer_id, change)
+        .await?;
+    let everyone = s.within(room_channel(room));
+    let (user_id, peer_id) = (updated.user_id, updated.peer_id);
+    match kind {
+        MediaKind::Audio => {
+            let note = ParticipantAudioChanged {
+                user_id,
+                peer_id,
+                is_enabled: enabled,
+            };
+            broadcast(everyone, &note).await;
+        }
+        MediaKind::Video => {
+            let note = ParticipantVideoChanged {
+                user_id,
+                peer_id,
+                is_enabled: enabled,
+            };
+            broadcast(everyone, &note).await;
+        }
+    }
     Ok(json!({}))
 }
 
@@ -561,24 +452,31 @@ async fn toggle_screen_share<A: Adapter>(
 ) {
     let result = async {
         let req: ToggleScreenShare = parse(data)?;
-        let (_, joined, _) = membership(&s, &sig, &req.room_id).await?;
-        let meeting = records::load(&sig, &req.room_id).await?;
+        let (_, joined, _) = joined_peer(&s, &sig, &req.room_id).await?;
+        let meeting = sig.membership().meeting(&req.room_id).await?;
         if req.is_sharing && !meeting.allow_screen_share {
-            return Err(SignalError::Disabled("screen sharing is turned off in this meeting"));
+            return Err(SignalError::Disabled(
+                "screen sharing is turned off in this meeting",
+            ));
         }
+        let change = LiveChange::Screen(req.is_sharing);
         let updated = sig
-            .live()
-            .update(&req.room_id, &joined.peer, LiveChange::Screen(req.is_sharing))
-            .await?
-            .ok_or(SignalError::NotInMeeting)?;
-        media::set_screen_share(&sig, &joined.peer, req.is_sharing);
-        let note = json!({ "userId": updated.user_id, "peerId": updated.peer_id, "isSharing": req.is_sharing });
-        let ops = s.within(room_channel(&req.room_id));
-        let _ = ops.emit("participant-screen-share-changed", &note).await;
-        let short = json!({ "userId": updated.user_id, "peerId": updated.peer_id });
-        let name = if req.is_sharing { "screen:started" } else { "screen:stopped" };
-        let _ = s.within(room_channel(&req.room_id)).emit(name, &short).await;
-        records::media_changed(&sig, &req.room_id, &updated).await;
+            .membership()
+            .set_media_state(&req.room_id, &joined.peer, change)
+            .await?;
+        let (user_id, peer_id) = (updated.user_id, updated.peer_id);
+        let note = ParticipantScreenShareChanged {
+            user_id: user_id.clone(),
+            peer_id: peer_id.clone(),
+            is_sharing: req.is_sharing,
+        };
+        broadcast(s.within(room_channel(&req.room_id)), &note).await;
+        let everyone = s.within(room_channel(&req.room_id));
+        if req.is_sharing {
+            broadcast(everyone, &ScreenStarted { user_id, peer_id }).await;
+        } else {
+            broadcast(everyone, &ScreenStopped { user_id, peer_id }).await;
+        }
         Ok(json!({}))
     }
     .await;
@@ -593,8 +491,8 @@ async fn chat<A: Adapter>(
 ) {
     let result = async {
         let req: ChatSend = parse(data)?;
-        let (_, _, me) = membership(&s, &sig, &req.room_id).await?;
-        let meeting = records::load(&sig, &req.room_id).await?;
+        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        let meeting = sig.membership().meeting(&req.room_id).await?;
         if !meeting.allow_chat {
             return Err(SignalError::Disabled("chat is turned off in this meeting"));
         }
@@ -607,28 +505,11 @@ async fn chat<A: Adapter>(
             timestamp: timestamp.clone(),
         };
         // Everyone, the sender included, so that every chat shows the same order.
-        let _ = s
-            .within(room_channel(&req.room_id))
-            .emit("meeting-chat-message", &msg)
-            .await;
+        broadcast(s.within(room_channel(&req.room_id)), &msg).await;
         Ok(json!({ "timestamp": timestamp }))
     }
     .await;
     answer(ack, result);
-}
-
-/// The caller must be the host of `room`; returns the caller's connection.
-async fn as_host<A: Adapter>(
-    s: &SocketRef<A>,
-    sig: &Signaling,
-    room: &RoomId,
-    action: &'static str,
-) -> Result<LivePeer, SignalError> {
-    let (_, _, me) = membership(s, sig, room).await?;
-    if !me.is_host {
-        return Err(SignalError::Forbidden(action));
-    }
-    Ok(me)
 }
 
 async fn host_mute<A: Adapter>(
@@ -639,7 +520,10 @@ async fn host_mute<A: Adapter>(
 ) {
     let result = async {
         let req: HostMute = parse(data)?;
-        let me = as_host(&s, &sig, &req.room_id, "mute other participants").await?;
+        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        if !me.is_host {
+            return Err(SignalError::Forbidden("mute other participants"));
+        }
         let targets = sig
             .live()
             .find_user(&req.room_id, &req.target_user_id)
@@ -648,12 +532,13 @@ async fn host_mute<A: Adapter>(
             return Err(SignalError::PeerNotFound(req.target_user_id.to_string()));
         }
         for t in &targets {
-            let note = json!({ "roomId": req.room_id, "kind": req.kind, "by": me.user_id });
-            let _ = s
-                .within(peer_channel(&t.peer_id))
-                .emit("control:mute", &note)
-                .await;
-            set_media(&s, &sig, &req.room_id, Some(t), req.kind, false).await?;
+            let note = ControlMute {
+                room_id: req.room_id.clone(),
+                kind: req.kind,
+                by: me.user_id.clone(),
+            };
+            broadcast(s.within(peer_channel(&t.peer_id)), &note).await;
+            set_media(&s, &sig, &req.room_id, t, req.kind, false).await?;
         }
         Ok(json!({}))
     }
@@ -670,25 +555,22 @@ async fn host_remove<A: Adapter>(
 ) {
     let result = async {
         let req: HostRemove = parse(data)?;
-        let me = as_host(&s, &sig, &req.room_id, "remove participants").await?;
-        let targets = sig
-            .live()
-            .find_user(&req.room_id, &req.target_user_id)
+        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        let removal = sig
+            .membership()
+            .remove_user(&req.room_id, &me, &req.target_user_id)
             .await?;
-        if targets.is_empty() {
-            return Err(SignalError::PeerNotFound(req.target_user_id.to_string()));
-        }
-        // Recorded first: a join of the same user racing this removal is refused.
-        records::removed(&sig, &req.room_id, &req.target_user_id, &me.user_id).await?;
-        for t in &targets {
-            let note = json!({ "roomId": req.room_id, "by": me.user_id });
+        for t in &removal.targets {
+            let note = ControlRemoved {
+                room_id: req.room_id.clone(),
+                by: me.user_id.clone(),
+            };
             let channel = peer_channel(&t.peer_id);
-            let _ = s
-                .within(channel.clone())
-                .emit("control:removed", &note)
-                .await;
+            broadcast(s.within(channel.clone()), &note).await;
             let _ = s.within(channel).leave(room_channel(&req.room_id)).await;
-            forget_peer(&io, &sig, &req.room_id, &t.peer_id, LeaveWhy::Removed).await;
+        }
+        for gone in &removal.departures {
+            announce::left(&io, gone).await;
         }
         Ok(json!({}))
     }
@@ -705,8 +587,10 @@ async fn host_allow<A: Adapter>(
 ) {
     let result = async {
         let req: HostRemove = parse(data)?;
-        as_host(&s, &sig, &req.room_id, "let removed participants back").await?;
-        records::allow(&sig, &req.room_id, &req.target_user_id).await?;
+        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        sig.membership()
+            .allow_user(&req.room_id, &me, &req.target_user_id)
+            .await?;
         Ok(json!({}))
     }
     .await;
@@ -722,110 +606,12 @@ async fn end_meeting<A: Adapter>(
 ) {
     let result = async {
         let req: RoomOnly = parse(data)?;
-        as_host(&s, &sig, &req.room_id, "end the meeting").await?;
-        records::end(&sig, &req.room_id).await?;
-        end_for_everyone(&io, &sig, &req.room_id, "host-ended").await;
+        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        sig.membership().end_meeting(&req.room_id, &me).await?;
+        let reason = EndReason::HostEnded;
+        announce::end_for_everyone(&io, sig.membership(), &req.room_id, reason).await;
         Ok(json!({}))
     }
     .await;
     answer(ack, result);
-}
-
-/// Tell every socket of the meeting it ended, and drop all its live state and media.
-/// Also called when the host ends the meeting over REST.
-pub(crate) async fn end_for_everyone<A: Adapter>(
-    io: &SocketIo<A>,
-    sig: &Signaling,
-    room: &RoomId,
-    reason: &str,
-) {
-    let channel = room_channel(room);
-    let note = json!({ "roomId": room, "reason": reason });
-    let _ = io.to(channel.clone()).emit("meeting:ended", &note).await;
-    let _ = io.to(channel.clone()).leave(channel).await;
-    let gone = sig.live().clear(room).await.unwrap_or_else(|e| {
-        tracing::warn!(room = %room, error = %e, "could not clear the live registry; entries will expire");
-        Vec::new()
-    });
-    for p in &gone {
-        media::leave(sig, &p.peer_id);
-        records::left(sig, room, p).await;
-    }
-    media::close_room(sig, room);
-    tracing::info!(room = %room, reason, participants = gone.len(), "meeting ended");
-}
-
-async fn relay_offer<A: Adapter>(
-    s: SocketRef<A>,
-    State(sig): State<Signaling>,
-    data: Payload,
-    ack: AckSender<A>,
-) {
-    answer(ack, relay(&s, &sig, data, RelayKind::Offer).await);
-}
-
-async fn relay_answer<A: Adapter>(
-    s: SocketRef<A>,
-    State(sig): State<Signaling>,
-    data: Payload,
-    ack: AckSender<A>,
-) {
-    answer(ack, relay(&s, &sig, data, RelayKind::Answer).await);
-}
-
-async fn relay_candidate<A: Adapter>(
-    s: SocketRef<A>,
-    State(sig): State<Signaling>,
-    data: Payload,
-    ack: AckSender<A>,
-) {
-    answer(ack, relay(&s, &sig, data, RelayKind::Candidate).await);
-}
-
-/// Mesh mode: pass an offer, answer or candidate to one participant of the same
-/// meeting. Anything addressed elsewhere is refused and never delivered; only the
-/// event's documented field is passed on (see [`Relay::forward`]).
-async fn relay<A: Adapter>(
-    s: &SocketRef<A>,
-    sig: &Signaling,
-    data: Payload,
-    kind: RelayKind,
-) -> Result<Value, SignalError> {
-    let req: Relay = parse(data)?;
-    req.validate_as(kind)?;
-    let event = kind.event();
-    let refuse = |s: &SocketRef<A>, e: SignalError| {
-        let body = ErrorBody::from(e);
-        let _ = s.emit(
-            "peer-connection-error",
-            &json!({ "error": body, "targetUserId": req.target_user_id }),
-        );
-        SignalError::PeerNotFound(req.target_user_id.to_string())
-    };
-    let (_, _, me) = match membership(s, sig, &req.room_id).await {
-        Ok(m) => m,
-        Err(e) => return Err(refuse(s, e)),
-    };
-    let meeting = records::load(sig, &req.room_id).await?;
-    if meeting.topology != Topology::Mesh {
-        return Err(SignalError::BadRequest(format!(
-            "{event} is for mesh meetings; this one uses the SFU"
-        )));
-    }
-    let targets = sig
-        .live()
-        .find_user(&req.room_id, &req.target_user_id)
-        .await?;
-    let Some(target) = targets.into_iter().find(|t| t.peer_id != me.peer_id) else {
-        return Err(refuse(
-            s,
-            SignalError::PeerNotFound(req.target_user_id.to_string()),
-        ));
-    };
-    let out = req.forward(kind, me.user_id, me.peer_id);
-    let _ = s
-        .within(peer_channel(&target.peer_id))
-        .emit(event, &out)
-        .await;
-    Ok(json!({}))
 }

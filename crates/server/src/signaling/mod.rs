@@ -1,27 +1,33 @@
-//! Socket.IO signaling on the HTTP port: who joins which meeting, SDP exchange with the
-//! SFU (or relay between browsers in mesh mode), media toggles, chat and host controls.
+//! Socket.IO signaling on the HTTP port: the edge between clients and the membership
+//! rules ([`crate::membership`]): SDP exchange with the SFU (or relay between browsers in
+//! mesh mode), media toggles, chat and host controls.
 //!
-//! - [`crate::live`]: who is in which meeting right now (the participant cap is checked
-//!   there, atomically); its implementation is chosen in [`Signaling::new`].
+//! - [`handlers`]: one function per client event: parse the payload, call membership or
+//!   media, tell the sockets, and answer with an [`proto::Ack`].
+//! - [`relay`]: the mesh events relayed from one browser to another.
+//! - [`request`]: what every handler does: parse, find the caller's connection, ack.
 //! - [`session`]: what one socket is: its user, and the meeting it joined.
-//! - [`handlers`]: one function per client event; each answers with an [`proto::Ack`].
-//! - [`media`]: client payloads to [`crate::media::MediaRouter`] calls, and the engine's
-//!   events turned into Socket.IO messages.
-//! - [`records`]: what signaling writes to the meeting store (joins, leaves, ends).
+//! - [`media`]: client SDP payloads to [`crate::media::MediaRouter`] calls.
+//! - [`announce`]: what a meeting's sockets are told when its membership changes; shared
+//!   with the background tasks ([`crate::tasks`]).
+//! - [`emit`]: sending the typed events of [`proto::events`].
+//! - [`crate::live`]: who is in which meeting right now (the participant cap is checked
+//!   there, atomically); membership chooses its implementation.
 //! - [`throttle`]: the per-socket and per-user event limits every handler is wrapped in.
 //!
 //! Socket.IO rooms carry the addressing, so that the Redis adapter can deliver across
 //! nodes: `room:<roomId>` holds every socket of a meeting, `peer:<peerId>` the one
 //! socket of a connection.
 
+pub mod announce;
+pub mod emit;
 pub mod error;
 pub mod handlers;
 pub mod media;
-pub mod records;
+pub mod relay;
+pub mod request;
 pub mod session;
 pub mod throttle;
-
-use std::sync::Arc;
 
 use proto::{PeerId, RoomId};
 use socketioxide::SocketIo;
@@ -31,8 +37,8 @@ use socketioxide_core::adapter::DefinedAdapter;
 pub use crate::live::LiveRooms;
 pub use error::SignalError;
 
-use crate::live::RedisLive;
-use crate::media::{ClusterMedia, EventReceiver, LocalMedia, MediaRouter};
+use crate::media::MediaRouter;
+use crate::membership::Membership;
 use crate::state::AppState;
 
 /// Largest Socket.IO message accepted: room for an SDP offer with many m-lines
@@ -40,53 +46,30 @@ use crate::state::AppState;
 pub const MAX_PAYLOAD: u64 = 256 * 1024;
 
 /// Shared by every socket handler. Cheap to clone.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Signaling {
-    pub(crate) inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    pub app: AppState,
-    pub live: LiveRooms,
-    /// Where each meeting's media requests go.
-    pub media: MediaRouter,
-}
-
-impl std::fmt::Debug for Signaling {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signaling").finish_non_exhaustive()
-    }
+    membership: Membership,
 }
 
 impl Signaling {
-    /// In-process registry without `app.cluster`; shared through Redis with it.
-    pub fn new(app: AppState) -> Self {
-        let local = LocalMedia::new(app.sfu.clone());
-        let (live, media) = match &app.cluster {
-            Some(cluster) => (
-                LiveRooms::Redis(Arc::new(RedisLive::new(
-                    cluster.clone(),
-                    app.config.meeting_ttl,
-                ))),
-                MediaRouter::Cluster(ClusterMedia::new(cluster.clone(), local)),
-            ),
-            None => (LiveRooms::local(), MediaRouter::Local(local)),
-        };
-        Signaling {
-            inner: Arc::new(Inner { app, live, media }),
-        }
+    pub fn new(membership: Membership) -> Self {
+        Signaling { membership }
+    }
+
+    pub fn membership(&self) -> &Membership {
+        &self.membership
     }
 
     pub fn media(&self) -> &MediaRouter {
-        &self.inner.media
+        self.membership.media()
     }
 
     pub fn live(&self) -> &LiveRooms {
-        &self.inner.live
+        self.membership.live()
     }
 
     pub fn app(&self) -> &AppState {
-        &self.inner.app
+        self.membership.app()
     }
 }
 
@@ -100,25 +83,8 @@ pub fn peer_channel(peer: &PeerId) -> String {
     format!("peer:{peer}")
 }
 
-/// Register the namespace handlers on `io`, and start the tasks that turn the SFU's
-/// events and the meeting lifecycle (REST end/delete, TTL) into messages.
-pub fn attach<A: Adapter + DefinedAdapter>(
-    io: &SocketIo<A>,
-    signaling: Signaling,
-    sfu_events: Option<EventReceiver>,
-) -> A::InitRes {
-    if let Some(events) = sfu_events {
-        tokio::spawn(media::pump_events(io.clone(), signaling.clone(), events));
-    }
-    let shutdown = signaling.app().shutdown.clone();
-    if let LiveRooms::Redis(redis) = signaling.live().clone() {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { redis.run_heartbeat(shutdown).await });
-    }
-    if let Some(cluster) = signaling.media().cluster().cloned() {
-        tokio::spawn(cluster.run(shutdown.clone()));
-        tokio::spawn(media::watch_placement(io.clone(), signaling.clone()));
-    }
-    tokio::spawn(records::follow_lifecycle(io.clone(), signaling));
+/// Register the namespace handlers on `io`. The background tasks that also talk to the
+/// sockets are started by [`crate::tasks::spawn`].
+pub fn attach<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) -> A::InitRes {
     handlers::register(io)
 }

@@ -1,0 +1,340 @@
+//! Every event the server pushes to a client (server → client), one type per event name.
+//!
+//! Each type carries its Socket.IO event name as [`ServerEvent::NAME`], so that the
+//! server emits `(E::NAME, &e)` and never a name and a body that could disagree, and a
+//! renamed field or event fails to compile in the server, the load tool and the tests
+//! alike. Field names are camelCase on the wire, as the service we replace spoke them
+//! (the web client reads exactly these). `docs/protocol.md` describes them in prose;
+//! [`ALL`] is what its test checks against.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ack::ErrorBody;
+use crate::ids::{PeerId, RoomId, UserId};
+use crate::signaling::{IceServer, MediaKind, Participant, RelayOut, TrackInfo};
+
+/// A message the server emits, and its event name.
+pub trait ServerEvent: Serialize {
+    const NAME: &'static str;
+}
+
+macro_rules! server_event {
+    ($($ty:ident => $name:literal,)*) => {
+        $(impl ServerEvent for $ty {
+            const NAME: &'static str = $name;
+        })*
+
+        /// The name of every server → client event.
+        pub const ALL: &[&str] = &[$($name),*];
+    };
+}
+
+server_event! {
+    SessionExpired => "session:expired",
+    IceServers => "ice-servers",
+    JoinedMeeting => "joined-meeting",
+    ExistingParticipants => "existing-participants",
+    ParticipantJoined => "participant-joined",
+    ParticipantLeft => "participant-left",
+    ParticipantAudioChanged => "participant-audio-changed",
+    ParticipantVideoChanged => "participant-video-changed",
+    ParticipantScreenShareChanged => "participant-screen-share-changed",
+    ScreenStarted => "screen:started",
+    ScreenStopped => "screen:stopped",
+    ChatMessage => "meeting-chat-message",
+    MeetingEnded => "meeting:ended",
+    MeetingReplaced => "meeting:replaced",
+    MeetingRejoin => "meeting:rejoin",
+    MeetingError => "meeting-error",
+    ControlMute => "control:mute",
+    ControlRemoved => "control:removed",
+    ServerOffer => "sfu-offer",
+    RelayedOffer => "webrtc-offer",
+    RelayedAnswer => "webrtc-answer",
+    RelayedCandidate => "ice-candidate",
+    PeerConnectionError => "peer-connection-error",
+}
+
+/// `session:expired`: the connection's token expired; the server disconnects it next.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionExpired {
+    pub error: ErrorBody,
+}
+
+/// `ice-servers`, to the joiner (original protocol; the join's ack carries the same).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IceServers {
+    pub ice_servers: Vec<IceServer>,
+}
+
+/// `joined-meeting`, to the joiner (original protocol).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinedMeeting {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub peer_id: PeerId,
+    /// The meeting as `GET /api/meetings/:roomId` shows it.
+    pub meeting: serde_json::Value,
+}
+
+/// `existing-participants`, to the joiner (original protocol): everybody else.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExistingParticipants {
+    pub participants: Vec<Participant>,
+}
+
+/// `participant-joined`, to everyone else in the meeting: the participant itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ParticipantJoined(pub Participant);
+
+/// `participant-left`, to the meeting.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantLeft {
+    pub user_id: UserId,
+    pub peer_id: PeerId,
+}
+
+/// `participant-audio-changed`, to the meeting.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantAudioChanged {
+    pub user_id: UserId,
+    pub peer_id: PeerId,
+    pub is_enabled: bool,
+}
+
+/// `participant-video-changed`, to the meeting.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantVideoChanged {
+    pub user_id: UserId,
+    pub peer_id: PeerId,
+    pub is_enabled: bool,
+}
+
+/// `participant-screen-share-changed`, to the meeting.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantScreenShareChanged {
+    pub user_id: UserId,
+    pub peer_id: PeerId,
+    pub is_sharing: bool,
+}
+
+/// `screen:started`, to the meeting (sent with `participant-screen-share-changed`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScreenStarted {
+    pub user_id: UserId,
+    pub peer_id: PeerId,
+}
+
+/// `screen:stopped`, to the meeting.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScreenStopped {
+    pub user_id: UserId,
+    pub peer_id: PeerId,
+}
+
+/// `meeting-chat-message`, to the meeting, the sender included.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatMessage {
+    pub user_id: UserId,
+    pub peer_id: PeerId,
+    pub user_name: String,
+    pub message: String,
+    /// RFC 3339.
+    pub timestamp: String,
+}
+
+/// Why a meeting ended; also the `endReason` the store records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndReason {
+    HostEnded,
+    Ttl,
+    Deleted,
+}
+
+impl EndReason {
+    /// The wire name (`host-ended`, `ttl`, `deleted`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::HostEnded => "host-ended",
+            EndReason::Ttl => "ttl",
+            EndReason::Deleted => "deleted",
+        }
+    }
+}
+
+/// `meeting:ended`, to the meeting: everyone is out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeetingEnded {
+    pub room_id: RoomId,
+    pub reason: EndReason,
+}
+
+/// `meeting:replaced`, to a connection its user's newer connection replaced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeetingReplaced {
+    pub room_id: RoomId,
+}
+
+/// Why a client is asked to join again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RejoinReason {
+    /// (Cluster) the node carrying the meeting's media is gone.
+    MediaNodeLost,
+}
+
+/// `meeting:rejoin`, to one connection: join again (the media re-opens elsewhere).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeetingRejoin {
+    pub room_id: RoomId,
+    pub reason: RejoinReason,
+}
+
+/// The codes of `meeting-error` (not an acknowledgement: nothing was asked).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MeetingErrorCode {
+    /// The SFU lost the connection's media; the message carries the troubleshooting hint.
+    MediaFailed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeetingErrorBody {
+    pub code: MeetingErrorCode,
+    pub message: String,
+}
+
+/// `meeting-error`, to one connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeetingError {
+    pub error: MeetingErrorBody,
+}
+
+/// `control:mute`, to the muted connection: the host turned its `kind` off.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlMute {
+    pub room_id: RoomId,
+    pub kind: MediaKind,
+    pub by: UserId,
+}
+
+/// `control:removed`, to the removed connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlRemoved {
+    pub room_id: RoomId,
+    pub by: UserId,
+}
+
+/// `sfu-offer` from the server: the tracks it sends changed; answer with `sfu-answer`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerOffer {
+    pub room_id: RoomId,
+    pub offer_id: u64,
+    pub sdp: String,
+    pub tracks: Vec<TrackInfo>,
+}
+
+/// `webrtc-offer` relayed to its target (mesh).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RelayedOffer(pub RelayOut);
+
+/// `webrtc-answer` relayed to its target (mesh).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RelayedAnswer(pub RelayOut);
+
+/// `ice-candidate` relayed to its target (mesh).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RelayedCandidate(pub RelayOut);
+
+/// `peer-connection-error`, to the sender of a relay that could not be delivered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerConnectionError {
+    pub error: ErrorBody,
+    pub target_user_id: UserId,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::ack::ErrorCode;
+
+    #[test]
+    fn names_are_unique() {
+        let mut names = ALL.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len());
+    }
+
+    #[test]
+    fn bodies_keep_the_wire_field_names() {
+        let ended = MeetingEnded {
+            room_id: RoomId::new("ABC"),
+            reason: EndReason::HostEnded,
+        };
+        assert_eq!(
+            serde_json::to_value(&ended).unwrap_or_default(),
+            json!({ "roomId": "ABC", "reason": "host-ended" })
+        );
+        let error = MeetingError {
+            error: MeetingErrorBody {
+                code: MeetingErrorCode::MediaFailed,
+                message: "lost".into(),
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&error).unwrap_or_default(),
+            json!({ "error": { "code": "MEDIA_FAILED", "message": "lost" } })
+        );
+        let rejoin = MeetingRejoin {
+            room_id: RoomId::new("ABC"),
+            reason: RejoinReason::MediaNodeLost,
+        };
+        assert_eq!(
+            serde_json::to_value(&rejoin).unwrap_or_default(),
+            json!({ "roomId": "ABC", "reason": "media-node-lost" })
+        );
+        let refused = PeerConnectionError {
+            error: ErrorBody::new(ErrorCode::PeerNotFound, "bob is not in this meeting"),
+            target_user_id: UserId::new("bob"),
+        };
+        assert_eq!(
+            serde_json::to_value(&refused).unwrap_or_default(),
+            json!({ "error": { "code": "PEER_NOT_FOUND", "message": "bob is not in this meeting" }, "targetUserId": "bob" })
+        );
+        for (reason, name) in [
+            (EndReason::HostEnded, "host-ended"),
+            (EndReason::Ttl, "ttl"),
+            (EndReason::Deleted, "deleted"),
+        ] {
+            assert_eq!(reason.as_str(), name);
+            assert_eq!(
+                serde_json::to_value(reason).unwrap_or_default(),
+                json!(name)
+            );
+        }
+    }
+}

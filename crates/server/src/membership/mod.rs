@@ -1,0 +1,143 @@
+//! Who may be in which meeting, and what follows from joining and leaving it: the
+//! membership rules, apart from any socket.
+//!
+//! - admission ([`Membership::admit`], [`Membership::confirm`]): the meeting exists and
+//!   has not ended, a locked meeting takes only its host, a user the host removed stays
+//!   out, the participant cap (checked atomically by the live registry), and an earlier
+//!   connection of the same user is replaced;
+//! - leaving ([`Membership::leave`]) for any [`LeaveWhy`]: registry, media, history;
+//! - the host's controls: removal that holds until allowed ([`Membership::remove_user`],
+//!   [`Membership::allow_user`]) and the end of the meeting ([`Membership::end_meeting`],
+//!   then [`Membership::clear`] for everybody);
+//! - the history writes these imply ([`records`]), and the media requests ([`media`]).
+//!
+//! Every operation returns what happened ([`Admission`], [`Departure`], [`Refusal`]);
+//! telling the sockets is the caller's part (`signaling`), so that these rules run, and
+//! are tested (`crates/server/tests/membership.rs`), without one.
+
+pub mod media;
+pub mod records;
+
+mod admission;
+mod leave;
+
+use std::sync::Arc;
+
+use proto::{PeerId, RoomId, UserId};
+
+pub use admission::{Admission, Candidate, Refusal};
+pub use leave::{Departure, LeaveWhy, Removal};
+pub use records::{MeetingView, Topology};
+
+use crate::live::RedisLive;
+use crate::live::{LiveError, LivePeer, LiveRooms};
+use crate::media::{ClusterMedia, LocalMedia, MediaRouter};
+use crate::state::AppState;
+use crate::store::StoreError;
+
+/// Why a membership operation was refused or failed. The signaling turns each into the
+/// client's error code.
+#[derive(Debug, thiserror::Error)]
+pub enum MembershipError {
+    #[error("no meeting with id {0}")]
+    NotFound(RoomId),
+    #[error("this meeting has ended")]
+    MeetingEnded,
+    #[error("the meeting is locked by its host")]
+    RoomLocked,
+    #[error("the meeting is full ({limit} participants)")]
+    RoomFull { limit: usize },
+    #[error("the host removed you from this meeting")]
+    Removed,
+    /// The connection is not (or no longer) in the meeting.
+    #[error("you have not joined this meeting")]
+    NotInMeeting,
+    /// A host-only action; the text says which.
+    #[error("only the host can {0}")]
+    Forbidden(&'static str),
+    #[error("{0} is not in this meeting")]
+    PeerNotFound(UserId),
+    /// The meeting store could not be read or written.
+    #[error("the meeting store is unavailable: {0}")]
+    Store(#[source] StoreError),
+    /// The shared live registry (Redis) cannot be reached.
+    #[error("live meeting state is unavailable (Redis): {0}")]
+    LiveUnavailable(String),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<LiveError> for MembershipError {
+    fn from(e: LiveError) -> Self {
+        match e {
+            LiveError::Full { limit } => MembershipError::RoomFull { limit },
+            LiveError::Unavailable(why) => MembershipError::LiveUnavailable(why),
+        }
+    }
+}
+
+/// The membership of every meeting this node serves. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Membership {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    app: AppState,
+    live: LiveRooms,
+    /// Where each meeting's media requests go.
+    media: MediaRouter,
+}
+
+impl Membership {
+    /// The in-process registry and this node's engine without `app.cluster`; with it,
+    /// the registry shared through Redis and media placed across the cluster.
+    pub fn new(app: AppState) -> Self {
+        let local = LocalMedia::new(app.sfu.clone());
+        let (live, media) = match &app.cluster {
+            Some(cluster) => (
+                LiveRooms::Redis(Arc::new(RedisLive::new(
+                    cluster.clone(),
+                    app.config.meeting_ttl,
+                ))),
+                MediaRouter::Cluster(ClusterMedia::new(cluster.clone(), local)),
+            ),
+            None => (LiveRooms::local(), MediaRouter::Local(local)),
+        };
+        Membership::with_parts(app, live, media)
+    }
+
+    /// Built from chosen parts (tests: a given registry, no engine).
+    pub fn with_parts(app: AppState, live: LiveRooms, media: MediaRouter) -> Self {
+        Membership {
+            inner: Arc::new(Inner { app, live, media }),
+        }
+    }
+
+    pub fn app(&self) -> &AppState {
+        &self.inner.app
+    }
+
+    pub fn live(&self) -> &LiveRooms {
+        &self.inner.live
+    }
+
+    pub fn media(&self) -> &MediaRouter {
+        &self.inner.media
+    }
+
+    /// `peer` as the registry has it now, if it is still in `room`.
+    pub async fn current(
+        &self,
+        room: &RoomId,
+        peer: &PeerId,
+    ) -> Result<Option<LivePeer>, MembershipError> {
+        Ok(self.live().get(room, peer).await?)
+    }
+
+    /// Everyone in `room` now, in join order.
+    pub async fn present(&self, room: &RoomId) -> Result<Vec<LivePeer>, MembershipError> {
+        Ok(self.live().peers(room).await?)
+    }
+}

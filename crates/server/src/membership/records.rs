@@ -1,0 +1,159 @@
+//! What membership reads from and writes to the meeting store.
+//!
+//! History writes (joins, leaves) are best effort: a database hiccup is logged and the
+//! meeting goes on, because refusing media to people already talking would be worse
+//! than a missing history row. Reading the meeting at join is not: without it we cannot
+//! know the host, the cap or whether it ended. Nor are the removal records: letting a
+//! removed user in because the store hiccupped would undo the removal.
+
+use chrono::Utc;
+use proto::events::EndReason;
+use proto::{RoomId, UserId};
+use serde_json::Value;
+
+use super::{Membership, MembershipError};
+use crate::live::LivePeer;
+pub use crate::store::Topology;
+use crate::store::{JoinRecord, MeetingStatus, StoreError};
+
+/// The parts of a meeting that membership and the signaling need, and its JSON for the
+/// client.
+#[derive(Debug)]
+pub struct MeetingView {
+    pub host_id: UserId,
+    pub ended: bool,
+    pub locked: bool,
+    pub allow_chat: bool,
+    pub allow_screen_share: bool,
+    pub topology: Topology,
+    pub max_participants: u32,
+    /// The meeting as `GET /api/meetings/:roomId` shows it.
+    pub json: Value,
+}
+
+impl Membership {
+    /// The meeting `room`, read now.
+    pub async fn meeting(&self, room: &RoomId) -> Result<MeetingView, MembershipError> {
+        let meeting = self
+            .app()
+            .store
+            .get_meeting(room)
+            .await
+            .map_err(MembershipError::Store)?
+            .ok_or_else(|| MembershipError::NotFound(room.clone()))?;
+        let json =
+            serde_json::to_value(&meeting).map_err(|e| MembershipError::Internal(e.into()))?;
+        Ok(MeetingView {
+            host_id: meeting.host_id,
+            ended: meeting.status == MeetingStatus::Ended,
+            locked: meeting.settings.lock_room,
+            allow_chat: meeting.settings.allow_chat,
+            allow_screen_share: meeting.settings.allow_screen_share,
+            topology: meeting.topology,
+            max_participants: meeting.max_participants,
+            json,
+        })
+    }
+
+    /// The cap a join is checked against: the meeting's own, within the server's
+    /// `MAX_PARTICIPANTS`, and within the mesh limit for mesh meetings.
+    pub fn participant_cap(&self, meeting: &MeetingView) -> usize {
+        let config = &self.app().config;
+        let mut cap = meeting.max_participants.min(config.max_participants);
+        if meeting.topology == Topology::Mesh {
+            cap = cap.min(config.mesh_max_participants);
+        }
+        cap.max(1) as usize
+    }
+}
+
+/// Write the join to the history. The only refusals are a meeting that ended (or was
+/// deleted) since the join read it, and a removal recorded since; other store errors
+/// are logged (see the module doc).
+pub(super) async fn joined(
+    m: &Membership,
+    room: &RoomId,
+    peer: &LivePeer,
+    admitted: usize,
+) -> Result<(), MembershipError> {
+    let record = JoinRecord {
+        user_id: peer.user_id.clone(),
+        peer_id: peer.peer_id.clone(),
+        user_name: peer.user_name.clone(),
+        user_picture: peer.user_picture.clone(),
+        is_host: peer.is_host,
+        admitted: u32::try_from(admitted).unwrap_or(u32::MAX),
+    };
+    match m.app().store.record_join(room, record, Utc::now()).await {
+        Ok(_) => Ok(()),
+        Err(StoreError::MeetingClosed) => Err(MembershipError::MeetingEnded),
+        Err(StoreError::UserRemoved) => Err(MembershipError::Removed),
+        Err(e) => {
+            tracing::warn!(room = %room, peer = %peer.peer_id, error = %e, "could not record a join");
+            Ok(())
+        }
+    }
+}
+
+/// Write the leave to the history (best effort).
+pub(super) async fn left(m: &Membership, room: &RoomId, peer: &LivePeer) {
+    if let Err(e) = m
+        .app()
+        .store
+        .record_leave(room, &peer.peer_id, Utc::now())
+        .await
+    {
+        tracing::warn!(room = %room, peer = %peer.peer_id, error = %e, "could not record a leave");
+    }
+}
+
+/// Whether the host removed `user` (the join is refused before it is admitted).
+pub(super) async fn is_removed(
+    m: &Membership,
+    room: &RoomId,
+    user: &UserId,
+) -> Result<bool, MembershipError> {
+    m.app()
+        .store
+        .is_removed(room, user)
+        .await
+        .map_err(MembershipError::Store)
+}
+
+/// The host removed `user`; holds until [`allowed`].
+pub(super) async fn removed(
+    m: &Membership,
+    room: &RoomId,
+    user: &UserId,
+    by: &UserId,
+) -> Result<(), MembershipError> {
+    m.app()
+        .store
+        .remove_user(room, user, by, Utc::now())
+        .await
+        .map_err(MembershipError::Store)
+}
+
+/// Let a removed user back in.
+pub(super) async fn allowed(
+    m: &Membership,
+    room: &RoomId,
+    user: &UserId,
+) -> Result<(), MembershipError> {
+    m.app()
+        .store
+        .allow_user(room, user)
+        .await
+        .map(|_| ())
+        .map_err(MembershipError::Store)
+}
+
+/// The host ended the meeting.
+pub(super) async fn ended(m: &Membership, room: &RoomId) -> Result<(), MembershipError> {
+    m.app()
+        .store
+        .end_meeting(room, EndReason::HostEnded.as_str(), Utc::now())
+        .await
+        .map(|_| ())
+        .map_err(MembershipError::Store)
+}

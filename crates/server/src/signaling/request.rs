@@ -1,0 +1,64 @@
+//! What every event handler does with a request: parse and validate its payload, find
+//! the caller's session and connection, and answer with the acknowledgement.
+
+use proto::signaling::Validate;
+use proto::{Ack, ErrorBody, RoomId};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+
+use super::session::{Joined, Session};
+use super::{SignalError, Signaling};
+use crate::live::LivePeer;
+
+/// A client event's payload, not yet parsed.
+pub type Payload = TryData<Value>;
+
+pub fn parse<T: DeserializeOwned + Validate>(data: Payload) -> Result<T, SignalError> {
+    let value = data
+        .0
+        .map_err(|_| SignalError::BadRequest("the payload must be a JSON object".into()))?;
+    let parsed: T = serde_json::from_value(value)
+        .map_err(|e| SignalError::BadRequest(format!("invalid payload: {e}")))?;
+    parsed.validate()?;
+    Ok(parsed)
+}
+
+pub fn answer<A: Adapter, T: Serialize>(ack: AckSender<A>, result: Result<T, SignalError>) {
+    let ack_body: Ack<T> = match result {
+        Ok(v) => Ack::ok(v),
+        Err(e) => Ack::err(ErrorBody::from(e)),
+    };
+    if let Err(e) = ack.send(&ack_body) {
+        tracing::debug!(error = %e, "could not send acknowledgement");
+    }
+}
+
+pub fn session<A: Adapter>(s: &SocketRef<A>) -> Result<Session, SignalError> {
+    // The middleware inserts it before any handler runs; its absence is a bug.
+    s.extensions
+        .get::<Session>()
+        .ok_or_else(|| SignalError::Internal(anyhow::anyhow!("socket without session")))
+}
+
+/// The caller's connection in `room`, checked against the live registry.
+pub async fn joined_peer<A: Adapter>(
+    s: &SocketRef<A>,
+    sig: &Signaling,
+    room: &RoomId,
+) -> Result<(Session, Joined, LivePeer), SignalError> {
+    let session = session(s)?;
+    let joined = session
+        .joined()
+        .filter(|j| &j.room == room)
+        .ok_or(SignalError::NotInMeeting)?;
+    match sig.membership().current(room, &joined.peer).await? {
+        Some(peer) => Ok((session, joined, peer)),
+        None => {
+            session.clear_if(&joined.peer);
+            Err(SignalError::NotInMeeting)
+        }
+    }
+}
