@@ -375,6 +375,33 @@ impl Validate for Relay {
     }
 }
 
+/// Ack data of `join-meeting`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinMeetingData {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub peer_id: PeerId,
+    pub is_host: bool,
+    /// `mesh` or `sfu`: which media flow the client runs.
+    pub topology: String,
+    /// The meeting as `GET /api/meetings/:roomId` shows it.
+    pub meeting: serde_json::Value,
+    /// Everybody else in the meeting.
+    pub participants: Vec<Participant>,
+    /// The joiner, as the others see it.
+    #[serde(rename = "self")]
+    pub me: Participant,
+    pub ice_servers: Vec<IceServer>,
+}
+
+/// Ack data of `meeting-chat-message`: when the server stamped the message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatSent {
+    /// RFC 3339, as in the broadcast message.
+    pub timestamp: String,
+}
+
 /// A participant as the clients see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -476,5 +503,52 @@ mod tests {
             serde_json::json!({"fromUserId":"ann","fromPeerId":"p_1",
                 "candidate":{"candidate":"c","sdpMid":"0","sdpMLineIndex":0}})
         );
+    }
+
+    #[test]
+    fn join_ack_keeps_the_wire_names() {
+        let me = Participant {
+            user_id: UserId::new("ann"),
+            peer_id: PeerId::new("p_1"),
+            user_name: "Ann".into(),
+            user_picture: None,
+            is_host: true,
+            audio_enabled: true,
+            video_enabled: false,
+            screen_sharing: false,
+            joined_at: "2026-11-25T17:00:00.000Z".into(),
+        };
+        let data = JoinMeetingData {
+            room_id: RoomId::new("ABC"),
+            user_id: UserId::new("ann"),
+            peer_id: PeerId::new("p_1"),
+            is_host: true,
+            topology: "sfu".into(),
+            meeting: serde_json::json!({ "roomId": "ABC" }),
+            participants: Vec::new(),
+            me,
+            ice_servers: Vec::new(),
+        };
+        let value = serde_json::to_value(&data).unwrap_or_default();
+        let mut keys: Vec<&str> = value
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "iceServers",
+                "isHost",
+                "meeting",
+                "participants",
+                "peerId",
+                "roomId",
+                "self",
+                "topology",
+                "userId"
+            ]
+        );
+        assert_eq!(value["self"]["userName"], "Ann");
     }
 }

@@ -20,8 +20,8 @@ pub struct AppState {
     pub sfu: Option<Arc<meeting_sfu::Sfu>>,
     /// Set when `REDIS_URL` is configured (readiness check, cluster adapter).
     pub redis: Option<redis::Client>,
-    /// Meeting lifecycle changes made outside the signaling (REST, TTL sweeper), so the
-    /// signaling can tell connected clients and drop the media rooms.
+    /// Meeting lifecycle changes made outside the signaling (REST, TTL sweeper), so that
+    /// `tasks::lifecycle` can tell connected clients and drop the media rooms.
     pub events: broadcast::Sender<MeetingEvent>,
     /// Cancelled once on SIGINT/SIGTERM; every task stops when it fires.
     pub shutdown: CancellationToken,

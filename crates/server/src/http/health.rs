@@ -26,8 +26,8 @@ pub fn routes() -> Router<AppState> {
         .route("/health/ready", get(ready))
 }
 
-/// `GET /health/process`, given the signaling's live registry (built with the router,
-/// after the state, hence its own router with its own state).
+/// `GET /health/process`, given the live registry membership holds (built with the
+/// router, after the state, hence its own router with its own state).
 pub fn process_routes(state: AppState, live: LiveRooms) -> Router {
     Router::new()
         .route("/health/process", get(process))

@@ -10,8 +10,8 @@
 //! - [`redis`](self::redis): [`RedisLive`], the same contract with Lua scripts on the cluster's Redis
 //!   connection, so that several nodes share one registry.
 //!
-//! This module depends on `cluster` only for the Redis connection; the signaling picks
-//! the implementation when it is assembled (`signaling::Signaling::new`).
+//! This module depends on `cluster` only for the Redis connection; membership picks the
+//! implementation when it is assembled (`membership::Membership::new`).
 
 pub mod local;
 pub mod redis;

@@ -14,8 +14,8 @@ use proto::events::{
     SessionExpired,
 };
 use proto::signaling::{
-    ChatSend, HostMute, HostRemove, JoinMeeting, MediaKind, RoomOnly, SfuAnswer, SfuOffer, Toggle,
-    ToggleScreenShare,
+    ChatSend, ChatSent, HostMute, HostRemove, JoinMeeting, JoinMeetingData, MediaKind, RoomOnly,
+    SfuAnswer, SfuOffer, Toggle, ToggleScreenShare,
 };
 use proto::{ErrorBody, ErrorCode, RoomId};
 use serde_json::{Value, json};
@@ -161,7 +161,7 @@ async fn join<A: Adapter>(
     sig: &Signaling,
     session: &Session,
     data: Payload,
-) -> Result<Value, SignalError> {
+) -> Result<JoinMeetingData, SignalError> {
     let req: JoinMeeting = parse(data)?;
     let room = RoomId::new(req.room_id.as_str().trim().to_ascii_uppercase());
 
@@ -247,17 +247,17 @@ async fn join<A: Adapter>(
     broadcast(s.to(room_channel(&room)), &ParticipantJoined(me.clone())).await;
 
     tracing::info!(room = %room, peer = %peer.peer_id, user = %peer.user_id, "joined");
-    Ok(json!({
-        "roomId": room,
-        "userId": peer.user_id,
-        "peerId": peer.peer_id,
-        "isHost": admission.is_host(),
-        "topology": meeting.topology.as_str(),
-        "meeting": meeting.json,
-        "participants": others,
-        "self": me,
-        "iceServers": ice_servers,
-    }))
+    Ok(JoinMeetingData {
+        room_id: room.clone(),
+        user_id: peer.user_id.clone(),
+        peer_id: peer.peer_id.clone(),
+        is_host: admission.is_host(),
+        topology: meeting.topology.as_str().to_owned(),
+        meeting: meeting.json.clone(),
+        participants: others,
+        me,
+        ice_servers,
+    })
 }
 
 /// Forget the meeting on this socket: its session and its channels.
@@ -506,7 +506,7 @@ async fn chat<A: Adapter>(
         };
         // Everyone, the sender included, so that every chat shows the same order.
         broadcast(s.within(room_channel(&req.room_id)), &msg).await;
-        Ok(json!({ "timestamp": timestamp }))
+        Ok(ChatSent { timestamp })
     }
     .await;
     answer(ack, result);
