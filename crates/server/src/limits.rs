@@ -12,9 +12,11 @@
 //! a key whose cell is back to a full burst carries no information and is forgotten,
 //! so the maps hold only the clients active in the last period, however many come by.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
 use axum::http::Request;
@@ -33,6 +35,12 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
 /// flooding, and even refused events cost parsing and an answer: the connection goes.
 pub const REFUSALS_BEFORE_DISCONNECT: u32 = 100;
 const REFUSALS_PERIOD: Duration = Duration::from_secs(10);
+
+/// After one of a user's sockets was disconnected for flooding, that user's new
+/// connections are refused (`RATE_LIMITED` at connect) this long. Without it a flooding
+/// client reconnects at once and goes on: each new connection costs a handshake, an
+/// authentication and another hundred refusals, which is what other users felt.
+pub const CUT_OFF: Duration = Duration::from_secs(30);
 
 /// What a socket event counts against (see `RATE_LIMIT_SOCKET_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,6 +181,8 @@ pub struct Limits {
     ip_handshake: Option<DefaultKeyedRateLimiter<IpAddr>>,
     ip_rest: Option<DefaultKeyedRateLimiter<IpAddr>>,
     ip_guest: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Users cut off for flooding, until when ([`CUT_OFF`]).
+    cut_off: Mutex<HashMap<UserId, Instant>>,
 }
 
 impl Limits {
@@ -191,6 +201,7 @@ impl Limits {
             ip_handshake: keyed(r.ip_handshake),
             ip_rest: keyed(r.ip_rest),
             ip_guest: keyed(r.ip_guest),
+            cut_off: Mutex::new(HashMap::new()),
         }
     }
 
@@ -207,6 +218,25 @@ impl Limits {
         match cell {
             Some(cell) => cell.check_key(user).map_err(|n| refused(what, n)),
             None => Ok(()),
+        }
+    }
+
+    /// One of `user`'s sockets kept sending past its refusals and was disconnected:
+    /// refuse the user's connections for [`CUT_OFF`].
+    pub fn cut_off(&self, user: &UserId) {
+        let mut cut = self.cut_off.lock().unwrap_or_else(|e| e.into_inner());
+        cut.insert(user.clone(), Instant::now() + CUT_OFF);
+    }
+
+    /// Whether `user` may connect, i.e. is not cut off.
+    pub fn check_connect(&self, user: &UserId) -> Result<(), RateLimited> {
+        let cut = self.cut_off.lock().unwrap_or_else(|e| e.into_inner());
+        match cut.get(user) {
+            Some(&until) if until > Instant::now() => Err(RateLimited {
+                what: "connection (cut off for flooding)",
+                retry_after: until - Instant::now(),
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -265,11 +295,17 @@ impl Limits {
             .flatten()
             .map(|c| c.len())
             .sum::<usize>();
-        users + ips
+        let cut = self.cut_off.lock().unwrap_or_else(|e| e.into_inner()).len();
+        users + ips + cut
     }
 
     /// Forgets every key whose cell has refilled (it would pass a full burst anyway).
     pub fn prune(&self) {
+        let now = Instant::now();
+        self.cut_off
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, until| *until > now);
         for c in [&self.user_join, &self.user_create].into_iter().flatten() {
             c.retain_recent();
             c.shrink_to_fit();
@@ -337,6 +373,29 @@ mod tests {
         for _ in 0..1000 {
             assert!(s.check(EventKind::Leave).is_ok());
         }
+    }
+
+    #[test]
+    fn a_cut_off_user_cannot_connect_until_it_ends() {
+        let config = crate::config::Config::from_vars(Vec::new()).expect("defaults");
+        let limits = Limits::new(&config);
+        let (flooder, other) = (UserId::new("flooder"), UserId::new("other"));
+        assert!(limits.check_connect(&flooder).is_ok());
+        limits.cut_off(&flooder);
+        let e = limits.check_connect(&flooder).expect_err("cut off");
+        assert!(e.retry_after > CUT_OFF - Duration::from_secs(1) && e.retry_after <= CUT_OFF);
+        assert!(limits.check_connect(&other).is_ok(), "only that user");
+        // Pruning keeps a running cut-off, and forgets an ended one.
+        limits.prune();
+        assert!(limits.check_connect(&flooder).is_err());
+        limits
+            .cut_off
+            .lock()
+            .expect("lock")
+            .insert(flooder.clone(), Instant::now());
+        assert!(limits.check_connect(&flooder).is_ok(), "ended");
+        limits.prune();
+        assert_eq!(limits.tracked_keys(), 0);
     }
 
     #[test]

@@ -69,6 +69,10 @@ async fn authenticate<A: Adapter>(
         .verify(&token)
         .map_err(|e| Refused(e.code(), e.to_string()))?;
     let session = Session::new(claims);
+    sig.app()
+        .limits
+        .check_connect(&session.user)
+        .map_err(|limited| Refused(ErrorCode::RateLimited.as_str(), limited.to_string()))?;
     s.extensions.insert(session.clone());
     tokio::spawn(expire(s.clone(), session, sig.app().shutdown.clone()));
     // The event handlers are registered here, in the middleware, and not in the connect

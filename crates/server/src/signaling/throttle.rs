@@ -8,6 +8,8 @@
 //! now it costs a compare per event. A socket that keeps sending after being refused
 //! ([`crate::limits::REFUSALS_BEFORE_DISCONNECT`] in 10 s) is disconnected: even a
 //! refused event costs parsing and an answer, and an honest client stops at the first.
+//! Its user is then cut off for [`crate::limits::CUT_OFF`]: new connections are refused
+//! at the handshake, so the flood cannot simply reconnect and go on.
 
 use std::sync::Arc;
 
@@ -103,7 +105,13 @@ fn check<A: Adapter>(
     });
     match verdict {
         Ok(()) => Ok(()),
-        Err(_) if !cells.tolerate_refusal() => Err(Refusal::Disconnect),
+        Err(_) if !cells.tolerate_refusal() => {
+            // And keep its user from coming straight back (`limits::CUT_OFF`).
+            if let Some(session) = s.extensions.get::<Session>() {
+                limits.cut_off(&session.user);
+            }
+            Err(Refusal::Disconnect)
+        }
         Err(limited) => Err(Refusal::Limited(limited)),
     }
 }
