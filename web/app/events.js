@@ -1,7 +1,7 @@
 // What the server tells a joined page over Socket.IO (docs/protocol.md), and what the page
 // does about each event.
 import { M, session, setState } from "./state.js";
-import { banner, fail } from "./ui.js";
+import { $, banner, fail } from "./ui.js";
 import { upsertParticipant, removeParticipant, byPeerOrUser, syncParticipants } from "./participants.js";
 import { render } from "./tiles.js";
 import { onChat } from "./chat.js";
@@ -44,6 +44,12 @@ export function wireEvents(sio, { rejoin }) {
     const text = M.endedReason === "host-ended" ? "The host ended the meeting for everyone." : "The meeting has ended.";
     session.leaving = true;
     done("ended", "Meeting ended", text);
+  });
+  // The host changed the meeting over REST (title, settings): what the page shows of it.
+  sio.on("meeting:updated", (ev) => {
+    if (!ev || !ev.meeting) return;
+    M.meeting = ev.meeting;
+    $("meeting-title").textContent = ev.meeting.title || "Meeting";
   });
   sio.on("control:removed", () => {
     session.leaving = true;

@@ -43,6 +43,7 @@ server_event! {
     ScreenStopped => "screen:stopped",
     ChatMessage => "meeting-chat-message",
     MeetingEnded => "meeting:ended",
+    MeetingUpdated => "meeting:updated",
     MeetingReplaced => "meeting:replaced",
     MeetingRejoin => "meeting:rejoin",
     MeetingError => "meeting-error",
@@ -181,6 +182,18 @@ pub struct MeetingEnded {
     pub reason: EndReason,
 }
 
+/// `meeting:updated`, to the meeting: its host changed it over REST (`PUT
+/// /api/meetings/:roomId`: title, description, `maxParticipants`, settings such as
+/// `lockRoom`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeetingUpdated {
+    pub room_id: RoomId,
+    /// The meeting as it is now, as the join's ack (`meeting`) and `GET
+    /// /api/meetings/:roomId` show it.
+    pub meeting: serde_json::Value,
+}
+
 /// `meeting:replaced`, to a connection its user's newer connection replaced.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -298,6 +311,14 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&ended).unwrap_or_default(),
             json!({ "roomId": "ABC", "reason": "host-ended" })
+        );
+        let updated = MeetingUpdated {
+            room_id: RoomId::new("ABC"),
+            meeting: json!({ "roomId": "ABC", "title": "Retro" }),
+        };
+        assert_eq!(
+            serde_json::to_value(&updated).unwrap_or_default(),
+            json!({ "roomId": "ABC", "meeting": { "roomId": "ABC", "title": "Retro" } })
         );
         let error = MeetingError {
             error: MeetingErrorBody {

@@ -4,8 +4,9 @@
 //!   connection lost) turned into messages and leaves.
 //! - [`placement`]: (cluster) keep the leases of the rooms this node hosts, and ask the
 //!   participants of a dead media node to rejoin.
-//! - [`lifecycle`]: meetings ended outside the signaling (REST end/delete, the TTL
-//!   sweeper): tell their sockets and clear them.
+//! - [`lifecycle`]: meetings changed outside the signaling: ended (REST end/delete, the
+//!   TTL sweeper: tell their sockets and clear them) or updated over REST (tell their
+//!   sockets, `meeting:updated`).
 //! - [`sweeper`]: ends meetings that stayed empty longer than `MEETING_TTL`.
 //!
 //! Each runs until `AppState::shutdown` (or until its source closes). They call
