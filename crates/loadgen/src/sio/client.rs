@@ -238,8 +238,39 @@ impl SioClient {
     }
 }
 
-/// Reads a `{ ok, data | error }` ack. (Not `proto::Ack<T>`: its derive wants
-/// `T: Default`, which the payload types do not implement.)
+/// The server refused a request (`{ ok: false, error }`): the error it answered, typed,
+/// so that a caller tells a refusal's kind by its code
+/// (`e.downcast_ref::<Refused>()`, or [`refusal`]) and never by the error's text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// The request's event name, e.g. `join-meeting`.
+    pub event: String,
+    pub error: proto::ErrorBody,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` refused: {}: {}",
+            self.event,
+            self.error.code.as_str(),
+            self.error.message
+        )
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The code the server refused with, if `e` is (or wraps) a [`Refused`]; `None` for
+/// every other failure (a timeout, a closed connection, a malformed ack).
+pub fn refusal(e: &anyhow::Error) -> Option<proto::ErrorCode> {
+    e.downcast_ref::<Refused>().map(|r| r.error.code)
+}
+
+/// Reads a `{ ok, data | error }` ack; a refusal is a [`Refused`]. (Not
+/// `proto::Ack<T>`: its derive wants `T: Default`, which the payload types do not
+/// implement.)
 pub fn parse_ack<T: serde::de::DeserializeOwned>(name: &str, mut ack: Value) -> anyhow::Result<T> {
     if ack.get("ok").and_then(Value::as_bool) == Some(true) {
         let data = ack.get_mut("data").map(Value::take).unwrap_or(Value::Null);
@@ -248,7 +279,11 @@ pub fn parse_ack<T: serde::de::DeserializeOwned>(name: &str, mut ack: Value) -> 
     }
     let error = ack.get("error").cloned().unwrap_or(Value::Null);
     match serde_json::from_value::<proto::ErrorBody>(error) {
-        Ok(e) => bail!("`{name}` refused: {}: {}", e.code.as_str(), e.message),
+        Ok(error) => Err(Refused {
+            event: name.to_owned(),
+            error,
+        }
+        .into()),
         Err(_) => bail!("`{name}` refused with a malformed ack: {ack}"),
     }
 }
@@ -267,8 +302,17 @@ mod tests {
             serde_json::json!({"ok": false, "error": {"code": "ROOM_FULL", "message": "full"}}),
         )
         .expect_err("refused");
-        assert!(e.to_string().contains("ROOM_FULL"), "{e}");
-        assert!(parse_ack::<Value>("x", serde_json::json!({"nonsense": 1})).is_err());
+        assert_eq!(refusal(&e), Some(proto::ErrorCode::RoomFull), "{e}");
+        // The text stays what the soak and scenario reports print.
+        assert_eq!(e.to_string(), "`join-meeting` refused: ROOM_FULL: full");
+        // Context added on the way up does not hide the code.
+        assert_eq!(
+            refusal(&e.context("seat 3")),
+            Some(proto::ErrorCode::RoomFull)
+        );
+        let malformed =
+            parse_ack::<Value>("x", serde_json::json!({"nonsense": 1})).expect_err("malformed");
+        assert_eq!(refusal(&malformed), None, "{malformed}");
     }
 
     #[test]

@@ -3,4 +3,4 @@
 pub mod client;
 pub mod frame;
 
-pub use client::{ServerEvent, SioClient};
+pub use client::{Refused, ServerEvent, SioClient, refusal};

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use proto::ErrorCode;
 use proto::signaling::SfuAnswerData;
 use rand::Rng;
 use rand::rngs::StdRng;
@@ -15,7 +16,7 @@ use super::{Counters, REQUEST_TIMEOUT, SoakConfig};
 use crate::engine::{Command, MediaThread};
 use crate::rest::Rest;
 use crate::scenario::{self, Scenario};
-use crate::sio::{ServerEvent, SioClient};
+use crate::sio::{ServerEvent, SioClient, refusal};
 
 /// How a cycle ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,12 +61,11 @@ impl Seat {
             self.counters.cycles.fetch_add(1, Ordering::Relaxed);
             let exit = Exit::draw(&mut self.rng);
             if let Err(e) = self.cycle(cycle, exit, &mut stop).await {
-                let text = format!("{e:#}");
-                if text.contains("ROOM_FULL") {
+                if refusal(&e) == Some(ErrorCode::RoomFull) {
                     self.counters.room_full.fetch_add(1, Ordering::Relaxed);
                 } else {
                     self.counters.join_errors.fetch_add(1, Ordering::Relaxed);
-                    self.counters.error(format!("{}: {text}", self.name));
+                    self.counters.error(format!("{}: {e:#}", self.name));
                 }
                 // A refused or broken join: back off a little before the next user.
                 let _ = tokio::time::timeout(Duration::from_secs(1), stop.changed()).await;
