@@ -30,7 +30,7 @@ use crate::config::{Config, Rate, RateLimits};
 /// How often the keyed maps are pruned.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
 
-/// Refused events a socket may send in [`REFUSALS_PERIOD`] before it is disconnected. A
+/// Refused events a socket may send in `REFUSALS_PERIOD` before it is disconnected. A
 /// client that honours `RATE_LIMITED` never comes near; one that keeps sending is
 /// flooding, and even refused events cost parsing and an answer: the connection goes.
 pub const REFUSALS_BEFORE_DISCONNECT: u32 = 100;
@@ -319,7 +319,7 @@ impl Limits {
         }
     }
 
-    /// Prunes every [`HOUSEKEEPING_EVERY`] until `shutdown`.
+    /// Prunes every `HOUSEKEEPING_EVERY` until `shutdown`.
     pub async fn housekeeping(self: std::sync::Arc<Self>, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

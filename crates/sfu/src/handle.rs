@@ -145,7 +145,7 @@ impl Sfu {
         }
     }
 
-    /// The client's answer to a [`SfuEvent::Renegotiate`] offer.
+    /// The client's answer to a [`crate::SfuEvent::Renegotiate`] offer.
     pub fn answer(
         &self,
         participant: ParticipantId,

@@ -173,7 +173,7 @@ return 0
     }
 
     /// Participants relayed to a node that no longer owns their room. An owner key that
-    /// is merely missing counts only after [`ORPHAN_AFTER`] checks in a row, so that a
+    /// is merely missing counts only after `ORPHAN_AFTER` checks in a row, so that a
     /// Redis restart (the owner re-claims within a heartbeat) is not taken for a death.
     pub async fn orphaned(&self) -> Result<Vec<(PeerId, RoomId)>, redis::RedisError> {
         let placed: Vec<(PeerId, RoomId, String)> = lock(&self.placed)

@@ -9,9 +9,9 @@
 //!
 //! - this file: [`Config`] and the settings of the process itself (environment, listen
 //!   address, token secret, meetings, Redis, CORS, database);
-//! - [`vars`]: the variables as read, the list of known names, the error helper;
-//! - [`media`]: the SFU's `MEDIASOUP_*` settings and the STUN/TURN list;
-//! - [`limits`]: `RATE_LIMIT_*` and `TRUST_PROXY`.
+//! - `vars.rs`: the variables as read, the list of known names, the error helper;
+//! - `media.rs`: the SFU's `MEDIASOUP_*` settings and the STUN/TURN list;
+//! - `limits.rs`: `RATE_LIMIT_*` and `TRUST_PROXY`.
 
 mod limits;
 mod media;

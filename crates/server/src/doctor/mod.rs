@@ -12,10 +12,10 @@
 //! [`Config::from_vars`] and call them one by one.
 //!
 //! - this file: [`Check`], [`Report`], [`run`] (every check in order) and the subcommand;
-//! - [`settings`]: the variables themselves (typos, leftovers) and the token secret;
-//! - [`network`]: the announced address and the media and HTTP ports;
-//! - [`turn`]: the TURN URLs and, with [`turn_probe`], a real allocation;
-//! - [`services`]: the database and Redis answer.
+//! - `settings.rs`: the variables themselves (typos, leftovers) and the token secret;
+//! - `network.rs`: the announced address and the media and HTTP ports;
+//! - `turn.rs`: the TURN URLs and, with [`turn_probe`], a real allocation;
+//! - `services.rs`: the database and Redis answer.
 
 mod network;
 mod services;

@@ -7,7 +7,7 @@
 //! [`LiveRooms`] is that contract, with two implementations:
 //! - [`local`]: [`LocalRooms`], a mutex-guarded map in this process, used when there is
 //!   no Redis;
-//! - [`redis`](self::redis): [`RedisLive`], the same contract with Lua scripts on the cluster's Redis
+//! - [`redis`]: [`RedisLive`], the same contract with Lua scripts on the cluster's Redis
 //!   connection, so that several nodes share one registry.
 //!
 //! This module depends on `cluster` only for the Redis connection; membership picks the

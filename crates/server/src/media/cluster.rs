@@ -5,7 +5,7 @@
 //! elsewhere is relayed over Redis pub/sub: published on the owner's `node:{id}:rpc`
 //! channel, run there on its [`LocalMedia`], and answered on the sender's `reply:{id}`
 //! channel. The wire forms of requests, replies and errors are private to this module
-//! ([`wire`]); callers only see [`MediaError`].
+//! (`wire.rs`); callers only see [`MediaError`].
 
 mod wire;
 

@@ -11,9 +11,9 @@
 //! [`Store::end_idle_meetings`] (the TTL sweeper) reads.
 //!
 //! - this file: the handle, its errors, connecting and migrating, row conversions;
-//! - [`meetings`]: creating, reading, changing and ending meetings, the TTL sweep;
-//! - [`history`]: who joined and left (participant rows), removals, presence, stats;
-//! - [`model`]: the types these return.
+//! - `meetings.rs`: creating, reading, changing and ending meetings, the TTL sweep;
+//! - `history.rs`: who joined and left (participant rows), removals, presence, stats;
+//! - `model.rs`: the types these return.
 
 mod history;
 mod meetings;

@@ -10,7 +10,7 @@
 //! - this file: the engine's state, its configuration and outputs, `poll_timeout`;
 //! - `commands.rs`: what the server asks (join, offer, answer, mute, publish, leave, close);
 //! - `network.rs`: received datagrams and ICE-TCP frames, routed to their participant;
-//! - `routes.rs`: [`routes::Routes`], the participant lookups by ID, address and ufrag;
+//! - `routes.rs`: `Routes`, the participant lookups by ID, address and ufrag;
 //! - `drive.rs`: timers and the drive loop that polls each `Rtc` and handles its events,
 //!   and the removal of a participant;
 //! - `publish.rs`: publications and the offers that negotiate subscriptions;
