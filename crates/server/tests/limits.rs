@@ -240,10 +240,11 @@ async fn join_flood_from_one_socket_is_limited_and_does_not_slow_others() {
     // The socket's allowance (RATE_LIMIT_SOCKET_JOIN=10/10s).
     assert!(ok <= 10, "admitted {ok} joins from one socket");
     // Before the limits the flood's joins queued on the database and other joins took
-    // seconds. What remains is CPU (parsing and refusing, reconnect handshakes): on an
-    // idle machine milliseconds; the bound leaves room for a loaded CI machine.
+    // seconds. What remains is CPU (a hundred refusals, then refused reconnects): measured
+    // here, the median moved by ±0.1 ms (2.2 ms either way) and the p95 by a few ms. The
+    // bound catches queueing behind the flood again, with room for a loaded CI machine.
     assert!(
-        d50 <= b50 + Duration::from_millis(100) && d95 <= b95 + Duration::from_millis(250),
+        d50 <= b50 + Duration::from_millis(20) && d95 <= b95 + Duration::from_millis(100),
         "other users' joins slowed by the flood: median {b50:?} → {d50:?}, p95 {b95:?} → {d95:?}"
     );
 }
