@@ -55,11 +55,11 @@ fn two_participants_exchange_audio_and_video() {
     );
 }
 
-/// A subscriber's downlink loses everything for 200 ms: its str0m NACKs the missing
-/// video packets and the engine resends them from that subscriber's RTX cache (which it
-/// keeps for `RTX_HISTORY`, 1 s), so every frame arrives, none is skipped.
-#[test]
-fn video_lost_on_a_subscribers_downlink_is_resent() {
+/// Two participants, `p1` publishing to a receive-only `p2`; once video flows, `p2`'s
+/// downlink loses everything for `fade`, then the simulation runs `fade` + 2 s. Returns
+/// the camera frames of `p1` that `p2` never got (between its first and last), and how
+/// many arrived during the fade.
+fn frames_missing_after_a_downlink_fade(fade: Duration) -> (Vec<u32>, usize) {
     let mut sim = Sim::new();
     let _a = sim.join(|_| {});
     let b = sim.join(|c| c.send_video = false);
@@ -69,31 +69,34 @@ fn video_lost_on_a_subscribers_downlink_is_resent() {
         |s| s.clients[b].frames_from(1, TAG_CAM) >= 20
     ));
     let fade_start = sim.now;
-    sim.clients[b].downlink_lost_until = Some(fade_start + Duration::from_millis(200));
-    sim.run(Duration::from_secs(2));
-    let frames: Vec<u32> = sim.clients[b]
-        .received
-        .iter()
-        .filter(|r| r.sender == 1 && r.tag == TAG_CAM)
-        .map(|r| r.frame)
-        .collect();
+    sim.clients[b].downlink_lost_until = Some(fade_start + fade);
+    sim.run(fade + Duration::from_secs(2));
+    let camera = || {
+        sim.clients[b]
+            .received
+            .iter()
+            .filter(|r| r.sender == 1 && r.tag == TAG_CAM)
+    };
+    let frames: Vec<u32> = camera().map(|r| r.frame).collect();
     let (first, last) = (frames[0], frames[frames.len() - 1]);
-    let missing: Vec<u32> = (first..=last).filter(|f| !frames.contains(f)).collect();
+    let missing = (first..=last).filter(|f| !frames.contains(f)).collect();
+    let during = camera()
+        .filter(|r| r.at > fade_start && r.at < fade_start + fade)
+        .count();
+    (missing, during)
+}
+
+/// A subscriber's downlink loses everything for 200 ms: its str0m NACKs the missing
+/// video packets and the engine resends them from that subscriber's RTX cache (which it
+/// keeps for `RTX_HISTORY`, 1 s), so every frame arrives, none is skipped.
+#[test]
+fn video_lost_on_a_subscribers_downlink_is_resent() {
+    let (missing, during) = frames_missing_after_a_downlink_fade(Duration::from_millis(200));
+    assert_eq!(during, 0, "the fade let frames through");
     assert!(
         missing.is_empty(),
-        "frames {missing:?} of {first}..={last} never arrived: the lost packets were not resent"
+        "frames {missing:?} never arrived: the lost packets were not resent"
     );
-    let during: usize = sim.clients[b]
-        .received
-        .iter()
-        .filter(|r| {
-            r.sender == 1
-                && r.tag == TAG_CAM
-                && r.at > fade_start
-                && r.at < fade_start + Duration::from_millis(200)
-        })
-        .count();
-    assert_eq!(during, 0, "the fade let frames through");
 }
 
 /// A fade longer than the RTX history: what was sent more than `RTX_HISTORY` (1 s) before
@@ -101,25 +104,8 @@ fn video_lost_on_a_subscribers_downlink_is_resent() {
 /// subscriber recovers with a keyframe instead); what is younger is still resent.
 #[test]
 fn video_older_than_the_rtx_history_is_not_resent() {
-    let mut sim = Sim::new();
-    let _a = sim.join(|_| {});
-    let b = sim.join(|c| c.send_video = false);
-    assert!(sim.run_until(Duration::from_secs(5), |s| s.all_connected()));
-    assert!(sim.run_until(
-        Duration::from_secs(5),
-        |s| s.clients[b].frames_from(1, TAG_CAM) >= 20
-    ));
-    let fade = Duration::from_millis(1600);
-    sim.clients[b].downlink_lost_until = Some(sim.now + fade);
-    sim.run(fade + Duration::from_secs(2));
-    let frames: Vec<u32> = sim.clients[b]
-        .received
-        .iter()
-        .filter(|r| r.sender == 1 && r.tag == TAG_CAM)
-        .map(|r| r.frame)
-        .collect();
-    let (first, last) = (frames[0], frames[frames.len() - 1]);
-    let missing: Vec<u32> = (first..=last).filter(|f| !frames.contains(f)).collect();
+    let (missing, during) = frames_missing_after_a_downlink_fade(Duration::from_millis(1600));
+    assert_eq!(during, 0, "the fade let frames through");
     // 25 frames a second: the 0.6 s of the fade beyond the history is about 15 frames
     // (with str0m's default 3 s history none would be missing).
     assert!(
