@@ -180,19 +180,23 @@ pub(super) fn flat_checks(
     end: &Figures,
     tol: &Tolerance,
 ) -> Vec<Check> {
-    let rss_allowed = (tol.rss_mib * 1048576).max(start.process.rss_bytes * tol.rss_percent / 100);
-    let mib = |b: u64| b as f64 / 1048576.0;
-    let mut checks = vec![
+    // Bytes may grow by the larger of `rss_mib` and `rss_percent` of where they started.
+    let bytes_within = |what: &str, start: u64, end: u64| {
+        let allowed = (tol.rss_mib * 1048576).max(start * tol.rss_percent / 100);
+        let mib = |b: u64| b as f64 / 1048576.0;
         Check {
             what: format!(
-                "{label}: RSS {:.1} MiB ≤ {:.1} MiB (start {:.1} MiB + {:.1} MiB)",
-                mib(end.process.rss_bytes),
-                mib(start.process.rss_bytes + rss_allowed),
-                mib(start.process.rss_bytes),
-                mib(rss_allowed)
+                "{label}: {what} {:.1} MiB ≤ {:.1} MiB (start {:.1} MiB + {:.1} MiB)",
+                mib(end),
+                mib(start + allowed),
+                mib(start),
+                mib(allowed)
             ),
-            ok: end.process.rss_bytes <= start.process.rss_bytes + rss_allowed,
-        },
+            ok: end <= start + allowed,
+        }
+    };
+    let mut checks = vec![
+        bytes_within("RSS", start.process.rss_bytes, end.process.rss_bytes),
         Check {
             what: format!(
                 "{label}: {} fds ≤ {} + {}",
@@ -217,17 +221,7 @@ pub(super) fn flat_checks(
     ];
     // The same allowance as RSS: what the allocator hands out must come back as well.
     if let (Some(s), Some(e)) = (start.heap_in_use, end.heap_in_use) {
-        let allowed = (tol.rss_mib * 1048576).max(s * tol.rss_percent / 100);
-        checks.push(Check {
-            what: format!(
-                "{label}: heap in use {:.1} MiB ≤ {:.1} MiB (start {:.1} MiB + {:.1} MiB)",
-                mib(e),
-                mib(s + allowed),
-                mib(s),
-                mib(allowed)
-            ),
-            ok: e <= s + allowed,
-        });
+        checks.push(bytes_within("heap in use", s, e));
     }
     checks.extend(empty_checks(label, end));
     checks
