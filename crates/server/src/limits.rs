@@ -231,10 +231,11 @@ impl Limits {
     /// Whether `user` may connect, i.e. is not cut off.
     pub fn check_connect(&self, user: &UserId) -> Result<(), RateLimited> {
         let cut = self.cut_off.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
         match cut.get(user) {
-            Some(&until) if until > Instant::now() => Err(RateLimited {
+            Some(&until) if until > now => Err(RateLimited {
                 what: "connection (cut off for flooding)",
-                retry_after: until - Instant::now(),
+                retry_after: until - now,
             }),
             _ => Ok(()),
         }
