@@ -63,7 +63,6 @@ describe("Socket.IO signaling without a browser", { skip: skip || false }, () =>
 
   describe("authentication", () => {
     const cases = [
-      ["missing token", undefined, "TOKEN_MISSING"],
       ["garbage token", "not-a-jwt", "TOKEN_INVALID"],
       ["token signed with another secret", () => h.signJwt({ sub: "mallory", name: "M", exp: Math.floor(Date.now() / 1000) + 600 }, "other-secret"), "TOKEN_INVALID"],
       ["expired token", () => h.signJwt({ sub: "old", name: "Old", exp: Math.floor(Date.now() / 1000) - 3600 }), "TOKEN_EXPIRED"],
@@ -82,6 +81,20 @@ describe("Socket.IO signaling without a browser", { skip: skip || false }, () =>
         assert.match(err.message, new RegExp(`^${code}:`));
       });
     }
+
+    // The original service's frontends connect without a token and listen for
+    // `meeting-error`: such a socket is let in only to be told, then disconnected.
+    it("missing token → meeting-error TOKEN_MISSING, then disconnected", async () => {
+      const c = client();
+      const errors = [];
+      c.on("meeting-error", (p) => errors.push(p));
+      await c.connect(server.base, {});
+      await h.waitFor(() => errors.length >= 1, { timeout: 5000, what: "meeting-error" });
+      assert.equal(errors[0].error.code, "TOKEN_MISSING");
+      const ack = await c.emit("join-meeting", { roomId: "ABCD-EFG-HJK", userId: "someone" }).catch((e) => ({ thrown: e.message }));
+      c.close();
+      assert.equal(ack && ack.error && ack.error.code, "TOKEN_MISSING", JSON.stringify(ack));
+    });
 
     it("a valid self-signed token (JWT_SECRET) is accepted", async () => {
       const token = h.signJwt({ sub: "selfsigned", name: "Self", exp: Math.floor(Date.now() / 1000) + 600 });

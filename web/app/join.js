@@ -85,6 +85,9 @@ export async function join(name, wantAudio, wantVideo) {
       return;
     }
     const d = ack.data;
+    // The server's spelling of the code (`u5hek92qjm` typed, `U5HE-K92-QJM` joined): the
+    // one the later events, the share link and the header use.
+    if (d.roomId) M.roomId = d.roomId;
     M.userId = d.userId;
     M.peerId = d.peerId;
     M.isHost = !!d.isHost;

@@ -27,6 +27,10 @@ pub enum ErrorCode {
     Removed,
     /// The connection's token expired (`session:expired`); reconnect with a fresh one.
     TokenExpired,
+    /// The connection was made without `auth: { token }` (`meeting-error` only).
+    TokenMissing,
+    /// The SFU lost the connection's media (`meeting-error` only).
+    MediaFailed,
     /// Too many requests of this kind from this connection or user; `retryAfterMs` says
     /// when the next one would pass.
     RateLimited,
@@ -48,6 +52,8 @@ impl ErrorCode {
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Removed => "REMOVED",
             ErrorCode::TokenExpired => "TOKEN_EXPIRED",
+            ErrorCode::TokenMissing => "TOKEN_MISSING",
+            ErrorCode::MediaFailed => "MEDIA_FAILED",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::Internal => "INTERNAL",
         }

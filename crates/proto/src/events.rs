@@ -217,24 +217,13 @@ pub struct MeetingRejoin {
     pub reason: RejoinReason,
 }
 
-/// The codes of `meeting-error` (not an acknowledgement: nothing was asked).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum MeetingErrorCode {
-    /// The SFU lost the connection's media; the message carries the troubleshooting hint.
-    MediaFailed,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MeetingErrorBody {
-    pub code: MeetingErrorCode,
-    pub message: String,
-}
-
-/// `meeting-error`, to one connection.
+/// `meeting-error`, to one connection: its join failed (the same error as the join's
+/// ack, for frontends of the original service, which listen for this event and not for
+/// acks), it connected without a token (`TOKEN_MISSING`), or the SFU lost its media
+/// (`MEDIA_FAILED`, with the troubleshooting hint).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeetingError {
-    pub error: MeetingErrorBody,
+    pub error: ErrorBody,
 }
 
 /// `control:mute`, to the muted connection: the host turned its `kind` off.
@@ -321,10 +310,7 @@ mod tests {
             json!({ "roomId": "ABC", "meeting": { "roomId": "ABC", "title": "Retro" } })
         );
         let error = MeetingError {
-            error: MeetingErrorBody {
-                code: MeetingErrorCode::MediaFailed,
-                message: "lost".into(),
-            },
+            error: crate::ErrorBody::new(crate::ErrorCode::MediaFailed, "lost"),
         };
         assert_eq!(
             serde_json::to_value(&error).unwrap_or_default(),

@@ -1,7 +1,10 @@
 //! JWT authentication (HS256, `JWT_SECRET`), shared by the REST API and the signaling.
 //!
 //! Claims: `sub` (user id), `name` (display name), `picture` (optional avatar URL),
-//! `exp` and `iat` (seconds since the epoch). [`JwtKeys::verify`] is the one check both
+//! `exp` and `iat` (seconds since the epoch). Tokens of another auth service may carry
+//! the id and name under other claims: [`ClaimNames`] (`JWT_USER_CLAIM`,
+//! `JWT_NAME_CLAIM`) says where to look first, then `sub`, `userId`, `id`, `_id` and
+//! `name`, `username`, `displayName`. [`JwtKeys::verify`] is the one check both
 //! edges use; its axum extractor (`Authorization: Bearer <token>`) is
 //! `crate::http::extract::AuthUser`. This module is a leaf: it knows neither the HTTP
 //! edge's error type nor the application state, so both edges can depend on it.
@@ -12,6 +15,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use proto::UserId;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// What a token says about its bearer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +44,114 @@ impl Claims {
             self.name.trim()
         }
     }
+}
+
+/// Where the user id is looked for when `JWT_USER_CLAIM` names none or the token lacks it,
+/// in this order: ours, then what Node.js auth services commonly sign (`userId`, `id`,
+/// MongoDB's `_id`).
+pub const USER_CLAIM_FALLBACKS: &[&str] = &["sub", "userId", "id", "_id"];
+/// The same for the display name (`JWT_NAME_CLAIM`).
+pub const NAME_CLAIM_FALLBACKS: &[&str] = &["name", "username", "displayName"];
+
+/// Which claims hold the user id and the display name, in the order they are tried.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimNames {
+    user: Vec<String>,
+    name: Vec<String>,
+}
+
+impl ClaimNames {
+    /// `user` (`JWT_USER_CLAIM`) and `name` (`JWT_NAME_CLAIM`) first when given, then
+    /// the fallbacks.
+    pub fn new(user: Option<&str>, name: Option<&str>) -> Self {
+        fn order(first: Option<&str>, rest: &[&str]) -> Vec<String> {
+            let mut list: Vec<String> = first.into_iter().map(str::to_owned).collect();
+            for r in rest {
+                if !list.iter().any(|c| c == r) {
+                    list.push((*r).to_owned());
+                }
+            }
+            list
+        }
+        ClaimNames {
+            user: order(user, USER_CLAIM_FALLBACKS),
+            name: order(name, NAME_CLAIM_FALLBACKS),
+        }
+    }
+
+    /// The user-id claims in the order they are tried.
+    pub fn user(&self) -> &[String] {
+        &self.user
+    }
+
+    /// The display-name claims in the order they are tried.
+    pub fn name(&self) -> &[String] {
+        &self.name
+    }
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        ClaimNames::new(None, None)
+    }
+}
+
+/// The claims as signed, before the id and name are picked out of them.
+#[derive(Deserialize)]
+struct RawClaims {
+    exp: u64,
+    #[serde(default)]
+    iat: u64,
+    #[serde(flatten)]
+    rest: Map<String, Value>,
+}
+
+/// A user id as another service may have signed it: text, a whole number (`42`), or a
+/// MongoDB ObjectId in Extended JSON (`{"$oid": "65a1…"}`); `None` for anything else.
+fn id_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.trim().to_owned()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        Value::Object(o) if o.len() == 1 => {
+            o.get("$oid").and_then(Value::as_str).map(str::to_owned)
+        }
+        _ => None,
+    }
+}
+
+/// The first of `names` present in `claims`. A present claim that cannot be an id is
+/// an error rather than a reason to look further: it is the one the issuer meant.
+fn pick_user(claims: &Map<String, Value>, names: &[String]) -> Result<String, AuthError> {
+    let Some((claim, value)) = names
+        .iter()
+        .find_map(|n| claims.get(n).filter(|v| !v.is_null()).map(|v| (n, v)))
+    else {
+        return Err(AuthError::Invalid(format!(
+            "no user id: the token has none of the claims {} (set JWT_USER_CLAIM to the claim your auth service signs)",
+            names.join(", ")
+        )));
+    };
+    match id_text(value) {
+        Some(id) if !id.is_empty() && id.chars().count() <= 128 => Ok(id),
+        Some(_) => Err(AuthError::Invalid(format!(
+            "`{claim}` must be 1-128 characters"
+        ))),
+        None => Err(AuthError::Invalid(format!(
+            "`{claim}` must be a string, a whole number or an ObjectId"
+        ))),
+    }
+}
+
+/// The first of `names` that holds non-empty text; empty when none does (the id is
+/// shown then).
+fn pick_name(claims: &Map<String, Value>, names: &[String]) -> String {
+    names
+        .iter()
+        .filter_map(|n| claims.get(n).and_then(Value::as_str))
+        .map(str::trim)
+        .find(|s| !s.is_empty())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Why a token was refused. The codes are part of the protocol (REST 401 bodies and
@@ -78,6 +190,7 @@ pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    claims: ClaimNames,
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -90,24 +203,33 @@ impl std::fmt::Debug for JwtKeys {
 pub const LEEWAY_SECS: u64 = 30;
 
 impl JwtKeys {
+    /// Keys for `secret`, reading the id and name from the default claims.
     pub fn new(secret: &str) -> Self {
+        JwtKeys::with_claims(secret, ClaimNames::default())
+    }
+
+    /// Keys for `secret`, reading the id and name from `claims` (`JWT_USER_CLAIM`, …).
+    pub fn with_claims(secret: &str, claims: ClaimNames) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECS;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // The user id may be in another claim than `sub` ([`ClaimNames`]): checked below.
+        validation.set_required_spec_claims(&["exp"]);
         JwtKeys {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             validation,
+            claims,
         }
     }
 
-    /// Checks signature, algorithm, expiry and the `sub` claim.
+    /// Checks signature, algorithm and expiry, and finds the user id (and the name) in
+    /// the configured claims; the returned [`Claims::sub`] is that id.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         let token = token.trim();
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        let data = jsonwebtoken::decode::<RawClaims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
@@ -118,11 +240,18 @@ impl JwtKeys {
                 ErrorKind::Json(_) => AuthError::Invalid("malformed claims".into()),
                 _ => AuthError::Invalid("malformed token".into()),
             })?;
-        let claims = data.claims;
-        if claims.sub.is_empty() || claims.sub.chars().count() > 128 {
-            return Err(AuthError::Invalid("`sub` must be 1-128 characters".into()));
-        }
-        Ok(claims)
+        let raw = data.claims;
+        Ok(Claims {
+            sub: pick_user(&raw.rest, &self.claims.user)?,
+            name: pick_name(&raw.rest, &self.claims.name),
+            picture: raw
+                .rest
+                .get("picture")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            exp: raw.exp,
+            iat: raw.iat,
+        })
     }
 
     /// A token for `user` valid for `ttl`.
@@ -221,6 +350,87 @@ mod tests {
         assert_eq!(jwt.verify("").map_err(|e| e.code()), Err("TOKEN_MISSING"));
         assert_eq!(
             jwt.verify("a.b.c").map_err(|e| e.code()),
+            Err("TOKEN_INVALID")
+        );
+    }
+
+    /// Tokens of the platform's auth service: the id under `userId`, `id` or `_id` (text,
+    /// a number, an ObjectId), the name under `username` or `displayName`, or under the
+    /// claims the settings name.
+    #[test]
+    fn ids_and_names_from_other_claims() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let exp = now_secs() + 600;
+        let sign = |claims: Value| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(secret.as_bytes()),
+            )
+            .expect("sign")
+        };
+        let default = JwtKeys::new(secret);
+        let cases = [
+            (
+                serde_json::json!({ "userId": "u-7", "username": "ann", "exp": exp }),
+                "u-7",
+                "ann",
+            ),
+            (
+                serde_json::json!({ "id": 42, "displayName": "Bo", "exp": exp }),
+                "42",
+                "Bo",
+            ),
+            (
+                serde_json::json!({ "_id": "65a1f0c2e4b0a1b2c3d4e5f6", "name": "Cy", "exp": exp }),
+                "65a1f0c2e4b0a1b2c3d4e5f6",
+                "Cy",
+            ),
+            (
+                serde_json::json!({ "_id": { "$oid": "65a1f0c2e4b0a1b2c3d4e5f7" }, "exp": exp }),
+                "65a1f0c2e4b0a1b2c3d4e5f7",
+                "",
+            ),
+            // `sub` first when several are there.
+            (
+                serde_json::json!({ "sub": "s", "userId": "u", "exp": exp }),
+                "s",
+                "",
+            ),
+        ];
+        for (claims, id, name) in cases {
+            let c = default.verify(&sign(claims.clone())).expect("accepted");
+            assert_eq!((c.sub.as_str(), c.name.as_str()), (id, name), "{claims}");
+        }
+        // Configured claims come first.
+        let mapped = JwtKeys::with_claims(secret, ClaimNames::new(Some("uid"), Some("fullName")));
+        let t = sign(
+            serde_json::json!({ "sub": "x", "uid": 9, "fullName": "Di", "name": "no", "exp": exp }),
+        );
+        let c = mapped.verify(&t).expect("accepted");
+        assert_eq!((c.sub.as_str(), c.name.as_str()), ("9", "Di"));
+        // No id at all, or one that cannot be an id: refused with the reason.
+        for (claims, why) in [
+            (serde_json::json!({ "name": "n", "exp": exp }), "no user id"),
+            (
+                serde_json::json!({ "userId": true, "exp": exp }),
+                "`userId` must be",
+            ),
+            (serde_json::json!({ "id": 1.5, "exp": exp }), "`id` must be"),
+            (
+                serde_json::json!({ "sub": "", "exp": exp }),
+                "`sub` must be 1-128",
+            ),
+        ] {
+            match default.verify(&sign(claims.clone())) {
+                Err(AuthError::Invalid(m)) => assert!(m.contains(why), "{claims}: {m}"),
+                other => panic!("{claims}: {other:?}"),
+            }
+        }
+        // `exp` is still required.
+        let t = sign(serde_json::json!({ "userId": "u" }));
+        assert_eq!(
+            default.verify(&t).map_err(|e| e.code()),
             Err("TOKEN_INVALID")
         );
     }

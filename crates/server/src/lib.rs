@@ -28,6 +28,8 @@
 //! - [`ice`]: the STUN/TURN list handed to browsers (TURN REST credentials).
 //! - [`room_code`]: meeting IDs (`KXRT-PQZ-MHN`).
 //! - [`doctor`]: `meeting-service doctor`, the deployment guide's troubleshooting as checks.
+//! - [`import`]: `meeting-service import mongo-export FILE`, the meetings of the service
+//!   we replace (a `mongoexport` file) into this one's database.
 //! - [`heap`]: the allocator's in-use and held-free memory, and giving the latter back.
 //! - [`telemetry`]: logging (`RUST_LOG`, `MEDIASOUP_LOG_LEVEL`).
 //! - [`state::AppState`]: what handlers and tasks share; its `shutdown` token is cancelled
@@ -47,6 +49,7 @@ pub mod fuzzing;
 pub mod heap;
 pub mod http;
 pub mod ice;
+pub mod import;
 pub mod limits;
 pub mod live;
 pub mod media;
@@ -94,13 +97,19 @@ fn socket_io_builder() -> socketioxide::SocketIoBuilder {
 }
 
 /// Puts the HTTP edge around `app` (REST, web client, Socket.IO layer): the Engine.IO
-/// handshake limit in front of the Socket.IO layer, then the security headers.
+/// handshake limit in front of the Socket.IO layer, then the security headers, and
+/// outermost `CORS_ORIGINS` (so that Socket.IO's long-polling answers carry it, and
+/// refusals such as a 429 too).
 fn edge(app: Router, state: &AppState) -> Router {
     let app = app.layer(axum::middleware::from_fn_with_state(
         state.limits.clone(),
         http::throttle::engine_io_handshake,
     ));
-    http::headers::with_security_headers(app)
+    let app = http::headers::with_security_headers(app);
+    match http::cors_layer(&state.config.cors) {
+        Some(cors) => app.layer(cors),
+        None => app,
+    }
 }
 
 /// Every route of the process, state applied: the REST API, the web client, and the
@@ -279,6 +288,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 fn log_config(config: &Config) {
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     if config.jwt_secret_is_default {
         tracing::warn!(
             "JWT_SECRET is not set: using the public development secret (refused when NODE_ENV=production)"

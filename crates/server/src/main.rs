@@ -1,4 +1,5 @@
-//! `meeting-service`: runs the server (default, or `serve`), or mints a token (`token`).
+//! `meeting-service`: runs the server (default, or `serve`), mints a token (`token`),
+//! checks a deployment (`doctor`) or imports the original service's meetings (`import`).
 
 use std::process::ExitCode;
 
@@ -43,6 +44,18 @@ enum Command {
         /// Detected on Render, Heroku and Railway.
         #[arg(long)]
         no_udp: bool,
+    },
+    /// Import meetings of the Node.js service into DATABASE_URL (idempotent).
+    #[command(subcommand)]
+    Import(ImportSource),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportSource {
+    /// The output of `mongoexport --collection meetings --jsonArray` (Extended JSON).
+    MongoExport {
+        /// The exported file.
+        file: std::path::PathBuf,
     },
 }
 
@@ -91,6 +104,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Import(ImportSource::MongoExport { file }) => import(&config, &file),
         // Handled above, before the configuration is loaded (doctor reports its errors).
         Command::Doctor { no_udp } => meeting_service::doctor::main(no_udp),
         Command::Serve => {
@@ -113,6 +127,53 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// `import mongo-export FILE`: prints the report; exits 0 when the file was read, even
+/// with records skipped (they are listed), 1 when it could not be.
+fn import(config: &Config, file: &std::path::Path) -> ExitCode {
+    use meeting_service::import::{Defaults, mongo_export};
+    use meeting_service::store::{Store, Topology};
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("meeting-service import: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let defaults = Defaults {
+        max_participants: config.max_participants,
+        topology: if config.sfu_mode_enabled {
+            Topology::Sfu
+        } else {
+            Topology::Mesh
+        },
+    };
+    let database = meeting_service::config::redact_url(&config.database_url);
+    let result = runtime.block_on(async {
+        let store = Store::connect(&config.database_url)
+            .await
+            .map_err(|e| format!("opening the database {database}: {e}"))?;
+        let report = mongo_export(&store, file, defaults, chrono::Utc::now())
+            .await
+            .map_err(|e| e.to_string());
+        store.close().await;
+        report
+    });
+    match result {
+        Ok(report) => {
+            print!("{report}");
+            println!("into {database}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("meeting-service import: {e}");
+            ExitCode::FAILURE
         }
     }
 }

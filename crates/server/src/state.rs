@@ -57,7 +57,10 @@ impl AppState {
             .transpose()?;
         let (events, _) = broadcast::channel(256);
         Ok(AppState {
-            jwt: Arc::new(JwtKeys::new(&config.jwt_secret)),
+            jwt: Arc::new(JwtKeys::with_claims(
+                &config.jwt_secret,
+                config.jwt_claims.clone(),
+            )),
             limits: Arc::new(crate::limits::Limits::new(&config)),
             config: Arc::new(config),
             store,

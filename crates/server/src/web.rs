@@ -2,9 +2,9 @@
 //! serves a working page and a deployment is one file.
 
 use axum::Router;
-use axum::extract::Path;
+use axum::extract::{Path, RawQuery};
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 
 const INDEX: &str = include_str!("../../../web/index.html");
@@ -97,9 +97,18 @@ async fn index() -> Response {
     page()
 }
 
-async fn index_for_room(Path(_room): Path<String>) -> Response {
-    // The page reads the room from its own URL; any code is fine here, the join tells.
-    page()
+/// The page reads the room from its own URL. A code spelled otherwise than its
+/// canonical form (`/m/u5hek92qjm`) is redirected there, query kept, so the page, its
+/// share link and its join all use the id [`crate::room_code::normalise`] makes of it.
+/// Anything else is served as is: the join tells whether such a meeting exists.
+async fn index_for_room(Path(room): Path<String>, RawQuery(query): RawQuery) -> Response {
+    match crate::room_code::normalise(&room) {
+        Some(id) if id.as_str() != room => {
+            let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+            Redirect::permanent(&format!("/m/{id}{query}")).into_response()
+        }
+        _ => page(),
+    }
 }
 
 fn page() -> Response {

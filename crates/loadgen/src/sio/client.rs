@@ -81,6 +81,16 @@ impl SioClient {
         token: &str,
         timeout: Duration,
     ) -> anyhow::Result<(SioClient, mpsc::UnboundedReceiver<ServerEvent>)> {
+        SioClient::connect_with_auth(base, serde_json::json!({ "token": token }), timeout).await
+    }
+
+    /// [`Self::connect`] with any `auth` payload; `Value::Null` sends none (as a client
+    /// of the service we replace does, `io(url)`).
+    pub async fn connect_with_auth(
+        base: &str,
+        auth: Value,
+        timeout: Duration,
+    ) -> anyhow::Result<(SioClient, mpsc::UnboundedReceiver<ServerEvent>)> {
         let url = socket_url(base)?;
         let (ws, _) = tokio::time::timeout(timeout, tokio_tungstenite::connect_async(url.as_str()))
             .await
@@ -103,7 +113,6 @@ impl SioClient {
 
         let reader_out = out_tx.clone();
         let reader_pending = pending.clone();
-        let auth = serde_json::json!({ "token": token });
         let reader = tokio::spawn(async move {
             let mut connected = Some(connected_tx);
             while let Some(Ok(msg)) = stream.next().await {

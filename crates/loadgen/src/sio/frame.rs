@@ -145,6 +145,10 @@ pub fn parse_sio(text: &str) -> Result<SioPacket, FrameError> {
 
 /// The WebSocket text frame connecting to the default namespace with `auth`.
 pub fn encode_connect(auth: &Value) -> String {
+    if auth.is_null() {
+        // What a client without `auth` sends (`io(url)`).
+        return "40".to_owned();
+    }
     format!("40{auth}")
 }
 

@@ -4,8 +4,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use super::ConfigError;
 use super::vars::{Vars, invalid};
+use super::{ConfigError, ConfigWarning};
 
 /// Default of `TURN_CREDENTIAL_TTL`: one day, the lifetime the TURN REST API draft
 /// suggests. A browser keeps the credentials it got at join for every refresh of its
@@ -85,7 +85,10 @@ pub enum AnnouncedIpSource {
     LoopbackFallback,
 }
 
-pub(super) fn ice_config(vars: &Vars) -> Result<IceConfig, ConfigError> {
+pub(super) fn ice_config(
+    vars: &Vars,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<IceConfig, ConfigError> {
     // Numbered variables in numeric order, any count: STUN_SERVER_1, _2, … _10.
     let mut numbered: Vec<(u32, &str, &str)> = Vec::new();
     for (name, _) in vars.0.iter() {
@@ -121,16 +124,21 @@ pub(super) fn ice_config(vars: &Vars) -> Result<IceConfig, ConfigError> {
         None => None,
         Some(list) => {
             let mut urls = Vec::new();
-            for u in list.split(',').map(str::trim).filter(|u| !u.is_empty()) {
-                let host = u.strip_prefix("turns:").or_else(|| u.strip_prefix("turn:"));
-                if host.is_none_or(|h| h.is_empty() || h.starts_with("//")) {
-                    return Err(invalid(
+            for given in list.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+                let u = turn_url(given).ok_or_else(|| {
+                    invalid(
                         "TURN_SERVER_URL",
-                        u,
+                        given,
                         "turn:host:port or turns:host:port (comma-separated for several)",
-                    ));
+                    )
+                })?;
+                if u != given {
+                    warnings.push(ConfigWarning::TurnUrlNormalised {
+                        given: given.to_owned(),
+                        used: u.clone(),
+                    });
                 }
-                urls.push(u.to_owned());
+                urls.push(u);
             }
             Some(TurnConfig {
                 urls,
@@ -157,6 +165,21 @@ pub(super) fn ice_config(vars: &Vars) -> Result<IceConfig, ConfigError> {
         ));
     }
     Ok(IceConfig { stun_servers, turn })
+}
+
+/// A TURN URL as browsers take it (`turn:host:port`, `turns:host:port`, RFC 7065), from
+/// that or the seed's `turns://host:5349` spelling (whose `//` Chromium refuses: it throws
+/// on the whole `RTCPeerConnection` configuration). `None` when it is neither.
+fn turn_url(given: &str) -> Option<String> {
+    let (scheme, rest) = given
+        .split_once(':')
+        .filter(|(s, _)| matches!(*s, "turn" | "turns"))?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() || rest.starts_with('/') || rest.contains('/') || rest.contains('@') {
+        return None;
+    }
+    Some(format!("{scheme}:{rest}"))
 }
 
 fn turn_credential_ttl(vars: &Vars) -> Result<Duration, ConfigError> {

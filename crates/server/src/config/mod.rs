@@ -20,6 +20,7 @@ mod vars;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::auth::ClaimNames;
 pub use limits::{RATE_LIMIT_DEFAULTS, Rate, RateLimits};
 use limits::{rate_limits, trust_proxy};
 pub use media::{
@@ -45,6 +46,8 @@ pub struct Config {
     pub jwt_secret: String,
     /// True when `JWT_SECRET` was unset and the public development secret is in use.
     pub jwt_secret_is_default: bool,
+    /// `JWT_USER_CLAIM`, `JWT_NAME_CLAIM`: where tokens carry the user id and name.
+    pub jwt_claims: ClaimNames,
     /// How long an active meeting may stay empty before it ends by itself.
     pub meeting_ttl: Duration,
     /// Default and upper bound of a meeting's `maxParticipants`.
@@ -67,6 +70,40 @@ pub struct Config {
     /// `TRUST_PROXY`: how many reverse proxies in front of the service append to
     /// `X-Forwarded-For`; 0 (the default) uses the peer address of the connection.
     pub trust_proxy: u8,
+    /// Values accepted as they are in the seed's `.env` but worth the operator's
+    /// attention; logged at start (and shown by `doctor`).
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// A value the service accepts, with a warning, because the seed's `.env` and its Render
+/// values use it: refusing them would stop an existing deployment from starting.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigWarning {
+    #[error(
+        "TURN_SERVER_URL={given:?}: browsers want no `//` after the scheme (RFC 7065); using {used:?}"
+    )]
+    TurnUrlNormalised { given: String, used: String },
+    #[error(
+        "JWT_SECRET is {len} characters long: fine for development, refused in production \
+         (at least {MIN_PRODUCTION_SECRET} there; e.g. `openssl rand -hex 32`)"
+    )]
+    ShortJwtSecret { len: usize },
+    #[error(
+        "{var}={value:?} is the deployment guide's placeholder, not an address: ignored \
+         (refused in production). Set it to a real URL or remove the line."
+    )]
+    PlaceholderIgnored { var: &'static str, value: String },
+}
+
+/// Shortest `JWT_SECRET` accepted in production (a guessable HS256 secret lets anyone
+/// mint tokens). Shorter ones, like the seed's `your-secret-key`, only warn in
+/// development, where the platform's auth service signs with that same secret.
+pub const MIN_PRODUCTION_SECRET: usize = 16;
+
+/// A value copied from the deployment guide's templates (`redis://...`,
+/// `<redis-cloud-uri>`) rather than an address.
+fn is_placeholder(value: &str) -> bool {
+    value.contains("...") || (value.starts_with('<') && value.ends_with('>'))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,11 +190,24 @@ impl Config {
             "an IP address to listen on, e.g. 0.0.0.0",
         )?;
 
+        let mut warnings = Vec::new();
         let (jwt_secret, jwt_secret_is_default) = match vars.get("JWT_SECRET") {
-            Some(s) if s.len() < 16 => {
-                return Err(invalid("JWT_SECRET", "<hidden>", "at least 16 characters"));
+            Some(s) if production && (s.len() < MIN_PRODUCTION_SECRET || is_placeholder(s)) => {
+                return Err(invalid(
+                    "JWT_SECRET",
+                    "<hidden>",
+                    format!(
+                        "in production, a secret of at least {MIN_PRODUCTION_SECRET} characters that is not a template's placeholder \
+                         (e.g. `openssl rand -hex 32`)"
+                    ),
+                ));
             }
-            Some(s) => (s.to_owned(), false),
+            Some(s) => {
+                if s.len() < MIN_PRODUCTION_SECRET {
+                    warnings.push(ConfigWarning::ShortJwtSecret { len: s.len() });
+                }
+                (s.to_owned(), false)
+            }
             None if production => {
                 return Err(ConfigError::ProductionWithoutJwtSecret {
                     value: vars.get("NODE_ENV").unwrap_or_default().to_owned(),
@@ -197,7 +247,12 @@ impl Config {
             ));
         }
 
-        let ice = ice_config(&vars)?;
+        let jwt_claims = ClaimNames::new(
+            claim_name("JWT_USER_CLAIM", vars.get("JWT_USER_CLAIM"))?,
+            claim_name("JWT_NAME_CLAIM", vars.get("JWT_NAME_CLAIM"))?,
+        );
+
+        let ice = ice_config(&vars, &mut warnings)?;
         let sfu_mode_enabled = vars.bool("SFU_MODE_ENABLED", true)?;
         let sfu = sfu_settings(&vars, sfu_mode_enabled)?;
         // With ICE-TCP the workers listen on TCP at their media ports: the HTTP port must
@@ -218,6 +273,13 @@ impl Config {
 
         let redis_url = match vars.get("REDIS_URL") {
             None => None,
+            Some(u) if is_placeholder(u) && !production => {
+                warnings.push(ConfigWarning::PlaceholderIgnored {
+                    var: "REDIS_URL",
+                    value: u.to_owned(),
+                });
+                None
+            }
             Some(u)
                 if u.starts_with("redis://")
                     || u.starts_with("rediss://")
@@ -295,6 +357,7 @@ impl Config {
             listen: SocketAddr::new(host, port),
             jwt_secret,
             jwt_secret_is_default,
+            jwt_claims,
             meeting_ttl: Duration::from_secs(ttl_secs),
             max_participants,
             mesh_max_participants,
@@ -307,11 +370,27 @@ impl Config {
             database_url,
             limits: rate_limits(&vars)?,
             trust_proxy: trust_proxy(&vars)?,
+            warnings,
         })
     }
 
     pub fn is_production(&self) -> bool {
         self.node_env == NodeEnv::Production
+    }
+}
+
+/// `JWT_USER_CLAIM` / `JWT_NAME_CLAIM`: the name of a top-level claim.
+fn claim_name<'a>(var: &str, value: Option<&'a str>) -> Result<Option<&'a str>, ConfigError> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.len() <= 64 && !v.chars().any(|c| c.is_whitespace() || c == '.') => {
+            Ok(Some(v))
+        }
+        Some(v) => Err(invalid(
+            var,
+            v,
+            "the name of a top-level claim of the token, e.g. userId (at most 64 characters, no spaces or dots)",
+        )),
     }
 }
 

@@ -227,3 +227,108 @@ fn loopback_allowed_when_asked() {
     .expect("allowed");
     assert_eq!(c.sfu.announced_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
 }
+
+/// The seed's values: `turns://host:5349` is taken as `turns:host:5349`, a short secret
+/// and the `redis://...` placeholder start in development with a warning each, and are
+/// refused in production.
+#[test]
+fn the_seeds_values_start_with_warnings_in_development() {
+    let c = cfg(&[
+        (
+            "TURN_SERVER_URL",
+            "turns://turn.metered.ca:5349, turn:t2:3478?transport=tcp",
+        ),
+        ("TURN_USERNAME", "u"),
+        ("TURN_CREDENTIAL", "c"),
+        ("JWT_SECRET", "your-secret-key"),
+        ("REDIS_URL", "redis://..."),
+    ])
+    .expect("the seed's .env starts in development");
+    let turn = c.ice.turn.as_ref().expect("TURN configured");
+    assert_eq!(
+        turn.urls,
+        ["turns:turn.metered.ca:5349", "turn:t2:3478?transport=tcp"]
+    );
+    assert_eq!(c.jwt_secret, "your-secret-key");
+    assert!(c.redis_url.is_none(), "the placeholder is not an address");
+    assert_eq!(
+        c.warnings,
+        [
+            ConfigWarning::ShortJwtSecret { len: 15 },
+            ConfigWarning::TurnUrlNormalised {
+                given: "turns://turn.metered.ca:5349".into(),
+                used: "turns:turn.metered.ca:5349".into(),
+            },
+            ConfigWarning::PlaceholderIgnored {
+                var: "REDIS_URL",
+                value: "redis://...".into(),
+            },
+        ]
+    );
+    assert!(
+        c.warnings[1]
+            .to_string()
+            .contains("using \"turns:turn.metered.ca:5349\"")
+    );
+    // Nothing to warn about: no warning.
+    assert!(
+        cfg(&[("JWT_SECRET", "0123456789abcdef")])
+            .expect("as expected")
+            .warnings
+            .is_empty()
+    );
+
+    let production = |extra: (&str, &str)| {
+        cfg(&[
+            ("NODE_ENV", "production"),
+            ("JWT_SECRET", "0123456789abcdef-long"),
+            extra,
+        ])
+        .map(|c| c.warnings)
+        .map_err(|e| e.to_string())
+    };
+    let short = production(("JWT_SECRET", "your-secret-key")).expect_err("refused");
+    assert!(
+        short.contains("JWT_SECRET") && short.contains("at least 16"),
+        "{short}"
+    );
+    let placeholder = production(("JWT_SECRET", "<strong-random-secret>")).expect_err("refused");
+    assert!(placeholder.contains("placeholder"), "{placeholder}");
+    let redis = production(("REDIS_URL", "<redis-cloud-uri>")).expect_err("refused");
+    assert!(redis.contains("REDIS_URL"), "{redis}");
+    // The seed's Render TURN spelling is fine in production too (normalised).
+    let turns = cfg(&[
+        ("NODE_ENV", "production"),
+        ("JWT_SECRET", "0123456789abcdef-long"),
+        ("TURN_SERVER_URL", "turns://turn.metered.ca:5349"),
+        ("TURN_USERNAME", "u"),
+        ("TURN_CREDENTIAL", "c"),
+    ])
+    .expect("production with the seed's TURN URL");
+    assert_eq!(
+        turns.ice.turn.expect("as expected").urls,
+        ["turns:turn.metered.ca:5349"]
+    );
+    // Still refused: not a TURN URL at all, or a path after the host.
+    for bad in ["turns://", "turn://h:1/path", "turns:", "turn:u@h:1"] {
+        let e = cfg(&[("TURN_SERVER_URL", bad), ("TURN_SECRET", "s")]).expect_err("refused");
+        assert!(e.to_string().contains("TURN_SERVER_URL"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn claim_settings() {
+    let c =
+        cfg(&[("JWT_USER_CLAIM", "userId"), ("JWT_NAME_CLAIM", "fullName")]).expect("as expected");
+    assert_eq!(c.jwt_claims.user(), ["userId", "sub", "id", "_id"]);
+    assert_eq!(
+        c.jwt_claims.name(),
+        ["fullName", "name", "username", "displayName"]
+    );
+    let d = cfg(&[]).expect("as expected");
+    assert_eq!(d.jwt_claims.user(), ["sub", "userId", "id", "_id"]);
+    for bad in ["user id", "user.id", &"x".repeat(65)] {
+        let e = cfg(&[("JWT_USER_CLAIM", bad)]).expect_err("refused");
+        assert!(e.to_string().contains("JWT_USER_CLAIM"), "{bad}: {e}");
+    }
+}

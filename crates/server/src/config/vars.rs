@@ -12,6 +12,8 @@ pub const KNOWN_VARS: &[&str] = &[
     "HOST",
     "PORT",
     "JWT_SECRET",
+    "JWT_USER_CLAIM",
+    "JWT_NAME_CLAIM",
     "MEETING_TTL",
     "MAX_PARTICIPANTS",
     "MESH_MAX_PARTICIPANTS",

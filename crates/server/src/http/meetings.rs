@@ -153,9 +153,10 @@ fn check_scheduled(
     }
 }
 
-/// Parses a room ID from the path; anything that cannot be one of ours is a 404.
+/// The room ID in the path ([`room_code::normalise`]); anything that cannot name a
+/// meeting is a 404.
 fn room(raw: &str) -> Result<RoomId, AppError> {
-    room_code::parse(raw).ok_or_else(|| not_found(raw))
+    room_code::normalise(raw).ok_or_else(|| not_found(raw))
 }
 
 fn not_found(raw: &str) -> AppError {

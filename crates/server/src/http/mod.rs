@@ -45,22 +45,22 @@ pub fn app(state: AppState) -> Router {
         (state.limits.clone(), IpAction::Rest),
         throttle::per_ip,
     ));
-    let router = Router::new()
+    Router::new()
         .nest("/api", api)
         .merge(health::routes())
-        .layer(DefaultBodyLimit::max(BODY_LIMIT));
-    let router = match cors_layer(&state.config.cors) {
-        Some(cors) => router.layer(cors),
-        None => router,
-    };
-    router.with_state(state)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
 }
 
 async fn api_not_found() -> AppError {
     AppError::NotFound("no such API route".to_owned())
 }
 
-fn cors_layer(origins: &CorsOrigins) -> Option<CorsLayer> {
+/// `CORS_ORIGINS` as a layer, put around everything the process serves ([`crate::edge`]):
+/// the REST routes, and Socket.IO's HTTP long-polling too, which a frontend on another
+/// origin (the original service's runs on its own) uses before, or instead of, the
+/// WebSocket. `None` when unset: same origin only.
+pub fn cors_layer(origins: &CorsOrigins) -> Option<CorsLayer> {
     let allow = match origins {
         CorsOrigins::None => return None,
         CorsOrigins::Any => AllowOrigin::any(),

@@ -28,10 +28,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::emit::{broadcast, emit_to, tell};
 use super::relay::{relay_answer, relay_candidate, relay_offer};
-use super::request::{Payload, answer, joined_peer, parse, session};
+use super::request::{Payload, answer, answer_with, joined_peer, parse, session};
 use super::session::{Joined, Session};
 use super::throttle::limited;
-use super::{SignalError, Signaling, announce, media, peer_channel, room_channel};
+use super::{SignalError, Signaling, announce, media, original, peer_channel, room_channel};
 use crate::limits::EventKind;
 use crate::live::{LiveChange, LivePeer};
 use crate::membership::{Candidate, LeaveWhy};
@@ -58,11 +58,16 @@ async fn authenticate<A: Adapter>(
     State(sig): State<Signaling>,
     TryData(auth): TryData<Value>,
 ) -> Result<(), Refused> {
+    // Without a token (no `auth`, which socketioxide reads as `{}`, or none in it) is how
+    // frontends of the service we replace connect (`io(url)`): they are let in to be
+    // told, in the event they listen for (`original::tokenless`).
     let token = auth
         .ok()
         .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_owned))
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| Refused("TOKEN_MISSING", "connect with auth: { token }".into()))?;
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return Ok(());
+    };
     let claims = sig
         .app()
         .jwt
@@ -83,7 +88,12 @@ async fn authenticate<A: Adapter>(
     Ok(())
 }
 
-async fn on_connect<A: Adapter>(_s: SocketRef<A>) {}
+async fn on_connect<A: Adapter>(s: SocketRef<A>, State(sig): State<Signaling>) {
+    // Runs after the CONNECT packet is sent, so the client receives what it is told.
+    if s.extensions.get::<Session>().is_none() {
+        original::tokenless(&s, &sig);
+    }
+}
 
 /// A socket lives no longer than its token: at `exp` (plus the leeway a connect gets) it
 /// is told `session:expired` and disconnected, which leaves its meeting as any
@@ -123,6 +133,10 @@ fn register_events<A: Adapter>(s: &SocketRef<A>) {
     use EventKind::{Chat, Control, Join, Leave, Media};
     s.on("join-meeting", limited(Join, join_meeting::<A>));
     s.on("leave-meeting", limited(Leave, leave_meeting::<A>));
+    s.on(
+        "meeting:leave",
+        limited(Leave, original::meeting_leave::<A>),
+    );
     s.on("sfu-offer", limited(Media, sfu_offer::<A>));
     s.on("sfu-answer", limited(Media, sfu_answer::<A>));
     s.on("toggle-audio", limited(Control, toggle_audio::<A>));
@@ -155,8 +169,12 @@ async fn join_meeting<A: Adapter>(
         let _turn = session.turn().await;
         join(&s, &io, &sig, &session, data).await
     }
-    .await;
-    answer(ack, result);
+    .await
+    .map_err(ErrorBody::from);
+    if let Err(error) = &result {
+        original::join_failed(&s, error);
+    }
+    answer_with(ack, result);
 }
 
 async fn join<A: Adapter>(
@@ -167,7 +185,7 @@ async fn join<A: Adapter>(
     data: Payload,
 ) -> Result<JoinMeetingData, SignalError> {
     let req: JoinMeeting = parse(data)?;
-    let room = RoomId::new(req.room_id.as_str().trim().to_ascii_uppercase());
+    let room = req.room_id.clone();
 
     // One meeting per socket: joining another one leaves the first.
     if let Some(previous) = session.joined() {
@@ -272,7 +290,7 @@ fn out_of_channels<A: Adapter>(s: &SocketRef<A>, session: &Session, joined: &Joi
 
 /// Take this socket's connection out of its meeting: socket, membership, and tell the
 /// others.
-async fn leave<A: Adapter>(
+pub(super) async fn leave<A: Adapter>(
     s: &SocketRef<A>,
     io: &SocketIo<A>,
     sig: &Signaling,

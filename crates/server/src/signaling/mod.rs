@@ -5,6 +5,8 @@
 //! - [`handlers`]: one function per client event: parse the payload, call membership or
 //!   media, tell the sockets, and answer with an [`proto::Ack`].
 //! - [`relay`]: the mesh events relayed from one browser to another.
+//! - [`original`]: what frontends of the service we replace do: `meeting:leave`,
+//!   `meeting-error` on a failed join, a connection without a token.
 //! - [`request`]: what every handler does: parse, find the caller's connection, ack.
 //! - [`session`]: what one socket is: its user, and the meeting it joined.
 //! - [`media`]: client SDP payloads to [`crate::media::MediaRouter`] calls.
@@ -24,6 +26,7 @@ pub mod emit;
 pub mod error;
 pub mod handlers;
 pub mod media;
+pub mod original;
 pub mod relay;
 pub mod request;
 pub mod session;

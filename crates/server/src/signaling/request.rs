@@ -16,10 +16,19 @@ use crate::live::LivePeer;
 /// A client event's payload, not yet parsed.
 pub type Payload = TryData<Value>;
 
+/// The payload as `T`, validated. Its `roomId`, whatever the event, is the meeting id
+/// of [`crate::room_code::normalise`] from here on: the one place where an event's
+/// spelling of a code (`u5hek92qjm`, `U5HE K92 QJM`) becomes the meeting it names. An
+/// id that cannot name a meeting is left as sent and finds none.
 pub fn parse<T: DeserializeOwned + Validate>(data: Payload) -> Result<T, SignalError> {
-    let value = data
+    let mut value = data
         .0
         .map_err(|_| SignalError::BadRequest("the payload must be a JSON object".into()))?;
+    if let Some(Value::String(room)) = value.get_mut("roomId")
+        && let Some(id) = crate::room_code::normalise(room)
+    {
+        *room = id.into_string();
+    }
     let parsed: T = serde_json::from_value(value)
         .map_err(|e| SignalError::BadRequest(format!("invalid payload: {e}")))?;
     parsed.validate()?;
@@ -27,9 +36,14 @@ pub fn parse<T: DeserializeOwned + Validate>(data: Payload) -> Result<T, SignalE
 }
 
 pub fn answer<A: Adapter, T: Serialize>(ack: AckSender<A>, result: Result<T, SignalError>) {
+    answer_with(ack, result.map_err(ErrorBody::from));
+}
+
+/// [`answer`], for a handler that has already made its error the client's body.
+pub fn answer_with<A: Adapter, T: Serialize>(ack: AckSender<A>, result: Result<T, ErrorBody>) {
     let ack_body: Ack<T> = match result {
         Ok(v) => Ack::ok(v),
-        Err(e) => Ack::err(ErrorBody::from(e)),
+        Err(e) => Ack::err(e),
     };
     if let Err(e) = ack.send(&ack_body) {
         tracing::debug!(error = %e, "could not send acknowledgement");

@@ -13,7 +13,7 @@ use super::{
 use crate::room_code;
 
 const MEETING_COLUMNS: &str = "room_id, title, description, host_id, status, max_participants, settings, topology, \
-     scheduled_at, started_at, ended_at, end_reason, created_at, updated_at, last_activity_at, empty_since, peak_participants";
+     scheduled_at, started_at, ended_at, end_reason, created_at, updated_at, last_activity_at, empty_since, peak_participants, legacy_id";
 
 impl Store {
     /// Creates a meeting with a fresh ID (retrying on the unlikely collision).
@@ -316,5 +316,6 @@ fn meeting_from_row(r: &AnyRow, now: DateTime<Utc>) -> Result<Meeting, StoreErro
         last_activity_at: time(r.try_get("last_activity_at")?, T)?,
         empty_since: opt_time(r.try_get("empty_since")?, T)?,
         peak_participants: to_u32(r.try_get("peak_participants")?),
+        legacy_id: r.try_get("legacy_id")?,
     })
 }

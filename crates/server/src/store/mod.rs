@@ -13,9 +13,11 @@
 //! - this file: the handle, its errors, connecting and migrating, row conversions;
 //! - `meetings.rs`: creating, reading, changing and ending meetings, the TTL sweep;
 //! - `history.rs`: who joined and left (participant rows), removals, presence, stats;
+//! - `import.rs`: meetings imported from the service we replace, written whole or not;
 //! - `model.rs`: the types these return.
 
 mod history;
+mod import;
 mod meetings;
 mod model;
 

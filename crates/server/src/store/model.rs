@@ -112,6 +112,9 @@ pub struct Meeting {
     /// Since when nobody is in it (null while somebody is).
     pub empty_since: Option<DateTime<Utc>>,
     pub peak_participants: u32,
+    /// The MongoDB `_id` of the record an imported meeting came from (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legacy_id: Option<String>,
 }
 
 impl Meeting {
@@ -195,4 +198,56 @@ pub struct MeetingPage {
     pub total: u64,
     pub limit: u32,
     pub skip: u64,
+}
+
+/// A meeting of the service we replace, as `meeting-service import` read it: validated,
+/// times resolved, to be written whole or not at all ([`crate::store::Store::import_meeting`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportedMeeting {
+    /// The record's `_id`, the key that makes a second import a no-op.
+    pub legacy_id: String,
+    pub room_id: RoomId,
+    pub title: String,
+    pub description: String,
+    pub host_id: UserId,
+    pub status: MeetingStatus,
+    pub max_participants: u32,
+    pub settings: MeetingSettings,
+    pub topology: Topology,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub end_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub participants: Vec<ImportedParticipant>,
+}
+
+/// One stay of one user in an imported meeting. A stay the export left open is closed
+/// by the importer: nobody is in a meeting of a service that no longer runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportedParticipant {
+    /// Unique across meetings (`legacy:<_id>` of the participant, or of the meeting and
+    /// the position), so the history rows are those of this record only.
+    pub peer_id: PeerId,
+    pub user_id: UserId,
+    pub user_name: String,
+    pub user_picture: Option<String>,
+    pub is_host: bool,
+    pub joined_at: DateTime<Utc>,
+    pub left_at: DateTime<Utc>,
+}
+
+/// What [`crate::store::Store::import_meeting`] did with one record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Written, with this many participant rows.
+    Imported { participants: usize },
+    /// A previous import wrote it (same `_id`): nothing changed.
+    AlreadyImported,
+    /// Another meeting already has this room id: nothing written.
+    RoomTaken,
+    /// Another meeting's history already has this participant id (the export reuses a
+    /// participant `_id`): nothing written.
+    ParticipantTaken(PeerId),
 }

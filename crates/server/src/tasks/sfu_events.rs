@@ -3,7 +3,8 @@
 //! engine lost a participant's media connection.
 
 use meeting_sfu::{GoneReason, SfuEvent};
-use proto::events::{MeetingError, MeetingErrorBody, MeetingErrorCode, ServerOffer};
+use proto::events::{MeetingError, ServerOffer};
+use proto::{ErrorBody, ErrorCode};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 
@@ -40,10 +41,7 @@ pub async fn pump<A: Adapter>(io: SocketIo<A>, membership: Membership, mut event
                 let peer = participant;
                 tracing::warn!(room = %room, peer = %peer, ?reason, "media connection lost");
                 let note = MeetingError {
-                    error: MeetingErrorBody {
-                        code: MeetingErrorCode::MediaFailed,
-                        message: media_failure_hint(&reason),
-                    },
+                    error: ErrorBody::new(ErrorCode::MediaFailed, media_failure_hint(&reason)),
                 };
                 emit_to(&io, peer_channel(&peer), &note).await;
                 if let Some(gone) = membership.leave(&room, &peer, LeaveWhy::MediaFailed).await {
