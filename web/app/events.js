@@ -81,6 +81,8 @@ export function wireEvents(sio, { rejoin }) {
     banner(`The host turned off your ${kind === "audio" ? "microphone" : "camera"}.`, { kind: "info" });
   });
   sio.on("meeting-error", (ev) => {
+    // A failed join is also told in its ack, which join.js reports in full.
+    if (M.state === "joining") return;
     const e = (ev && ev.error) || {};
     fail(e.code || "ERROR", `Meeting error: ${e.message || e.code}`);
   });
