@@ -38,6 +38,7 @@ server_event! {
     ParticipantLeft => "participant-left",
     ParticipantAudioChanged => "participant-audio-changed",
     ParticipantVideoChanged => "participant-video-changed",
+    ParticipantVideoQualityChanged => "participant-video-quality-changed",
     ParticipantScreenShareChanged => "participant-screen-share-changed",
     ScreenStarted => "screen:started",
     ScreenStopped => "screen:stopped",
@@ -115,6 +116,16 @@ pub struct ParticipantVideoChanged {
     pub user_id: UserId,
     pub peer_id: PeerId,
     pub is_enabled: bool,
+}
+
+/// `participant-video-quality-changed`, to the meeting: a participant changed the quality
+/// of the video it sends (`change-video-quality`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantVideoQualityChanged {
+    pub user_id: UserId,
+    pub peer_id: PeerId,
+    pub quality: crate::signaling::VideoQuality,
 }
 
 /// `participant-screen-share-changed`, to the meeting.

@@ -116,6 +116,32 @@ impl Validate for ToggleScreenShare {
     }
 }
 
+/// The video quality a participant sends (`change-video-quality`, the original
+/// protocol's event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoQuality {
+    Low,
+    Medium,
+    High,
+    /// The browser's own choice again.
+    Auto,
+}
+
+/// `change-video-quality`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeVideoQuality {
+    pub room_id: RoomId,
+    pub quality: VideoQuality,
+}
+
+impl Validate for ChangeVideoQuality {
+    fn validate(&self) -> Result<(), ErrorBody> {
+        check_room(&self.room_id)
+    }
+}
+
 /// `meeting-chat-message` from a client.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

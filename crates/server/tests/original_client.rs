@@ -309,3 +309,64 @@ async fn a_client_without_a_token_gets_meeting_error() {
     server.stop().await;
     db.cleanup().await;
 }
+
+/// `change-video-quality`: the meeting is told, in `participant-video-quality-changed`;
+/// a quality that is not one of the four, or a meeting the socket is not in, is refused.
+#[tokio::test]
+async fn change_video_quality_is_announced() {
+    let db = Db::sqlite();
+    let server = TestServer::start(config(&db.url(), &[])).await;
+    let alice = server.token("alice");
+    let (_, body) = create(&server, &alice).await;
+    let room = body["meeting"]["roomId"].as_str().unwrap().to_owned();
+    let mut sockets = Vec::new();
+    for user in ["alice", "bob"] {
+        let (client, events) = SioClient::connect(&server.url(""), &server.token(user), WAIT)
+            .await
+            .unwrap();
+        let _: JoinMeetingData = client
+            .call("join-meeting", &json!({ "roomId": room }), WAIT)
+            .await
+            .unwrap();
+        sockets.push((client, events));
+    }
+    let bob = sockets[1].0.clone();
+    let alice_events = &mut sockets[0].1;
+    // Before anything is announced: refusals.
+    for (payload, code) in [
+        (json!({ "roomId": room, "quality": "ultra" }), "BAD_REQUEST"),
+        (json!({ "roomId": room }), "BAD_REQUEST"),
+        (
+            json!({ "roomId": "2222-222-222", "quality": "low" }),
+            "NOT_IN_MEETING",
+        ),
+    ] {
+        let ack = bob
+            .request("change-video-quality", &payload, WAIT)
+            .await
+            .unwrap();
+        assert_eq!(ack["error"]["code"], code, "{payload}: {ack}");
+    }
+    for quality in ["low", "high", "auto"] {
+        let ack = bob
+            .request(
+                "change-video-quality",
+                &json!({ "roomId": room.to_ascii_lowercase(), "quality": quality }),
+                WAIT,
+            )
+            .await
+            .unwrap();
+        assert_eq!(ack["ok"], true, "{ack}");
+        let note = next_named(alice_events, "participant-video-quality-changed")
+            .await
+            .unwrap();
+        assert_eq!(
+            (note["userId"].as_str(), note["quality"].as_str()),
+            (Some("bob"), Some(quality)),
+            "{note}"
+        );
+        assert!(note["peerId"].as_str().is_some_and(|p| p.starts_with("p_")));
+    }
+    server.stop().await;
+    db.cleanup().await;
+}

@@ -145,6 +145,10 @@ fn register_events<A: Adapter>(s: &SocketRef<A>) {
         "toggle-screen-share",
         limited(Control, toggle_screen_share::<A>),
     );
+    s.on(
+        "change-video-quality",
+        limited(Control, original::change_video_quality::<A>),
+    );
     s.on("meeting-chat-message", limited(Chat, chat::<A>));
     s.on("host-mute", limited(Control, host_mute::<A>));
     s.on("host-remove", limited(Control, host_remove::<A>));

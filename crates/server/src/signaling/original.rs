@@ -1,6 +1,6 @@
-//! What frontends of the service we replace do that ours does not: `meeting:leave`, a
-//! connection without `auth: { token }`, and listening for `meeting-error` instead of
-//! reading acknowledgements. `docs/migrating.md` says what such a frontend changes.
+//! What frontends of the service we replace do that ours does not: `meeting:leave`,
+//! `change-video-quality`, a connection without `auth: { token }`, and listening for
+//! `meeting-error` instead of reading acknowledgements. `docs/migrating.md` says what such a frontend changes.
 //!
 //! A socket that connected without a token is let in, but only to be told why it cannot
 //! do anything: `meeting-error` with `TOKEN_MISSING` at once (the original frontend
@@ -12,8 +12,8 @@
 
 use std::time::Duration;
 
-use proto::events::MeetingError;
-use proto::signaling::Validate;
+use proto::events::{MeetingError, ParticipantVideoQualityChanged};
+use proto::signaling::{ChangeVideoQuality, Validate};
 use proto::{Ack, ErrorBody, ErrorCode, RoomId};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,9 +21,9 @@ use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 
-use super::emit::tell;
+use super::emit::{broadcast, tell};
 use super::request::{Payload, answer, joined_peer, parse, session};
-use super::{SignalError, Signaling};
+use super::{SignalError, Signaling, room_channel};
 use crate::membership::LeaveWhy;
 
 /// How long a socket without a token stays connected, to receive its `meeting-error`.
@@ -125,6 +125,32 @@ pub async fn meeting_leave<A: Adapter>(
         };
         let (session, joined, _) = joined_peer(&s, &sig, &room).await?;
         super::handlers::leave(&s, &io, &sig, &session, &joined, LeaveWhy::Left).await;
+        Ok(json!({}))
+    }
+    .await;
+    answer(ack, result);
+}
+
+/// `change-video-quality { roomId, quality }`: the sender changed the quality of the
+/// video it sends (its browser did: in a mesh meeting the server carries no media, and
+/// in an SFU meeting the layer each subscriber gets follows what arrives). The meeting is
+/// told, `participant-video-quality-changed`, so that the others' frontends can show it
+/// or adapt; nothing is kept (a later joiner sees the video itself).
+pub async fn change_video_quality<A: Adapter>(
+    s: SocketRef<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
+    let result = async {
+        let req: ChangeVideoQuality = parse(data)?;
+        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        let note = ParticipantVideoQualityChanged {
+            user_id: me.user_id,
+            peer_id: me.peer_id,
+            quality: req.quality,
+        };
+        broadcast(s.within(room_channel(&req.room_id)), &note).await;
         Ok(json!({}))
     }
     .await;
