@@ -214,6 +214,12 @@ pub struct WorkerStats {
     pub send_dropped: u64,
     /// Open ICE-TCP connections.
     pub tcp_connections: usize,
+    /// The engine's own counters: media packets and bytes, drops by reason, NACKs and
+    /// PLIs, the subscribers' receiver-report histograms.
+    pub media: crate::engine::EngineStats,
+    /// Time the worker's loop spent working (not waiting in `poll`) since it started:
+    /// its rate is the busy fraction.
+    pub busy: std::time::Duration,
 }
 
 /// Counters of the one-port demultiplexer ([`crate::SfuConfig::single_port`]).

@@ -36,6 +36,9 @@ pub struct SfuConfig {
     /// instead of `min_port + i`; a demultiplexer thread hands each datagram to the
     /// worker that owns its sender. `min_port`/`max_port` are then unused.
     pub single_port: Option<u16>,
+    /// Per-stream statistics from str0m (NACKs, receiver reports' loss and RTT) for the
+    /// metrics; off when the server's metrics are (`METRICS_ENABLED=false`).
+    pub media_stats: bool,
 }
 
 impl SfuConfig {
@@ -73,6 +76,7 @@ impl Default for SfuConfig {
             tcp: true,
             tcp_handshake_timeout: Duration::from_secs(10),
             single_port: None,
+            media_stats: true,
         }
     }
 }

@@ -233,6 +233,8 @@ impl Sfu {
                     rtp_forwarded: c.rtp_forwarded.load(Ordering::Relaxed),
                     send_dropped: c.send_dropped.load(Ordering::Relaxed),
                     tcp_connections: c.tcp_connections.load(Ordering::Relaxed),
+                    media: c.media.lock().map(|m| *m).unwrap_or_default(),
+                    busy: std::time::Duration::from_nanos(c.busy_nanos.load(Ordering::Relaxed)),
                 }
             })
             .collect()

@@ -20,6 +20,8 @@
 //!   (commands, network input and routes, the drive loop, publications, forwarding).
 //! - `model.rs`: its data: Room → Participant → Publication / Subscription.
 //! - `forward.rs`: per-packet helpers: sequence rewriting, VP8 keyframes, layer choice.
+//! - [`histogram`]: fixed-bucket histograms (receiver-report loss and RTT) kept in plain
+//!   integers on the worker thread, published with the worker's counters.
 //!
 //! Invariants:
 //! - A room lives on exactly one worker; all its participants share that worker's socket.
@@ -42,6 +44,7 @@ mod forward;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handle;
+pub mod histogram;
 mod model;
 mod net;
 mod start;

@@ -119,6 +119,9 @@ pub struct Participant {
     pub subscriptions: Vec<Subscription>,
     /// Incoming SSRC → (mid, rid), filled from str0m's `StreamRx` on first sight.
     pub ssrc_cache: HashMap<Ssrc, (Mid, Option<Rid>)>,
+    /// str0m's NACK totals per stream as last reported (`engine::quality`), so that the
+    /// engine counts only what is new: `(mid, rid, outgoing)`.
+    pub nacks_seen: HashMap<(Mid, Option<Rid>, bool), u64>,
 }
 
 impl Participant {

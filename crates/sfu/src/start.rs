@@ -222,6 +222,7 @@ pub(crate) fn launch(config: SfuConfig, events: EventSink) -> Result<Launched, S
         cfg.connect_timeout = config.connect_timeout;
         cfg.reconnect_timeout = config.reconnect_timeout;
         cfg.tcp = config.tcp;
+        cfg.media_stats = config.media_stats;
         cfg.ufrag_prefix = net::ufrag_prefix(index);
         let worker = Worker {
             index,

@@ -8,9 +8,9 @@
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, UdpSocket};
@@ -19,7 +19,7 @@ use tracing::{debug, error, info};
 
 use crate::api::*;
 use crate::directory::Directory;
-use crate::engine::{Engine, Output};
+use crate::engine::{Engine, EngineStats, Output};
 use crate::net::demux::Inbound;
 use crate::net::tcp::TcpConns;
 use crate::net::udp;
@@ -88,6 +88,12 @@ pub(crate) struct Counters {
     /// Datagrams the kernel refused to send (socket buffer full, unreachable).
     pub send_dropped: AtomicU64,
     pub tcp_connections: AtomicUsize,
+    /// The engine's full counters (media bytes, drops by reason, NACK/PLI, receiver
+    /// report histograms), copied each turn; read on scrape (`Sfu::stats`). `try_lock`
+    /// on the worker's side: a reader never makes the worker wait.
+    pub media: Mutex<EngineStats>,
+    /// Time the worker spent outside `poll` (busy), in nanoseconds.
+    pub busy_nanos: AtomicU64,
 }
 
 /// Longest sleep in `poll`: bounds how stale the worker's view of time can get.
@@ -135,6 +141,9 @@ struct Loop {
     /// One-port mode: the inbox held more than one turn takes.
     inbox_more: bool,
     last_sweep: Instant,
+    /// When the worker last woke from `poll`, and its time awake so far.
+    awake_since: Instant,
+    busy: Duration,
 }
 
 impl Worker {
@@ -173,6 +182,8 @@ impl Worker {
             udp_ready: self.io.reads_udp,
             inbox_more: false,
             last_sweep: Instant::now(),
+            awake_since: Instant::now(),
+            busy: Duration::ZERO,
         };
         loop {
             loop {
@@ -213,7 +224,10 @@ impl Worker {
                     .unwrap_or(MAX_WAIT)
                     .min(MAX_WAIT)
             };
-            if let Err(e) = self.io.poll.poll(&mut l.events, Some(wait))
+            l.busy += l.awake_since.elapsed();
+            let polled = self.io.poll.poll(&mut l.events, Some(wait));
+            l.awake_since = Instant::now();
+            if let Err(e) = polled
                 && e.kind() != ErrorKind::Interrupted
             {
                 error!(worker = self.index, "poll: {e}");
@@ -444,6 +458,13 @@ impl Worker {
         c.datagrams_dropped
             .store(s.datagrams_dropped, Ordering::Relaxed);
         c.rtp_forwarded.store(s.rtp_forwarded, Ordering::Relaxed);
+        c.busy_nanos.store(
+            u64::try_from(l.busy.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        if let Ok(mut media) = c.media.try_lock() {
+            *media = s;
+        }
     }
 }
 

@@ -86,6 +86,7 @@ impl Engine {
             publications: Vec::new(),
             subscriptions,
             ssrc_cache: HashMap::new(),
+            nacks_seen: HashMap::new(),
         };
         self.participants.insert(key, participant);
         self.routes.add(key, id.clone(), ufrag);

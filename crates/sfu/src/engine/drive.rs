@@ -174,6 +174,8 @@ impl Engine {
             Event::RtpPacket(pkt) => self.on_rtp(key, pkt, now),
             Event::KeyframeRequest(req) => self.on_keyframe_request(key, req, now),
             Event::MediaAdded(m) => self.on_media_added(key, m),
+            Event::MediaEgressStats(s) => self.on_egress_stats(key, &s),
+            Event::MediaIngressStats(s) => self.on_ingress_stats(key, &s),
             Event::Connected => {
                 let Some(p) = self.participants.get_mut(&key) else {
                     return;

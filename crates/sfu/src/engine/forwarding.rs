@@ -29,6 +29,8 @@ const RTX_RATIO_CAP: Option<f32> = Some(0.15);
 
 impl Engine {
     pub(super) fn on_rtp(&mut self, key: Key, pkt: RtpPacket, now: Instant) {
+        self.stats.rtp_received += 1;
+        self.stats.rtp_bytes_received += pkt.payload.len() as u64;
         let Some(p) = self.participants.get_mut(&key) else {
             return;
         };
@@ -128,6 +130,7 @@ impl Engine {
         let Some(r) = self.rooms.get(&room) else {
             return;
         };
+        let mut subscribers = 0u32;
         for &sk in &r.members {
             if sk == key {
                 continue;
@@ -148,6 +151,7 @@ impl Engine {
             let SubState::Open(out_mid) = sub.state else {
                 continue;
             };
+            subscribers += 1;
             let wanted_layer = if simulcast { target } else { rid };
             if sub.layer != rid || sub.needs_keyframe {
                 // Not forwarding this stream yet: start on a keyframe of the wanted layer.
@@ -156,6 +160,7 @@ impl Engine {
                 }
                 if !is_keyframe {
                     want_keyframe = Some(rid);
+                    self.stats.dropped_layer_gate += 1;
                     continue;
                 }
                 sub.layer = rid;
@@ -205,6 +210,7 @@ impl Engine {
             }
             tx.write_rtp(write);
             self.stats.rtp_forwarded += 1;
+            self.stats.rtp_bytes_forwarded += payload.len() as u64;
             // Not polled now: str0m sends written packets only after its next
             // `Input::Timeout` (its send queue is snapshotted there), so a poll here
             // would only say "wake me" — at about 1 300 instructions, that was a
@@ -213,6 +219,9 @@ impl Engine {
             // else written to it meanwhile (see `Engine::poll_timeout`).
             s.next_timeout = s.next_timeout.min(s.last_fed);
         }
+        if subscribers == 0 {
+            self.stats.dropped_no_subscriber += 1;
+        }
         if let Some(rid) = want_keyframe {
             self.request_keyframe(key, mid, rid, now);
         }
@@ -220,6 +229,7 @@ impl Engine {
 
     /// A subscriber lost a picture: ask the publisher of that m-line for a keyframe.
     pub(super) fn on_keyframe_request(&mut self, key: Key, req: KeyframeRequest, now: Instant) {
+        self.stats.plis_received += 1;
         let Some(p) = self.participants.get(&key) else {
             return;
         };

@@ -15,6 +15,8 @@
 //!   and the removal of a participant;
 //! - `publish.rs`: publications and the offers that negotiate subscriptions;
 //! - `forwarding.rs`: the per-packet path and keyframe requests.
+//! - `quality.rs`: str0m's once-a-second stream statistics into the engine's counters
+//!   (NACKs, receiver reports' loss and RTT).
 //!
 //! The path of one RTP packet: [`Engine::handle_datagram`] routes the datagram by source
 //! address (`Routes::at_addr`, O(1)) to the publisher's `Rtc` → `Engine::drive` polls that
@@ -41,9 +43,13 @@ mod drive;
 mod forwarding;
 mod network;
 mod publish;
+mod quality;
 mod routes;
 
 use routes::Routes;
+
+/// How often str0m reports each stream's statistics when [`EngineConfig::media_stats`].
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Tunables of the core. The defaults are what production uses.
 #[derive(Clone, Debug)]
@@ -64,6 +70,9 @@ pub struct EngineConfig {
     /// Start of every local ICE ufrag. In one-port mode it names the worker, so that the
     /// demultiplexer can tell from a first STUN request which worker it is for.
     pub ufrag_prefix: String,
+    /// Ask str0m for each stream's statistics once a second (NACK counts, receiver
+    /// reports' loss and RTT). Off: those counters stay at zero.
+    pub media_stats: bool,
 }
 
 impl EngineConfig {
@@ -75,6 +84,7 @@ impl EngineConfig {
             keyframe_interval: Duration::from_millis(500),
             tcp: false,
             ufrag_prefix: String::new(),
+            media_stats: true,
         }
     }
 }
@@ -107,6 +117,24 @@ pub struct EngineStats {
     pub rtp_forwarded: u64,
     /// Keyframe requests (PLI) sent to publishers.
     pub keyframe_requests: u64,
+    /// RTP packets received from publishers, and their payload bytes.
+    pub rtp_received: u64,
+    pub rtp_bytes_received: u64,
+    /// Payload bytes of the forwarded packets (one copy per subscriber).
+    pub rtp_bytes_forwarded: u64,
+    /// Packets of a published track that no subscriber takes (nobody subscribed yet).
+    pub dropped_no_subscriber: u64,
+    /// Copies held back for one subscriber by the layer or keyframe gate (waiting for a
+    /// keyframe of the layer it should get).
+    pub dropped_layer_gate: u64,
+    /// Keyframe requests (PLI/FIR) subscribers sent us.
+    pub plis_received: u64,
+    /// NACKs subscribers sent us, and NACKs we sent publishers (str0m's stream stats).
+    pub nacks_received: u64,
+    pub nacks_sent: u64,
+    /// Subscribers' receiver reports: loss fraction and round-trip time (seconds).
+    pub rr_loss: crate::histogram::Histogram,
+    pub rr_rtt: crate::histogram::Histogram,
 }
 
 /// The SFU core of one worker. See the module documentation.
@@ -227,6 +255,7 @@ impl Engine {
             .clear_codecs()
             .enable_opus(true, false)
             .enable_vp8(true)
+            .set_stats_interval(self.cfg.media_stats.then_some(STATS_INTERVAL))
             .build(now);
         let candidate = Candidate::host(self.cfg.local_addr, "udp").map_err(|e| {
             warn!(addr = %self.cfg.local_addr, "bad local candidate: {e}");
