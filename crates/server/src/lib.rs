@@ -24,6 +24,7 @@
 //!   across nodes, the Socket.IO adapter's driver. It imports neither [`live`] nor
 //!   [`media`]; they use it.
 //! - [`web`]: the built-in web client, embedded in the binary.
+//! - [`webhooks`]: signed event posts to `WEBHOOK_URL` from a background queue.
 //! - [`limits`]: rate limits per socket, user and client IP (`RATE_LIMIT_*`).
 //! - [`ice`]: the STUN/TURN list handed to browsers (TURN REST credentials).
 //! - [`room_code`]: meeting IDs (`KXRT-PQZ-MHN`).
@@ -31,7 +32,9 @@
 //! - [`import`]: `meeting-service import mongo-export FILE`, the meetings of the service
 //!   we replace (a `mongoexport` file) into this one's database.
 //! - [`heap`]: the allocator's in-use and held-free memory, and giving the latter back.
-//! - [`telemetry`]: logging (`RUST_LOG`, `MEDIASOUP_LOG_LEVEL`).
+//! - [`telemetry`]: logging (`RUST_LOG`, `MEDIASOUP_LOG_LEVEL`, `LOG_FORMAT`).
+//! - [`monitoring`]: Prometheus metrics (`GET /metrics`, `METRICS_*`): the facade's
+//!   recorder, the SFU workers' counters read on scrape, the live gauges.
 //! - [`state::AppState`]: what handlers and tasks share; its `shutdown` token is cancelled
 //!   once on SIGINT/SIGTERM and every task stops on it. Only the edges ([`http`],
 //!   [`signaling`]), [`membership`] and the [`tasks`] use it; no lower module does.
@@ -54,6 +57,7 @@ pub mod limits;
 pub mod live;
 pub mod media;
 pub mod membership;
+pub mod monitoring;
 pub mod room_code;
 pub mod signaling;
 pub mod state;
@@ -61,6 +65,7 @@ pub mod store;
 pub mod tasks;
 pub mod telemetry;
 pub mod web;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -127,10 +132,27 @@ pub fn routes(state: AppState, sfu_events: Option<media::EventReceiver>) -> Rout
     edge(
         http::app(state.clone())
             .merge(process)
+            .merge(metrics_on_main_port(&state))
             .merge(web::routes())
             .layer(layer),
         &state,
     )
+}
+
+/// `GET /metrics`, when metrics are on (`METRICS_ENABLED`); installs the recorder.
+pub fn metrics_routes(state: &AppState) -> Option<Router> {
+    if !state.config.observe.metrics_enabled {
+        return None;
+    }
+    Some(monitoring::routes(monitoring::install(), state.sfu.clone()))
+}
+
+/// [`metrics_routes`] on the main port, unless `METRICS_PORT` moves them.
+fn metrics_on_main_port(state: &AppState) -> Router {
+    match state.config.observe.metrics_port {
+        None => metrics_routes(state).unwrap_or_default(),
+        Some(_) => Router::new(),
+    }
 }
 
 /// [`routes`], with the Socket.IO Redis adapter when this node is part of a cluster, so
@@ -162,6 +184,7 @@ pub async fn router(
     Ok(edge(
         http::app(state.clone())
             .merge(process)
+            .merge(metrics_on_main_port(&state))
             .merge(web::routes())
             .layer(layer),
         &state,
@@ -191,6 +214,12 @@ pub async fn run(
     let sweeper = tokio::spawn(tasks::sweeper::run(state.clone()));
     tokio::spawn(state.limits.clone().housekeeping(token.clone()));
     tokio::spawn(heap::trim_when_idle(token.clone()));
+    state.webhooks.spawn_delivery(token.clone());
+    if state.config.observe.metrics_enabled
+        && let Some(handle) = monitoring::install()
+    {
+        tokio::spawn(monitoring::upkeep(handle, token.clone()));
+    }
     let app = router(state.clone(), sfu_events)
         .await
         .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
@@ -228,6 +257,7 @@ pub fn start_sfu(config: &Config) -> anyhow::Result<(Arc<meeting_sfu::Sfu>, medi
     sfu_config.allow_loopback_announced =
         s.allow_loopback || s.announced_ip_source == AnnouncedIpSource::LoopbackFallback;
     (sfu_config.tcp, sfu_config.single_port) = (s.enable_tcp, s.single_port);
+    sfu_config.media_stats = config.observe.metrics_enabled;
     let (sink, events) = media::event_channel();
     let sfu = meeting_sfu::Sfu::start(sfu_config, sink).context("starting the SFU workers")?;
     Ok((Arc::new(sfu), events))
@@ -278,6 +308,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (HOST/PORT)", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "meeting-service listening");
+    if let (Some(port), Some(metrics)) = (config.observe.metrics_port, metrics_routes(&state)) {
+        let addr = std::net::SocketAddr::new(config.listen.ip(), port);
+        let metrics_listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (HOST/METRICS_PORT)"))?;
+        tracing::info!(%addr, "metrics on their own port");
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(metrics_listener, metrics)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     run(listener, state.clone(), sfu_events, shutdown_signal()).await?;
     if let Some(sfu) = &state.sfu {
         sfu.shutdown();

@@ -108,7 +108,7 @@ fn main() -> ExitCode {
         // Handled above, before the configuration is loaded (doctor reports its errors).
         Command::Doctor { no_udp } => meeting_service::doctor::main(no_udp),
         Command::Serve => {
-            meeting_service::telemetry::init(&config.sfu.log_level);
+            meeting_service::telemetry::init(&config.sfu.log_level, config.observe.log_format);
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

@@ -29,6 +29,10 @@ pub struct AppState {
     pub cluster: Option<crate::cluster::Cluster>,
     /// Rate limits shared by the HTTP edge and the signaling (`RATE_LIMIT_*`).
     pub limits: Arc<crate::limits::Limits>,
+    /// This node's live gauges and pending joins (metrics).
+    pub monitor: Arc<crate::monitoring::Monitor>,
+    /// The webhook queue (`WEBHOOK_URL`); a no-op without URLs.
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
 }
 
 /// Why a meeting ended: the wire type of `meeting:ended { reason }`.
@@ -56,6 +60,10 @@ impl AppState {
             .map(redis::Client::open)
             .transpose()?;
         let (events, _) = broadcast::channel(256);
+        let webhooks = Arc::new(crate::webhooks::Webhooks::new(
+            &config.observe.webhook_urls,
+            &config.observe.webhook_secret,
+        ));
         Ok(AppState {
             jwt: Arc::new(JwtKeys::with_claims(
                 &config.jwt_secret,
@@ -69,6 +77,8 @@ impl AppState {
             events,
             shutdown,
             cluster: None,
+            monitor: Arc::default(),
+            webhooks,
         })
     }
 

@@ -1,10 +1,15 @@
 //! Logging: `RUST_LOG` sets the levels (default `info`); `MEDIASOUP_LOG_LEVEL` sets the
 //! media engine's (target `meeting_sfu`) unless `RUST_LOG` names that target itself.
+//! `LOG_FORMAT=json` writes one JSON object per line (tracing-subscriber's own JSON
+//! formatter): `timestamp`, `level`, `target`, `fields` (the message and every field:
+//! `room`, `peer`, `user`, `worker`, …) and the enclosing `span`s; the default is text.
 
 use tracing_subscriber::EnvFilter;
 
+use crate::config::LogFormat;
+
 /// Installs the global subscriber. Call once, before anything logs.
-pub fn init(sfu_level: &str) {
+pub fn init(sfu_level: &str, format: LogFormat) {
     let base = std::env::var("RUST_LOG")
         .ok()
         .filter(|s| !s.trim().is_empty())
@@ -21,9 +26,11 @@ pub fn init(sfu_level: &str) {
     // Colours only on a terminal: log files and `docker logs` get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     // A second init (tests) keeps the first subscriber; that is fine.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(true)
-        .with_ansi(ansi)
-        .try_init();
+        .with_target(true);
+    let _ = match format {
+        LogFormat::Text => builder.with_ansi(ansi).try_init(),
+        LogFormat::Json => builder.json().with_ansi(false).try_init(),
+    };
 }

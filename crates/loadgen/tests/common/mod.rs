@@ -61,6 +61,26 @@ fn free_udp_range(n: u16) -> u16 {
     panic!("no free range of {n} UDP ports on 127.0.0.1");
 }
 
+/// `GET path` on 127.0.0.1:`port` (HTTP/1.0): the status and the body, `None` if the
+/// connection fails. Bounded by a 5 s read timeout.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.get(9..12)?.parse().ok()?;
+    Some((status, body.to_owned()))
+}
+
+pub fn free_port() -> u16 {
+    free_tcp_port()
+}
+
 fn http_get_ok(port: u16, path: &str) -> bool {
     let Ok(mut s) =
         TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500))

@@ -15,6 +15,7 @@
 
 mod limits;
 mod media;
+mod observe;
 mod vars;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -28,6 +29,8 @@ pub use media::{
     local_ipv4_addresses,
 };
 use media::{ice_config, sfu_settings};
+use observe::observe_settings;
+pub use observe::{LogFormat, ObserveSettings};
 pub use vars::{KNOWN_VARS, is_known_var};
 use vars::{Vars, invalid};
 
@@ -70,6 +73,8 @@ pub struct Config {
     /// `TRUST_PROXY`: how many reverse proxies in front of the service append to
     /// `X-Forwarded-For`; 0 (the default) uses the peer address of the connection.
     pub trust_proxy: u8,
+    /// Metrics, log format and webhooks (`METRICS_*`, `LOG_FORMAT`, `WEBHOOK_*`).
+    pub observe: ObserveSettings,
     /// Values accepted as they are in the seed's `.env` but worth the operator's
     /// attention; logged at start (and shown by `doctor`).
     pub warnings: Vec<ConfigWarning>,
@@ -352,7 +357,10 @@ impl Config {
             }
         };
 
+        let observe = observe_settings(&vars, port)?;
+
         Ok(Config {
+            observe,
             node_env,
             listen: SocketAddr::new(host, port),
             jwt_secret,

@@ -332,3 +332,60 @@ fn claim_settings() {
         assert!(e.to_string().contains("JWT_USER_CLAIM"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn metrics_logs_and_webhooks() {
+    let c = cfg(&[]).expect("defaults");
+    assert!(c.observe.metrics_enabled);
+    assert_eq!(c.observe.metrics_port, None);
+    assert_eq!(c.observe.log_format, LogFormat::Text);
+    assert!(c.observe.webhook_urls.is_empty());
+
+    let c = cfg(&[
+        ("METRICS_ENABLED", "off"),
+        ("METRICS_PORT", "9464"),
+        ("LOG_FORMAT", "JSON"),
+        (
+            "WEBHOOK_URL",
+            "https://a.example.com/hook, http://10.0.0.2:8080/x",
+        ),
+        ("WEBHOOK_SECRET", "0123456789abcdef"),
+    ])
+    .expect("valid");
+    assert!(!c.observe.metrics_enabled);
+    assert_eq!(c.observe.metrics_port, Some(9464));
+    assert_eq!(c.observe.log_format, LogFormat::Json);
+    assert_eq!(
+        c.observe.webhook_urls,
+        ["https://a.example.com/hook", "http://10.0.0.2:8080/x"]
+    );
+
+    let refused: &[(&[(&str, &str)], &str)] = &[
+        (&[("METRICS_PORT", "3009")], "METRICS_PORT=\"3009\""),
+        (&[("METRICS_PORT", "0")], "METRICS_PORT=\"0\""),
+        (&[("METRICS_ENABLED", "maybe")], "METRICS_ENABLED=\"maybe\""),
+        (&[("LOG_FORMAT", "xml")], "LOG_FORMAT=\"xml\""),
+        (
+            &[
+                ("WEBHOOK_URL", "ftp://x/y"),
+                ("WEBHOOK_SECRET", "0123456789abcdef"),
+            ],
+            "WEBHOOK_URL=\"ftp://x/y\"",
+        ),
+        (
+            &[("WEBHOOK_URL", "https://a.example.com/hook")],
+            "WEBHOOK_SECRET",
+        ),
+        (
+            &[
+                ("WEBHOOK_URL", "https://a.example.com/hook"),
+                ("WEBHOOK_SECRET", "short"),
+            ],
+            "WEBHOOK_SECRET",
+        ),
+    ];
+    for (vars, needle) in refused {
+        let err = cfg(vars).expect_err("refused").to_string();
+        assert!(err.contains(needle), "{vars:?}: {err}");
+    }
+}

@@ -48,6 +48,11 @@ pub const KNOWN_VARS: &[&str] = &[
     "RATE_LIMIT_IP_HANDSHAKE",
     "RATE_LIMIT_IP_REST",
     "RATE_LIMIT_IP_GUEST",
+    "METRICS_ENABLED",
+    "METRICS_PORT",
+    "LOG_FORMAT",
+    "WEBHOOK_URL",
+    "WEBHOOK_SECRET",
 ];
 
 /// Whether `name` is one of [`KNOWN_VARS`] (`STUN_SERVER_1`, `STUN_SERVER_2`, … included).

@@ -17,6 +17,7 @@ use super::extract::{ApiJson, ApiQuery, AuthUser};
 use crate::room_code;
 use crate::state::{AppState, EndReason, MeetingEvent};
 use crate::store::{Meeting, MeetingSettings, MeetingStatus, MeetingUpdate, NewMeeting, Topology};
+use crate::webhooks::WebhookEvent;
 
 const TITLE_MAX: usize = 200;
 const DESCRIPTION_MAX: usize = 2000;
@@ -318,6 +319,9 @@ async fn end(
         .await?
         .ok_or_else(|| ended_conflict(&meeting))?;
     tracing::info!(room = %ended.room_id, "meeting ended by its host");
+    let reason = EndReason::HostEnded;
+    let hook = WebhookEvent::MeetingEnded { reason };
+    state.webhooks.emit(&ended.room_id, hook);
     state.publish(MeetingEvent::Ended {
         room_id: ended.room_id.clone(),
         reason: EndReason::HostEnded,
@@ -336,6 +340,11 @@ async fn delete(
         return Err(not_found(&room_id));
     }
     tracing::info!(room = %meeting.room_id, "meeting deleted by its host");
+    if meeting.status != MeetingStatus::Ended {
+        let reason = EndReason::Deleted;
+        let hook = WebhookEvent::MeetingEnded { reason };
+        state.webhooks.emit(&meeting.room_id, hook);
+    }
     state.publish(MeetingEvent::Ended {
         room_id: meeting.room_id.clone(),
         reason: EndReason::Deleted,

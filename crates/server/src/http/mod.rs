@@ -49,6 +49,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api", api)
         .merge(health::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(crate::monitoring::http::record))
         .with_state(state)
 }
 

@@ -194,45 +194,48 @@ impl RedisLive {
         peer: LivePeer,
         limit: usize,
     ) -> Result<Admitted, LiveError> {
-        let (peers, alive) = self.keys(room);
-        let json =
-            serde_json::to_string(&peer).map_err(|e| LiveError::Unavailable(e.to_string()))?;
-        let mut conn = self.cluster.conn.clone();
-        let out: Vec<redis::Value> = self
-            .admit
-            .key(peers)
-            .key(alive)
-            .arg(now_ms())
-            .arg(peer.peer_id.as_str())
-            .arg(peer.user_id.as_str())
-            .arg(json)
-            .arg(limit)
-            .arg(self.alive_until())
-            .arg(self.ttl_secs())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        let admitted = matches!(out.first(), Some(redis::Value::Int(1)));
-        if !admitted {
-            return Err(LiveError::Full { limit });
-        }
-        let present = match out.get(1) {
-            Some(redis::Value::Int(n)) => usize::try_from(*n).unwrap_or(0),
-            _ => 0,
-        };
-        let replaced: Vec<LivePeer> = out[2.min(out.len())..]
-            .iter()
-            .filter_map(|v| redis::from_redis_value::<String>(v.clone()).ok())
-            .filter_map(|s| decode(&s))
-            .collect();
-        for r in &replaced {
-            self.forget_local(room, &r.peer_id);
-        }
-        self.local()
-            .entry(room.clone())
-            .or_default()
-            .insert(peer.peer_id.clone(), peer);
-        Ok(Admitted { replaced, present })
+        timed_redis("admit", async move {
+            let (peers, alive) = self.keys(room);
+            let json =
+                serde_json::to_string(&peer).map_err(|e| LiveError::Unavailable(e.to_string()))?;
+            let mut conn = self.cluster.conn.clone();
+            let out: Vec<redis::Value> = self
+                .admit
+                .key(peers)
+                .key(alive)
+                .arg(now_ms())
+                .arg(peer.peer_id.as_str())
+                .arg(peer.user_id.as_str())
+                .arg(json)
+                .arg(limit)
+                .arg(self.alive_until())
+                .arg(self.ttl_secs())
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            let admitted = matches!(out.first(), Some(redis::Value::Int(1)));
+            if !admitted {
+                return Err(LiveError::Full { limit });
+            }
+            let present = match out.get(1) {
+                Some(redis::Value::Int(n)) => usize::try_from(*n).unwrap_or(0),
+                _ => 0,
+            };
+            let replaced: Vec<LivePeer> = out[2.min(out.len())..]
+                .iter()
+                .filter_map(|v| redis::from_redis_value::<String>(v.clone()).ok())
+                .filter_map(|s| decode(&s))
+                .collect();
+            for r in &replaced {
+                self.forget_local(room, &r.peer_id);
+            }
+            self.local()
+                .entry(room.clone())
+                .or_default()
+                .insert(peer.peer_id.clone(), peer);
+            Ok(Admitted { replaced, present })
+        })
+        .await
     }
 
     pub async fn remove(
@@ -240,49 +243,58 @@ impl RedisLive {
         room: &RoomId,
         peer: &PeerId,
     ) -> Result<Option<(LivePeer, usize)>, LiveError> {
-        self.forget_local(room, peer);
-        let (peers, alive) = self.keys(room);
-        let mut conn = self.cluster.conn.clone();
-        let (raw, remaining): (String, usize) = self
-            .remove
-            .key(peers)
-            .key(alive)
-            .arg(now_ms())
-            .arg(peer.as_str())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(decode(&raw).map(|p| (p, remaining)))
+        timed_redis("remove", async move {
+            self.forget_local(room, peer);
+            let (peers, alive) = self.keys(room);
+            let mut conn = self.cluster.conn.clone();
+            let (raw, remaining): (String, usize) = self
+                .remove
+                .key(peers)
+                .key(alive)
+                .arg(now_ms())
+                .arg(peer.as_str())
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            Ok(decode(&raw).map(|p| (p, remaining)))
+        })
+        .await
     }
 
     pub async fn clear(&self, room: &RoomId) -> Result<Vec<LivePeer>, LiveError> {
-        let gone = self.peers(room).await?;
-        self.local().remove(room);
-        let (peers, alive) = self.keys(room);
-        let mut conn = self.cluster.conn.clone();
-        let _: () = redis::cmd("DEL")
-            .arg(peers)
-            .arg(alive)
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(gone)
+        timed_redis("clear", async move {
+            let gone = self.peers(room).await?;
+            self.local().remove(room);
+            let (peers, alive) = self.keys(room);
+            let mut conn = self.cluster.conn.clone();
+            let _: () = redis::cmd("DEL")
+                .arg(peers)
+                .arg(alive)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            Ok(gone)
+        })
+        .await
     }
 
     pub async fn peers(&self, room: &RoomId) -> Result<Vec<LivePeer>, LiveError> {
-        let (peers, alive) = self.keys(room);
-        let mut conn = self.cluster.conn.clone();
-        let raw: Vec<String> = self
-            .peers
-            .key(peers)
-            .key(alive)
-            .arg(now_ms())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        let mut list: Vec<LivePeer> = raw.iter().filter_map(|s| decode(s)).collect();
-        list.sort_by_key(|p| p.joined_at);
-        Ok(list)
+        timed_redis("peers", async move {
+            let (peers, alive) = self.keys(room);
+            let mut conn = self.cluster.conn.clone();
+            let raw: Vec<String> = self
+                .peers
+                .key(peers)
+                .key(alive)
+                .arg(now_ms())
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            let mut list: Vec<LivePeer> = raw.iter().filter_map(|s| decode(s)).collect();
+            list.sort_by_key(|p| p.joined_at);
+            Ok(list)
+        })
+        .await
     }
 
     pub async fn update(
@@ -291,27 +303,30 @@ impl RedisLive {
         peer: &PeerId,
         change: LiveChange,
     ) -> Result<Option<LivePeer>, LiveError> {
-        let (field, value) = change.field();
-        let (peers, alive) = self.keys(room);
-        let mut conn = self.cluster.conn.clone();
-        let raw: String = self
-            .update
-            .key(peers)
-            .key(alive)
-            .arg(now_ms())
-            .arg(peer.as_str())
-            .arg(field)
-            .arg(if value { "1" } else { "0" })
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        let updated = decode(&raw);
-        if let Some(p) = &updated
-            && let Some(mine) = self.local().get_mut(room).and_then(|m| m.get_mut(peer))
-        {
-            *mine = p.clone();
-        }
-        Ok(updated)
+        timed_redis("update", async move {
+            let (field, value) = change.field();
+            let (peers, alive) = self.keys(room);
+            let mut conn = self.cluster.conn.clone();
+            let raw: String = self
+                .update
+                .key(peers)
+                .key(alive)
+                .arg(now_ms())
+                .arg(peer.as_str())
+                .arg(field)
+                .arg(if value { "1" } else { "0" })
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            let updated = decode(&raw);
+            if let Some(p) = &updated
+                && let Some(mine) = self.local().get_mut(room).and_then(|m| m.get_mut(peer))
+            {
+                *mine = p.clone();
+            }
+            Ok(updated)
+        })
+        .await
     }
 
     /// Refresh this node's participants, once. Re-creates entries Redis lost.
@@ -366,4 +381,14 @@ impl RedisLive {
     pub fn local_rooms(&self) -> HashSet<RoomId> {
         self.local().keys().cloned().collect()
     }
+}
+
+/// Times a registry operation into `redis_operation_duration_seconds{op}` and counts
+/// its failures in `redis_errors_total{op}` (docs/operations.md).
+async fn timed_redis<T>(
+    op: &'static str,
+    f: impl std::future::Future<Output = Result<T, LiveError>>,
+) -> Result<T, LiveError> {
+    use crate::monitoring::names::{REDIS_DURATION, REDIS_ERRORS};
+    crate::monitoring::timed(REDIS_DURATION, REDIS_ERRORS, op, f).await
 }

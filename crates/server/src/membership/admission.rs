@@ -86,6 +86,9 @@ impl Membership {
             joined_at: Utc::now(),
         };
         let admitted = self.live().admit(room, peer.clone(), limit).await?;
+        self.app()
+            .monitor
+            .admitted(room, &peer.peer_id, meeting.topology.as_str());
         let mut replaced = Vec::with_capacity(admitted.replaced.len());
         for old in admitted.replaced {
             replaced.push(self.departed(room, old, LeaveWhy::Replaced).await);

@@ -21,6 +21,20 @@ pub enum LeaveWhy {
     Refused,
 }
 
+impl LeaveWhy {
+    /// The `reason` label of `leaves_total`, and the webhook's `reason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeaveWhy::Left => "left",
+            LeaveWhy::Disconnected => "disconnected",
+            LeaveWhy::Replaced => "replaced",
+            LeaveWhy::Removed => "removed",
+            LeaveWhy::MediaFailed => "media_failed",
+            LeaveWhy::Refused => "refused",
+        }
+    }
+}
+
 /// A connection that is out of its meeting: registry, media and history are done; the
 /// meeting is told by the caller (`participant-left`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,8 +60,13 @@ impl Membership {
     pub async fn leave(&self, room: &RoomId, peer: &PeerId, why: LeaveWhy) -> Option<Departure> {
         match self.live().remove(room, peer).await {
             Ok(Some((gone, _remaining))) => Some(self.departed(room, gone, why).await),
-            Ok(None) => None,
+            Ok(None) => {
+                // Taken out elsewhere (another node ended the meeting): not here any more.
+                self.app().monitor.departed(peer);
+                None
+            }
             Err(e) => {
+                self.app().monitor.departed(peer);
                 tracing::warn!(room = %room, peer = %peer, error = %e, "could not remove a participant from the registry");
                 self.leave_media(peer);
                 None
@@ -58,7 +77,11 @@ impl Membership {
     /// Everything that follows a connection's removal from the registry.
     pub(super) async fn departed(&self, room: &RoomId, gone: LivePeer, why: LeaveWhy) -> Departure {
         self.leave_media(&gone.peer_id);
-        records::left(self, room, &gone).await;
+        // A refused join was never announced as joined: no `participant_left` either.
+        let hook = (why != LeaveWhy::Refused).then(|| why.as_str());
+        records::left(self, room, &gone, hook).await;
+        self.app().monitor.departed(&gone.peer_id);
+        metrics::counter!(crate::monitoring::names::LEAVES, "reason" => why.as_str()).increment(1);
         tracing::info!(room = %room, peer = %gone.peer_id, ?why, "left");
         Departure {
             room: room.clone(),
@@ -125,8 +148,12 @@ impl Membership {
         });
         for p in &gone {
             self.leave_media(&p.peer_id);
-            records::left(self, room, p).await;
+            records::left(self, room, p, Some("meeting_ended")).await;
         }
+        let monitor = &self.app().monitor;
+        monitor.meeting_cleared(room);
+        metrics::counter!(crate::monitoring::names::LEAVES, "reason" => "meeting_ended")
+            .increment(gone.len() as u64);
         self.close_media(room);
         tracing::info!(room = %room, reason = reason.as_str(), participants = gone.len(), "meeting ended");
         gone

@@ -15,6 +15,7 @@ use super::{Membership, MembershipError};
 use crate::live::LivePeer;
 pub use crate::store::Topology;
 use crate::store::{JoinRecord, MeetingStatus, StoreError};
+use crate::webhooks::{WebhookEvent, WebhookParticipant};
 
 /// The parts of a meeting that membership and the signaling need, and its JSON for the
 /// client.
@@ -84,8 +85,21 @@ pub(super) async fn joined(
         is_host: peer.is_host,
         admitted: u32::try_from(admitted).unwrap_or(u32::MAX),
     };
-    match m.app().store.record_join(room, record, Utc::now()).await {
-        Ok(_) => Ok(()),
+    match m
+        .app()
+        .store
+        .record_join_outcome(room, record, Utc::now())
+        .await
+    {
+        Ok(outcome) => {
+            let hooks = &m.app().webhooks;
+            if outcome.started {
+                hooks.emit(room, WebhookEvent::MeetingStarted {});
+            }
+            let participant = webhook_participant(peer);
+            hooks.emit(room, WebhookEvent::ParticipantJoined { participant });
+            Ok(())
+        }
         Err(StoreError::MeetingClosed) => Err(MembershipError::MeetingEnded),
         Err(StoreError::UserRemoved) => Err(MembershipError::Removed),
         Err(e) => {
@@ -95,8 +109,39 @@ pub(super) async fn joined(
     }
 }
 
-/// Write the leave to the history (best effort).
-pub(super) async fn left(m: &Membership, room: &RoomId, peer: &LivePeer) {
+/// A connection as webhooks show it.
+fn webhook_participant(peer: &LivePeer) -> WebhookParticipant {
+    WebhookParticipant {
+        user_id: peer.user_id.clone(),
+        peer_id: peer.peer_id.clone(),
+        name: peer.user_name.clone(),
+        is_host: peer.is_host,
+        joined_at: peer.joined_at,
+    }
+}
+
+/// Write the leave to the history (best effort), and tell the webhooks why it left
+/// (`hook`: a `LeaveWhy`'s name, or `meeting_ended`; `None`: no webhook). Called once
+/// per connection, by whoever took it out of the live registry.
+pub(super) async fn left(
+    m: &Membership,
+    room: &RoomId,
+    peer: &LivePeer,
+    hook: Option<&'static str>,
+) {
+    if let Some(reason) = hook {
+        let now = Utc::now();
+        let duration_seconds = (now - peer.joined_at).num_milliseconds().max(0) as f64 / 1000.0;
+        let participant = webhook_participant(peer);
+        m.app().webhooks.emit(
+            room,
+            WebhookEvent::ParticipantLeft {
+                participant,
+                reason,
+                duration_seconds,
+            },
+        );
+    }
     if let Err(e) = m
         .app()
         .store
@@ -148,12 +193,20 @@ pub(super) async fn allowed(
         .map_err(MembershipError::Store)
 }
 
-/// The host ended the meeting.
+/// The host ended the meeting. `meeting_ended` goes out from here only if this call
+/// ended it (a racing REST end or TTL sweep may have).
 pub(super) async fn ended(m: &Membership, room: &RoomId) -> Result<(), MembershipError> {
-    m.app()
+    let ended = m
+        .app()
         .store
         .end_meeting(room, EndReason::HostEnded.as_str(), Utc::now())
         .await
-        .map(|_| ())
-        .map_err(MembershipError::Store)
+        .map_err(MembershipError::Store)?;
+    if ended.is_some() {
+        let reason = EndReason::HostEnded;
+        m.app()
+            .webhooks
+            .emit(room, WebhookEvent::MeetingEnded { reason });
+    }
+    Ok(())
 }

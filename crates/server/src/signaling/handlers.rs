@@ -85,6 +85,7 @@ async fn authenticate<A: Adapter>(
     // handler, so a client that emits right after connecting (the web client's
     // `join-meeting`) could reach a socket without handlers: no handler, no ack.
     register_events(&s);
+    metrics::gauge!(crate::monitoring::names::SOCKETS_CONNECTED).increment(1.0);
     Ok(())
 }
 
@@ -168,6 +169,7 @@ async fn join_meeting<A: Adapter>(
     data: Payload,
     ack: AckSender<A>,
 ) {
+    let arrived = std::time::Instant::now();
     let result = async {
         let session = session(&s)?;
         let _turn = session.turn().await;
@@ -176,8 +178,16 @@ async fn join_meeting<A: Adapter>(
     .await
     .map_err(ErrorBody::from);
     if let Err(error) = &result {
+        // Logged once here, with who asked, so that a user's report can be found.
+        let user = session(&s).map(|x| x.user.to_string()).unwrap_or_default();
+        tracing::info!(user, socket = %s.id, code = error.code.as_str(), error = %error.message, "join-meeting refused");
         original::join_failed(&s, error);
     }
+    let outcome = match &result {
+        Ok(d) => Ok((&d.peer_id, d.topology.as_str())),
+        Err(e) => Err(e.code.as_str()),
+    };
+    sig.app().monitor.join_finished(arrived, outcome);
     answer_with(ack, result);
 }
 
@@ -332,6 +342,7 @@ async fn leave_meeting<A: Adapter>(
 
 async fn on_disconnect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig): State<Signaling>) {
     let Ok(session) = session(&s) else { return };
+    metrics::gauge!(crate::monitoring::names::SOCKETS_CONNECTED).decrement(1.0);
     session.closed().cancel();
     // After any join still running for this socket: what it admitted is left here.
     let _turn = session.turn().await;

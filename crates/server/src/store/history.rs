@@ -7,8 +7,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{
-    JoinRecord, MeetingStats, MeetingStatus, ParticipantRecord, Store, StoreError, opt_time, time,
-    to_u32,
+    JoinRecord, JoinRecorded, MeetingStats, MeetingStatus, ParticipantRecord, Store, StoreError,
+    opt_time, time, to_u32,
 };
 
 impl Store {
@@ -27,79 +27,98 @@ impl Store {
         join: JoinRecord,
         now: DateTime<Utc>,
     ) -> Result<u32, StoreError> {
-        let now_ms = now.timestamp_millis();
-        let mut tx = self.pool.begin().await?;
-        // Lock the meeting row first: concurrent joins, leaves and the end of one meeting
-        // then run one after the other, so each statement below sees the others'
-        // committed rows (PostgreSQL READ COMMITTED takes a fresh snapshot per statement;
-        // SQLite has one writer at a time anyway). Without it two joins could both count
-        // 1, or a join could miss the end that closed every row.
-        lock_meeting(&mut tx, room, now_ms).await?;
-        let status: Option<String> = sqlx::query("SELECT status FROM meetings WHERE room_id = $1")
-            .bind(room.as_str())
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
-        if status.is_none_or(|s| s == MeetingStatus::Ended.as_str()) {
-            tx.rollback().await?;
-            return Err(StoreError::MeetingClosed);
-        }
-        // Checked here, under the meeting's lock, as well as before the admission: a
-        // removal that lands while this join is on its way still holds.
-        if !join.is_host && removed(&mut tx, room, &join.user_id).await? {
-            tx.rollback().await?;
-            return Err(StoreError::UserRemoved);
-        }
-        let left_at: Option<i64> =
-            sqlx::query("SELECT left_at FROM early_leaves WHERE peer_id = $1 AND room_id = $2")
-                .bind(join.peer_id.as_str())
+        Ok(self.record_join_outcome(room, join, now).await?.present)
+    }
+
+    /// [`Store::record_join`], also telling whether this join started the meeting
+    /// (moved it from scheduled to active, under the meeting row's lock: exactly one
+    /// join does, however many nodes race).
+    pub async fn record_join_outcome(
+        &self,
+        room: &RoomId,
+        join: JoinRecord,
+        now: DateTime<Utc>,
+    ) -> Result<JoinRecorded, StoreError> {
+        super::timed_db("record_join", async move {
+            let now_ms = now.timestamp_millis();
+            let mut tx = self.pool.begin().await?;
+            // Lock the meeting row first: concurrent joins, leaves and the end of one meeting
+            // then run one after the other, so each statement below sees the others'
+            // committed rows (PostgreSQL READ COMMITTED takes a fresh snapshot per statement;
+            // SQLite has one writer at a time anyway). Without it two joins could both count
+            // 1, or a join could miss the end that closed every row.
+            lock_meeting(&mut tx, room, now_ms).await?;
+            let status: Option<String> = sqlx::query("SELECT status FROM meetings WHERE room_id = $1")
                 .bind(room.as_str())
                 .fetch_optional(&mut *tx)
                 .await?
                 .map(|r| r.try_get(0))
                 .transpose()?;
-        if left_at.is_some() {
-            sqlx::query("DELETE FROM early_leaves WHERE peer_id = $1")
-                .bind(join.peer_id.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
-        let inserted = sqlx::query(
-            "INSERT INTO participants (room_id, user_id, peer_id, user_name, user_picture, is_host, joined_at, left_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (peer_id) DO NOTHING",
-        )
-        .bind(room.as_str())
-        .bind(join.user_id.as_str())
-        .bind(join.peer_id.as_str())
-        .bind(&join.user_name)
-        .bind(join.user_picture.as_deref())
-        .bind(i64::from(join.is_host))
-        .bind(now_ms)
-        .bind(left_at.map(|t| t.max(now_ms)))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let present = count_present(&mut tx, room).await?;
-        // A row written closed (or not at all) does not make the meeting occupied; the
-        // peak is the live registry's count at admission, never more than the cap, and
-        // not the open rows, which briefly include a connection that is leaving.
-        let occupied = inserted > 0 && left_at.is_none();
-        sqlx::query(
-            "UPDATE meetings SET status = CASE WHEN status = 'scheduled' THEN 'active' ELSE status END, \
-             started_at = COALESCE(started_at, $2), \
-             empty_since = CASE WHEN $4 = 1 THEN NULL ELSE empty_since END, \
-             peak_participants = CASE WHEN peak_participants < $3 THEN $3 ELSE peak_participants END \
-             WHERE room_id = $1",
-        )
-        .bind(room.as_str())
-        .bind(now_ms)
-        .bind(i64::from(join.admitted))
-        .bind(i64::from(occupied))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(to_u32(present))
+            let started = status.as_deref() == Some(MeetingStatus::Scheduled.as_str());
+            if status.is_none_or(|s| s == MeetingStatus::Ended.as_str()) {
+                tx.rollback().await?;
+                return Err(StoreError::MeetingClosed);
+            }
+            // Checked here, under the meeting's lock, as well as before the admission: a
+            // removal that lands while this join is on its way still holds.
+            if !join.is_host && removed(&mut tx, room, &join.user_id).await? {
+                tx.rollback().await?;
+                return Err(StoreError::UserRemoved);
+            }
+            let left_at: Option<i64> =
+                sqlx::query("SELECT left_at FROM early_leaves WHERE peer_id = $1 AND room_id = $2")
+                    .bind(join.peer_id.as_str())
+                    .bind(room.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| r.try_get(0))
+                    .transpose()?;
+            if left_at.is_some() {
+                sqlx::query("DELETE FROM early_leaves WHERE peer_id = $1")
+                    .bind(join.peer_id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let inserted = sqlx::query(
+                "INSERT INTO participants (room_id, user_id, peer_id, user_name, user_picture, is_host, joined_at, left_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (peer_id) DO NOTHING",
+            )
+            .bind(room.as_str())
+            .bind(join.user_id.as_str())
+            .bind(join.peer_id.as_str())
+            .bind(&join.user_name)
+            .bind(join.user_picture.as_deref())
+            .bind(i64::from(join.is_host))
+            .bind(now_ms)
+            .bind(left_at.map(|t| t.max(now_ms)))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let present = count_present(&mut tx, room).await?;
+            // A row written closed (or not at all) does not make the meeting occupied; the
+            // peak is the live registry's count at admission, never more than the cap, and
+            // not the open rows, which briefly include a connection that is leaving.
+            let occupied = inserted > 0 && left_at.is_none();
+            sqlx::query(
+                "UPDATE meetings SET status = CASE WHEN status = 'scheduled' THEN 'active' ELSE status END, \
+                 started_at = COALESCE(started_at, $2), \
+                 empty_since = CASE WHEN $4 = 1 THEN NULL ELSE empty_since END, \
+                 peak_participants = CASE WHEN peak_participants < $3 THEN $3 ELSE peak_participants END \
+                 WHERE room_id = $1",
+            )
+            .bind(room.as_str())
+            .bind(now_ms)
+            .bind(i64::from(join.admitted))
+            .bind(i64::from(occupied))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(JoinRecorded {
+                present: to_u32(present),
+                started,
+            })
+        })
+        .await
     }
 
     /// A connection left. Returns how many remain; at zero the idle clock starts.
@@ -111,46 +130,49 @@ impl Store {
         peer: &PeerId,
         now: DateTime<Utc>,
     ) -> Result<u32, StoreError> {
-        let now_ms = now.timestamp_millis();
-        let mut tx = self.pool.begin().await?;
-        // See `record_join`: without the lock, the last two leaving together could each
-        // see the other still present, and the idle clock would never start.
-        lock_meeting(&mut tx, room, now_ms).await?;
-        let closed = sqlx::query("UPDATE participants SET left_at = $3 WHERE room_id = $1 AND peer_id = $2 AND left_at IS NULL")
-            .bind(room.as_str())
-            .bind(peer.as_str())
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if closed == 0 {
-            // No open row: either it is closed already (a second leave), or its join has
-            // not been written yet. Only the latter is noted, and only while the meeting
-            // runs (a join of an ended meeting is refused and would never consume it).
-            sqlx::query(
-                "INSERT INTO early_leaves (peer_id, room_id, left_at) \
-                 SELECT $2, room_id, $3 FROM meetings WHERE room_id = $1 AND status <> 'ended' \
-                 AND NOT EXISTS (SELECT 1 FROM participants WHERE peer_id = $2) \
-                 ON CONFLICT (peer_id) DO NOTHING",
-            )
-            .bind(room.as_str())
-            .bind(peer.as_str())
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let present = count_present(&mut tx, room).await?;
-        if present == 0 {
-            sqlx::query(
-                "UPDATE meetings SET empty_since = COALESCE(empty_since, $2) WHERE room_id = $1",
-            )
-            .bind(room.as_str())
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(to_u32(present))
+        super::timed_db("record_leave", async move {
+            let now_ms = now.timestamp_millis();
+            let mut tx = self.pool.begin().await?;
+            // See `record_join`: without the lock, the last two leaving together could each
+            // see the other still present, and the idle clock would never start.
+            lock_meeting(&mut tx, room, now_ms).await?;
+            let closed = sqlx::query("UPDATE participants SET left_at = $3 WHERE room_id = $1 AND peer_id = $2 AND left_at IS NULL")
+                .bind(room.as_str())
+                .bind(peer.as_str())
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if closed == 0 {
+                // No open row: either it is closed already (a second leave), or its join has
+                // not been written yet. Only the latter is noted, and only while the meeting
+                // runs (a join of an ended meeting is refused and would never consume it).
+                sqlx::query(
+                    "INSERT INTO early_leaves (peer_id, room_id, left_at) \
+                     SELECT $2, room_id, $3 FROM meetings WHERE room_id = $1 AND status <> 'ended' \
+                     AND NOT EXISTS (SELECT 1 FROM participants WHERE peer_id = $2) \
+                     ON CONFLICT (peer_id) DO NOTHING",
+                )
+                .bind(room.as_str())
+                .bind(peer.as_str())
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let present = count_present(&mut tx, room).await?;
+            if present == 0 {
+                sqlx::query(
+                    "UPDATE meetings SET empty_since = COALESCE(empty_since, $2) WHERE room_id = $1",
+                )
+                .bind(room.as_str())
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(to_u32(present))
+        })
+        .await
     }
 
     /// The host removed `user`: their joins are refused until [`Store::allow_user`].
@@ -193,13 +215,17 @@ impl Store {
 
     /// Whether the host removed `user` from the meeting (and has not let them back).
     pub async fn is_removed(&self, room: &RoomId, user: &UserId) -> Result<bool, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        let row = sqlx::query("SELECT 1 FROM removed_users WHERE room_id = $1 AND user_id = $2")
-            .bind(room.as_str())
-            .bind(user.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
-        Ok(row.is_some())
+        super::timed_db("is_removed", async move {
+            let mut conn = self.pool.acquire().await?;
+            let row =
+                sqlx::query("SELECT 1 FROM removed_users WHERE room_id = $1 AND user_id = $2")
+                    .bind(room.as_str())
+                    .bind(user.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            Ok(row.is_some())
+        })
+        .await
     }
 
     /// Who is in the meeting now, in join order.

@@ -22,69 +22,75 @@ impl Store {
         m: NewMeeting,
         now: DateTime<Utc>,
     ) -> Result<Meeting, StoreError> {
-        let settings = serde_json::to_string(&m.settings).map_err(|e| StoreError::Corrupt {
-            table: "meetings",
-            detail: e.to_string(),
-        })?;
-        let now_ms = now.timestamp_millis();
-        // A meeting idles from its scheduled time (or creation) until somebody joins.
-        let empty_since = m
-            .scheduled_at
-            .map(|t| t.timestamp_millis().max(now_ms))
-            .unwrap_or(now_ms);
-        let mut last_err = None;
-        for _ in 0..5 {
-            let room_id = room_code::generate();
-            let res = sqlx::query(
-                "INSERT INTO meetings (room_id, title, description, host_id, status, max_participants, settings, topology, \
-                 scheduled_at, created_at, updated_at, last_activity_at, empty_since, peak_participants) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10, $11, 0)",
-            )
-            .bind(room_id.as_str())
-            .bind(&m.title)
-            .bind(&m.description)
-            .bind(m.host_id.as_str())
-            .bind(MeetingStatus::Scheduled.as_str())
-            .bind(i64::from(m.max_participants))
-            .bind(&settings)
-            .bind(m.topology.as_str())
-            .bind(m.scheduled_at.map(|t| t.timestamp_millis()))
-            .bind(now_ms)
-            .bind(empty_since)
-            .execute(&self.pool)
-            .await;
-            match res {
-                Ok(_) => {
-                    return self
-                        .get_meeting(&room_id)
-                        .await?
-                        .ok_or(StoreError::Corrupt {
-                            table: "meetings",
-                            detail: "inserted row vanished".into(),
-                        });
-                }
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                    last_err = Some(sqlx::Error::Database(e))
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(last_err
-            .map(StoreError::from)
-            .unwrap_or(StoreError::Corrupt {
+        super::timed_db("create_meeting", async move {
+            let settings = serde_json::to_string(&m.settings).map_err(|e| StoreError::Corrupt {
                 table: "meetings",
-                detail: "no free id".into(),
-            }))
+                detail: e.to_string(),
+            })?;
+            let now_ms = now.timestamp_millis();
+            // A meeting idles from its scheduled time (or creation) until somebody joins.
+            let empty_since = m
+                .scheduled_at
+                .map(|t| t.timestamp_millis().max(now_ms))
+                .unwrap_or(now_ms);
+            let mut last_err = None;
+            for _ in 0..5 {
+                let room_id = room_code::generate();
+                let res = sqlx::query(
+                    "INSERT INTO meetings (room_id, title, description, host_id, status, max_participants, settings, topology, \
+                     scheduled_at, created_at, updated_at, last_activity_at, empty_since, peak_participants) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10, $11, 0)",
+                )
+                .bind(room_id.as_str())
+                .bind(&m.title)
+                .bind(&m.description)
+                .bind(m.host_id.as_str())
+                .bind(MeetingStatus::Scheduled.as_str())
+                .bind(i64::from(m.max_participants))
+                .bind(&settings)
+                .bind(m.topology.as_str())
+                .bind(m.scheduled_at.map(|t| t.timestamp_millis()))
+                .bind(now_ms)
+                .bind(empty_since)
+                .execute(&self.pool)
+                .await;
+                match res {
+                    Ok(_) => {
+                        return self
+                            .get_meeting(&room_id)
+                            .await?
+                            .ok_or(StoreError::Corrupt {
+                                table: "meetings",
+                                detail: "inserted row vanished".into(),
+                            });
+                    }
+                    Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                        last_err = Some(sqlx::Error::Database(e))
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(last_err
+                .map(StoreError::from)
+                .unwrap_or(StoreError::Corrupt {
+                    table: "meetings",
+                    detail: "no free id".into(),
+                }))
+        })
+        .await
     }
 
     pub async fn get_meeting(&self, room: &RoomId) -> Result<Option<Meeting>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {MEETING_COLUMNS} FROM meetings WHERE room_id = $1"
-        )))
-        .bind(room.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| meeting_from_row(&r, Utc::now())).transpose()
+        super::timed_db("get_meeting", async move {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {MEETING_COLUMNS} FROM meetings WHERE room_id = $1"
+            )))
+            .bind(room.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+            row.map(|r| meeting_from_row(&r, Utc::now())).transpose()
+        })
+        .await
     }
 
     /// Applies `update`; `None` if there is no such meeting.
@@ -94,37 +100,40 @@ impl Store {
         update: MeetingUpdate,
         now: DateTime<Utc>,
     ) -> Result<Option<Meeting>, StoreError> {
-        let Some(current) = self.get_meeting(room).await? else {
-            return Ok(None);
-        };
-        let settings = update.settings.unwrap_or(current.settings);
-        let settings = serde_json::to_string(&settings).map_err(|e| StoreError::Corrupt {
-            table: "meetings",
-            detail: e.to_string(),
-        })?;
-        let scheduled_at = update.scheduled_at.or(current.scheduled_at);
-        // Moving a not-yet-started meeting moves its idle clock with it.
-        let empty_since = match (current.status, update.scheduled_at) {
-            (MeetingStatus::Scheduled, Some(t)) => {
-                Some(t.timestamp_millis().max(now.timestamp_millis()))
-            }
-            _ => current.empty_since.map(|t| t.timestamp_millis()),
-        };
-        sqlx::query(
-            "UPDATE meetings SET title = $2, description = $3, max_participants = $4, settings = $5, scheduled_at = $6, \
-             empty_since = $7, updated_at = $8 WHERE room_id = $1",
-        )
-        .bind(room.as_str())
-        .bind(update.title.unwrap_or(current.title))
-        .bind(update.description.unwrap_or(current.description))
-        .bind(i64::from(update.max_participants.unwrap_or(current.max_participants)))
-        .bind(settings)
-        .bind(scheduled_at.map(|t| t.timestamp_millis()))
-        .bind(empty_since)
-        .bind(now.timestamp_millis())
-        .execute(&self.pool)
-        .await?;
-        self.get_meeting(room).await
+        super::timed_db("update_meeting", async move {
+            let Some(current) = self.get_meeting(room).await? else {
+                return Ok(None);
+            };
+            let settings = update.settings.unwrap_or(current.settings);
+            let settings = serde_json::to_string(&settings).map_err(|e| StoreError::Corrupt {
+                table: "meetings",
+                detail: e.to_string(),
+            })?;
+            let scheduled_at = update.scheduled_at.or(current.scheduled_at);
+            // Moving a not-yet-started meeting moves its idle clock with it.
+            let empty_since = match (current.status, update.scheduled_at) {
+                (MeetingStatus::Scheduled, Some(t)) => {
+                    Some(t.timestamp_millis().max(now.timestamp_millis()))
+                }
+                _ => current.empty_since.map(|t| t.timestamp_millis()),
+            };
+            sqlx::query(
+                "UPDATE meetings SET title = $2, description = $3, max_participants = $4, settings = $5, scheduled_at = $6, \
+                 empty_since = $7, updated_at = $8 WHERE room_id = $1",
+            )
+            .bind(room.as_str())
+            .bind(update.title.unwrap_or(current.title))
+            .bind(update.description.unwrap_or(current.description))
+            .bind(i64::from(update.max_participants.unwrap_or(current.max_participants)))
+            .bind(settings)
+            .bind(scheduled_at.map(|t| t.timestamp_millis()))
+            .bind(empty_since)
+            .bind(now.timestamp_millis())
+            .execute(&self.pool)
+            .await?;
+            self.get_meeting(room).await
+        })
+        .await
     }
 
     /// Marks the meeting active (first join); a no-op if it already is or has ended.
@@ -148,34 +157,37 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Meeting>, StoreError> {
-        let now_ms = now.timestamp_millis();
-        let mut tx = self.pool.begin().await?;
-        let changed = sqlx::query(
-            "UPDATE meetings SET status = 'ended', ended_at = $2, end_reason = $3, updated_at = $2, \
-             empty_since = COALESCE(empty_since, $2) WHERE room_id = $1 AND status <> 'ended'",
-        )
-        .bind(room.as_str())
-        .bind(now_ms)
-        .bind(reason)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        sqlx::query("UPDATE participants SET left_at = $2 WHERE room_id = $1 AND left_at IS NULL")
+        super::timed_db("end_meeting", async move {
+            let now_ms = now.timestamp_millis();
+            let mut tx = self.pool.begin().await?;
+            let changed = sqlx::query(
+                "UPDATE meetings SET status = 'ended', ended_at = $2, end_reason = $3, updated_at = $2, \
+                 empty_since = COALESCE(empty_since, $2) WHERE room_id = $1 AND status <> 'ended'",
+            )
             .bind(room.as_str())
             .bind(now_ms)
+            .bind(reason)
             .execute(&mut *tx)
-            .await?;
-        // Joins of an ended meeting are refused, so no join will consume these.
-        sqlx::query("DELETE FROM early_leaves WHERE room_id = $1")
-            .bind(room.as_str())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        self.get_meeting(room).await
+            .await?
+            .rows_affected();
+            if changed == 0 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            sqlx::query("UPDATE participants SET left_at = $2 WHERE room_id = $1 AND left_at IS NULL")
+                .bind(room.as_str())
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            // Joins of an ended meeting are refused, so no join will consume these.
+            sqlx::query("DELETE FROM early_leaves WHERE room_id = $1")
+                .bind(room.as_str())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            self.get_meeting(room).await
+        })
+        .await
     }
 
     /// Deletes the meeting and its history; false if there was none.

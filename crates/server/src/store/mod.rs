@@ -155,3 +155,13 @@ fn time(ms: i64, table: &'static str) -> Result<DateTime<Utc>, StoreError> {
 fn opt_time(ms: Option<i64>, table: &'static str) -> Result<Option<DateTime<Utc>>, StoreError> {
     ms.map(|t| time(t, table)).transpose()
 }
+
+/// Times a store operation into `db_operation_duration_seconds{op}` and counts its
+/// failures in `db_errors_total{op}` (docs/operations.md).
+async fn timed_db<T>(
+    op: &'static str,
+    f: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    use crate::monitoring::names::{DB_DURATION, DB_ERRORS};
+    crate::monitoring::timed(DB_DURATION, DB_ERRORS, op, f).await
+}

@@ -158,6 +158,15 @@ pub struct MeetingUpdate {
     pub scheduled_at: Option<DateTime<Utc>>,
 }
 
+/// What [`crate::store::Store::record_join_outcome`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JoinRecorded {
+    /// Connections in the meeting now.
+    pub present: u32,
+    /// This join moved the meeting from scheduled to active.
+    pub started: bool,
+}
+
 /// A connection entering a meeting (from the signaling's `join-meeting`).
 #[derive(Clone, Debug)]
 pub struct JoinRecord {

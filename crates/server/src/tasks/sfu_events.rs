@@ -54,6 +54,9 @@ pub async fn pump<A: Adapter>(io: SocketIo<A>, membership: Membership, mut event
                 state,
             } => {
                 tracing::debug!(room = %room, peer = %participant, ?state, "media connection state");
+                if state == meeting_sfu::ConnectionState::Connected {
+                    membership.app().monitor.media_connected(&participant);
+                }
             }
             SfuEvent::PublicationAdded {
                 room,

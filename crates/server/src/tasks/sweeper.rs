@@ -26,6 +26,9 @@ pub async fn run(state: AppState) {
             Ok(ended) => {
                 for m in ended {
                     tracing::info!(room = %m.room_id, ttl_secs = ttl.as_secs(), "meeting ended: empty longer than MEETING_TTL");
+                    let reason = EndReason::Ttl;
+                    let hook = crate::webhooks::WebhookEvent::MeetingEnded { reason };
+                    state.webhooks.emit(&m.room_id, hook);
                     state.publish(MeetingEvent::Ended {
                         room_id: m.room_id,
                         reason: EndReason::Ttl,

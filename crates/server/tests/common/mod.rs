@@ -155,10 +155,32 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config: Config) -> TestServer {
+        TestServer::start_with(config, None).await
+    }
+
+    /// A node of a cluster: [`TestServer::start`] joined to Redis at `REDIS_URL` with
+    /// the configuration's `REDIS_KEY_PREFIX`, as `meeting_service::serve` does.
+    pub async fn start_in_cluster(config: Config) -> TestServer {
+        let url = config
+            .redis_url
+            .clone()
+            .expect("REDIS_URL in the test configuration");
+        let cluster = meeting_service::cluster::Cluster::connect(&url, &config.redis_prefix)
+            .await
+            .expect("Redis on 127.0.0.1:6379");
+        TestServer::start_with(config, Some(cluster)).await
+    }
+
+    async fn start_with(
+        config: Config,
+        cluster: Option<meeting_service::cluster::Cluster>,
+    ) -> TestServer {
         let store = Store::connect(&config.database_url)
             .await
             .expect("database");
-        let state = AppState::new(config, store, None, CancellationToken::new()).expect("state");
+        let mut state =
+            AppState::new(config, store, None, CancellationToken::new()).expect("state");
+        state.cluster = cluster;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let handle = tokio::spawn(meeting_service::run(
