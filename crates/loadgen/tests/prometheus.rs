@@ -352,14 +352,6 @@ fn the_dashboard_queries_only_metrics_the_server_exports() {
     // A short meeting first, so that the series recorded on first use exist.
     let server = start_server();
     run_meeting(&server, 2, 2);
-    let (status, page) = http_get(server.port, "/metrics").expect("/metrics answers");
-    assert_eq!(status, 200);
-    let exported: BTreeSet<String> = page
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| l.split(['{', ' ']).next())
-        .map(str::to_owned)
-        .collect();
     // Series that appear on first use only, which a short meeting on one node without
     // Redis or webhooks does not reach: each must still be a name the server records
     // (monitoring/names.rs).
@@ -379,10 +371,30 @@ fn the_dashboard_queries_only_metrics_the_server_exports() {
             "{base} is not a recorded metric"
         );
     }
-    let missing: Vec<_> = wanted
-        .iter()
-        .filter(|n| !exported.contains(*n) && !ON_FIRST_USE.contains(&n.as_str()))
-        .collect();
+    // The load tool's participants leave as it exits; the server records their leaves
+    // when it notices: poll (bounded) until nothing is missing or time is up.
+    let scrape = || -> BTreeSet<String> {
+        let (status, page) = http_get(server.port, "/metrics").expect("/metrics answers");
+        assert_eq!(status, 200);
+        page.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .map(str::to_owned)
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (missing, exported) = loop {
+        let exported = scrape();
+        let missing: Vec<String> = wanted
+            .iter()
+            .filter(|n| !exported.contains(*n) && !ON_FIRST_USE.contains(&n.as_str()))
+            .cloned()
+            .collect();
+        if missing.is_empty() || Instant::now() > deadline {
+            break (missing, exported);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert!(
         missing.is_empty(),
         "the dashboard queries metrics /metrics does not have: {missing:?}\nexported: {exported:?}"
