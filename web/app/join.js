@@ -1,5 +1,6 @@
 // Joining a meeting: devices, the signaling socket, `join-meeting`, then the media
 // connection of the meeting's topology (SFU or mesh).
+import { resetRecording, wireRecording } from "./recording.js";
 import { M, session, setState, audioTrack, videoTrack } from "./state.js";
 import { $, banner, fail, hideBanner, show } from "./ui.js";
 import { ensureToken, linkToken, linkTokenRefused } from "./identity.js";
@@ -66,6 +67,9 @@ export async function join(name, wantAudio, wantVideo) {
     }
     const sio = session.sio;
     wireEvents(sio, { rejoin });
+    // Before the join: a running recording is announced to a joiner ahead of the ack.
+    resetRecording();
+    wireRecording(sio);
     M.timings.joinEmit = performance.now();
     const ack = await sio.emit("join-meeting", {
       roomId: M.roomId,

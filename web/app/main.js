@@ -18,6 +18,7 @@
 //   lifecycle.js     ending a call
 //   controls.js      mic, camera, screen share, panels, leave, end-for-everyone
 //   chat.js          chat
+//   recording.js     the "Recording" indicator and the host's start/stop
 //   events.js        the server's Socket.IO events
 //   join.js          joining (and rejoining after a media node died)
 //   routing.js       landing and pre-join views
@@ -28,6 +29,7 @@ import { mediaStats } from "./remote-media.js";
 import { initTiles } from "./tiles.js";
 import { initChat } from "./chat.js";
 import { initControls } from "./controls.js";
+import { initRecording } from "./recording.js";
 import { route, initRouting } from "./routing.js";
 
 // First, before anything can copy or send the address: a link's token leaves it.
@@ -38,6 +40,7 @@ initBanner();
 initTiles();
 initChat();
 initControls();
+initRecording();
 initRouting();
 
 window.addEventListener("pagehide", () => {

@@ -23,6 +23,9 @@ export const M = {
   audioEnabled: false,
   videoEnabled: false,
   screenSharing: false,
+  // The meeting's running recording ({ recordingId, startedAtMs }), or null; the last stop.
+  recording: null,
+  lastRecordingStop: null, // { recordingId, reason }
   // performance.now() marks of the last join, for the join-to-first-frame figure.
   timings: { joinEmit: null, joinAck: null, publishSent: null, publishAnswered: null, firstServerOffer: null, iceConnected: null, firstRemoteFrame: null },
   mediaStats: null, // set by main.js (remote-media.js)

@@ -45,6 +45,8 @@ server_event! {
     ChatMessage => "meeting-chat-message",
     MeetingEnded => "meeting:ended",
     MeetingUpdated => "meeting:updated",
+    RecordingStarted => "recording:started",
+    RecordingStopped => "recording:stopped",
     MeetingReplaced => "meeting:replaced",
     MeetingRejoin => "meeting:rejoin",
     MeetingError => "meeting-error",
@@ -203,6 +205,43 @@ pub struct MeetingUpdated {
     /// The meeting as it is now, as the join's ack (`meeting`) and `GET
     /// /api/meetings/:roomId` show it.
     pub meeting: serde_json::Value,
+}
+
+/// `recording:started`, to the meeting when its host starts recording, and to each
+/// participant who joins while it runs: the page shows "Recording" until
+/// `recording:stopped`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingStarted {
+    pub room_id: RoomId,
+    pub recording_id: String,
+    /// UNIX milliseconds.
+    pub started_at_ms: u64,
+}
+
+/// Why a recording stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordingStopReason {
+    /// The host stopped it.
+    Host,
+    /// The meeting ended.
+    MeetingEnded,
+    /// The recordings' disk is full; the meeting goes on without recording.
+    DiskFull,
+    /// Writing the files failed otherwise.
+    WriteError,
+    /// The server shut down.
+    Shutdown,
+}
+
+/// `recording:stopped`, to the meeting.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingStopped {
+    pub room_id: RoomId,
+    pub recording_id: String,
+    pub reason: RecordingStopReason,
 }
 
 /// `meeting:replaced`, to a connection its user's newer connection replaced.

@@ -23,6 +23,8 @@
 //! - [`cluster`]: optional Redis (`REDIS_URL`): this node's connection, room ownership
 //!   across nodes, the Socket.IO adapter's driver. It imports neither [`live`] nor
 //!   [`media`]; they use it.
+//! - [`recording`]: a meeting's tracks to WebM files and a manifest (`RECORDINGS_DIR`),
+//!   off the SFU workers; the host's controls; listing, download, `recording compose`.
 //! - [`web`]: the built-in web client, embedded in the binary.
 //! - [`webhooks`]: signed event posts to `WEBHOOK_URL` from a background queue.
 //! - [`limits`]: rate limits per socket, user and client IP (`RATE_LIMIT_*`).
@@ -58,6 +60,7 @@ pub mod live;
 pub mod media;
 pub mod membership;
 pub mod monitoring;
+pub mod recording;
 pub mod room_code;
 pub mod signaling;
 pub mod state;
@@ -266,6 +269,7 @@ pub fn start_sfu(config: &Config) -> anyhow::Result<(Arc<meeting_sfu::Sfu>, medi
 /// The whole server: database, SFU, listener on `HOST:PORT`, until SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     log_config(&config);
+    recording::check_dir(&config.recordings_dir).map_err(anyhow::Error::msg)?;
     let store = Store::connect(&config.database_url)
         .await
         .with_context(|| {
@@ -325,6 +329,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         });
     }
     run(listener, state.clone(), sfu_events, shutdown_signal()).await?;
+    // Recordings still running get their files closed (a SIGKILL would leave them
+    // playable up to the last frame, but without their index).
+    state
+        .recorder
+        .stop_all(recording::StopReason::Shutdown)
+        .await;
     if let Some(sfu) = &state.sfu {
         sfu.shutdown();
     }

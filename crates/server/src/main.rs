@@ -1,5 +1,6 @@
 //! `meeting-service`: runs the server (default, or `serve`), mints a token (`token`),
-//! checks a deployment (`doctor`) or imports the original service's meetings (`import`).
+//! checks a deployment (`doctor`), imports the original service's meetings (`import`),
+//! or composes a recording (`recording compose`).
 
 use std::process::ExitCode;
 
@@ -48,6 +49,11 @@ enum Command {
     /// Import meetings of the Node.js service into DATABASE_URL (idempotent).
     #[command(subcommand)]
     Import(ImportSource),
+    /// Recordings under RECORDINGS_DIR.
+    Recording {
+        #[command(subcommand)]
+        command: RecordingCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,6 +62,16 @@ enum ImportSource {
     MongoExport {
         /// The exported file.
         file: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RecordingCommand {
+    /// Lay a recording's tracks out as a grid with mixed audio, lined up by its
+    /// manifest's clock, into `composed.webm` beside them (needs the system's ffmpeg).
+    Compose {
+        /// The recording's ID (its directory's name, e.g. 20261201T020500Z-3fa9c1).
+        recording_id: String,
     },
 }
 
@@ -105,6 +121,28 @@ fn main() -> ExitCode {
             }
         }
         Command::Import(ImportSource::MongoExport { file }) => import(&config, &file),
+        Command::Recording {
+            command: RecordingCommand::Compose { recording_id },
+        } => {
+            use meeting_service::recording::compose;
+            let dir = match compose::find(&config.recordings_dir, &recording_id) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("meeting-service recording compose: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match compose::compose(&dir) {
+                Ok(path) => {
+                    println!("{}", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("meeting-service recording compose: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         // Handled above, before the configuration is loaded (doctor reports its errors).
         Command::Doctor { no_udp } => meeting_service::doctor::main(no_udp),
         Command::Serve => {

@@ -33,6 +33,9 @@ pub struct AppState {
     pub monitor: Arc<crate::monitoring::Monitor>,
     /// The webhook queue (`WEBHOOK_URL`); a no-op without URLs.
     pub webhooks: Arc<crate::webhooks::Webhooks>,
+    /// The meetings this node records (`RECORDINGS_DIR`); its notices arrive as
+    /// [`MeetingEvent::Recording`].
+    pub recorder: crate::recording::Recorder,
 }
 
 /// Why a meeting ended: the wire type of `meeting:ended { reason }`.
@@ -44,6 +47,8 @@ pub enum MeetingEvent {
     Ended { room_id: RoomId, reason: EndReason },
     /// The host changed title or settings over REST.
     Updated(Box<Meeting>),
+    /// A recording started or stopped (by the host, or by itself: disk full).
+    Recording(crate::recording::RecordingNotice),
 }
 
 impl AppState {
@@ -64,7 +69,16 @@ impl AppState {
             &config.observe.webhook_urls,
             &config.observe.webhook_secret,
         ));
+        let notify: crate::recording::Notify = {
+            let events = events.clone();
+            Arc::new(move |notice| {
+                let _ = events.send(MeetingEvent::Recording(notice));
+            })
+        };
+        let recorder =
+            crate::recording::Recorder::new(config.recordings_dir.clone(), sfu.clone(), notify);
         Ok(AppState {
+            recorder,
             jwt: Arc::new(JwtKeys::with_claims(
                 &config.jwt_secret,
                 config.jwt_claims.clone(),

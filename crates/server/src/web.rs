@@ -64,6 +64,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         JS,
         include_str!("../../../web/app/routing.js"),
     ),
+    (
+        "app/recording.js",
+        JS,
+        include_str!("../../../web/app/recording.js"),
+    ),
     ("app/sfu.js", JS, include_str!("../../../web/app/sfu.js")),
     (
         "app/state.js",

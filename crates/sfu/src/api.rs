@@ -229,3 +229,75 @@ pub struct OnePortStats {
     /// Datagrams from sources that no STUN request has tied to a worker (dropped).
     pub unrouted: u64,
 }
+
+/// The codec of a recorded packet (the engine negotiates only these two).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RecordedCodec {
+    Opus,
+    Vp8,
+}
+
+/// A sender report's clock: the publisher's wall clock (NTP) at RTP time `rtp_time`
+/// (extended, in the codec's clock rate). Lines up tracks that one sender sent.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SenderClock {
+    pub ntp: std::time::SystemTime,
+    pub rtp_time: u64,
+}
+
+/// One RTP packet of a recorded track, as the publisher sent it (retransmissions
+/// included, in arrival order), handed to the recorder over a [`RecordTap`].
+#[derive(Clone, Debug)]
+pub struct RecordedPacket {
+    pub participant: ParticipantId,
+    pub source: TrackSource,
+    pub codec: RecordedCodec,
+    /// Extended sequence number (no wrap).
+    pub seq: u64,
+    /// Extended RTP timestamp (no wrap), in `clock_rate` units.
+    pub rtp_time: u64,
+    pub clock_rate: u32,
+    pub marker: bool,
+    /// VP8: the first packet of a keyframe (always true for audio).
+    pub keyframe_start: bool,
+    /// The payload (VP8 still has its payload descriptor).
+    pub payload: Arc<[u8]>,
+    pub arrival: std::time::Instant,
+    /// The latest RTCP sender report of this stream, if one arrived.
+    pub sender_clock: Option<SenderClock>,
+}
+
+/// Counters and requests shared between the engine and a recorder.
+#[derive(Debug, Default)]
+pub struct TapStats {
+    /// Packets handed to the recorder.
+    pub sent: std::sync::atomic::AtomicU64,
+    /// Packets dropped because the recorder's queue was full (the worker never waits).
+    pub dropped: std::sync::atomic::AtomicU64,
+    /// Raised by the recorder after a loss it cannot repair: each recorded video
+    /// publication that sees a new value asks its publisher for a keyframe.
+    pub keyframe_requests: std::sync::atomic::AtomicU64,
+}
+
+/// Where a recorded room's packets go: a bounded queue to the recorder's thread, so
+/// that writing files never runs on (or blocks) a worker. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct RecordTap {
+    pub tx: std::sync::mpsc::SyncSender<RecordedPacket>,
+    pub stats: Arc<TapStats>,
+}
+
+impl RecordTap {
+    /// Hand a packet over without waiting: a full queue drops it and counts the drop.
+    pub fn offer(&self, packet: RecordedPacket) {
+        use std::sync::atomic::Ordering::Relaxed;
+        match self.tx.try_send(packet) {
+            Ok(()) => {
+                self.stats.sent.fetch_add(1, Relaxed);
+            }
+            Err(_) => {
+                self.stats.dropped.fetch_add(1, Relaxed);
+            }
+        }
+    }
+}

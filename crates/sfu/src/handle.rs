@@ -1,6 +1,7 @@
 //! [`Sfu`], the handle the server holds: places rooms on workers and turns method
 //! calls into commands on the owning worker's channel.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -9,8 +10,8 @@ use std::thread::JoinHandle;
 use tracing::info;
 
 use crate::api::{
-    EventSink, MidSource, OnePortStats, ParticipantId, Reply, RoomId, SdpAnswer, SfuError,
-    TrackSource, WorkerStats,
+    EventSink, MidSource, OnePortStats, ParticipantId, RecordTap, Reply, RoomId, SdpAnswer,
+    SfuError, TrackSource, WorkerStats,
 };
 use crate::config::SfuConfig;
 use crate::directory::{AlreadyPlaced, Directory, lock};
@@ -24,6 +25,9 @@ pub struct Sfu {
     directory: Arc<Directory>,
     demux: Option<DemuxHandle>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Rooms being recorded: a room placed on a worker later (its first join) gets
+    /// its tap with that join.
+    recordings: Mutex<HashMap<RoomId, RecordTap>>,
 }
 
 impl Sfu {
@@ -35,6 +39,7 @@ impl Sfu {
             directory: started.directory,
             demux: started.demux,
             threads: Mutex::new(started.threads),
+            recordings: Mutex::new(HashMap::new()),
         })
     }
 
@@ -104,6 +109,7 @@ impl Sfu {
                 return;
             }
         };
+        let record = lock(&self.recordings).get(&room).cloned();
         // `placed` holds the directory's rooms lock until the command is queued (see
         // `PlacedJoin`).
         let sent = self.send(
@@ -113,6 +119,7 @@ impl Sfu {
                 participant,
                 offer,
                 sources,
+                record,
                 reply,
             },
         );
@@ -212,6 +219,21 @@ impl Sfu {
     pub fn close_room(&self, room: RoomId) {
         if let Some(w) = self.directory.worker_of_room(&room) {
             self.send(w, Command::CloseRoom { room });
+        }
+    }
+
+    /// Start (`Some`) or stop (`None`) handing `room`'s packets to a recorder. The room
+    /// may not be on a worker yet: its first join brings the tap along.
+    pub fn set_recording(&self, room: RoomId, tap: Option<RecordTap>) {
+        {
+            let mut recordings = lock(&self.recordings);
+            match &tap {
+                Some(t) => recordings.insert(room.clone(), t.clone()),
+                None => recordings.remove(&room),
+            };
+        }
+        if let Some(w) = self.directory.worker_of_room(&room) {
+            self.send(w, Command::Record { room, tap });
         }
     }
 

@@ -76,6 +76,29 @@ pub struct Room {
     /// Published cameras, counted when publications change (`Engine::count_cameras`):
     /// the gallery size that picks the simulcast layer (`forward::gallery_skip`).
     pub cameras: usize,
+    /// Set while the room is recorded: where its packets go (`engine/record.rs`).
+    pub recording: Option<RoomRecording>,
+}
+
+/// A recorded room's tap, and which recording it is (a new one asks every publication
+/// for a keyframe again).
+#[derive(Debug)]
+pub struct RoomRecording {
+    pub tap: crate::api::RecordTap,
+    pub epoch: u64,
+}
+
+/// A publication's part in the room's recording.
+#[derive(Debug, Default)]
+pub struct RecordState {
+    /// The recording epoch this publication was last handed to (0: none yet).
+    pub epoch: u64,
+    /// Video: a keyframe started the recorded stream (on the layer `layer`).
+    pub started: bool,
+    /// The simulcast layer recorded (the highest one available).
+    pub layer: Option<Rid>,
+    /// The recorder's last keyframe request (`TapStats::keyframe_requests`) seen.
+    pub requests_seen: u64,
 }
 
 /// Our offer to a participant that awaits its answer.
@@ -200,6 +223,8 @@ pub struct Publication {
     /// Layer currently chosen for subscribers.
     pub target: Option<Rid>,
     pub keyframe: Vec<KeyframeState>,
+    /// Its part in the room's recording, if the room is recorded.
+    pub record: RecordState,
 }
 
 /// Rate limiting of keyframe requests to a publisher, per layer.

@@ -31,6 +31,8 @@ pub(crate) enum Command {
         participant: ParticipantId,
         offer: String,
         sources: Vec<MidSource>,
+        /// The room's recording, when it is recorded (`Sfu::set_recording`).
+        record: Option<RecordTap>,
         reply: Reply<Result<SdpAnswer, SfuError>>,
     },
     Offer {
@@ -60,6 +62,10 @@ pub(crate) enum Command {
     },
     CloseRoom {
         room: RoomId,
+    },
+    Record {
+        room: RoomId,
+        tap: Option<RecordTap>,
     },
     Shutdown,
 }
@@ -344,11 +350,15 @@ impl Worker {
                 participant,
                 offer,
                 sources,
+                record,
                 reply,
             } => {
                 let result =
                     self.engine
                         .join(now, room.clone(), participant.clone(), &offer, sources);
+                if let Some(tap) = record {
+                    self.engine.adopt_recording(&room, tap);
+                }
                 self.directory.join_handled(
                     self.index,
                     &room,
@@ -396,6 +406,7 @@ impl Worker {
                 self.engine.leave(now, &participant);
             }
             Command::CloseRoom { room } => self.engine.close_room(now, &room),
+            Command::Record { room, tap } => self.engine.set_recording(&room, tap),
             Command::Shutdown => {}
         }
     }

@@ -976,3 +976,107 @@ fn refused_sdp_is_reported_without_parser_internals() {
     assert!(sim.engine.has_participant(&a_id));
     assert_eq!(sim.engine.participant_count(), 1);
 }
+
+/// Recording's tap: a recorded room's packets go to the recorder's queue, each video
+/// track from a keyframe the publishers are asked for; a full queue drops and counts
+/// (the worker never waits) and forwarding goes on; stopping takes the tap away.
+#[test]
+fn a_recorded_room_hands_its_packets_over_from_a_keyframe_and_never_waits() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    use meeting_sfu::{RecordTap, RecordedCodec, TapStats};
+
+    let mut sim = Sim::new();
+    let a = sim.join(|_| {});
+    let b = sim.join(|_| {});
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.everyone_hears_and_sees_everyone(10)
+    }));
+    sim.run(Duration::from_secs(1));
+
+    // A queue of 4: it fills at once, and the engine must not wait for it.
+    let (tx, rx) = std::sync::mpsc::sync_channel(4);
+    let stats = Arc::new(TapStats::default());
+    let room = sim.room.clone();
+    sim.engine.set_recording(
+        &room,
+        Some(RecordTap {
+            tx,
+            stats: stats.clone(),
+        }),
+    );
+    assert!(sim.engine.is_recording(&room));
+    let before = sim.clients[b].frames_from(1, TAG_CAM);
+    sim.run(Duration::from_secs(2));
+    assert_eq!(stats.sent.load(Relaxed), 4);
+    assert!(
+        stats.dropped.load(Relaxed) > 50,
+        "dropped {}",
+        stats.dropped.load(Relaxed)
+    );
+    assert!(
+        sim.clients[b].frames_from(1, TAG_CAM) > before + 20,
+        "forwarding went on while the recorder's queue was full"
+    );
+    drop(rx);
+
+    // A queue that keeps up: every track arrives, video from a keyframe that each
+    // publisher was asked for when the recording started.
+    let (tx, rx) = std::sync::mpsc::sync_channel(100_000);
+    let started = sim.now;
+    sim.engine.set_recording(
+        &room,
+        Some(RecordTap {
+            tx,
+            stats: Arc::new(TapStats::default()),
+        }),
+    );
+    sim.run(Duration::from_secs(2));
+    let packets: Vec<_> = rx.try_iter().collect();
+    for publisher in [a, b] {
+        let id = format!("p{}", publisher + 1);
+        let mine: Vec<_> = packets
+            .iter()
+            .filter(|p| p.participant.as_str() == id)
+            .collect();
+        let video: Vec<_> = mine
+            .iter()
+            .filter(|p| p.codec == RecordedCodec::Vp8)
+            .collect();
+        assert!(video.len() > 20, "{id}: {} video packets", video.len());
+        assert!(
+            video[0].keyframe_start,
+            "{id}'s recorded video starts at a keyframe"
+        );
+        assert!(video.iter().all(|p| p.source == TrackSource::Camera));
+        assert!(
+            mine.iter()
+                .filter(|p| p.codec == RecordedCodec::Opus)
+                .count()
+                > 20,
+            "{id}'s audio is recorded"
+        );
+        let cam = sim.clients[publisher].cam;
+        assert!(
+            sim.clients[publisher]
+                .keyframe_requests
+                .iter()
+                .any(|(t, mid, _)| *t >= started && *mid == cam),
+            "{id} was asked for a keyframe when the recording started"
+        );
+    }
+
+    // Stopped: the engine lets go of the tap.
+    sim.engine.set_recording(&room, None);
+    assert!(!sim.engine.is_recording(&room));
+    sim.run(Duration::from_millis(200));
+    let _ = rx.try_iter().count();
+    assert!(
+        matches!(
+            rx.try_recv(),
+            Err(std::sync::mpsc::TryRecvError::Disconnected)
+        ),
+        "no sender is left once the recording stops"
+    );
+}

@@ -37,6 +37,9 @@ use vars::{Vars, invalid};
 /// Used when `JWT_SECRET` is unset outside production. Public, hence refused in production.
 pub const DEV_JWT_SECRET: &str = "meeting-service-development-secret-do-not-use-in-production";
 
+/// Where recordings go when `RECORDINGS_DIR` is unset.
+pub const DEFAULT_RECORDINGS_DIR: &str = "./data/recordings";
+
 /// Where meetings live when `DATABASE_URL` is unset.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/meetings.db";
 
@@ -78,6 +81,9 @@ pub struct Config {
     /// Values accepted as they are in the seed's `.env` but worth the operator's
     /// attention; logged at start (and shown by `doctor`).
     pub warnings: Vec<ConfigWarning>,
+    /// `RECORDINGS_DIR`: where recordings are written (`recording`); created and checked
+    /// for writing at start-up.
+    pub recordings_dir: std::path::PathBuf,
 }
 
 /// A value the service accepts, with a warning, because the seed's `.env` and its Render
@@ -358,6 +364,15 @@ impl Config {
         };
 
         let observe = observe_settings(&vars, port)?;
+        let recordings_dir = vars.get("RECORDINGS_DIR").unwrap_or(DEFAULT_RECORDINGS_DIR);
+        if recordings_dir.contains('\0') || recordings_dir.trim() != recordings_dir {
+            return Err(invalid(
+                "RECORDINGS_DIR",
+                recordings_dir,
+                "a directory path without leading or trailing spaces",
+            ));
+        }
+        let recordings_dir = std::path::PathBuf::from(recordings_dir);
 
         Ok(Config {
             observe,
@@ -379,6 +394,7 @@ impl Config {
             limits: rate_limits(&vars)?,
             trust_proxy: trust_proxy(&vars)?,
             warnings,
+            recordings_dir,
         })
     }
 

@@ -37,6 +37,7 @@ pub const KNOWN_VARS: &[&str] = &[
     "REDIS_KEY_PREFIX",
     "CORS_ORIGINS",
     "DATABASE_URL",
+    "RECORDINGS_DIR",
     "RUST_LOG",
     "TRUST_PROXY",
     "RATE_LIMIT_SOCKET_JOIN",

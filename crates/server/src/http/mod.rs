@@ -4,6 +4,7 @@
 //! web client and `.layer()` the Socket.IO service on top.
 //!
 //! - [`meetings`] — `/api/meetings/…`
+//! - [`recordings`] — `/api/meetings/:roomId/recording/{start,stop}` and `/recordings…`
 //! - [`health`] — `/health` (liveness) and `/health/ready` (dependencies)
 //! - [`guest`] — `POST /api/auth/guest` (development only) and `GET /api/ice-servers`
 //! - [`throttle`] — per-IP rate limits (API, guest tokens, Engine.IO handshakes)
@@ -17,6 +18,7 @@ pub mod guest;
 pub mod headers;
 pub mod health;
 pub mod meetings;
+pub mod recordings;
 pub mod throttle;
 
 use axum::Router;
@@ -34,6 +36,7 @@ use error::{AppError, BODY_LIMIT};
 pub fn app(state: AppState) -> Router {
     let mut api = Router::new()
         .merge(meetings::routes())
+        .merge(recordings::routes())
         .merge(guest::ice_routes());
     if !state.config.is_production() {
         api = api.merge(guest::guest_routes().layer(from_fn_with_state(

@@ -155,6 +155,19 @@ impl Membership {
         metrics::counter!(crate::monitoring::names::LEAVES, "reason" => "meeting_ended")
             .increment(gone.len() as u64);
         self.close_media(room);
+        // Ending the meeting stops its recording (its files are closed before this
+        // returns).
+        let app = self.app();
+        if let Err(e) = crate::recording::control::finish(
+            &app.store,
+            &app.recorder,
+            room,
+            crate::recording::StopReason::MeetingEnded,
+        )
+        .await
+        {
+            tracing::warn!(room = %room, error = %e, "stopping the recording of an ended meeting failed");
+        }
         tracing::info!(room = %room, reason = reason.as_str(), participants = gone.len(), "meeting ended");
         gone
     }

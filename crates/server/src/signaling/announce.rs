@@ -4,13 +4,17 @@
 //! TTL).
 
 use proto::RoomId;
-use proto::events::{EndReason, MeetingEnded, ParticipantLeft};
+use proto::events::{
+    EndReason, MeetingEnded, ParticipantLeft, RecordingStarted, RecordingStopReason,
+    RecordingStopped,
+};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 
 use super::emit::emit_to;
 use super::room_channel;
 use crate::membership::{Departure, Membership};
+use crate::recording::{RecordingInfo, RecordingNotice, StopReason};
 
 /// `participant-left` to the meeting `gone` left.
 pub async fn left<A: Adapter>(io: &SocketIo<A>, gone: &Departure) {
@@ -37,4 +41,40 @@ pub async fn end_for_everyone<A: Adapter>(
     emit_to(io, channel.clone(), &note).await;
     let _ = io.to(channel.clone()).leave(channel).await;
     membership.clear(room, reason).await;
+}
+
+/// `recording:started` or `recording:stopped` to the meeting.
+pub async fn recording<A: Adapter>(io: &SocketIo<A>, notice: &RecordingNotice) {
+    match notice {
+        RecordingNotice::Started { room, recording } => {
+            emit_to(io, room_channel(room), &recording_started(room, recording)).await;
+        }
+        RecordingNotice::Stopped {
+            room,
+            recording_id,
+            reason,
+        } => {
+            let note = RecordingStopped {
+                room_id: room.clone(),
+                recording_id: recording_id.clone(),
+                reason: match reason {
+                    StopReason::Host => RecordingStopReason::Host,
+                    StopReason::MeetingEnded => RecordingStopReason::MeetingEnded,
+                    StopReason::DiskFull => RecordingStopReason::DiskFull,
+                    StopReason::WriteError => RecordingStopReason::WriteError,
+                    StopReason::Shutdown => RecordingStopReason::Shutdown,
+                },
+            };
+            emit_to(io, room_channel(room), &note).await;
+        }
+    }
+}
+
+/// The `recording:started` event of a running recording (also for late joiners).
+pub fn recording_started(room: &RoomId, r: &RecordingInfo) -> RecordingStarted {
+    RecordingStarted {
+        room_id: room.clone(),
+        recording_id: r.recording_id.clone(),
+        started_at_ms: r.started_at_ms,
+    }
 }

@@ -36,6 +36,9 @@ pub enum SignalError {
     Unavailable(String),
     #[error(transparent)]
     RateLimited(#[from] crate::limits::RateLimited),
+    /// A recording request refused (host only, `allowRecording`, already running …).
+    #[error(transparent)]
+    Recording(crate::recording::control::ControlError),
     /// Anything else: logged with its cause, reported as INTERNAL.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -56,7 +59,27 @@ impl SignalError {
             SignalError::Removed => ErrorCode::Removed,
             SignalError::Unavailable(_) => ErrorCode::Unavailable,
             SignalError::RateLimited(_) => ErrorCode::RateLimited,
+            SignalError::Recording(e) => recording_code(e),
             SignalError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+fn recording_code(e: &crate::recording::control::ControlError) -> ErrorCode {
+    use crate::recording::RecordingError;
+    use crate::recording::control::ControlError;
+    match e {
+        ControlError::NotFound(_) => ErrorCode::NotFound,
+        ControlError::MeetingEnded => ErrorCode::MeetingEnded,
+        ControlError::NotHost | ControlError::Disabled => ErrorCode::Forbidden,
+        ControlError::Recording(
+            RecordingError::AlreadyRecording | RecordingError::NotRecording,
+        ) => ErrorCode::BadRequest,
+        ControlError::Mesh
+        | ControlError::Cluster
+        | ControlError::Store(_)
+        | ControlError::Recording(RecordingError::NoEngine | RecordingError::Io(_)) => {
+            ErrorCode::Unavailable
         }
     }
 }

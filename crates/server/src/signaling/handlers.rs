@@ -31,7 +31,9 @@ use super::relay::{relay_answer, relay_candidate, relay_offer};
 use super::request::{Payload, answer, answer_with, joined_peer, parse, session};
 use super::session::{Joined, Session};
 use super::throttle::limited;
-use super::{SignalError, Signaling, announce, media, original, peer_channel, room_channel};
+use super::{
+    SignalError, Signaling, announce, media, original, peer_channel, recording, room_channel,
+};
 use crate::limits::EventKind;
 use crate::live::{LiveChange, LivePeer};
 use crate::membership::{Candidate, LeaveWhy};
@@ -155,6 +157,14 @@ fn register_events<A: Adapter>(s: &SocketRef<A>) {
     s.on("host-remove", limited(Control, host_remove::<A>));
     s.on("host-allow", limited(Control, host_allow::<A>));
     s.on("end-meeting", limited(Control, end_meeting::<A>));
+    s.on(
+        "recording-start",
+        limited(Control, recording::recording_start::<A>),
+    );
+    s.on(
+        "recording-stop",
+        limited(Control, recording::recording_stop::<A>),
+    );
     s.on("webrtc-offer", limited(Media, relay_offer::<A>));
     s.on("webrtc-answer", limited(Media, relay_answer::<A>));
     s.on("ice-candidate", limited(Media, relay_candidate::<A>));
@@ -281,6 +291,10 @@ async fn join<A: Adapter>(
     };
     tell(s, &existing);
     broadcast(s.to(room_channel(&room)), &ParticipantJoined(me.clone())).await;
+    // A late joiner learns that the meeting is being recorded.
+    if let Some(r) = sig.app().recorder.status(&room) {
+        tell(s, &announce::recording_started(&room, &r));
+    }
 
     tracing::info!(room = %room, peer = %peer.peer_id, user = %peer.user_id, "joined");
     Ok(JoinMeetingData {

@@ -10,6 +10,7 @@
 //! - [`request`]: what every handler does: parse, find the caller's connection, ack.
 //! - [`session`]: what one socket is: its user, and the meeting it joined.
 //! - [`media`]: client SDP payloads to [`crate::media::MediaRouter`] calls.
+//! - [`recording`]: the host's `recording-start` / `recording-stop`.
 //! - [`announce`]: what a meeting's sockets are told when its membership changes; shared
 //!   with the background tasks ([`crate::tasks`]).
 //! - [`emit`]: sending the typed events of [`proto::events`].
@@ -27,6 +28,7 @@ pub mod error;
 pub mod handlers;
 pub mod media;
 pub mod original;
+pub mod recording;
 pub mod relay;
 pub mod request;
 pub mod session;

@@ -1,6 +1,7 @@
 //! Meetings changed outside the signaling (REST, the TTL sweeper): their sockets are
 //! told. An ended or deleted meeting is also cleared, as when the host ends one from a
-//! socket; an updated one (title, settings) is only announced.
+//! socket; an updated one (title, settings) is only announced, and so is a recording
+//! that started or stopped (from either edge, or by itself).
 
 use proto::events::MeetingUpdated;
 use socketioxide::SocketIo;
@@ -27,6 +28,7 @@ pub async fn follow<A: Adapter>(io: SocketIo<A>, membership: Membership) {
                 announce::end_for_everyone(&io, &membership, &room_id, reason).await;
             }
             Ok(MeetingEvent::Updated(meeting)) => updated(&io, &meeting).await,
+            Ok(MeetingEvent::Recording(notice)) => announce::recording(&io, &notice).await,
             Err(RecvError::Lagged(n)) => {
                 tracing::warn!(missed = n, "meeting lifecycle events were dropped");
             }

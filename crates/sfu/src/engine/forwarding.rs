@@ -8,6 +8,7 @@ use str0m::format::Codec;
 use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Rid};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 
+use super::record::{self, Tapped};
 use super::{Engine, Output};
 use crate::api::{RoomId, SfuEvent};
 use crate::forward::{LayerStat, Rewriter, choose_layer, gallery_skip, vp8_is_keyframe_start};
@@ -91,7 +92,7 @@ impl Engine {
             self.outputs
                 .push_back(Output::Event(SfuEvent::PublicationAdded {
                     room: room.clone(),
-                    participant: pid,
+                    participant: pid.clone(),
                     source,
                 }));
         }
@@ -108,6 +109,20 @@ impl Engine {
         let kind = publ.kind;
         let is_keyframe =
             kind == MediaKind::Audio || codec != Codec::Vp8 || vp8_is_keyframe_start(&pkt.payload);
+
+        let mut want_keyframe: Option<Option<Rid>> = None;
+        if let Some(rec) = self.rooms.get(&room).and_then(|r| r.recording.as_ref()) {
+            let tapped = Tapped {
+                participant: &pid,
+                codec,
+                rid,
+                simulcast,
+                is_keyframe,
+                pkt: &pkt,
+                now,
+            };
+            want_keyframe = record::tap(rec, publ, tapped);
+        }
 
         let in_ext = &pkt.header.ext_vals;
         // `None`: nothing to carry over, and `RtpWrite` keeps its default (setting it
@@ -126,7 +141,6 @@ impl Engine {
         let in_ts = pkt.header.timestamp;
         let marker = pkt.header.marker;
 
-        let mut want_keyframe: Option<Option<Rid>> = None;
         let Some(r) = self.rooms.get(&room) else {
             return;
         };

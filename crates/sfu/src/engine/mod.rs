@@ -14,9 +14,10 @@
 //! - `drive.rs`: timers and the drive loop that polls each `Rtc` and handles its events,
 //!   and the removal of a participant;
 //! - `publish.rs`: publications and the offers that negotiate subscriptions;
-//! - `forwarding.rs`: the per-packet path and keyframe requests.
+//! - `forwarding.rs`: the per-packet path and keyframe requests;
 //! - `quality.rs`: str0m's once-a-second stream statistics into the engine's counters
-//!   (NACKs, receiver reports' loss and RTT).
+//!   (NACKs, receiver reports' loss and RTT);
+//! - `record.rs`: a recorded room's packets to its recorder's queue (never a wait).
 //!
 //! The path of one RTP packet: [`Engine::handle_datagram`] routes the datagram by source
 //! address (`Routes::at_addr`, O(1)) to the publisher's `Rtc` → `Engine::drive` polls that
@@ -44,6 +45,7 @@ mod forwarding;
 mod network;
 mod publish;
 mod quality;
+mod record;
 mod routes;
 
 use routes::Routes;
@@ -157,6 +159,8 @@ pub struct Engine {
     negotiation_due: bool,
     stats: EngineStats,
     events_scratch: Vec<Event>,
+    /// Counts `set_recording` calls: each recording of a room is a new epoch.
+    record_epoch: u64,
 }
 
 impl Engine {
@@ -175,6 +179,7 @@ impl Engine {
             negotiation_due: false,
             stats: EngineStats::default(),
             events_scratch: Vec::new(),
+            record_epoch: 0,
         }
     }
 

@@ -81,6 +81,7 @@ impl Engine {
             layers: Vec::new(),
             target: None,
             keyframe: Vec::new(),
+            record: Default::default(),
         });
     }
 

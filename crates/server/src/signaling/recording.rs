@@ -1,0 +1,62 @@
+//! `recording-start` and `recording-stop`: the host's recording controls from the page.
+//! The checks are `recording::control`'s, shared with the REST API; the meeting hears
+//! of the change through `tasks::lifecycle` (`recording:started` / `recording:stopped`),
+//! whichever edge made it.
+
+use proto::signaling::RoomOnly;
+use serde_json::{Value, json};
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{AckSender, SocketRef, State};
+
+use super::request::{Payload, answer, joined_peer, parse};
+use super::{SignalError, Signaling};
+use crate::recording::control::{self, ControlError};
+
+pub async fn recording_start<A: Adapter>(
+    s: SocketRef<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
+    let result = async {
+        let req: RoomOnly = parse(data)?;
+        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        let app = sig.app();
+        let info = control::start(
+            &app.store,
+            &app.recorder,
+            &req.room_id,
+            &me.user_id,
+            app.cluster.is_some(),
+        )
+        .await?;
+        Ok::<Value, SignalError>(
+            json!({ "recordingId": info.recording_id, "startedAtMs": info.started_at_ms }),
+        )
+    }
+    .await;
+    answer(ack, result);
+}
+
+pub async fn recording_stop<A: Adapter>(
+    s: SocketRef<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
+    let result = async {
+        let req: RoomOnly = parse(data)?;
+        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        let app = sig.app();
+        let id = control::stop(&app.store, &app.recorder, &req.room_id, &me.user_id).await?;
+        Ok::<Value, SignalError>(json!({ "recordingId": id }))
+    }
+    .await;
+    answer(ack, result);
+}
+
+impl From<ControlError> for SignalError {
+    fn from(e: ControlError) -> Self {
+        SignalError::Recording(e)
+    }
+}
