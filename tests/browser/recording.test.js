@@ -16,6 +16,7 @@ const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
 const { spawnSync } = require("node:child_process");
+const http = require("node:http");
 const h = require("./lib/harness");
 
 let skip = h.skipReason();
@@ -96,14 +97,34 @@ describe("recording", { skip: skip || false }, () => {
     let stoppedAt;
     let recDir;
     let manifest;
+    // A webhook receiver on loopback: the bodies it was posted.
+    const hooks = [];
+    let receiver;
 
     before(async () => {
-      server = await h.startServer({ sfu: true });
+      receiver = http.createServer((req, res) => {
+        let body = "";
+        req.on("data", (c) => (body += c));
+        req.on("end", () => {
+          try {
+            hooks.push(JSON.parse(body));
+          } catch (_) {
+            hooks.push({ unparsable: body });
+          }
+          res.writeHead(204).end();
+        });
+      });
+      await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
+      server = await h.startServer({
+        sfu: true,
+        env: { WEBHOOK_URL: `http://127.0.0.1:${receiver.address().port}/hook`, WEBHOOK_SECRET: "recording-test-webhook-secret" },
+      });
       browser = await h.launchBrowser();
       host = await hostMeeting(server, "Alice");
     });
     after(async () => {
       await h.teardown({ pages, browser, server });
+      if (receiver) receiver.close();
     });
 
     it("three join, one shares a screen, media flows", async () => {
@@ -182,6 +203,18 @@ describe("recording", { skip: skip || false }, () => {
       }
       const names = manifest.participants.map((p) => p.userName).sort();
       assert.deepEqual(names, ["Alice", "Dave", "bob", "carol"]);
+    });
+
+    it("the webhook receiver got recording_finished with the recording's tracks", async () => {
+      const hook = await h.waitFor(() => hooks.find((b) => b.event === "recording_finished"), { what: "recording_finished to be posted" });
+      assert.equal(hook.meeting.roomId, host.roomId);
+      assert.equal(hook.recordingId, manifest.recordingId);
+      assert.equal(hook.reason, "host");
+      assert.equal(hook.tracks.length, manifest.tracks.length);
+      assert.ok(Math.abs(hook.durationSeconds - manifest.stoppedMs / 1000) < 0.5, JSON.stringify(hook));
+      const sizes = hook.tracks.reduce((n, t) => n + t.sizeBytes, 0);
+      assert.ok(hook.sizeBytes > sizes && sizes > 100000, `${hook.sizeBytes} vs tracks ${sizes}`);
+      assert.equal(hooks.filter((b) => b.event === "recording_finished").length, 1, "sent once");
     });
 
     it("the host lists and downloads (with Range); others cannot; a signed link works", async () => {

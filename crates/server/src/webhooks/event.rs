@@ -1,7 +1,7 @@
 //! What a webhook says: [`WebhookEvent`], typed, and the [`Envelope`] every event is
 //! posted in (docs/operations.md, "Webhooks", shows each body).
 //!
-//! Adding an event (issue #19's `recording_finished`): a variant here with its fields,
+//! Adding an event (as `recording_finished` was): a variant here with its fields,
 //! its name in [`WebhookEvent::name`], and a call to `Webhooks::emit` where it happens,
 //! on the one node that owns it (see `super` for why that gives once per cluster).
 
@@ -34,6 +34,28 @@ pub enum WebhookEvent {
         reason: &'static str,
         duration_seconds: f64,
     },
+    /// A recording stopped and its files are closed (docs/recording.md): `reason` is
+    /// why (`host`, `meeting-ended`, `disk-full`, `write-error`, `shutdown`).
+    RecordingFinished {
+        recording_id: String,
+        reason: &'static str,
+        duration_seconds: f64,
+        size_bytes: u64,
+        tracks: Vec<WebhookTrack>,
+    },
+}
+
+/// One file of a finished recording.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookTrack {
+    pub file: String,
+    pub peer_id: String,
+    pub source: String,
+    pub kind: String,
+    pub start_ms: f64,
+    pub duration_seconds: f64,
+    pub size_bytes: u64,
 }
 
 impl WebhookEvent {
@@ -44,6 +66,7 @@ impl WebhookEvent {
             WebhookEvent::MeetingEnded { .. } => "meeting_ended",
             WebhookEvent::ParticipantJoined { .. } => "participant_joined",
             WebhookEvent::ParticipantLeft { .. } => "participant_left",
+            WebhookEvent::RecordingFinished { .. } => "recording_finished",
         }
     }
 }

@@ -26,7 +26,7 @@ use chrono::Utc;
 use proto::RoomId;
 use tokio::sync::mpsc;
 
-pub use event::{Envelope, WebhookEvent, WebhookMeeting, WebhookParticipant};
+pub use event::{Envelope, WebhookEvent, WebhookMeeting, WebhookParticipant, WebhookTrack};
 
 /// Events waiting for delivery. Past this the newest are dropped (and counted), so
 /// that a dead receiver cannot grow the process without bound.
