@@ -120,8 +120,8 @@ pub struct ParticipantVideoChanged {
     pub is_enabled: bool,
 }
 
-/// `participant-video-quality-changed`, to the meeting: a participant changed the quality
-/// of the video it sends (`change-video-quality`).
+/// `participant-video-quality-changed`, to the meeting: the video quality a participant
+/// asked to receive (`change-video-quality`); in a mesh, its peers lower what they send it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ParticipantVideoQualityChanged {

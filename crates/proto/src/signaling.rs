@@ -116,8 +116,8 @@ impl Validate for ToggleScreenShare {
     }
 }
 
-/// The video quality a participant sends (`change-video-quality`, the original
-/// protocol's event).
+/// The video quality a participant wants to receive (`change-video-quality`, the
+/// original protocol's event).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VideoQuality {

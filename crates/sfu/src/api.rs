@@ -65,6 +65,29 @@ impl TrackSource {
     }
 }
 
+/// How much of the simulcast cameras it receives a subscriber wants
+/// (`change-video-quality`): the layer the gallery's size picks for everyone
+/// ([`ReceiveQuality::Full`]), or at least one or two layers below the best. A camera
+/// sent without simulcast has one layer, forwarded whatever the choice.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum ReceiveQuality {
+    #[default]
+    Full,
+    Reduced,
+    Lowest,
+}
+
+impl ReceiveQuality {
+    /// How many layers below the best one this subscriber gets at least.
+    pub fn min_skip(self) -> usize {
+        match self {
+            ReceiveQuality::Full => 0,
+            ReceiveQuality::Reduced => 1,
+            ReceiveQuality::Lowest => 2,
+        }
+    }
+}
+
 /// A client's statement that m-line `mid` of its offer carries `source`.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct MidSource {

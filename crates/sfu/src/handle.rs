@@ -208,6 +208,19 @@ impl Sfu {
         }
     }
 
+    /// What the participant wants to receive of simulcast cameras (`change-video-quality`).
+    pub fn set_receive_quality(&self, participant: ParticipantId, quality: crate::ReceiveQuality) {
+        if let Some(w) = self.worker_of(&participant) {
+            self.send(
+                w,
+                Command::SetReceiveQuality {
+                    participant,
+                    quality,
+                },
+            );
+        }
+    }
+
     /// Remove a participant: every subscriber's track of it ends (renegotiation follows).
     pub fn leave(&self, participant: ParticipantId) {
         if let Some(w) = self.worker_of(&participant) {

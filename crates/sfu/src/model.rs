@@ -76,6 +76,10 @@ pub struct Room {
     /// Published cameras, counted when publications change (`Engine::count_cameras`):
     /// the gallery size that picks the simulcast layer (`forward::gallery_skip`).
     pub cameras: usize,
+    /// Members that asked for less than [`crate::ReceiveQuality::Full`], with the least
+    /// skip each wants (`Engine::set_receive_quality`). Empty in almost every room, so the
+    /// forwarding path only looks further when it is not.
+    pub reduced: Vec<(Key, usize)>,
     /// Set while the room is recorded: where its packets go (`engine/record.rs`).
     pub recording: Option<RoomRecording>,
 }
@@ -222,6 +226,9 @@ pub struct Publication {
     pub layers: Vec<LayerStat>,
     /// Layer currently chosen for subscribers.
     pub target: Option<Rid>,
+    /// The layers chosen for subscribers that want at least 1 and 2 layers below the
+    /// best (only kept up to date while the room has such subscribers).
+    pub reduced_targets: [Option<Rid>; 2],
     pub keyframe: Vec<KeyframeState>,
     /// Its part in the room's recording, if the room is recorded.
     pub record: RecordState,

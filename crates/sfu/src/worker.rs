@@ -57,6 +57,10 @@ pub(crate) enum Command {
         source: TrackSource,
         on: bool,
     },
+    SetReceiveQuality {
+        participant: ParticipantId,
+        quality: ReceiveQuality,
+    },
     Leave {
         participant: ParticipantId,
     },
@@ -401,6 +405,12 @@ impl Worker {
                 on,
             } => {
                 let _ = self.engine.set_publishing(now, &participant, source, on);
+            }
+            Command::SetReceiveQuality {
+                participant,
+                quality,
+            } => {
+                let _ = self.engine.set_receive_quality(&participant, quality);
             }
             Command::Leave { participant } => {
                 self.engine.leave(now, &participant);

@@ -916,6 +916,64 @@ fn a_larger_gallery_gets_a_lower_simulcast_layer() {
     );
 }
 
+/// `change-video-quality`: a subscriber that wants less gets the lowest (or a middle)
+/// layer of a simulcast camera while the others keep the gallery's choice, and gets the
+/// full layer again when it asks for it.
+#[test]
+fn a_subscriber_that_wants_less_gets_a_lower_layer() {
+    use meeting_sfu::ReceiveQuality;
+    let mut sim = Sim::new();
+    // Three cameras, each sent as three layers of distinct rates: a small gallery, the
+    // full layer (0) for everyone.
+    let clients: Vec<usize> = (0..3)
+        .map(|_| sim.join(|c| c.simulcast = vec!["h", "m", "s"]))
+        .collect();
+    let (low, other, tx) = (clients[0], clients[2], sim.clients[clients[1]].index);
+    assert!(
+        sim.run_until(Duration::from_secs(10), |s| s.clients[low]
+            .frames_from(tx, TAG_CAM)
+            >= 10
+            && s.clients[other].frames_from(tx, TAG_CAM) >= 10),
+        "no video from the second camera"
+    );
+    let layers = |s: &Sim, rx: usize, since| {
+        s.clients[rx]
+            .received
+            .iter()
+            .filter(|r| r.at >= since && r.sender == tx && r.tag == TAG_CAM)
+            .map(|r| r.layer)
+            .collect::<Vec<_>>()
+    };
+    let settled = |sim: &mut Sim| {
+        sim.run(Duration::from_secs(2));
+        let from = sim.now;
+        sim.run(Duration::from_secs(2));
+        from
+    };
+    let expect = |sim: &mut Sim, quality, want_low: u8| {
+        let id = sim.clients[low].id.clone();
+        sim.engine
+            .set_receive_quality(&id, quality)
+            .expect("a participant of the room");
+        let from = settled(sim);
+        let (mine, theirs) = (layers(sim, low, from), layers(sim, other, from));
+        assert!(
+            mine.len() >= 40 && theirs.len() >= 40,
+            "frames: {} {}",
+            mine.len(),
+            theirs.len()
+        );
+        assert!(mine.iter().all(|&l| l == want_low), "{quality:?}: {mine:?}");
+        assert!(
+            theirs.iter().all(|&l| l == 0),
+            "the others keep the full layer: {theirs:?}"
+        );
+    };
+    expect(&mut sim, ReceiveQuality::Lowest, 2);
+    expect(&mut sim, ReceiveQuality::Reduced, 1);
+    expect(&mut sim, ReceiveQuality::Full, 0);
+}
+
 /// Issue #12 item 5: a refused SDP is answered with a fixed text for the user; str0m's
 /// parser message (`SDP parse: Parse error at PointerOffset(0x7fa9400049c0) …` for the
 /// first two inputs, a heap address) stays in the log.

@@ -193,6 +193,29 @@ impl ClusterMedia {
         }
     }
 
+    /// [`super::MediaRouter::set_receive_quality`] where `peer`'s media was placed.
+    pub(super) fn set_receive_quality(
+        self: &Arc<Self>,
+        peer: &PeerId,
+        quality: meeting_sfu::ReceiveQuality,
+    ) -> BoxFuture<'static, Result<(), MediaError>> {
+        match self.placed_owner(peer) {
+            Owner::Here => future::ready(
+                self.local
+                    .set_receive_quality(peer, quality)
+                    .map_err(MediaError::from),
+            )
+            .boxed(),
+            Owner::Node(node) => {
+                let request = Request::SetReceiveQuality {
+                    participant: peer.clone(),
+                    quality: quality.into(),
+                };
+                self.relay_later(node, request)
+            }
+        }
+    }
+
     /// [`Self::relay_done`] as a future that owns what it needs.
     fn relay_later(
         self: &Arc<Self>,
@@ -365,6 +388,10 @@ impl ClusterMedia {
                 source,
                 on,
             } => done(local.set_publishing(&participant, source.into(), on)),
+            Request::SetReceiveQuality {
+                participant,
+                quality,
+            } => done(local.set_receive_quality(&participant, quality.into())),
             Request::Leave { participant } => done(local.leave(&participant)),
         }
     }

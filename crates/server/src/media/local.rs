@@ -104,6 +104,15 @@ impl LocalMedia {
         Ok(())
     }
 
+    pub fn set_receive_quality(
+        &self,
+        peer: &PeerId,
+        quality: meeting_sfu::ReceiveQuality,
+    ) -> Result<(), EngineError> {
+        self.engine()?.set_receive_quality(peer.clone(), quality);
+        Ok(())
+    }
+
     pub fn leave(&self, peer: &PeerId) -> Result<(), EngineError> {
         self.engine()?.leave(peer.clone());
         Ok(())

@@ -182,6 +182,18 @@ impl MediaRouter {
     }
 
     /// Remove `peer` from the engine (nothing to do if its media never started).
+    /// What `peer` wants to receive of simulcast cameras, where its media is.
+    pub fn set_receive_quality(
+        &self,
+        peer: &PeerId,
+        quality: meeting_sfu::ReceiveQuality,
+    ) -> BoxFuture<'static, Result<(), MediaError>> {
+        match self {
+            MediaRouter::Local(local) => done(local.set_receive_quality(peer, quality)),
+            MediaRouter::Cluster(c) => c.set_receive_quality(peer, quality),
+        }
+    }
+
     pub fn leave(&self, peer: &PeerId) -> BoxFuture<'static, Result<(), MediaError>> {
         match self {
             MediaRouter::Local(local) => done(local.leave(peer)),

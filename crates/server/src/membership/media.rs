@@ -53,6 +53,11 @@ impl Membership {
         self.send(|media| media.set_muted(peer, source, muted));
     }
 
+    /// What `peer` wants to receive of the meeting's simulcast cameras.
+    pub fn receive_quality_media(&self, peer: &PeerId, quality: meeting_sfu::ReceiveQuality) {
+        self.send(|media| media.set_receive_quality(peer, quality));
+    }
+
     /// Start or stop offering `peer`'s screen share to the others.
     pub fn share_screen_media(&self, peer: &PeerId, on: bool) {
         self.send(|media| media.set_screen_share(peer, on));

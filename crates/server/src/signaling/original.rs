@@ -12,8 +12,9 @@
 
 use std::time::Duration;
 
+use meeting_sfu::ReceiveQuality;
 use proto::events::{MeetingError, ParticipantVideoQualityChanged};
-use proto::signaling::{ChangeVideoQuality, Validate};
+use proto::signaling::{ChangeVideoQuality, Validate, VideoQuality};
 use proto::{Ack, ErrorBody, ErrorCode, RoomId};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -131,11 +132,13 @@ pub async fn meeting_leave<A: Adapter>(
     answer(ack, result);
 }
 
-/// `change-video-quality { roomId, quality }`: the sender changed the quality of the
-/// video it sends (its browser did: in a mesh meeting the server carries no media, and
-/// in an SFU meeting the layer each subscriber gets follows what arrives). The meeting is
-/// told, `participant-video-quality-changed`, so that the others' frontends can show it
-/// or adapt; nothing is kept (a later joiner sees the video itself).
+/// `change-video-quality { roomId, quality }`: the quality of video this participant
+/// wants to receive. In an SFU meeting the server applies it: `low` gets the lowest
+/// layer of each simulcast camera, `medium` at most the one below the best, `high` and
+/// `auto` what the gallery's size picks for everyone (for a connection whose media the
+/// SFU has, i.e. after its first `sfu-offer`). In a mesh meeting the server carries no
+/// media; there, as in both, the meeting is told `participant-video-quality-changed`,
+/// so that the browsers sending to this participant can lower what they send it.
 pub async fn change_video_quality<A: Adapter>(
     s: SocketRef<A>,
     State(sig): State<Signaling>,
@@ -144,7 +147,11 @@ pub async fn change_video_quality<A: Adapter>(
 ) {
     let result = async {
         let req: ChangeVideoQuality = parse(data)?;
-        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        let (_, joined, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        if joined.in_sfu {
+            sig.membership()
+                .receive_quality_media(&joined.peer, receive_quality(req.quality));
+        }
         let note = ParticipantVideoQualityChanged {
             user_id: me.user_id,
             peer_id: me.peer_id,
@@ -155,4 +162,12 @@ pub async fn change_video_quality<A: Adapter>(
     }
     .await;
     answer(ack, result);
+}
+
+fn receive_quality(q: VideoQuality) -> ReceiveQuality {
+    match q {
+        VideoQuality::Low => ReceiveQuality::Lowest,
+        VideoQuality::Medium => ReceiveQuality::Reduced,
+        VideoQuality::High | VideoQuality::Auto => ReceiveQuality::Full,
+    }
 }

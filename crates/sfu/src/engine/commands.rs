@@ -14,8 +14,8 @@ use super::publish::{new_subscription, sending_media_lines};
 use super::routes::Routes;
 use super::{Engine, guarded};
 use crate::api::{
-    ConnectionState, GoneReason, MidSource, ParticipantId, RoomId, SdpAnswer, SdpError, SfuError,
-    SfuEvent, TrackSource,
+    ConnectionState, GoneReason, MidSource, ParticipantId, ReceiveQuality, RoomId, SdpAnswer,
+    SdpError, SfuError, SfuEvent, TrackSource,
 };
 use crate::model::{Key, KeyMap, Participant, SubState};
 
@@ -259,6 +259,24 @@ impl Engine {
             }
         }
         self.drive(now);
+        Ok(())
+    }
+
+    /// What `id` wants to receive of the room's simulcast cameras. A change shows on the
+    /// next keyframe of the layer now wanted (one is asked for by the forwarding).
+    pub fn set_receive_quality(
+        &mut self,
+        id: &ParticipantId,
+        quality: ReceiveQuality,
+    ) -> Result<(), SfuError> {
+        let (key, p) = participant_mut(&self.routes, &mut self.participants, id)?;
+        let room = p.room.clone();
+        if let Some(r) = self.rooms.get_mut(&room) {
+            r.reduced.retain(|&(k, _)| k != key);
+            if quality.min_skip() > 0 {
+                r.reduced.push((key, quality.min_skip()));
+            }
+        }
         Ok(())
     }
 

@@ -245,6 +245,7 @@ impl Engine {
         }
         if let Some(r) = self.rooms.get_mut(&p.room) {
             r.members.retain(|&k| k != key);
+            r.reduced.retain(|&(k, _)| k != key);
             for &other in &r.members {
                 if let Some(o) = self.participants.get_mut(&other) {
                     stop_subscriptions(o, |s| s.publisher == key);

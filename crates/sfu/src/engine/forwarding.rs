@@ -64,7 +64,9 @@ impl Engine {
         };
         let room = p.room.clone();
         let pid = p.id.clone();
-        let skip = self.rooms.get(&room).map_or(0, |r| gallery_skip(r.cameras));
+        let (skip, reduced) = self.rooms.get(&room).map_or((0, false), |r| {
+            (gallery_skip(r.cameras), !r.reduced.is_empty())
+        });
         let Some(publ) = p.publications.iter_mut().find(|x| x.mid == mid) else {
             return;
         };
@@ -106,6 +108,15 @@ impl Engine {
             None
         };
         publ.target = target;
+        // Subscribers that asked for less (`set_receive_quality`): the layers at least one
+        // and two below the best, each with its own hysteresis. Only in rooms that have
+        // such a subscriber; elsewhere this costs the `reduced` test above.
+        if simulcast && reduced {
+            for (i, chosen) in publ.reduced_targets.iter_mut().enumerate() {
+                *chosen = choose_layer(&publ.layers, chosen.as_ref(), now, skip.max(i + 1));
+            }
+        }
+        let reduced_targets = publ.reduced_targets;
         let kind = publ.kind;
         let is_keyframe =
             kind == MediaKind::Audio || codec != Codec::Vp8 || vp8_is_keyframe_start(&pkt.payload);
@@ -166,7 +177,18 @@ impl Engine {
                 continue;
             };
             subscribers += 1;
-            let wanted_layer = if simulcast { target } else { rid };
+            let asked = if reduced {
+                r.reduced.iter().find(|&&(k, _)| k == sk)
+            } else {
+                None
+            };
+            let wanted_layer = match asked {
+                Some(&(_, min_skip)) if simulcast && min_skip > skip => {
+                    reduced_targets[min_skip.min(2) - 1]
+                }
+                _ if simulcast => target,
+                _ => rid,
+            };
             if sub.layer != rid || sub.needs_keyframe {
                 // Not forwarding this stream yet: start on a keyframe of the wanted layer.
                 if rid != wanted_layer {

@@ -80,6 +80,7 @@ impl Engine {
             pt_codec: None,
             layers: Vec::new(),
             target: None,
+            reduced_targets: [None; 2],
             keyframe: Vec::new(),
             record: Default::default(),
         });

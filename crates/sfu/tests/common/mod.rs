@@ -311,9 +311,16 @@ impl Client {
                         }
                     } else {
                         for rid in self.simulcast.clone() {
-                            // Layer tag 0 ("h") is the largest, 1 ("l") a quarter of it.
-                            let layer = if rid == "h" { 0 } else { 1 };
-                            let size = if keyframe { 1800 } else { 600 } >> (2 * layer);
+                            // Layer tag 0 ("h") is the largest, 1 (any other rid) a
+                            // quarter of it; "m" (tag 1, half) and "s" (tag 2, a
+                            // sixteenth) make three layers of distinct rates.
+                            let (layer, shift) = match rid {
+                                "h" => (0, 0),
+                                "m" => (1, 1),
+                                "s" => (2, 4),
+                                _ => (1, 2),
+                            };
+                            let size = if keyframe { 1800 } else { 600 } >> shift;
                             let f = self.frame(keyframe, TAG_CAM, layer as u8, size);
                             if let Some(w) = self.rtc.writer(cam) {
                                 let _ = w.rid(rid.into()).write(pt, now, time, f);

@@ -53,9 +53,42 @@ pub(super) enum Request {
         source: WireSource,
         on: bool,
     },
+    SetReceiveQuality {
+        participant: PeerId,
+        quality: WireQuality,
+    },
     Leave {
         participant: PeerId,
     },
+}
+
+/// [`meeting_sfu::ReceiveQuality`] on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum WireQuality {
+    Full,
+    Reduced,
+    Lowest,
+}
+
+impl From<meeting_sfu::ReceiveQuality> for WireQuality {
+    fn from(q: meeting_sfu::ReceiveQuality) -> Self {
+        match q {
+            meeting_sfu::ReceiveQuality::Full => WireQuality::Full,
+            meeting_sfu::ReceiveQuality::Reduced => WireQuality::Reduced,
+            meeting_sfu::ReceiveQuality::Lowest => WireQuality::Lowest,
+        }
+    }
+}
+
+impl From<WireQuality> for meeting_sfu::ReceiveQuality {
+    fn from(q: WireQuality) -> Self {
+        match q {
+            WireQuality::Full => meeting_sfu::ReceiveQuality::Full,
+            WireQuality::Reduced => meeting_sfu::ReceiveQuality::Reduced,
+            WireQuality::Lowest => meeting_sfu::ReceiveQuality::Lowest,
+        }
+    }
 }
 
 impl Request {
@@ -352,6 +385,10 @@ mod tests {
                 participant: peer.clone(),
                 source: WireSource::ScreenShare,
                 on: false,
+            },
+            Request::SetReceiveQuality {
+                participant: peer.clone(),
+                quality: WireQuality::Lowest,
             },
             Request::Leave {
                 participant: peer.clone(),
