@@ -168,6 +168,10 @@ struct RunArgs {
     /// No progress line.
     #[arg(long)]
     quiet: bool,
+    /// Record each meeting (created with allowRecording, started by its host over
+    /// REST before anyone joins): the cost of recording, against a run without.
+    #[arg(long)]
+    record: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -222,6 +226,7 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
         server_pid: args.server_pid,
         threads: args.threads.clamp(1, 64),
         quiet: args.quiet,
+        record: args.record,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

@@ -109,6 +109,31 @@ impl Rest {
         .await
     }
 
+    /// An SFU meeting that allows recording (`settings.allowRecording`), for
+    /// `--record`.
+    pub async fn create_recordable_meeting(
+        &self,
+        token: &str,
+        title: &str,
+    ) -> anyhow::Result<String> {
+        self.create(
+            token,
+            &json!({ "title": title, "topology": "sfu", "settings": { "allowRecording": true } }),
+        )
+        .await
+    }
+
+    /// The host starts recording `room` (`POST /api/meetings/:roomId/recording/start`).
+    pub async fn start_recording(&self, token: &str, room: &str) -> anyhow::Result<()> {
+        self.post(
+            &format!("/api/meetings/{room}/recording/start"),
+            Some(token),
+            &json!({}),
+        )
+        .await
+        .map(|_| ())
+    }
+
     async fn create(&self, token: &str, body: &Value) -> anyhow::Result<String> {
         let body = self.post("/api/meetings/create", Some(token), body).await?;
         find_str(&body, "roomId")

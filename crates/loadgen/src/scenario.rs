@@ -97,6 +97,9 @@ pub struct RunConfig {
     pub server_pid: Option<u32>,
     pub threads: usize,
     pub quiet: bool,
+    /// Record every meeting from its creation (the host starts it over REST), to
+    /// measure what recording costs (docs/benchmarks.md).
+    pub record: bool,
 }
 
 /// Results shared by the participant tasks.
@@ -146,13 +149,21 @@ pub async fn run(config: RunConfig, rest: Rest) -> anyhow::Result<Report> {
         let token = rest
             .token(&format!("load-{run_id}-{m}-0"), &format!("Load {m}.0"))
             .await?;
-        let room = rest
-            .create_meeting(
-                &token,
-                &format!("meeting-load {} {m}", config.scenario.as_str()),
-            )
-            .await
-            .context("creating a meeting")?;
+        let title = format!("meeting-load {} {m}", config.scenario.as_str());
+        let room = if config.record {
+            let room = rest
+                .create_recordable_meeting(&token, &title)
+                .await
+                .context("creating a meeting to record")?;
+            rest.start_recording(&token, &room)
+                .await
+                .context("starting its recording (--record)")?;
+            room
+        } else {
+            rest.create_meeting(&token, &title)
+                .await
+                .context("creating a meeting")?
+        };
         first_tokens.push(token);
         rooms.push(room);
     }

@@ -88,6 +88,30 @@ fn every_scenario_forwards_packets() {
         .as_f64()
         .unwrap_or(0.0);
     assert!(rate > 60.0 && rate < 140.0, "audio rate {rate}");
+
+    // --record: the meeting is recorded while the participants publish (the server's
+    // RECORDINGS_DIR is ./data/recordings in its directory): its manifest lists every
+    // participant's microphone and camera, with frames written.
+    run_scenario(&server, "meeting", 3, &["--record"]);
+    let rooms = server.dir.join("data").join("recordings");
+    let manifests: Vec<_> = std::fs::read_dir(&rooms)
+        .expect("a recordings directory")
+        .flat_map(|room| std::fs::read_dir(room.expect("entry").path()).expect("room dir"))
+        .map(|rec| rec.expect("entry").path().join("manifest.json"))
+        .collect();
+    assert_eq!(manifests.len(), 1, "{manifests:?}");
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifests[0]).expect("manifest"))
+            .expect("manifest parses");
+    let tracks = manifest["tracks"].as_array().expect("tracks");
+    assert_eq!(tracks.len(), 6, "{manifest}");
+    assert!(
+        tracks
+            .iter()
+            .all(|t| t["frames"].as_u64().unwrap_or(0) > 10),
+        "{manifest}"
+    );
+    assert_eq!(manifest["packetsDropped"], 0, "{manifest}");
 }
 
 #[test]
