@@ -10,6 +10,7 @@ import { queueServerOffer } from "./sfu.js";
 import { onMeshOffer, onMeshAnswer, onMeshCandidate, closeMeshPeer } from "./mesh.js";
 import { done, teardownMedia } from "./lifecycle.js";
 import { linkToken } from "./identity.js";
+import { onLobbyUpdated } from "./lobby.js";
 
 function setFlag(ev, key, value) {
   const p = byPeerOrUser(ev);
@@ -51,6 +52,7 @@ export function wireEvents(sio, { rejoin }) {
     M.meeting = ev.meeting;
     $("meeting-title").textContent = ev.meeting.title || "Meeting";
   });
+  sio.on("lobby:updated", onLobbyUpdated);
   sio.on("control:removed", () => {
     session.leaving = true;
     done("removed", "You were removed", "The host removed you from the meeting.");
@@ -95,7 +97,8 @@ export function wireEvents(sio, { rejoin }) {
   sio.on("webrtc-answer", (ev) => onMeshAnswer(ev).catch((e) => console.error("webrtc-answer", e)));
   sio.on("ice-candidate", (ev) => onMeshCandidate(ev).catch((e) => console.error("ice-candidate", e)));
   sio.on("disconnect", (reason) => {
-    if (session.leaving || M.state !== "joined") return;
+    // Waiting in the lobby is lost with the socket too.
+    if (session.leaving || !["joined", "waiting"].includes(M.state)) return;
     setState("error");
     fail("DISCONNECTED", `Lost the connection to the meeting server (${reason}). Reload the page to rejoin.`);
     teardownMedia();

@@ -12,6 +12,7 @@ import { startSfu } from "./sfu.js";
 import { startMesh } from "./mesh.js";
 import { wireEvents } from "./events.js";
 import { done, teardownMedia } from "./lifecycle.js";
+import { showWaiting, stopWaiting, resetLobby, renderLobby } from "./lobby.js";
 
 const JOIN_ERRORS = {
   ROOM_FULL: "This meeting is full.",
@@ -70,64 +71,111 @@ export async function join(name, wantAudio, wantVideo) {
     // Before the join: a running recording is announced to a joiner ahead of the ack.
     resetRecording();
     wireRecording(sio);
-    M.timings.joinEmit = performance.now();
-    const ack = await sio.emit("join-meeting", {
-      roomId: M.roomId,
-      userName: name,
-      isVideoEnabled: M.videoEnabled,
-      isAudioEnabled: M.audioEnabled,
+    resetLobby();
+    // A meeting that requires approval answers `IN_LOBBY`: the page waits, and joins
+    // again on the same socket once the host admits it (`lobby:admitted`).
+    // The host may decide before the answer arrives: the decision waits for it.
+    session.lobbyEarly = null;
+    sio.on("lobby:admitted", () => {
+      if (M.state === "joining") session.lobbyEarly = "admitted";
+      if (M.state !== "waiting") return;
+      stopWaiting();
+      setState("joining");
+      enter(sio, name).catch((e) => {
+        setState("error");
+        fail(e.code || "INTERNAL", `Joining failed: ${e.message}`);
+      });
     });
-    M.timings.joinAck = performance.now();
-    if (!ack || !ack.ok) {
-      const err = (ack && ack.error) || { code: "INTERNAL", message: "no answer" };
-      const lead = JOIN_ERRORS[err.code] || "Could not join the meeting.";
-      M.error = err;
-      sio.close();
-      session.sio = null;
-      done("error", lead, err.message || lead);
-      banner(`${lead} ${err.message || ""}`.trim());
-      return;
-    }
-    const d = ack.data;
-    // The server's spelling of the code (`u5hek92qjm` typed, `U5HE-K92-QJM` joined): the
-    // one the later events, the share link and the header use.
-    if (d.roomId) M.roomId = d.roomId;
-    M.userId = d.userId;
-    M.peerId = d.peerId;
-    M.isHost = !!d.isHost;
-    M.topology = d.topology === "mesh" ? "mesh" : "sfu";
-    M.meeting = d.meeting || null;
-    setState("joined");
-    show("meeting");
-    $("meeting-info").hidden = false;
-    $("meeting-title").textContent = (d.meeting && d.meeting.title) || "Meeting";
-    $("meeting-code").textContent = M.roomId;
-    $("topology").textContent = M.topology === "mesh" ? "peer-to-peer" : "via server";
-    $("host-panel").hidden = !M.isHost;
-    upsertParticipant({
-      userId: d.userId,
-      peerId: d.peerId,
-      userName: name,
-      isHost: M.isHost,
-      audioEnabled: M.audioEnabled,
-      videoEnabled: M.videoEnabled,
-      screenSharing: false,
-      local: true,
+    sio.on("lobby:denied", (ev) => {
+      if (M.state === "joining") session.lobbyEarly = ev;
+      if (M.state !== "waiting") return;
+      denied(ev);
     });
-    for (const p of d.participants || []) upsertParticipant(p);
-    updateControls();
-    render();
-    const iceServers = d.iceServers || [];
-    if (M.topology === "sfu") {
-      await startSfu(iceServers);
-    } else {
-      startMesh(iceServers);
-    }
+    await enter(sio, name);
   } catch (e) {
     setState("error");
     fail(e.code || "INTERNAL", `Joining failed: ${e.message}`);
   } finally {
     $("join-button").disabled = false;
+  }
+}
+
+function denied(ev) {
+  stopWaiting();
+  session.leaving = true;
+  if (ev && ev.ended) done("ended", "Meeting ended", "The meeting ended while you were waiting to be let in.");
+  else done("denied", "You were not let in", "The host did not let you into this meeting.");
+}
+
+// `join-meeting` on the connected socket `sio`, and what follows its answer: the call, the
+// lobby's waiting page, or the refusal.
+async function enter(sio, name) {
+  M.timings.joinEmit = performance.now();
+  const ack = await sio.emit("join-meeting", {
+    roomId: M.roomId,
+    userName: name,
+    isVideoEnabled: M.videoEnabled,
+    isAudioEnabled: M.audioEnabled,
+  });
+  M.timings.joinAck = performance.now();
+  if (ack && !ack.ok && ack.error && ack.error.code === "IN_LOBBY") {
+    const early = session.lobbyEarly;
+    session.lobbyEarly = null;
+    setState("waiting");
+    if (early === "admitted") {
+      setState("joining");
+      return enter(sio, name);
+    }
+    if (early) return denied(early);
+    showWaiting(name);
+    return;
+  }
+  if (!ack || !ack.ok) {
+    const err = (ack && ack.error) || { code: "INTERNAL", message: "no answer" };
+    const lead = JOIN_ERRORS[err.code] || "Could not join the meeting.";
+    M.error = err;
+    sio.close();
+    session.sio = null;
+    done("error", lead, err.message || lead);
+    banner(`${lead} ${err.message || ""}`.trim());
+    return;
+  }
+  const d = ack.data;
+  // The server's spelling of the code (`u5hek92qjm` typed, `U5HE-K92-QJM` joined): the
+  // one the later events, the share link and the header use.
+  if (d.roomId) M.roomId = d.roomId;
+  M.userId = d.userId;
+  M.peerId = d.peerId;
+  M.isHost = !!d.isHost;
+  M.topology = d.topology === "mesh" ? "mesh" : "sfu";
+  M.meeting = d.meeting || null;
+  setState("joined");
+  show("meeting");
+  $("meeting-info").hidden = false;
+  $("meeting-title").textContent = (d.meeting && d.meeting.title) || "Meeting";
+  $("meeting-code").textContent = M.roomId;
+  $("topology").textContent = M.topology === "mesh" ? "peer-to-peer" : "via server";
+  $("host-panel").hidden = !M.isHost;
+  // A host learns who already waits before this answer (`lobby:updated`).
+  renderLobby();
+  upsertParticipant({
+    userId: d.userId,
+    peerId: d.peerId,
+    userName: name,
+    isHost: M.isHost,
+    audioEnabled: M.audioEnabled,
+    videoEnabled: M.videoEnabled,
+    screenSharing: false,
+    local: true,
+  });
+  for (const p of d.participants || []) upsertParticipant(p);
+  updateControls();
+  render();
+  const iceServers = d.iceServers || [];
+  if (M.topology === "sfu") {
+    await startSfu(iceServers);
+  } else {
+    startMesh(iceServers);
   }
 }
 

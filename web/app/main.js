@@ -30,6 +30,7 @@ import { initTiles } from "./tiles.js";
 import { initChat } from "./chat.js";
 import { initControls } from "./controls.js";
 import { initRecording } from "./recording.js";
+import { initLobby } from "./lobby.js";
 import { route, initRouting } from "./routing.js";
 
 // First, before anything can copy or send the address: a link's token leaves it.
@@ -41,6 +42,7 @@ initTiles();
 initChat();
 initControls();
 initRecording();
+initLobby();
 initRouting();
 
 window.addEventListener("pagehide", () => {

@@ -3,7 +3,7 @@
 
 /** The test hook (tests/browser/README.md lists what the tests read). */
 export const M = {
-  state: "idle", // idle | joining | joined | left | ended | removed | replaced | expired | error
+  state: "idle", // idle | joining | waiting (in the lobby) | joined | denied | left | ended | removed | replaced | expired | error
   error: null, // { code, message }
   endedReason: null,
   topology: null,
@@ -16,6 +16,10 @@ export const M = {
   // The host's page: users it removed while it was here, so that it can let them back
   // (`host-allow`); the server holds a removal for the whole meeting.
   removed: [], // [{ userId, userName }]
+  // The host's page: who waits in the lobby now (`lobby:updated`).
+  waiting: [], // [{ peerId, userId, userName, askedAt }]
+  // This page waiting in a lobby: { waiting: true, name }, else null.
+  lobby: null,
   tiles: [], // [{ peerId, userId, source, local }]
   chat: [], // [{ userId, userName, message, timestamp }]
   notices: [],

@@ -3,7 +3,7 @@ import { M } from "./state.js";
 
 export const $ = (id) => document.getElementById(id);
 
-const VIEWS = ["landing", "prejoin", "meeting", "done"];
+const VIEWS = ["landing", "prejoin", "lobby", "meeting", "done"];
 
 export function show(view) {
   for (const v of VIEWS) $("view-" + v).hidden = v !== view;

@@ -34,6 +34,9 @@ pub enum ErrorCode {
     /// Too many requests of this kind from this connection or user; `retryAfterMs` says
     /// when the next one would pass.
     RateLimited,
+    /// The meeting requires approval: the connection waits in its lobby until the host
+    /// admits (`lobby:admitted`, then join again) or denies (`lobby:denied`) it.
+    InLobby,
     Internal,
 }
 
@@ -55,6 +58,7 @@ impl ErrorCode {
             ErrorCode::TokenMissing => "TOKEN_MISSING",
             ErrorCode::MediaFailed => "MEDIA_FAILED",
             ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::InLobby => "IN_LOBBY",
             ErrorCode::Internal => "INTERNAL",
         }
     }

@@ -52,6 +52,10 @@ server_event! {
     MeetingError => "meeting-error",
     ControlMute => "control:mute",
     ControlRemoved => "control:removed",
+    LobbyWaiting => "lobby:waiting",
+    LobbyUpdated => "lobby:updated",
+    LobbyAdmitted => "lobby:admitted",
+    LobbyDenied => "lobby:denied",
     ServerOffer => "sfu-offer",
     RelayedOffer => "webrtc-offer",
     RelayedAnswer => "webrtc-answer",
@@ -291,6 +295,55 @@ pub struct ControlMute {
 pub struct ControlRemoved {
     pub room_id: RoomId,
     pub by: UserId,
+}
+
+/// `lobby:waiting`, to a connection put in the meeting's lobby (before its
+/// `join-meeting` is answered with `IN_LOBBY`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LobbyWaiting {
+    pub room_id: RoomId,
+    /// The ticket the host admits or denies.
+    pub peer_id: PeerId,
+    pub user_name: String,
+}
+
+/// One connection waiting in a lobby, as the host sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Waiting {
+    pub peer_id: PeerId,
+    pub user_id: UserId,
+    pub user_name: String,
+    pub user_picture: Option<String>,
+    /// RFC 3339, when it asked to join.
+    pub asked_at: String,
+}
+
+/// `lobby:updated`, to the host's connections: everyone waiting now, in arrival order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LobbyUpdated {
+    pub room_id: RoomId,
+    pub waiting: Vec<Waiting>,
+}
+
+/// `lobby:admitted`, to an admitted connection: its next `join-meeting` gets in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LobbyAdmitted {
+    pub room_id: RoomId,
+    pub by: UserId,
+}
+
+/// `lobby:denied`, to a connection the host did not let in (or whose meeting ended
+/// while it waited, `ended: true`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LobbyDenied {
+    pub room_id: RoomId,
+    pub by: Option<UserId>,
+    pub ended: bool,
 }
 
 /// `sfu-offer` from the server: the tracks it sends changed; answer with `sfu-answer`.

@@ -24,6 +24,7 @@ pub fn signaling_payload(data: &[u8]) -> usize {
         inbound::<ChatSend>(&value),
         inbound::<HostMute>(&value),
         inbound::<HostRemove>(&value),
+        inbound::<LobbyDecision>(&value),
         inbound::<SfuOffer>(&value),
         inbound::<SfuAnswer>(&value),
         inbound::<Relay>(&value),

@@ -205,6 +205,32 @@ impl Validate for HostRemove {
     }
 }
 
+/// `lobby-admit` and `lobby-deny`: the host decides about one waiting connection
+/// (`peerId`, from `lobby:updated`) or, with `all: true`, about everyone waiting.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LobbyDecision {
+    pub room_id: RoomId,
+    #[serde(default)]
+    pub peer_id: Option<PeerId>,
+    #[serde(default)]
+    pub all: bool,
+}
+
+impl Validate for LobbyDecision {
+    fn validate(&self) -> Result<(), ErrorBody> {
+        check_room(&self.room_id)?;
+        match (&self.peer_id, self.all) {
+            (Some(p), false) => check_len("peerId", p.as_str(), 1, limits::USER_ID),
+            (None, true) => Ok(()),
+            _ => Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                "give either `peerId` or `all: true`",
+            )),
+        }
+    }
+}
+
 /// `sfu-offer` from a client: its publishing offer.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -38,6 +38,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../../web/app/lifecycle.js"),
     ),
     (
+        "app/lobby.js",
+        JS,
+        include_str!("../../../web/app/lobby.js"),
+    ),
+    (
         "app/local-media.js",
         JS,
         include_str!("../../../web/app/local-media.js"),

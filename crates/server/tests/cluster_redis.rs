@@ -1,6 +1,7 @@
 //! The Redis live registry against a real Redis (127.0.0.1:6379, or `TEST_REDIS_URL`):
 //! the cap under concurrency, replacement of a user's earlier connection, lease expiry
-//! of a crashed node's participants, and re-sync after the keys are lost.
+//! of a crashed node's participants, re-sync after the keys are lost, and the lobby
+//! shared between nodes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use chrono::Utc;
 use meeting_service::cluster::Cluster;
 use meeting_service::live::RedisLive;
-use meeting_service::live::{LiveChange, LiveError, LivePeer};
+use meeting_service::live::{LiveChange, LiveError, LivePeer, LiveRooms, LobbyEntry, Pick};
 use proto::{PeerId, RoomId, UserId};
 
 fn redis_url() -> String {
@@ -173,4 +174,64 @@ async fn unreachable_redis_is_a_clear_error() {
         text.contains("unreachable") && text.contains("REDIS_URL"),
         "{text}"
     );
+}
+
+/// The lobby is shared: a guest waits through one node, the host decides on the other,
+/// and concurrent "admit" decisions over both nodes take each waiting entry once.
+#[tokio::test]
+#[ignore = "needs Redis"]
+async fn the_lobby_is_shared_between_nodes_and_each_entry_is_decided_once() {
+    let a = cluster().await;
+    let b = Cluster {
+        node_id: "other".into(),
+        ..a.clone()
+    };
+    let node_a = LiveRooms::Redis(Arc::new(RedisLive::new(
+        a.clone(),
+        Duration::from_secs(600),
+    )));
+    let node_b = LiveRooms::Redis(Arc::new(RedisLive::new(b, Duration::from_secs(600))));
+    let room = RoomId::from("LOBBY");
+    let entry = |user: &str| LobbyEntry {
+        peer_id: PeerId::random(),
+        user_id: UserId::from(user),
+        user_name: user.to_owned(),
+        user_picture: None,
+        asked_at: Utc::now(),
+    };
+    for i in 0..40 {
+        node_a
+            .wait(&room, entry(&format!("g{i}")))
+            .await
+            .expect("wait");
+    }
+    let seen = node_b.waiting(&room).await.expect("waiting");
+    assert_eq!(seen.len(), 40);
+    // Every entry is admitted twice at once, once per node: one decision takes it.
+    let mut tasks = Vec::new();
+    for e in &seen {
+        for node in [node_a.clone(), node_b.clone()] {
+            let (room, pick) = (room.clone(), Pick::One(e.peer_id.clone()));
+            tasks.push(tokio::spawn(async move {
+                node.decide(&room, &pick, true).await
+            }));
+        }
+    }
+    let mut taken = 0;
+    for t in tasks {
+        taken += t.await.expect("task").expect("decide").len();
+    }
+    assert_eq!(taken, 40);
+    assert!(node_a.waiting(&room).await.expect("waiting").is_empty());
+    for i in 0..40 {
+        let user = UserId::from(format!("g{i}").as_str());
+        assert!(node_a.is_approved(&room, &user).await.expect("approved"));
+    }
+    assert!(
+        !node_b
+            .is_approved(&room, &UserId::from("stranger"))
+            .await
+            .expect("approved")
+    );
+    cleanup(&a).await;
 }

@@ -1,5 +1,5 @@
 //! The membership rules without a socket: admission (the cap, an ended or locked
-//! meeting, a removal that holds until the host allows), replacement of a user's earlier
+//! meeting, the lobby of one that requires approval, a removal that holds until the host allows), replacement of a user's earlier
 //! connection, leaving, the host's removal and the end of the meeting for everyone,
 //! with the history they write.
 //!
@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use meeting_service::cluster::Cluster;
-use meeting_service::live::LiveRooms;
 use meeting_service::live::RedisLive;
+use meeting_service::live::{LiveRooms, LobbyEntry, Pick};
 use meeting_service::media::{LocalMedia, MediaRouter};
 use meeting_service::membership::{
     Admission, Candidate, LeaveWhy, Membership, MembershipError, Refusal,
@@ -379,6 +379,114 @@ async fn a_locked_meeting_admits_only_its_host(f: Fixture) {
     f.finish().await;
 }
 
+fn tickets(waiting: &[LobbyEntry]) -> Vec<String> {
+    waiting.iter().map(|w| w.user_id.to_string()).collect()
+}
+
+async fn a_meeting_that_requires_approval_waits_for_the_host(f: Fixture) {
+    let settings = MeetingSettings {
+        require_approval: true,
+        ..MeetingSettings::default()
+    };
+    let room = f.meeting("host", 10, settings).await;
+    let host = f.join(&room, "host").await.expect("the host never waits");
+    let e = f.join(&room, "bob").await.expect_err("bob must wait");
+    assert!(matches!(e, MembershipError::ApprovalRequired), "{e:?}");
+
+    let first = f.m.knock(&room, candidate("bob")).await.expect("bob waits");
+    f.m.knock(&room, candidate("carl"))
+        .await
+        .expect("carl waits");
+    // Bob again (another tab): one place, the newest.
+    let again = f.m.knock(&room, candidate("bob")).await.expect("bob again");
+    assert_eq!(tickets(&again.waiting), ["carl", "bob"]);
+    // Waiting holds no seat and is not presence.
+    assert_eq!(f.present(&room).await, ["host"]);
+
+    // Only the host decides.
+    let mut guest = host.peer.clone();
+    guest.is_host = false;
+    let pick = Pick::One(again.entry.peer_id.clone());
+    let e =
+        f.m.decide(&room, &guest, &pick, true)
+            .await
+            .expect_err("not the host");
+    assert!(matches!(e, MembershipError::Forbidden(_)), "{e:?}");
+    // Bob's first ticket was replaced: nothing to decide.
+    let stale = Pick::One(first.entry.peer_id.clone());
+    let e =
+        f.m.decide(&room, &host.peer, &stale, true)
+            .await
+            .expect_err("replaced ticket");
+    assert!(matches!(e, MembershipError::NotWaiting), "{e:?}");
+
+    // Two hosts' pages admit Bob at once: exactly one decision takes him.
+    let (a, b) = tokio::join!(
+        f.m.decide(&room, &host.peer, &pick, true),
+        f.m.decide(&room, &host.peer, &pick, true)
+    );
+    let taken = [a, b]
+        .into_iter()
+        .map(|r| r.map(|d| d.taken.len()).unwrap_or(0))
+        .sum::<usize>();
+    assert_eq!(taken, 1);
+    f.join(&room, "bob").await.expect("admitted bob gets in");
+    // and gets back in after leaving, for the rest of the meeting.
+    let bob = f.m.present(&room).await.expect("registry");
+    let bob = bob
+        .iter()
+        .find(|p| p.user_id.as_str() == "bob")
+        .expect("bob");
+    f.m.leave(&room, &bob.peer_id, LeaveWhy::Left)
+        .await
+        .expect("left");
+    f.join(&room, "bob")
+        .await
+        .expect("bob rejoins without waiting");
+
+    // Deny everyone left: Carl is out of the lobby and still may not join.
+    let denied =
+        f.m.decide(&room, &host.peer, &Pick::All, false)
+            .await
+            .expect("deny all");
+    assert_eq!(tickets(&denied.taken), ["carl"]);
+    assert!(denied.waiting.is_empty());
+    let e = f.join(&room, "carl").await.expect_err("denied carl");
+    assert!(matches!(e, MembershipError::ApprovalRequired), "{e:?}");
+
+    // A waiting connection that goes away leaves the lobby once.
+    let dora =
+        f.m.knock(&room, candidate("dora"))
+            .await
+            .expect("dora waits");
+    let after =
+        f.m.leave_lobby(&room, &dora.entry.peer_id)
+            .await
+            .expect("leave");
+    assert_eq!(after.map(|w| w.len()), Some(0));
+    assert!(
+        f.m.leave_lobby(&room, &dora.entry.peer_id)
+            .await
+            .expect("again")
+            .is_none()
+    );
+
+    // The meeting ends: the lobby empties, and the approvals go with it.
+    f.m.knock(&room, candidate("erin"))
+        .await
+        .expect("erin waits");
+    let gone = f.m.live().clear_lobby(&room).await.expect("clear");
+    assert_eq!(tickets(&gone), ["erin"]);
+    assert!(
+        !f.m.live()
+            .is_approved(&room, &UserId::from("bob"))
+            .await
+            .expect("approved?")
+    );
+    assert!(f.m.waiting(&room).await.expect("lobby").is_empty());
+    f.finish().await;
+}
+
 /// Each scenario on SQLite with the in-process registry, on PostgreSQL, and with the
 /// Redis registry.
 macro_rules! scenarios {
@@ -417,4 +525,5 @@ scenarios!(
     the_host_ends_the_meeting_for_everyone,
     a_join_overtaken_by_the_end_is_undone,
     a_locked_meeting_admits_only_its_host,
+    a_meeting_that_requires_approval_waits_for_the_host,
 );

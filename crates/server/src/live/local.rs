@@ -12,6 +12,7 @@ use super::{Admitted, LiveError, LivePeer};
 #[derive(Debug, Default)]
 pub struct LocalRooms {
     rooms: Mutex<HashMap<RoomId, Vec<LivePeer>>>,
+    pub(super) lobby: super::lobby::LocalLobby,
 }
 
 impl LocalRooms {

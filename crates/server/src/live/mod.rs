@@ -10,11 +10,16 @@
 //! - [`redis`]: [`RedisLive`], the same contract with Lua scripts on the cluster's Redis
 //!   connection, so that several nodes share one registry.
 //!
+//! The lobby of a meeting that requires approval ([`lobby`]) is part of the same
+//! contract, in both implementations.
+//!
 //! This module depends on `cluster` only for the Redis connection; membership picks the
 //! implementation when it is assembled (`membership::Membership::new`).
 
+pub mod lobby;
 pub mod local;
 pub mod redis;
+mod redis_lobby;
 
 use std::sync::Arc;
 
@@ -23,6 +28,7 @@ use proto::signaling::Participant;
 use proto::{PeerId, RoomId, UserId};
 use serde::{Deserialize, Serialize};
 
+pub use self::lobby::{LobbyEntry, Pick};
 pub use self::local::LocalRooms;
 pub use self::redis::RedisLive;
 
@@ -140,11 +146,20 @@ impl LiveRooms {
         }
     }
 
-    /// Remove everybody (the meeting ended).
+    /// Remove everybody (the meeting ended), the lobby included; see [`LiveRooms::clear_lobby`].
     pub async fn clear(&self, room: &RoomId) -> Result<Vec<LivePeer>, LiveError> {
         match self {
             LiveRooms::Local(l) => Ok(l.clear(room)),
             LiveRooms::Redis(r) => r.clear(room).await,
+        }
+    }
+
+    /// Empty the lobby and forget whom the host let in (the meeting ended); returns who
+    /// was waiting.
+    pub async fn clear_lobby(&self, room: &RoomId) -> Result<Vec<LobbyEntry>, LiveError> {
+        match self {
+            LiveRooms::Local(l) => Ok(l.lobby.clear(room)),
+            LiveRooms::Redis(r) => r.lobby_clear(room).await,
         }
     }
 

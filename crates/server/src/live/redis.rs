@@ -107,13 +107,14 @@ fn script(body: &str) -> Script {
 
 /// The registry in Redis, plus this node's own participants (to refresh them).
 pub struct RedisLive {
-    cluster: Cluster,
+    pub(super) cluster: Cluster,
     ttl: Duration,
     admit: Script,
     remove: Script,
     peers: Script,
     update: Script,
     refresh: Script,
+    pub(super) lobby: super::redis_lobby::RedisLobby,
     /// Participants whose sockets are on this node: room → peer → last known entry.
     local: Mutex<HashMap<RoomId, HashMap<PeerId, LivePeer>>>,
 }
@@ -130,7 +131,7 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn unavailable(e: redis::RedisError) -> LiveError {
+pub(super) fn unavailable(e: redis::RedisError) -> LiveError {
     LiveError::Unavailable(e.to_string())
 }
 
@@ -150,6 +151,7 @@ impl RedisLive {
             peers: script(PEERS),
             update: script(UPDATE),
             refresh: script(REFRESH),
+            lobby: Default::default(),
             local: Mutex::default(),
         }
     }
@@ -165,7 +167,7 @@ impl RedisLive {
         now_ms() + PEER_LEASE.as_millis() as i64
     }
 
-    fn ttl_secs(&self) -> u64 {
+    pub(super) fn ttl_secs(&self) -> u64 {
         self.ttl.as_secs().max(PEER_LEASE.as_secs() * 2)
     }
 

@@ -55,7 +55,8 @@ pub struct Refusal {
 impl Membership {
     /// Admit `candidate` to `room`: the meeting must exist and not have ended, a locked
     /// meeting admits only its host, a user the host removed is refused (the host never
-    /// is), and the meeting must have a seat within its cap. The user's earlier
+    /// is), a meeting that requires approval admits only users the host let in
+    /// ([`MembershipError::ApprovalRequired`] otherwise: see [`super::lobby`]), and the meeting must have a seat within its cap. The user's earlier
     /// connections are replaced (and do not count against the cap).
     pub async fn admit(
         &self,
@@ -72,6 +73,12 @@ impl Membership {
         }
         if !is_host && records::is_removed(self, room, &candidate.user).await? {
             return Err(MembershipError::Removed);
+        }
+        if meeting.require_approval
+            && !is_host
+            && !self.live().is_approved(room, &candidate.user).await?
+        {
+            return Err(MembershipError::ApprovalRequired);
         }
         let limit = self.participant_cap(&meeting);
         let peer = LivePeer {

@@ -6,6 +6,8 @@
 //!   out, the participant cap (checked atomically by the live registry), and an earlier
 //!   connection of the same user is replaced;
 //! - leaving ([`Membership::leave`]) for any [`LeaveWhy`]: registry, media, history;
+//! - the lobby of a meeting that requires approval ([`lobby`]): waiting, and the host's
+//!   admit or deny;
 //! - the host's controls: removal that holds until allowed ([`Membership::remove_user`],
 //!   [`Membership::allow_user`]) and the end of the meeting ([`Membership::end_meeting`],
 //!   then [`Membership::clear`] for everybody);
@@ -20,6 +22,7 @@ pub mod records;
 
 mod admission;
 mod leave;
+mod lobby;
 
 use std::sync::Arc;
 
@@ -27,6 +30,7 @@ use proto::{PeerId, RoomId, UserId};
 
 pub use admission::{Admission, Candidate, Refusal};
 pub use leave::{Departure, LeaveWhy, Removal};
+pub use lobby::{Decision, Knock};
 pub use records::{MeetingView, Topology};
 
 use crate::live::RedisLive;
@@ -49,6 +53,13 @@ pub enum MembershipError {
     RoomFull { limit: usize },
     #[error("the host removed you from this meeting")]
     Removed,
+    /// The meeting requires approval and the host has not let this user in yet: the
+    /// caller puts the connection in the lobby ([`Membership::knock`]).
+    #[error("the host must let you in: you are waiting in the lobby")]
+    ApprovalRequired,
+    /// A lobby decision about a connection that is not waiting (any more).
+    #[error("nobody with that id is waiting in the lobby")]
+    NotWaiting,
     /// The connection is not (or no longer) in the meeting.
     #[error("you have not joined this meeting")]
     NotInMeeting,

@@ -40,6 +40,7 @@ pub async fn end_for_everyone<A: Adapter>(
     };
     emit_to(io, channel.clone(), &note).await;
     let _ = io.to(channel.clone()).leave(channel).await;
+    super::lobby::end(io, membership.live(), room).await;
     membership.clear(room, reason).await;
 }
 

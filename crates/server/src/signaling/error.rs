@@ -32,6 +32,11 @@ pub enum SignalError {
     PeerNotFound(String),
     #[error("the host removed you from this meeting")]
     Removed,
+    /// Put in the lobby: waiting for the host to let this connection in.
+    #[error("waiting for the host to let you in")]
+    InLobby,
+    #[error("nobody with that id is waiting in the lobby")]
+    NotWaiting,
     #[error("{0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -57,6 +62,8 @@ impl SignalError {
             SignalError::Sfu(_) => ErrorCode::SfuError,
             SignalError::PeerNotFound(_) => ErrorCode::PeerNotFound,
             SignalError::Removed => ErrorCode::Removed,
+            SignalError::InLobby => ErrorCode::InLobby,
+            SignalError::NotWaiting => ErrorCode::PeerNotFound,
             SignalError::Unavailable(_) => ErrorCode::Unavailable,
             SignalError::RateLimited(_) => ErrorCode::RateLimited,
             SignalError::Recording(e) => recording_code(e),
@@ -110,6 +117,8 @@ impl From<MembershipError> for SignalError {
             MembershipError::RoomLocked => SignalError::RoomLocked,
             MembershipError::RoomFull { limit } => SignalError::RoomFull { limit },
             MembershipError::Removed => SignalError::Removed,
+            MembershipError::ApprovalRequired => SignalError::InLobby,
+            MembershipError::NotWaiting => SignalError::NotWaiting,
             MembershipError::NotInMeeting => SignalError::NotInMeeting,
             MembershipError::Forbidden(action) => SignalError::Forbidden(action),
             MembershipError::PeerNotFound(user) => SignalError::PeerNotFound(user.to_string()),

@@ -32,11 +32,12 @@ use super::request::{Payload, answer, answer_with, joined_peer, parse, session};
 use super::session::{Joined, Session};
 use super::throttle::limited;
 use super::{
-    SignalError, Signaling, announce, media, original, peer_channel, recording, room_channel,
+    SignalError, Signaling, announce, hosts_channel, lobby, media, original, peer_channel,
+    recording, room_channel,
 };
 use crate::limits::EventKind;
 use crate::live::{LiveChange, LivePeer};
-use crate::membership::{Candidate, LeaveWhy};
+use crate::membership::{Candidate, LeaveWhy, MembershipError};
 
 /// Register the `/` namespace. With a remote adapter (Redis) the result is a future
 /// that completes once the adapter is subscribed.
@@ -157,6 +158,8 @@ fn register_events<A: Adapter>(s: &SocketRef<A>) {
     s.on("host-remove", limited(Control, host_remove::<A>));
     s.on("host-allow", limited(Control, host_allow::<A>));
     s.on("end-meeting", limited(Control, end_meeting::<A>));
+    s.on("lobby-admit", limited(Control, lobby::lobby_admit::<A>));
+    s.on("lobby-deny", limited(Control, lobby::lobby_deny::<A>));
     s.on(
         "recording-start",
         limited(Control, recording::recording_start::<A>),
@@ -187,7 +190,10 @@ async fn join_meeting<A: Adapter>(
     }
     .await
     .map_err(ErrorBody::from);
-    if let Err(error) = &result {
+    // Waiting in the lobby is not a refusal: `lobby:waiting` told the socket already.
+    if let Err(error) = &result
+        && error.code != ErrorCode::InLobby
+    {
         // Logged once here, with who asked, so that a user's report can be found.
         let user = session(&s).map(|x| x.user.to_string()).unwrap_or_default();
         tracing::info!(user, socket = %s.id, code = error.code.as_str(), error = %error.message, "join-meeting refused");
@@ -215,6 +221,8 @@ async fn join<A: Adapter>(
     if let Some(previous) = session.joined() {
         leave(s, io, sig, session, &previous, LeaveWhy::Left).await;
     }
+    // Nor does it wait in a lobby while it joins (an admitted guest joins again).
+    lobby::leave_waiting(s, io, sig, session).await;
 
     let candidate = Candidate {
         user: session.user.clone(),
@@ -226,7 +234,12 @@ async fn join<A: Adapter>(
         audio_enabled: req.is_audio_enabled,
         video_enabled: req.is_video_enabled,
     };
-    let admission = sig.membership().admit(&room, candidate).await?;
+    let admission = match sig.membership().admit(&room, candidate.clone()).await {
+        Err(MembershipError::ApprovalRequired) => {
+            return Err(lobby::knock(s, io, sig, session, &room, candidate).await);
+        }
+        other => other?,
+    };
 
     for old in &admission.replaced {
         let channel = peer_channel(&old.peer.peer_id);
@@ -244,7 +257,11 @@ async fn join<A: Adapter>(
         peer: peer.peer_id.clone(),
         in_sfu: false,
     };
-    s.join(vec![room_channel(&room), peer_channel(&peer.peer_id)]);
+    let mut channels = vec![room_channel(&room), peer_channel(&peer.peer_id)];
+    if peer.is_host {
+        channels.push(hosts_channel(&room));
+    }
+    s.join(channels);
     session.set_joined(Some(joined.clone()));
     // Undo the admission if the meeting ended since it was read (membership gives the
     // seat back), or the socket went away meanwhile (its disconnect handler waits for
@@ -291,6 +308,9 @@ async fn join<A: Adapter>(
     };
     tell(s, &existing);
     broadcast(s.to(room_channel(&room)), &ParticipantJoined(me.clone())).await;
+    if peer.is_host {
+        lobby::show_host(s, sig, &room).await;
+    }
     // A late joiner learns that the meeting is being recorded.
     if let Some(r) = sig.app().recorder.status(&room) {
         tell(s, &announce::recording_started(&room, &r));
@@ -313,7 +333,11 @@ async fn join<A: Adapter>(
 /// Forget the meeting on this socket: its session and its channels.
 fn out_of_channels<A: Adapter>(s: &SocketRef<A>, session: &Session, joined: &Joined) {
     session.clear_if(&joined.peer);
-    s.leave(vec![room_channel(&joined.room), peer_channel(&joined.peer)]);
+    s.leave(vec![
+        room_channel(&joined.room),
+        peer_channel(&joined.peer),
+        hosts_channel(&joined.room),
+    ]);
 }
 
 /// Take this socket's connection out of its meeting: socket, membership, and tell the
@@ -345,7 +369,12 @@ async fn leave_meeting<A: Adapter>(
 ) {
     let result = async {
         let req: RoomOnly = parse(data)?;
-        let _turn = session(&s)?.turn().await;
+        let me = session(&s)?;
+        let _turn = me.turn().await;
+        if me.joined().is_none() {
+            // Waiting in the lobby is the only other way to be "in" a meeting.
+            lobby::leave_waiting(&s, &io, &sig, &me).await;
+        }
         let (session, joined, _) = joined_peer(&s, &sig, &req.room_id).await?;
         leave(&s, &io, &sig, &session, &joined, LeaveWhy::Left).await;
         Ok(json!({}))
@@ -360,6 +389,7 @@ async fn on_disconnect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig):
     session.closed().cancel();
     // After any join still running for this socket: what it admitted is left here.
     let _turn = session.turn().await;
+    lobby::leave_waiting(&s, &io, &sig, &session).await;
     if let Some(j) = session.joined() {
         leave(&s, &io, &sig, &session, &j, LeaveWhy::Disconnected).await;
     }

@@ -10,6 +10,7 @@
 //! - [`request`]: what every handler does: parse, find the caller's connection, ack.
 //! - [`session`]: what one socket is: its user, and the meeting it joined.
 //! - [`media`]: client SDP payloads to [`crate::media::MediaRouter`] calls.
+//! - [`lobby`]: waiting for approval, and the host's `lobby-admit` / `lobby-deny`.
 //! - [`recording`]: the host's `recording-start` / `recording-stop`.
 //! - [`announce`]: what a meeting's sockets are told when its membership changes; shared
 //!   with the background tasks ([`crate::tasks`]).
@@ -20,12 +21,13 @@
 //!
 //! Socket.IO rooms carry the addressing, so that the Redis adapter can deliver across
 //! nodes: `room:<roomId>` holds every socket of a meeting, `peer:<peerId>` the one
-//! socket of a connection.
+//! socket of a connection (or of a lobby ticket), `hosts:<roomId>` the host's sockets.
 
 pub mod announce;
 pub mod emit;
 pub mod error;
 pub mod handlers;
+pub mod lobby;
 pub mod media;
 pub mod original;
 pub mod recording;
@@ -81,6 +83,11 @@ impl Signaling {
 /// Socket.IO room of every socket in a meeting.
 pub fn room_channel(room: &RoomId) -> String {
     format!("room:{room}")
+}
+
+/// Socket.IO room of the host's connections to a meeting (the lobby's listeners).
+pub fn hosts_channel(room: &RoomId) -> String {
+    format!("hosts:{room}")
 }
 
 /// Socket.IO room of one connection.

@@ -34,6 +34,8 @@ pub struct Session {
     pub user: UserId,
     pub claims: Arc<Claims>,
     joined: Arc<Mutex<Option<Joined>>>,
+    /// The lobby this socket waits in, and its ticket.
+    waiting: Arc<Mutex<Option<(RoomId, PeerId)>>>,
     /// Held by the handler whose turn it is (see [`Session::turn`]).
     order: Arc<AsyncMutex<()>>,
     /// Cancelled when the socket disconnects: ends the tasks that serve it (the token
@@ -47,6 +49,7 @@ impl Session {
             user: UserId::new(claims.sub.clone()),
             claims: Arc::new(claims),
             joined: Arc::default(),
+            waiting: Arc::default(),
             order: Arc::default(),
             closed: CancellationToken::new(),
         }
@@ -83,6 +86,12 @@ impl Session {
 
     pub fn set_joined(&self, joined: Option<Joined>) -> Option<Joined> {
         std::mem::replace(&mut *self.lock(), joined)
+    }
+
+    /// Set (or with `None` clear) the lobby this socket waits in; returns the previous.
+    pub fn set_waiting(&self, waiting: Option<(RoomId, PeerId)>) -> Option<(RoomId, PeerId)> {
+        let mut guard = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::replace(&mut *guard, waiting)
     }
 
     /// Mark the connection as known to the SFU, if it is still the one joined.
