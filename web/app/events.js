@@ -11,6 +11,7 @@ import { onMeshOffer, onMeshAnswer, onMeshCandidate, closeMeshPeer } from "./mes
 import { done, teardownMedia } from "./lifecycle.js";
 import { linkToken } from "./identity.js";
 import { onLobbyUpdated } from "./lobby.js";
+import { updateHostControls } from "./host.js";
 
 function setFlag(ev, key, value) {
   const p = byPeerOrUser(ev);
@@ -51,6 +52,7 @@ export function wireEvents(sio, { rejoin }) {
     if (!ev || !ev.meeting) return;
     M.meeting = ev.meeting;
     $("meeting-title").textContent = ev.meeting.title || "Meeting";
+    updateHostControls();
   });
   sio.on("lobby:updated", onLobbyUpdated);
   sio.on("control:removed", () => {

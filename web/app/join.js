@@ -13,6 +13,7 @@ import { startMesh } from "./mesh.js";
 import { wireEvents } from "./events.js";
 import { done, teardownMedia } from "./lifecycle.js";
 import { showWaiting, stopWaiting, resetLobby, renderLobby } from "./lobby.js";
+import { updateHostControls } from "./host.js";
 
 const JOIN_ERRORS = {
   ROOM_FULL: "This meeting is full.",
@@ -158,6 +159,7 @@ async function enter(sio, name) {
   $("host-panel").hidden = !M.isHost;
   // A host learns who already waits before this answer (`lobby:updated`).
   renderLobby();
+  updateHostControls();
   upsertParticipant({
     userId: d.userId,
     peerId: d.peerId,

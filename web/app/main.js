@@ -31,6 +31,7 @@ import { initChat } from "./chat.js";
 import { initControls } from "./controls.js";
 import { initRecording } from "./recording.js";
 import { initLobby } from "./lobby.js";
+import { initHost } from "./host.js";
 import { route, initRouting } from "./routing.js";
 
 // First, before anything can copy or send the address: a link's token leaves it.
@@ -43,6 +44,7 @@ initChat();
 initControls();
 initRecording();
 initLobby();
+initHost();
 initRouting();
 
 window.addEventListener("pagehide", () => {

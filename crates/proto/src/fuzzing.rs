@@ -25,6 +25,8 @@ pub fn signaling_payload(data: &[u8]) -> usize {
         inbound::<HostMute>(&value),
         inbound::<HostRemove>(&value),
         inbound::<LobbyDecision>(&value),
+        inbound::<HostLock>(&value),
+        inbound::<HostMuteAll>(&value),
         inbound::<SfuOffer>(&value),
         inbound::<SfuAnswer>(&value),
         inbound::<Relay>(&value),

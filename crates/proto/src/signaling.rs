@@ -205,6 +205,34 @@ impl Validate for HostRemove {
     }
 }
 
+/// `host-lock`: the host locks (no new joins but the host's) or unlocks the meeting.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostLock {
+    pub room_id: RoomId,
+    pub locked: bool,
+}
+
+impl Validate for HostLock {
+    fn validate(&self) -> Result<(), ErrorBody> {
+        check_room(&self.room_id)
+    }
+}
+
+/// `host-mute-all`: the host turns everyone else's microphone (or camera) off.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostMuteAll {
+    pub room_id: RoomId,
+    pub kind: MediaKind,
+}
+
+impl Validate for HostMuteAll {
+    fn validate(&self) -> Result<(), ErrorBody> {
+        check_room(&self.room_id)
+    }
+}
+
 /// `lobby-admit` and `lobby-deny`: the host decides about one waiting connection
 /// (`peerId`, from `lobby:updated`) or, with `all: true`, about everyone waiting.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -25,6 +25,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
         JS,
         include_str!("../../../web/app/events.js"),
     ),
+    ("app/host.js", JS, include_str!("../../../web/app/host.js")),
     ("app/ice.js", JS, include_str!("../../../web/app/ice.js")),
     (
         "app/identity.js",

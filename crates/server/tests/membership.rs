@@ -487,6 +487,28 @@ async fn a_meeting_that_requires_approval_waits_for_the_host(f: Fixture) {
     f.finish().await;
 }
 
+async fn the_host_locks_and_unlocks_the_meeting(f: Fixture) {
+    let room = f.meeting("host", 10, MeetingSettings::default()).await;
+    let host = f.join(&room, "host").await.expect("host");
+    let bob = f.join(&room, "bob").await.expect("bob");
+    let e =
+        f.m.set_locked(&room, &bob.peer, true)
+            .await
+            .expect_err("bob is not the host");
+    assert!(matches!(e, MembershipError::Forbidden(_)), "{e:?}");
+    f.m.set_locked(&room, &host.peer, true).await.expect("lock");
+    let e = f.join(&room, "carl").await.expect_err("locked");
+    assert!(matches!(e, MembershipError::RoomLocked), "{e:?}");
+    assert_eq!(f.present(&room).await, ["host", "bob"], "those in stay");
+    f.m.set_locked(&room, &host.peer, false)
+        .await
+        .expect("unlock");
+    f.join(&room, "carl")
+        .await
+        .expect("carl gets in once unlocked");
+    f.finish().await;
+}
+
 /// Each scenario on SQLite with the in-process registry, on PostgreSQL, and with the
 /// Redis registry.
 macro_rules! scenarios {
@@ -526,4 +548,5 @@ scenarios!(
     a_join_overtaken_by_the_end_is_undone,
     a_locked_meeting_admits_only_its_host,
     a_meeting_that_requires_approval_waits_for_the_host,
+    the_host_locks_and_unlocks_the_meeting,
 );

@@ -8,7 +8,7 @@
 //! - leaving ([`Membership::leave`]) for any [`LeaveWhy`]: registry, media, history;
 //! - the lobby of a meeting that requires approval ([`lobby`]): waiting, and the host's
 //!   admit or deny;
-//! - the host's controls: removal that holds until allowed ([`Membership::remove_user`],
+//! - the host's controls: locking the meeting ([`Membership::set_locked`]), removal that holds until allowed ([`Membership::remove_user`],
 //!   [`Membership::allow_user`]) and the end of the meeting ([`Membership::end_meeting`],
 //!   then [`Membership::clear`] for everybody);
 //! - the history writes these imply ([`records`]), and the media requests ([`media`]).
@@ -21,6 +21,7 @@ pub mod media;
 pub mod records;
 
 mod admission;
+mod host;
 mod leave;
 mod lobby;
 

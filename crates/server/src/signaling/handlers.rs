@@ -21,7 +21,7 @@ use proto::{ErrorBody, ErrorCode, RoomId};
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide_core::adapter::DefinedAdapter;
 use tokio_util::sync::CancellationToken;
@@ -32,7 +32,7 @@ use super::request::{Payload, answer, answer_with, joined_peer, parse, session};
 use super::session::{Joined, Session};
 use super::throttle::limited;
 use super::{
-    SignalError, Signaling, announce, hosts_channel, lobby, media, original, peer_channel,
+    SignalError, Signaling, announce, host, hosts_channel, lobby, media, original, peer_channel,
     recording, room_channel,
 };
 use crate::limits::EventKind;
@@ -121,16 +121,6 @@ async fn expire<A: Adapter>(s: SocketRef<A>, session: Session, shutdown: Cancell
     let _ = s.disconnect();
 }
 
-/// Events nobody handles. Answered, when the client asked for an ack, so that it does
-/// not wait for one that never comes.
-async fn unknown_event<A: Adapter>(Event(name): Event, ack: AckSender<A>) {
-    let shown: String = name.chars().take(64).collect();
-    answer::<A, Value>(
-        ack,
-        Err(SignalError::BadRequest(format!("unknown event `{shown}`"))),
-    );
-}
-
 /// Every event is registered through [`limited`]: the rate limit of its kind is checked
 /// before its handler runs.
 fn register_events<A: Adapter>(s: &SocketRef<A>) {
@@ -160,6 +150,8 @@ fn register_events<A: Adapter>(s: &SocketRef<A>) {
     s.on("end-meeting", limited(Control, end_meeting::<A>));
     s.on("lobby-admit", limited(Control, lobby::lobby_admit::<A>));
     s.on("lobby-deny", limited(Control, lobby::lobby_deny::<A>));
+    s.on("host-lock", limited(Control, host::host_lock::<A>));
+    s.on("host-mute-all", limited(Control, host::host_mute_all::<A>));
     s.on(
         "recording-start",
         limited(Control, recording::recording_start::<A>),
@@ -171,7 +163,7 @@ fn register_events<A: Adapter>(s: &SocketRef<A>) {
     s.on("webrtc-offer", limited(Media, relay_offer::<A>));
     s.on("webrtc-answer", limited(Media, relay_answer::<A>));
     s.on("ice-candidate", limited(Media, relay_candidate::<A>));
-    s.on_fallback(unknown_event::<A>);
+    s.on_fallback(super::request::unknown_event::<A>);
     s.on_disconnect(on_disconnect::<A>);
 }
 
@@ -486,7 +478,7 @@ async fn toggle_video<A: Adapter>(
 
 /// Turn `peer`'s microphone or camera on or off (the caller's own, or for the host,
 /// someone else's), and tell the meeting.
-async fn set_media<A: Adapter>(
+pub(super) async fn set_media<A: Adapter>(
     s: &SocketRef<A>,
     sig: &Signaling,
     room: &RoomId,

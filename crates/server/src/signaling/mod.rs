@@ -10,6 +10,7 @@
 //! - [`request`]: what every handler does: parse, find the caller's connection, ack.
 //! - [`session`]: what one socket is: its user, and the meeting it joined.
 //! - [`media`]: client SDP payloads to [`crate::media::MediaRouter`] calls.
+//! - [`host`]: the host's `host-lock` and `host-mute-all`.
 //! - [`lobby`]: waiting for approval, and the host's `lobby-admit` / `lobby-deny`.
 //! - [`recording`]: the host's `recording-start` / `recording-stop`.
 //! - [`announce`]: what a meeting's sockets are told when its membership changes; shared
@@ -27,6 +28,7 @@ pub mod announce;
 pub mod emit;
 pub mod error;
 pub mod handlers;
+pub mod host;
 pub mod lobby;
 pub mod media;
 pub mod original;

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
 
 use super::session::{Joined, Session};
 use super::{SignalError, Signaling};
@@ -75,4 +75,14 @@ pub async fn joined_peer<A: Adapter>(
             Err(SignalError::NotInMeeting)
         }
     }
+}
+
+/// Events nobody handles. Answered, when the client asked for an ack, so that it does
+/// not wait for one that never comes.
+pub async fn unknown_event<A: Adapter>(Event(name): Event, ack: AckSender<A>) {
+    let shown: String = name.chars().take(64).collect();
+    answer::<A, Value>(
+        ack,
+        Err(SignalError::BadRequest(format!("unknown event `{shown}`"))),
+    );
 }
