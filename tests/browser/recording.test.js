@@ -117,7 +117,11 @@ describe("recording", { skip: skip || false }, () => {
       await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
       server = await h.startServer({
         sfu: true,
-        env: { WEBHOOK_URL: `http://127.0.0.1:${receiver.address().port}/hook`, WEBHOOK_SECRET: "recording-test-webhook-secret" },
+        env: {
+          WEBHOOK_URL: `http://127.0.0.1:${receiver.address().port}/hook`,
+          WEBHOOK_SECRET: "recording-test-webhook-secret",
+          RECORDING_AUTO_COMPOSE: "true",
+        },
       });
       browser = await h.launchBrowser();
       host = await hostMeeting(server, "Alice");
@@ -242,6 +246,21 @@ describe("recording", { skip: skip || false }, () => {
       const shared = await fetch(server.base + link.json.url);
       assert.equal(shared.status, 200);
       assert.equal((await shared.arrayBuffer()).byteLength, t.sizeBytes);
+    });
+
+    it("RECORDING_AUTO_COMPOSE: the server composed it by itself after the stop", async () => {
+      const composed = await h.waitFor(
+        async () => {
+          const r = await h.api(server, "GET", `/api/meetings/${host.roomId}/recordings`, { token: host.token });
+          return r.json && r.json.recordings[0].composed;
+        },
+        { timeout: 240000, interval: 1000, what: "composed.webm to be listed" },
+      );
+      assert.equal(composed.file, "composed.webm");
+      const p = probe(path.join(recDir, "composed.webm"));
+      assert.deepEqual(p.streams.map((x) => x.codec_type).sort(), ["audio", "video"]);
+      assert.ok(Math.abs(p.duration - manifest.stoppedMs / 1000) <= 1, `auto-composed: ${p.duration} s`);
+      assert.match(fs.readFileSync(server.logPath, "utf8"), /recording composed/);
     });
 
     it("`recording compose` makes one video and one audio stream of the recording's length", async () => {

@@ -270,6 +270,11 @@ pub fn start_sfu(config: &Config) -> anyhow::Result<(Arc<meeting_sfu::Sfu>, medi
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     log_config(&config);
     recording::check_dir(&config.recordings_dir).map_err(anyhow::Error::msg)?;
+    if config.recording_auto_compose && !recording::compose::ffmpeg_available() {
+        anyhow::bail!(
+            "RECORDING_AUTO_COMPOSE=true, but ffmpeg cannot be run: install it (Debian: apt-get install ffmpeg) or set RECORDING_AUTO_COMPOSE=false"
+        );
+    }
     let store = Store::connect(&config.database_url)
         .await
         .with_context(|| {

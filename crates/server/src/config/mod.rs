@@ -84,6 +84,9 @@ pub struct Config {
     /// `RECORDINGS_DIR`: where recordings are written (`recording`); created and checked
     /// for writing at start-up.
     pub recordings_dir: std::path::PathBuf,
+    /// `RECORDING_AUTO_COMPOSE`: compose every recording into one file when it stops
+    /// (the system's ffmpeg, checked at start-up).
+    pub recording_auto_compose: bool,
 }
 
 /// A value the service accepts, with a warning, because the seed's `.env` and its Render
@@ -373,6 +376,7 @@ impl Config {
             ));
         }
         let recordings_dir = std::path::PathBuf::from(recordings_dir);
+        let recording_auto_compose = vars.bool("RECORDING_AUTO_COMPOSE", false)?;
 
         Ok(Config {
             observe,
@@ -395,6 +399,7 @@ impl Config {
             trust_proxy: trust_proxy(&vars)?,
             warnings,
             recordings_dir,
+            recording_auto_compose,
         })
     }
 

@@ -38,6 +38,7 @@ pub const KNOWN_VARS: &[&str] = &[
     "CORS_ORIGINS",
     "DATABASE_URL",
     "RECORDINGS_DIR",
+    "RECORDING_AUTO_COMPOSE",
     "RUST_LOG",
     "TRUST_PROXY",
     "RATE_LIMIT_SOCKET_JOIN",

@@ -91,7 +91,8 @@ async fn stop(
     Path(room_id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     let room = room(&room_id)?;
-    let id = control::stop(&state.store, &state.recorder, &room, &user.id()).await?;
+    let auto = state.config.recording_auto_compose;
+    let id = control::stop(&state.store, &state.recorder, &room, &user.id(), auto).await?;
     Ok(Json(json!({ "success": true, "recordingId": id })))
 }
 

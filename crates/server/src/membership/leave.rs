@@ -163,6 +163,7 @@ impl Membership {
             &app.recorder,
             room,
             crate::recording::StopReason::MeetingEnded,
+            app.config.recording_auto_compose,
         )
         .await
         {

@@ -41,30 +41,51 @@ pub fn find(root: &Path, id: &str) -> Result<PathBuf, ComposeError> {
         .ok_or_else(|| ComposeError::NotFound(id.to_owned()))
 }
 
-/// The ffmpeg arguments that compose `m` (files in `dir`) into `out`.
-pub fn ffmpeg_args(m: &Manifest, dir: &Path, out: &Path) -> Result<Vec<String>, ComposeError> {
+/// One of the two passes of a composition: ffmpeg 5.1 gave the mixed audio runs of
+/// equal timestamps when it ran in one graph with a grid whose tile started late (a
+/// late joiner), so video and audio are made apart and then put in one file as they
+/// are (`-c copy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Video,
+    Audio,
+}
+
+/// The ffmpeg arguments that make `part` of the composition of `m` (files in `dir`)
+/// into `out`.
+pub fn ffmpeg_args(
+    m: &Manifest,
+    dir: &Path,
+    out: &Path,
+    part: Part,
+) -> Result<Vec<String>, ComposeError> {
     let span_ms = m
         .stopped_ms
         .unwrap_or_else(|| m.tracks.iter().map(|t| t.stop_ms).fold(0.0, f64::max));
     let span = (span_ms / 1000.0).max(0.1);
     let mut args: Vec<String> = ["-y", "-nostdin", "-v", "error"].map(String::from).to_vec();
-    let mut filters = Vec::new();
+    let (mut vf, mut af) = (Vec::new(), Vec::new());
     let (mut videos, mut audios) = (Vec::new(), Vec::new());
     for (i, t) in m.tracks.iter().enumerate() {
-        args.extend(["-i".into(), dir.join(&t.file).display().to_string()]);
         let start = (t.start_ms / 1000.0).max(0.0);
+        if t.kind != "video" {
+            // Audio is placed by the input's offset and its start filled with silence
+            // (`aresample async`): `adelay` before `amix` made runs of equal timestamps
+            // when a track started late (a late joiner's microphone).
+            args.extend(["-itsoffset".into(), format!("{start:.3}")]);
+        }
+        args.extend(["-i".into(), dir.join(&t.file).display().to_string()]);
         if t.kind == "video" {
             let (w, h) = TILE;
-            filters.push(format!(
+            vf.push(format!(
                 "[{i}:v]fps={FPS},scale={w}:{h}:force_original_aspect_ratio=decrease,\
                  pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1,format=yuv420p,\
                  tpad=start_duration={start:.3}:stop_mode=clone:stop_duration={span:.3}[v{i}]"
             ));
             videos.push(format!("[v{i}]"));
         } else {
-            let delay = (start * 1000.0).round() as u64;
-            filters.push(format!(
-                "[{i}:a]aresample=48000,adelay=delays={delay}:all=1,apad[a{i}]"
+            af.push(format!(
+                "[{i}:a]aresample=48000:async=1:first_pts=0,apad[a{i}]"
             ));
             audios.push(format!("[a{i}]"));
         }
@@ -81,9 +102,9 @@ pub fn ffmpeg_args(m: &Manifest, dir: &Path, out: &Path) -> Result<Vec<String>, 
             "-i".into(),
             format!("color=c=black:s={w}x{h}:r={FPS}"),
         ]);
-        filters.push(format!("[{n}:v]format=yuv420p[vout]"));
+        vf.push(format!("[{n}:v]format=yuv420p[vout]"));
     } else if videos.len() == 1 {
-        filters.push(format!("{}null[vout]", videos[0]));
+        vf.push(format!("{}null[vout]", videos[0]));
     } else {
         let cols = (videos.len() as f64).sqrt().ceil() as usize;
         let layout: Vec<String> = (0..videos.len())
@@ -95,7 +116,7 @@ pub fn ffmpeg_args(m: &Manifest, dir: &Path, out: &Path) -> Result<Vec<String>, 
                 )
             })
             .collect();
-        filters.push(format!(
+        vf.push(format!(
             "{}xstack=inputs={}:layout={}:fill=black[vout]",
             videos.concat(),
             videos.len(),
@@ -110,41 +131,44 @@ pub fn ffmpeg_args(m: &Manifest, dir: &Path, out: &Path) -> Result<Vec<String>, 
             "-i".into(),
             "anullsrc=r=48000:cl=stereo".into(),
         ]);
-        filters.push(format!("[{k}:a]anull[aout]"));
+        af.push(format!("[{k}:a]anull[aout]"));
     } else if audios.len() == 1 {
-        filters.push(format!("{}anull[aout]", audios[0]));
+        af.push(format!("{}anull[aout]", audios[0]));
     } else {
-        filters.push(format!(
+        af.push(format!(
             "{}amix=inputs={}:duration=longest:normalize=0[aout]",
             audios.concat(),
             audios.len()
         ));
     }
+    let (filters, label, codec): (Vec<String>, &str, &[&str]) = match part {
+        Part::Video => (
+            vf,
+            "[vout]",
+            &[
+                "-an",
+                "-c:v",
+                "libvpx",
+                "-b:v",
+                "1M",
+                "-deadline",
+                "realtime",
+                "-cpu-used",
+                "8",
+            ],
+        ),
+        Part::Audio => (af, "[aout]", &["-vn", "-c:a", "libopus", "-b:a", "64k"]),
+    };
     args.extend([
         "-filter_complex".into(),
         filters.join(";"),
         "-map".into(),
-        "[vout]".into(),
-        "-map".into(),
-        "[aout]".into(),
+        label.into(),
         "-t".into(),
         format!("{span:.3}"),
-        "-c:v".into(),
-        "libvpx".into(),
-        "-b:v".into(),
-        "1M".into(),
-        "-deadline".into(),
-        "realtime".into(),
-        "-cpu-used".into(),
-        "8".into(),
-        "-c:a".into(),
-        "libopus".into(),
-        "-b:a".into(),
-        "64k".into(),
-        "-f".into(),
-        "webm".into(),
-        out.display().to_string(),
     ]);
+    args.extend(codec.iter().map(|a| (*a).to_owned()));
+    args.extend(["-f".into(), "webm".into(), out.display().to_string()]);
     Ok(args)
 }
 
@@ -152,18 +176,56 @@ pub fn ffmpeg_args(m: &Manifest, dir: &Path, out: &Path) -> Result<Vec<String>, 
 /// PATH; returns the file's path.
 pub fn compose(dir: &Path) -> Result<PathBuf, ComposeError> {
     let m = super::library::read_manifest(dir).ok_or(ComposeError::Manifest)?;
-    let tmp = dir.join("composed.webm.tmp");
-    let args = ffmpeg_args(&m, dir, &tmp)?;
-    let out = Command::new("ffmpeg")
-        .args(&args)
-        .output()
-        .map_err(ComposeError::NoFfmpeg)?;
-    if !out.status.success() {
+    let (video, audio, tmp) = (
+        dir.join("composed.video.tmp"),
+        dir.join("composed.audio.tmp"),
+        dir.join("composed.webm.tmp"),
+    );
+    let mux: Vec<String> = ["-y", "-nostdin", "-v", "error", "-i"]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .chain([
+            video.display().to_string(),
+            "-i".into(),
+            audio.display().to_string(),
+        ])
+        .chain(
+            ["-map", "0:v", "-map", "1:a", "-c", "copy", "-f", "webm"]
+                .iter()
+                .map(|a| (*a).to_owned()),
+        )
+        .chain([tmp.display().to_string()])
+        .collect();
+    let result = ffmpeg(&ffmpeg_args(&m, dir, &video, Part::Video)?)
+        .and_then(|()| ffmpeg(&ffmpeg_args(&m, dir, &audio, Part::Audio)?))
+        .and_then(|()| ffmpeg(&mux));
+    let _ = std::fs::remove_file(&video);
+    let _ = std::fs::remove_file(&audio);
+    if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(ComposeError::Failed(err.chars().take(2000).collect()));
+        return Err(e);
     }
     let dest = dir.join(COMPOSED);
     std::fs::rename(&tmp, &dest).map_err(|e| ComposeError::Failed(e.to_string()))?;
     Ok(dest)
+}
+
+/// Whether the system's `ffmpeg` can be run (start-up check of `RECORDING_AUTO_COMPOSE`).
+pub fn ffmpeg_available() -> bool {
+    Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn ffmpeg(args: &[String]) -> Result<(), ComposeError> {
+    let out = Command::new("ffmpeg")
+        .args(args)
+        .output()
+        .map_err(ComposeError::NoFfmpeg)?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    Err(ComposeError::Failed(err.chars().take(2000).collect()))
 }

@@ -74,6 +74,7 @@ pub async fn stop(
     recorder: &Recorder,
     room: &RoomId,
     user: &UserId,
+    auto_compose: bool,
 ) -> Result<String, ControlError> {
     let m = store
         .get_meeting(room)
@@ -82,18 +83,20 @@ pub async fn stop(
     if !m.is_host(user) {
         return Err(ControlError::NotHost);
     }
-    finish(store, recorder, room, StopReason::Host)
+    finish(store, recorder, room, StopReason::Host, auto_compose)
         .await?
         .ok_or(ControlError::Recording(RecordingError::NotRecording))
 }
 
 /// Stop `room`'s recording, if one runs, and complete its manifest's participants from
-/// the history (everyone whose connection has a track). `None` if none ran.
+/// the history (everyone whose connection has a track); with `auto_compose`, compose it
+/// in the background afterwards. `None` if none ran.
 pub async fn finish(
     store: &Store,
     recorder: &Recorder,
     room: &RoomId,
     reason: StopReason,
+    auto_compose: bool,
 ) -> Result<Option<String>, RecordingError> {
     let mut manifest = match recorder.stop(room, reason).await {
         Ok(m) => m,
@@ -125,6 +128,18 @@ pub async fn finish(
         Err(e) => {
             tracing::warn!(recording = %id, error = %e, "participants not added to the manifest: the store is unavailable");
         }
+    }
+    if auto_compose && let Some(dir) = library::recording_dir(recorder.dir(), room, &id) {
+        let rec = id.clone();
+        // ffmpeg takes a while and a core: off the request, on a blocking thread.
+        tokio::task::spawn_blocking(move || match super::compose::compose(&dir) {
+            Ok(path) => {
+                tracing::info!(recording = %rec, file = %path.display(), "recording composed")
+            }
+            Err(e) => {
+                tracing::warn!(recording = %rec, error = %e, "composing the recording failed")
+            }
+        });
     }
     Ok(Some(id))
 }

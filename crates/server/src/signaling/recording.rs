@@ -48,7 +48,8 @@ pub async fn recording_stop<A: Adapter>(
         let req: RoomOnly = parse(data)?;
         let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
         let app = sig.app();
-        let id = control::stop(&app.store, &app.recorder, &req.room_id, &me.user_id).await?;
+        let auto = app.config.recording_auto_compose;
+        let id = control::stop(&app.store, &app.recorder, &req.room_id, &me.user_id, auto).await?;
         Ok::<Value, SignalError>(json!({ "recordingId": id }))
     }
     .await;
