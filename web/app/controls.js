@@ -85,7 +85,8 @@ async function startScreen() {
   }
 }
 
-async function stopScreen(silent) {
+/** Stop this page's screen share; `silent`: the server knows already (or refused it). */
+export async function stopScreen(silent) {
   if (!session.screenTrack) return;
   const track = session.screenTrack;
   session.screenTrack = null;

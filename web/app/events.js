@@ -11,7 +11,7 @@ import { onMeshOffer, onMeshAnswer, onMeshCandidate, closeMeshPeer } from "./mes
 import { done, teardownMedia } from "./lifecycle.js";
 import { linkToken } from "./identity.js";
 import { onLobbyUpdated } from "./lobby.js";
-import { updateHostControls } from "./host.js";
+import { updateHostControls, onAskUnmute, onStopScreen } from "./host.js";
 
 function setFlag(ev, key, value) {
   const p = byPeerOrUser(ev);
@@ -55,6 +55,8 @@ export function wireEvents(sio, { rejoin }) {
     updateHostControls();
   });
   sio.on("lobby:updated", onLobbyUpdated);
+  sio.on("control:ask-unmute", onAskUnmute);
+  sio.on("control:stop-screen", onStopScreen);
   sio.on("control:removed", () => {
     session.leaving = true;
     done("removed", "You were removed", "The host removed you from the meeting.");

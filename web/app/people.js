@@ -25,6 +25,9 @@ export function renderPeople() {
         hostButton("Stop video", "host-mute-video", () => hostAction("host-mute", { targetUserId: p.userId, kind: "video" })),
         hostButton("Remove", "host-remove", () => remove(p)),
       );
+      // Never a forced unmute: the participant is asked, and decides.
+      if (p.audioEnabled === false) li.append(hostButton("Ask to unmute", "host-ask-unmute", () => hostAction("host-ask-unmute", { targetUserId: p.userId, kind: "audio" })));
+      if (p.screenSharing) li.append(hostButton("Stop share", "host-stop-screen", () => hostAction("host-stop-screen", { targetUserId: p.userId })));
     }
     ul.appendChild(li);
   }

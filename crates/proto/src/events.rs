@@ -52,6 +52,8 @@ server_event! {
     MeetingError => "meeting-error",
     ControlMute => "control:mute",
     ControlRemoved => "control:removed",
+    ControlAskUnmute => "control:ask-unmute",
+    ControlStopScreen => "control:stop-screen",
     LobbyWaiting => "lobby:waiting",
     LobbyUpdated => "lobby:updated",
     LobbyAdmitted => "lobby:admitted",
@@ -293,6 +295,25 @@ pub struct ControlMute {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ControlRemoved {
+    pub room_id: RoomId,
+    pub by: UserId,
+}
+
+/// `control:ask-unmute`, to a participant the host asks to turn its microphone (or
+/// camera) back on: only a request; the participant decides.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlAskUnmute {
+    pub room_id: RoomId,
+    pub kind: MediaKind,
+    pub by: UserId,
+}
+
+/// `control:stop-screen`, to a participant whose screen share the host stopped (the
+/// server has stopped forwarding it already; the page stops capturing).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlStopScreen {
     pub room_id: RoomId,
     pub by: UserId,
 }

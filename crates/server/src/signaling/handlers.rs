@@ -153,6 +153,14 @@ fn register_events<A: Adapter>(s: &SocketRef<A>) {
     s.on("host-lock", limited(Control, host::host_lock::<A>));
     s.on("host-mute-all", limited(Control, host::host_mute_all::<A>));
     s.on(
+        "host-ask-unmute",
+        limited(Control, host::host_ask_unmute::<A>),
+    );
+    s.on(
+        "host-stop-screen",
+        limited(Control, host::host_stop_screen::<A>),
+    );
+    s.on(
         "recording-start",
         limited(Control, recording::recording_start::<A>),
     );

@@ -1,9 +1,12 @@
-//! The host's meeting-wide controls at the socket edge: `host-lock` (no new joins) and
-//! `host-mute-all` (everyone else's microphone or camera off; nobody is ever unmuted by
-//! the host: they turn it back on themselves).
+//! The host's controls at the socket edge: `host-lock` (no new joins), `host-mute-all`
+//! (everyone else's microphone or camera off; nobody is ever unmuted by the host: they
+//! turn it back on themselves), `host-ask-unmute` (a request, never a forced unmute) and
+//! `host-stop-screen` (someone's screen share, stopped in the engine at once).
 
-use proto::events::ControlMute;
-use proto::signaling::{HostLock, HostMuteAll};
+use proto::events::{
+    ControlAskUnmute, ControlMute, ControlStopScreen, ParticipantScreenShareChanged, ScreenStopped,
+};
+use proto::signaling::{HostLock, HostMute, HostMuteAll, HostRemove};
 use serde_json::{Value, json};
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State};
@@ -11,7 +14,8 @@ use socketioxide::extract::{AckSender, SocketRef, State};
 use super::emit::broadcast;
 use super::handlers::set_media;
 use super::request::{Payload, answer, joined_peer, parse};
-use super::{SignalError, Signaling, peer_channel};
+use super::{SignalError, Signaling, peer_channel, room_channel};
+use crate::live::LiveChange;
 
 /// `host-lock { roomId, locked }`: the meeting is told `meeting:updated` (its
 /// `settings.lockRoom`); a locked meeting answers every join but the host's
@@ -68,6 +72,94 @@ pub async fn host_mute_all<A: Adapter>(
             }
         }
         Ok(json!({ "muted": others.len() }))
+    }
+    .await;
+    answer(ack, result);
+}
+
+/// `host-ask-unmute { roomId, targetUserId, kind }`: `control:ask-unmute` to the target's
+/// connections; nothing else changes (the participant decides).
+pub async fn host_ask_unmute<A: Adapter>(
+    s: SocketRef<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
+    let result = async {
+        let req: HostMute = parse(data)?;
+        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        if !me.is_host {
+            return Err(SignalError::Forbidden("ask participants to unmute"));
+        }
+        let targets = sig
+            .live()
+            .find_user(&req.room_id, &req.target_user_id)
+            .await?;
+        if targets.is_empty() {
+            return Err(SignalError::PeerNotFound(req.target_user_id.to_string()));
+        }
+        for t in &targets {
+            let note = ControlAskUnmute {
+                room_id: req.room_id.clone(),
+                kind: req.kind,
+                by: me.user_id.clone(),
+            };
+            broadcast(s.within(peer_channel(&t.peer_id)), &note).await;
+        }
+        Ok(json!({}))
+    }
+    .await;
+    answer(ack, result);
+}
+
+/// `host-stop-screen { roomId, targetUserId }`: the target's screen share stops being
+/// forwarded at once (the engine), the meeting is told as for any stop, and the target's
+/// page `control:stop-screen` (it stops capturing).
+pub async fn host_stop_screen<A: Adapter>(
+    s: SocketRef<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
+    let result = async {
+        let req: HostRemove = parse(data)?;
+        let room = &req.room_id;
+        let (_, _, me) = joined_peer(&s, &sig, room).await?;
+        if !me.is_host {
+            return Err(SignalError::Forbidden("stop a screen share"));
+        }
+        let targets = sig.live().find_user(room, &req.target_user_id).await?;
+        if targets.is_empty() {
+            return Err(SignalError::PeerNotFound(req.target_user_id.to_string()));
+        }
+        for t in targets.iter().filter(|t| t.screen_sharing) {
+            let change = LiveChange::Screen(false);
+            let Ok(updated) = sig
+                .membership()
+                .set_media_state(room, &t.peer_id, change)
+                .await
+            else {
+                continue; // left meanwhile
+            };
+            let note = ControlStopScreen {
+                room_id: room.clone(),
+                by: me.user_id.clone(),
+            };
+            broadcast(s.within(peer_channel(&t.peer_id)), &note).await;
+            let (user_id, peer_id) = (updated.user_id, updated.peer_id);
+            let changed = ParticipantScreenShareChanged {
+                user_id: user_id.clone(),
+                peer_id: peer_id.clone(),
+                is_sharing: false,
+            };
+            broadcast(s.within(room_channel(room)), &changed).await;
+            broadcast(
+                s.within(room_channel(room)),
+                &ScreenStopped { user_id, peer_id },
+            )
+            .await;
+        }
+        Ok(json!({}))
     }
     .await;
     answer(ack, result);
