@@ -162,3 +162,78 @@ async fn text_is_the_default() {
     );
     assert!(listening.contains(" INFO "), "{listening}");
 }
+
+/// Every error a user can meet is logged once, with the ids that find it: a refused
+/// Socket.IO event (`event refused`: socket, user, room and peer of the connection,
+/// code) and a refused REST request (`request refused`: method, path, status).
+#[tokio::test]
+async fn refusals_are_logged_once_with_their_ids() {
+    let dir = TempDir::new("refusallogs");
+    let port = free_port();
+    let child = start(&dir, port, 47350, &[("LOG_FORMAT", "json")]);
+    wait_health(port).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let token = JwtKeys::new(SECRET)
+        .mint("bob", "Bob", None, Duration::from_secs(600))
+        .unwrap();
+    let created: Value = reqwest::Client::new()
+        .post(format!("{base}/api/meetings/create"))
+        .bearer_auth(&token)
+        .json(&json!({ "title": "Refusals" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let room = created["meeting"]["roomId"].as_str().unwrap().to_owned();
+    let (client, _events) = SioClient::connect(&base, &token, WAIT).await.unwrap();
+    let joined: JoinMeetingData = client
+        .call("join-meeting", &json!({ "roomId": room }), WAIT)
+        .await
+        .unwrap();
+    // A host control on a meeting Bob is not in: NOT_IN_MEETING.
+    let refused = client
+        .call::<Value>(
+            "toggle-audio",
+            &json!({ "roomId": "ZZZZ-ZZZ-ZZZ", "isEnabled": false }),
+            WAIT,
+        )
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    client.close();
+    let missing = reqwest::Client::new()
+        .get(format!("{base}/api/meetings/ZZZZ-ZZZ-ZZZ"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let out = stop(child);
+
+    let lines: Vec<Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let with = |message: &str| -> Vec<&Value> {
+        lines
+            .iter()
+            .filter(|l| l["fields"]["message"] == message)
+            .collect()
+    };
+    let events = with("event refused");
+    assert_eq!(events.len(), 1, "one refused event, logged once:\n{out}");
+    let f = &events[0]["fields"];
+    assert_eq!(f["code"], "NOT_IN_MEETING", "{f}");
+    assert_eq!(f["user"], "bob", "{f}");
+    assert_eq!(f["room"], room.as_str(), "the connection's meeting: {f}");
+    assert_eq!(f["peer"], joined.peer_id.to_string().as_str(), "{f}");
+    assert!(f["socket"].as_str().is_some_and(|s| !s.is_empty()), "{f}");
+
+    let requests = with("request refused");
+    assert_eq!(requests.len(), 1, "one refused request:\n{out}");
+    let f = &requests[0]["fields"];
+    assert_eq!(f["status"], 404, "{f}");
+    assert_eq!(f["method"], "GET", "{f}");
+    assert_eq!(f["path"], "/api/meetings/ZZZZ-ZZZ-ZZZ", "{f}");
+}

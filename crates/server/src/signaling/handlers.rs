@@ -191,12 +191,10 @@ async fn join_meeting<A: Adapter>(
     .await
     .map_err(ErrorBody::from);
     // Waiting in the lobby is not a refusal: `lobby:waiting` told the socket already.
+    // (The refusal is logged by `answer_with`, with the ids of whoever asked.)
     if let Err(error) = &result
         && error.code != ErrorCode::InLobby
     {
-        // Logged once here, with who asked, so that a user's report can be found.
-        let user = session(&s).map(|x| x.user.to_string()).unwrap_or_default();
-        tracing::info!(user, socket = %s.id, code = error.code.as_str(), error = %error.message, "join-meeting refused");
         original::join_failed(&s, error);
     }
     let outcome = match &result {
@@ -204,7 +202,7 @@ async fn join_meeting<A: Adapter>(
         Err(e) => Err(e.code.as_str()),
     };
     sig.app().monitor.join_finished(arrived, outcome);
-    answer_with(ack, result);
+    answer_with(&s, ack, result);
 }
 
 async fn join<A: Adapter>(
@@ -380,7 +378,7 @@ async fn leave_meeting<A: Adapter>(
         Ok(json!({}))
     }
     .await;
-    answer(ack, result);
+    answer(&s, ack, result);
 }
 
 async fn on_disconnect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig): State<Signaling>) {
@@ -418,7 +416,7 @@ async fn sfu_offer<A: Adapter>(
         Ok(reply)
     }
     .await;
-    answer(ack, result);
+    answer(&s, ack, result);
 }
 
 async fn sfu_answer<A: Adapter>(
@@ -435,7 +433,7 @@ async fn sfu_answer<A: Adapter>(
         Ok(json!({}))
     }
     .await;
-    answer(ack, result);
+    answer(&s, ack, result);
 }
 
 async fn toggle_audio<A: Adapter>(
@@ -458,7 +456,7 @@ async fn toggle_audio<A: Adapter>(
         .await
     }
     .await;
-    answer(ack, result);
+    answer(&s, ack, result);
 }
 
 async fn toggle_video<A: Adapter>(
@@ -481,7 +479,7 @@ async fn toggle_video<A: Adapter>(
         .await
     }
     .await;
-    answer(ack, result);
+    answer(&s, ack, result);
 }
 
 /// Turn `peer`'s microphone or camera on or off (the caller's own, or for the host,
@@ -561,7 +559,7 @@ async fn toggle_screen_share<A: Adapter>(
         Ok(json!({}))
     }
     .await;
-    answer(ack, result);
+    answer(&s, ack, result);
 }
 
 async fn chat<A: Adapter>(
@@ -590,7 +588,7 @@ async fn chat<A: Adapter>(
         Ok(ChatSent { timestamp })
     }
     .await;
-    answer(ack, result);
+    answer(&s, ack, result);
 }
 
 async fn host_mute<A: Adapter>(
@@ -624,7 +622,7 @@ async fn host_mute<A: Adapter>(
         Ok(json!({}))
     }
     .await;
-    answer(ack, result);
+    answer(&s, ack, result);
 }
 
 async fn host_remove<A: Adapter>(
@@ -656,7 +654,7 @@ async fn host_remove<A: Adapter>(
         Ok(json!({}))
     }
     .await;
-    answer(ack, result);
+    answer(&s, ack, result);
 }
 
 /// Let a user the host removed join again.
@@ -675,7 +673,7 @@ async fn host_allow<A: Adapter>(
         Ok(json!({}))
     }
     .await;
-    answer(ack, result);
+    answer(&s, ack, result);
 }
 
 async fn end_meeting<A: Adapter>(
@@ -694,5 +692,5 @@ async fn end_meeting<A: Adapter>(
         Ok(json!({}))
     }
     .await;
-    answer(ack, result);
+    answer(&s, ack, result);
 }

@@ -35,7 +35,7 @@ pub async fn host_lock<A: Adapter>(
         Ok(json!({ "locked": req.locked }))
     }
     .await;
-    answer(ack, result);
+    answer(&s, ack, result);
 }
 
 /// `host-mute-all { roomId, kind }`: every other connection is told `control:mute` and
@@ -74,7 +74,7 @@ pub async fn host_mute_all<A: Adapter>(
         Ok(json!({ "muted": others.len() }))
     }
     .await;
-    answer(ack, result);
+    answer(&s, ack, result);
 }
 
 /// `host-ask-unmute { roomId, targetUserId, kind }`: `control:ask-unmute` to the target's
@@ -109,7 +109,7 @@ pub async fn host_ask_unmute<A: Adapter>(
         Ok(json!({}))
     }
     .await;
-    answer(ack, result);
+    answer(&s, ack, result);
 }
 
 /// `host-stop-screen { roomId, targetUserId }`: the target's screen share stops being
@@ -162,5 +162,5 @@ pub async fn host_stop_screen<A: Adapter>(
         Ok(json!({}))
     }
     .await;
-    answer(ack, result);
+    answer(&s, ack, result);
 }

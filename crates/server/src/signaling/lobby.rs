@@ -102,7 +102,7 @@ pub async fn lobby_admit<A: Adapter>(
     data: Payload,
     ack: AckSender<A>,
 ) {
-    answer(ack, decide(&s, &io, &sig, data, true).await);
+    answer(&s, ack, decide(&s, &io, &sig, data, true).await);
 }
 
 pub async fn lobby_deny<A: Adapter>(
@@ -112,7 +112,7 @@ pub async fn lobby_deny<A: Adapter>(
     data: Payload,
     ack: AckSender<A>,
 ) {
-    answer(ack, decide(&s, &io, &sig, data, false).await);
+    answer(&s, ack, decide(&s, &io, &sig, data, false).await);
 }
 
 /// The host's decision: the waiting sockets taken are told (`lobby:admitted`: join

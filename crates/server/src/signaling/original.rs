@@ -129,7 +129,7 @@ pub async fn meeting_leave<A: Adapter>(
         Ok(json!({}))
     }
     .await;
-    answer(ack, result);
+    answer(&s, ack, result);
 }
 
 /// `change-video-quality { roomId, quality }`: the quality of video this participant
@@ -161,7 +161,7 @@ pub async fn change_video_quality<A: Adapter>(
         Ok(json!({}))
     }
     .await;
-    answer(ack, result);
+    answer(&s, ack, result);
 }
 
 fn receive_quality(q: VideoQuality) -> ReceiveQuality {

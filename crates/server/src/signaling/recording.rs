@@ -35,7 +35,7 @@ pub async fn recording_start<A: Adapter>(
         )
     }
     .await;
-    answer(ack, result);
+    answer(&s, ack, result);
 }
 
 pub async fn recording_stop<A: Adapter>(
@@ -53,7 +53,7 @@ pub async fn recording_stop<A: Adapter>(
         Ok::<Value, SignalError>(json!({ "recordingId": id }))
     }
     .await;
-    answer(ack, result);
+    answer(&s, ack, result);
 }
 
 impl From<ControlError> for SignalError {

@@ -19,7 +19,7 @@ pub async fn relay_offer<A: Adapter>(
     data: Payload,
     ack: AckSender<A>,
 ) {
-    answer(ack, relay(&s, &sig, data, RelayKind::Offer).await);
+    answer(&s, ack, relay(&s, &sig, data, RelayKind::Offer).await);
 }
 
 pub async fn relay_answer<A: Adapter>(
@@ -28,7 +28,7 @@ pub async fn relay_answer<A: Adapter>(
     data: Payload,
     ack: AckSender<A>,
 ) {
-    answer(ack, relay(&s, &sig, data, RelayKind::Answer).await);
+    answer(&s, ack, relay(&s, &sig, data, RelayKind::Answer).await);
 }
 
 pub async fn relay_candidate<A: Adapter>(
@@ -37,7 +37,7 @@ pub async fn relay_candidate<A: Adapter>(
     data: Payload,
     ack: AckSender<A>,
 ) {
-    answer(ack, relay(&s, &sig, data, RelayKind::Candidate).await);
+    answer(&s, ack, relay(&s, &sig, data, RelayKind::Candidate).await);
 }
 
 /// Pass an offer, answer or candidate to one participant of the same meeting. Anything

@@ -2,7 +2,7 @@
 //! the caller's session and connection, and answer with the acknowledgement.
 
 use proto::signaling::Validate;
-use proto::{Ack, ErrorBody, RoomId};
+use proto::{Ack, ErrorBody, ErrorCode, RoomId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -35,19 +35,54 @@ pub fn parse<T: DeserializeOwned + Validate>(data: Payload) -> Result<T, SignalE
     Ok(parsed)
 }
 
-pub fn answer<A: Adapter, T: Serialize>(ack: AckSender<A>, result: Result<T, SignalError>) {
-    answer_with(ack, result.map_err(ErrorBody::from));
+/// Answer the event. A refusal is logged here, once, with the ids that find it later
+/// (the socket, its user, and the meeting and connection it is in): every event's
+/// answer passes through this one function, so no handler can forget.
+pub fn answer<A: Adapter, T: Serialize>(
+    s: &SocketRef<A>,
+    ack: AckSender<A>,
+    result: Result<T, SignalError>,
+) {
+    answer_with(s, ack, result.map_err(ErrorBody::from));
 }
 
 /// [`answer`], for a handler that has already made its error the client's body.
-pub fn answer_with<A: Adapter, T: Serialize>(ack: AckSender<A>, result: Result<T, ErrorBody>) {
+pub fn answer_with<A: Adapter, T: Serialize>(
+    s: &SocketRef<A>,
+    ack: AckSender<A>,
+    result: Result<T, ErrorBody>,
+) {
     let ack_body: Ack<T> = match result {
         Ok(v) => Ack::ok(v),
-        Err(e) => Ack::err(e),
+        Err(e) => {
+            log_refusal(s, &e);
+            Ack::err(e)
+        }
     };
     if let Err(e) = ack.send(&ack_body) {
         tracing::debug!(error = %e, "could not send acknowledgement");
     }
+}
+
+/// `event refused` at `info`. Waiting in the lobby is not a refusal (`lobby:waiting`
+/// told the socket). An `INTERNAL` one's cause was logged at `error` where it was made
+/// into the client's body ([`ErrorBody::from`]); this line adds whose request it was.
+fn log_refusal<A: Adapter>(s: &SocketRef<A>, e: &ErrorBody) {
+    if e.code == ErrorCode::InLobby {
+        return;
+    }
+    let session = s.extensions.get::<Session>();
+    let user = session.as_ref().map(|x| x.user.to_string());
+    let joined = session.as_ref().and_then(Session::joined);
+    tracing::info!(
+        socket = %s.id,
+        user = user.as_deref().unwrap_or(""),
+        room = joined.as_ref().map(|j| j.room.as_str()).unwrap_or(""),
+        peer = joined.as_ref().map(|j| j.peer.to_string()).unwrap_or_default(),
+        code = e.code.as_str(),
+        error = %e.message,
+        "event refused"
+    );
 }
 
 pub fn session<A: Adapter>(s: &SocketRef<A>) -> Result<Session, SignalError> {
@@ -79,9 +114,10 @@ pub async fn joined_peer<A: Adapter>(
 
 /// Events nobody handles. Answered, when the client asked for an ack, so that it does
 /// not wait for one that never comes.
-pub async fn unknown_event<A: Adapter>(Event(name): Event, ack: AckSender<A>) {
+pub async fn unknown_event<A: Adapter>(s: SocketRef<A>, Event(name): Event, ack: AckSender<A>) {
     let shown: String = name.chars().take(64).collect();
     answer::<A, Value>(
+        &s,
         ack,
         Err(SignalError::BadRequest(format!("unknown event `{shown}`"))),
     );
