@@ -86,15 +86,11 @@ async fn wait_health(port: u16) {
     }
 }
 
-/// Alice creates a meeting and joins it; its room and her peer id.
-async fn a_join(port: u16) -> (String, String) {
-    let token = JwtKeys::new(SECRET)
-        .mint("alice", "Alice", None, Duration::from_secs(600))
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+/// A meeting created over REST by `token`'s user; its room.
+async fn create_meeting(base: &str, token: &str) -> String {
     let created: Value = reqwest::Client::new()
         .post(format!("{base}/api/meetings/create"))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .json(&json!({ "title": "Logs" }))
         .send()
         .await
@@ -102,7 +98,16 @@ async fn a_join(port: u16) -> (String, String) {
         .json()
         .await
         .unwrap();
-    let room = created["meeting"]["roomId"].as_str().unwrap().to_owned();
+    created["meeting"]["roomId"].as_str().unwrap().to_owned()
+}
+
+/// Alice creates a meeting and joins it; its room and her peer id.
+async fn a_join(port: u16) -> (String, String) {
+    let token = JwtKeys::new(SECRET)
+        .mint("alice", "Alice", None, Duration::from_secs(600))
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let room = create_meeting(&base, &token).await;
     let (client, _events) = SioClient::connect(&base, &token, WAIT).await.unwrap();
     let joined: JoinMeetingData = client
         .call("join-meeting", &json!({ "roomId": room }), WAIT)
@@ -176,17 +181,7 @@ async fn refusals_are_logged_once_with_their_ids() {
     let token = JwtKeys::new(SECRET)
         .mint("bob", "Bob", None, Duration::from_secs(600))
         .unwrap();
-    let created: Value = reqwest::Client::new()
-        .post(format!("{base}/api/meetings/create"))
-        .bearer_auth(&token)
-        .json(&json!({ "title": "Refusals" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let room = created["meeting"]["roomId"].as_str().unwrap().to_owned();
+    let room = create_meeting(&base, &token).await;
     let (client, _events) = SioClient::connect(&base, &token, WAIT).await.unwrap();
     let joined: JoinMeetingData = client
         .call("join-meeting", &json!({ "roomId": room }), WAIT)

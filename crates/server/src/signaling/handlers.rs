@@ -8,14 +8,13 @@ use std::time::SystemTime;
 
 use chrono::Utc;
 use proto::events::{
-    ChatMessage, ControlMute, ControlRemoved, EndReason, ExistingParticipants, IceServers,
-    JoinedMeeting, MeetingReplaced, ParticipantAudioChanged, ParticipantJoined,
-    ParticipantScreenShareChanged, ParticipantVideoChanged, ScreenStarted, ScreenStopped,
-    SessionExpired,
+    ChatMessage, ControlRemoved, EndReason, ExistingParticipants, IceServers, JoinedMeeting,
+    MeetingReplaced, ParticipantAudioChanged, ParticipantJoined, ParticipantScreenShareChanged,
+    ParticipantVideoChanged, ScreenStarted, ScreenStopped, SessionExpired,
 };
 use proto::signaling::{
-    ChatSend, ChatSent, HostMute, HostRemove, JoinMeeting, JoinMeetingData, MediaKind, RoomOnly,
-    SfuAnswer, SfuOffer, Toggle, ToggleScreenShare,
+    ChatSend, ChatSent, HostRemove, JoinMeeting, JoinMeetingData, MediaKind, RoomOnly, SfuAnswer,
+    SfuOffer, Toggle, ToggleScreenShare,
 };
 use proto::{ErrorBody, ErrorCode, RoomId};
 use serde_json::{Value, json};
@@ -144,7 +143,7 @@ fn register_events<A: Adapter>(s: &SocketRef<A>) {
         limited(Control, original::change_video_quality::<A>),
     );
     s.on("meeting-chat-message", limited(Chat, chat::<A>));
-    s.on("host-mute", limited(Control, host_mute::<A>));
+    s.on("host-mute", limited(Control, host::host_mute::<A>));
     s.on("host-remove", limited(Control, host_remove::<A>));
     s.on("host-allow", limited(Control, host_allow::<A>));
     s.on("end-meeting", limited(Control, end_meeting::<A>));
@@ -586,40 +585,6 @@ async fn chat<A: Adapter>(
         // Everyone, the sender included, so that every chat shows the same order.
         broadcast(s.within(room_channel(&req.room_id)), &msg).await;
         Ok(ChatSent { timestamp })
-    }
-    .await;
-    answer(&s, ack, result);
-}
-
-async fn host_mute<A: Adapter>(
-    s: SocketRef<A>,
-    State(sig): State<Signaling>,
-    data: Payload,
-    ack: AckSender<A>,
-) {
-    let result = async {
-        let req: HostMute = parse(data)?;
-        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
-        if !me.is_host {
-            return Err(SignalError::Forbidden("mute other participants"));
-        }
-        let targets = sig
-            .live()
-            .find_user(&req.room_id, &req.target_user_id)
-            .await?;
-        if targets.is_empty() {
-            return Err(SignalError::PeerNotFound(req.target_user_id.to_string()));
-        }
-        for t in &targets {
-            let note = ControlMute {
-                room_id: req.room_id.clone(),
-                kind: req.kind,
-                by: me.user_id.clone(),
-            };
-            broadcast(s.within(peer_channel(&t.peer_id)), &note).await;
-            set_media(&s, &sig, &req.room_id, t, req.kind, false).await?;
-        }
-        Ok(json!({}))
     }
     .await;
     answer(&s, ack, result);

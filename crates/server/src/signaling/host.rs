@@ -15,7 +15,7 @@ use super::emit::broadcast;
 use super::handlers::set_media;
 use super::request::{Payload, answer, joined_peer, parse};
 use super::{SignalError, Signaling, peer_channel, room_channel};
-use crate::live::LiveChange;
+use crate::live::{LiveChange, LivePeer};
 
 /// `host-lock { roomId, locked }`: the meeting is told `meeting:updated` (its
 /// `settings.lockRoom`); a locked meeting answers every join but the host's
@@ -87,17 +87,7 @@ pub async fn host_ask_unmute<A: Adapter>(
 ) {
     let result = async {
         let req: HostMute = parse(data)?;
-        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
-        if !me.is_host {
-            return Err(SignalError::Forbidden("ask participants to unmute"));
-        }
-        let targets = sig
-            .live()
-            .find_user(&req.room_id, &req.target_user_id)
-            .await?;
-        if targets.is_empty() {
-            return Err(SignalError::PeerNotFound(req.target_user_id.to_string()));
-        }
+        let (me, targets) = host_and_targets(&s, &sig, &req, "ask participants to unmute").await?;
         for t in &targets {
             let note = ControlAskUnmute {
                 room_id: req.room_id.clone(),
@@ -163,4 +153,52 @@ pub async fn host_stop_screen<A: Adapter>(
     }
     .await;
     answer(&s, ack, result);
+}
+
+/// `host-mute { roomId, targetUserId, kind }`: the target's microphone or camera off
+/// (`control:mute`), on each of its connections.
+pub async fn host_mute<A: Adapter>(
+    s: SocketRef<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
+    let result = async {
+        let req: HostMute = parse(data)?;
+        let (me, targets) = host_and_targets(&s, &sig, &req, "mute other participants").await?;
+        for t in &targets {
+            let note = ControlMute {
+                room_id: req.room_id.clone(),
+                kind: req.kind,
+                by: me.user_id.clone(),
+            };
+            broadcast(s.within(peer_channel(&t.peer_id)), &note).await;
+            set_media(&s, &sig, &req.room_id, t, req.kind, false).await?;
+        }
+        Ok(json!({}))
+    }
+    .await;
+    answer(&s, ack, result);
+}
+
+/// The caller, if it hosts `req`'s meeting (else `FORBIDDEN` to do `what`), and the
+/// connections of `req`'s target there (none: `PEER_NOT_FOUND`).
+async fn host_and_targets<A: Adapter>(
+    s: &SocketRef<A>,
+    sig: &Signaling,
+    req: &HostMute,
+    what: &'static str,
+) -> Result<(LivePeer, Vec<LivePeer>), SignalError> {
+    let (_, _, me) = joined_peer(s, sig, &req.room_id).await?;
+    if !me.is_host {
+        return Err(SignalError::Forbidden(what));
+    }
+    let targets = sig
+        .live()
+        .find_user(&req.room_id, &req.target_user_id)
+        .await?;
+    if targets.is_empty() {
+        return Err(SignalError::PeerNotFound(req.target_user_id.to_string()));
+    }
+    Ok((me, targets))
 }
