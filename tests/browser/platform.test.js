@@ -91,7 +91,12 @@ describe("the original platform's frontend and users", { skip: skip || false }, 
     await page.getByTestId("join-code").fill(typed);
     await page.getByTestId("join-code-button").click();
     await h.waitFor(() => new URL(page.url()).pathname === `/m/${roomId}`, { timeout: 10000, what: `the canonical /m/${roomId} (at ${page.url()})` });
-    assert.equal(await page.getByTestId("prejoin-code").textContent(), roomId);
+    // The address changes when the navigation commits, before the page's module has run and
+    // filled in the code: wait for the text rather than read it at once.
+    await h.waitFor(async () => (await page.getByTestId("prejoin-code").textContent()) === roomId, {
+      timeout: 10000,
+      what: `the pre-join view to show ${roomId}`,
+    });
     await page.getByTestId("name-input").fill("Typist");
     await page.getByTestId("join-button").click();
     const state = await h.waitFor(
