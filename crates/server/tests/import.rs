@@ -25,8 +25,16 @@ const EXPORT: &str = concat!(
 );
 const HOST_OID: &str = "65e19a10c2a4f1b2c3d4e5aa";
 
-/// Runs the import with only `DATABASE_URL` set; its exit code and output.
-fn import(db_url: &str, file: &str) -> (Option<i32>, String, String) {
+/// Runs the import of `file` into `db` with only `DATABASE_URL` set (off the runtime's
+/// threads: it waits for a process); its exit code and output.
+async fn import(db: &Db, file: &str) -> (Option<i32>, String, String) {
+    let (url, file) = (db.url(), file.to_owned());
+    tokio::task::spawn_blocking(move || run_import(&url, &file))
+        .await
+        .unwrap()
+}
+
+fn run_import(db_url: &str, file: &str) -> (Option<i32>, String, String) {
     let dir = TempDir::new("import");
     let out = Command::new(BIN)
         .args(["import", "mongo-export", file])
@@ -85,12 +93,7 @@ async fn snapshot(server: &TestServer, token: &str) -> Vec<Value> {
 }
 
 async fn mongo_export(db: &Db) {
-    let (code, stdout, stderr) = tokio::task::spawn_blocking({
-        let url = db.url();
-        move || import(&url, EXPORT)
-    })
-    .await
-    .unwrap();
+    let (code, stdout, stderr) = import(db, EXPORT).await;
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(
         stdout.contains(
@@ -236,12 +239,7 @@ async fn mongo_export(db: &Db) {
 
     // A second import changes nothing.
     let before = snapshot(&server, &host).await;
-    let (code, stdout, stderr) = tokio::task::spawn_blocking({
-        let url = db.url();
-        move || import(&url, EXPORT)
-    })
-    .await
-    .unwrap();
+    let (code, stdout, stderr) = import(db, EXPORT).await;
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(
         stdout.contains(
@@ -270,21 +268,10 @@ async fn mongo_export(db: &Db) {
     let dir = TempDir::new("notjson");
     let bad = dir.path().join("meetings.json");
     std::fs::write(&bad, "{ \"roomId\": \"X\" }\n{ \"roomId\": \"Y\" }\n").unwrap();
-    let (code, stdout, stderr) = tokio::task::spawn_blocking({
-        let url = db.url();
-        let bad = bad.display().to_string();
-        move || import(&url, &bad)
-    })
-    .await
-    .unwrap();
+    let (code, stdout, stderr) = import(db, &bad.display().to_string()).await;
     assert_eq!(code, Some(1), "{stdout}{stderr}");
     assert!(stderr.contains("--jsonArray"), "{stderr}");
-    let (code, _, stderr) = tokio::task::spawn_blocking({
-        let url = db.url();
-        move || import(&url, "/nonexistent/meetings.json")
-    })
-    .await
-    .unwrap();
+    let (code, _, stderr) = import(db, "/nonexistent/meetings.json").await;
     assert_eq!(code, Some(1));
     assert!(
         stderr.contains("cannot read /nonexistent/meetings.json"),

@@ -155,7 +155,7 @@ pub async fn mongo_export(
                 continue;
             }
         };
-        match store.import_meeting(&meeting, now).await? {
+        match store.import_meeting(&meeting).await? {
             ImportOutcome::Imported { participants } => {
                 report.imported += 1;
                 report.participants += participants;

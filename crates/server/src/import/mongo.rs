@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::room_code;
 use crate::store::{
-    ImportedMeeting, ImportedParticipant, MeetingSettings, MeetingStatus, Topology,
+    ImportedMeeting, ImportedParticipant, Meeting, MeetingSettings, MeetingStatus, Topology,
 };
 
 /// Why a record was skipped: the field (`participants[2].joinedAt`) and what is wrong.
@@ -152,24 +152,65 @@ pub fn meeting(
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(bad("participants", "not an array")),
     };
+    let last_activity_at = participants
+        .iter()
+        .map(|p: &ImportedParticipant| p.left_at)
+        .chain([updated_at, created_at])
+        .chain(ended_at)
+        .max()
+        .unwrap_or(created_at);
+    // The TTL clock of a meeting nobody is in: from its end, from its scheduled time (as
+    // for a new meeting), or from now for one the old service still had open.
+    let empty_since = match status {
+        MeetingStatus::Ended => ended_at.unwrap_or(last_activity_at),
+        MeetingStatus::Scheduled => scheduled_at.map_or(now, |t| t.max(now)),
+        MeetingStatus::Active => now,
+    };
     Ok(ImportedMeeting {
-        legacy_id,
-        room_id,
-        title,
-        description,
-        host_id: UserId::new(host_id),
-        status,
-        max_participants,
-        settings,
-        topology,
-        scheduled_at,
-        started_at,
-        ended_at,
-        end_reason,
-        created_at,
-        updated_at,
+        meeting: Meeting {
+            room_id,
+            title,
+            description,
+            host_id: UserId::new(host_id),
+            status,
+            max_participants,
+            settings,
+            topology,
+            scheduled_at,
+            started_at,
+            ended_at,
+            end_reason,
+            duration: Meeting::duration_at(started_at, ended_at, status, now),
+            created_at,
+            updated_at,
+            last_activity_at,
+            empty_since: Some(empty_since),
+            peak_participants: peak(&participants),
+            legacy_id: Some(legacy_id),
+        },
         participants,
     })
+}
+
+/// Most stays open at one instant: the peak the old service would have shown. A leave
+/// at the same instant as a join counts first (back-to-back stays are not overlapping).
+fn peak(stays: &[ImportedParticipant]) -> u32 {
+    let mut edges: Vec<(i64, i32)> = stays
+        .iter()
+        .flat_map(|p| {
+            [
+                (p.joined_at.timestamp_millis(), 1),
+                (p.left_at.timestamp_millis(), -1),
+            ]
+        })
+        .collect();
+    edges.sort();
+    let (mut open, mut most) = (0i32, 0i32);
+    for (_, step) in edges {
+        open += step;
+        most = most.max(open);
+    }
+    u32::try_from(most).unwrap_or(0)
 }
 
 fn participant(

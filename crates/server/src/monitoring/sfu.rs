@@ -126,25 +126,26 @@ pub fn render(out: &mut String, workers: &[WorkerStats], one_port: Option<OnePor
             );
         }
     }
-    let loss = "sfu_subscriber_loss_fraction";
-    header(
-        out,
-        loss,
-        "histogram",
-        "Loss reported by subscribers' RTCP receiver reports",
-    );
-    for w in workers {
-        histogram(out, loss, w.index, &w.media.rr_loss, &LOSS_BOUNDS);
-    }
-    let rtt = "sfu_subscriber_rtt_seconds";
-    header(
-        out,
-        rtt,
-        "histogram",
-        "Round-trip time from subscribers' RTCP receiver reports",
-    );
-    for w in workers {
-        histogram(out, rtt, w.index, &w.media.rr_rtt, &RTT_BOUNDS);
+    type Hist = fn(&WorkerStats) -> &Histogram;
+    let histograms: &[(&str, &str, Hist, &[f64; 7])] = &[
+        (
+            "sfu_subscriber_loss_fraction",
+            "Loss reported by subscribers' RTCP receiver reports",
+            |w| &w.media.rr_loss,
+            &LOSS_BOUNDS,
+        ),
+        (
+            "sfu_subscriber_rtt_seconds",
+            "Round-trip time from subscribers' RTCP receiver reports",
+            |w| &w.media.rr_rtt,
+            &RTT_BOUNDS,
+        ),
+    ];
+    for (name, help, get, bounds) in histograms {
+        header(out, name, "histogram", help);
+        for w in workers {
+            histogram(out, name, w.index, get(w), bounds);
+        }
     }
     if let Some(p) = one_port {
         let name = "sfu_one_port_datagrams_total";
@@ -179,4 +180,45 @@ fn histogram(out: &mut String, name: &str, worker: usize, h: &Histogram, bounds:
     );
     let _ = writeln!(out, "{name}_sum{{worker=\"{worker}\"}} {}", h.sum());
     let _ = writeln!(out, "{name}_count{{worker=\"{worker}\"}} {}", h.count);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_once_with_a_series_per_worker() {
+        let workers = [
+            WorkerStats::default(),
+            WorkerStats {
+                index: 1,
+                ..WorkerStats::default()
+            },
+        ];
+        let mut out = String::new();
+        render(&mut out, &workers, None);
+        for family in [
+            "sfu_worker_alive",
+            "sfu_rtp_packets_forwarded_total",
+            "sfu_packets_dropped_total",
+            "sfu_subscriber_loss_fraction",
+            "sfu_subscriber_rtt_seconds",
+        ] {
+            assert_eq!(
+                out.matches(&format!("# TYPE {family} ")).count(),
+                1,
+                "{family}"
+            );
+        }
+        for worker in ["0", "1"] {
+            for series in [
+                "sfu_subscriber_loss_fraction_bucket",
+                "sfu_subscriber_rtt_seconds_bucket",
+            ] {
+                let inf = format!("{series}{{worker=\"{worker}\",le=\"+Inf\"}} 0");
+                assert!(out.contains(&inf), "{inf} in\n{out}");
+            }
+        }
+        assert!(!out.contains("sfu_one_port"), "no one-port section without it");
+    }
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{ImportOutcome, ImportedMeeting, MeetingStatus, Store, StoreError};
+use super::{ImportOutcome, ImportedMeeting, Store, StoreError};
 
 impl Store {
     /// Writes `m` and its participant history, unless a previous import did (same
@@ -12,9 +12,9 @@ impl Store {
     /// id ([`ImportOutcome::RoomTaken`]); in both cases nothing changes.
     pub async fn import_meeting(
         &self,
-        m: &ImportedMeeting,
-        now: DateTime<Utc>,
+        imported: &ImportedMeeting,
     ) -> Result<ImportOutcome, StoreError> {
+        let m = &imported.meeting;
         let settings = serde_json::to_string(&m.settings).map_err(|e| StoreError::Corrupt {
             table: "meetings",
             detail: e.to_string(),
@@ -37,21 +37,6 @@ impl Store {
             return Ok(ImportOutcome::RoomTaken);
         }
         let ms = |t: DateTime<Utc>| t.timestamp_millis();
-        let last_activity = m
-            .participants
-            .iter()
-            .map(|p| p.left_at)
-            .chain([m.updated_at, m.created_at])
-            .chain(m.ended_at)
-            .max()
-            .unwrap_or(m.created_at);
-        // The TTL clock of a meeting nobody is in: from its end, from its scheduled time
-        // (as for a new meeting), or from now for one the old service still had open.
-        let empty_since = match m.status {
-            MeetingStatus::Ended => m.ended_at.unwrap_or(last_activity),
-            MeetingStatus::Scheduled => m.scheduled_at.map_or(now, |t| t.max(now)),
-            MeetingStatus::Active => now,
-        };
         sqlx::query(
             "INSERT INTO meetings (room_id, title, description, host_id, status, max_participants, settings, topology, \
              scheduled_at, started_at, ended_at, end_reason, created_at, updated_at, last_activity_at, empty_since, \
@@ -72,13 +57,13 @@ impl Store {
         .bind(m.end_reason.as_deref())
         .bind(ms(m.created_at))
         .bind(ms(m.updated_at))
-        .bind(ms(last_activity))
-        .bind(ms(empty_since))
-        .bind(i64::from(peak(m)))
+        .bind(ms(m.last_activity_at))
+        .bind(m.empty_since.map(ms))
+        .bind(i64::from(m.peak_participants))
         .bind(&m.legacy_id)
         .execute(&mut *tx)
         .await?;
-        for p in &m.participants {
+        for p in &imported.participants {
             let inserted = sqlx::query(
                 "INSERT INTO participants (room_id, user_id, peer_id, user_name, user_picture, is_host, joined_at, left_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (peer_id) DO NOTHING",
@@ -103,7 +88,7 @@ impl Store {
         }
         tx.commit().await?;
         Ok(ImportOutcome::Imported {
-            participants: m.participants.len(),
+            participants: imported.participants.len(),
         })
     }
 
@@ -120,26 +105,4 @@ impl Store {
                 .flatten(),
         )
     }
-}
-
-/// Most stays open at one instant: the peak the old service would have shown. A leave
-/// at the same instant as a join counts first (back-to-back stays are not overlapping).
-fn peak(m: &ImportedMeeting) -> u32 {
-    let mut edges: Vec<(i64, i32)> = m
-        .participants
-        .iter()
-        .flat_map(|p| {
-            [
-                (p.joined_at.timestamp_millis(), 1),
-                (p.left_at.timestamp_millis(), -1),
-            ]
-        })
-        .collect();
-    edges.sort();
-    let (mut open, mut most) = (0i32, 0i32);
-    for (_, step) in edges {
-        open += step;
-        most = most.max(open);
-    }
-    u32::try_from(most).unwrap_or(0)
 }

@@ -304,11 +304,7 @@ fn meeting_from_row(r: &AnyRow, now: DateTime<Utc>) -> Result<Meeting, StoreErro
         serde_json::from_str(&settings).map_err(|e| corrupt(format!("settings: {e}")))?;
     let started_at = opt_time(r.try_get("started_at")?, T)?;
     let ended_at = opt_time(r.try_get("ended_at")?, T)?;
-    let duration = match (started_at, ended_at, status) {
-        (Some(s), Some(e), _) => Some((e - s).num_seconds().max(0)),
-        (Some(s), None, MeetingStatus::Active) => Some((now - s).num_seconds().max(0)),
-        _ => None,
-    };
+    let duration = Meeting::duration_at(started_at, ended_at, status, now);
     Ok(Meeting {
         room_id: RoomId::new(r.try_get::<String, _>("room_id")?),
         title: r.try_get("title")?,

@@ -199,6 +199,22 @@ pub struct MeetingStats {
     pub current_participants: u32,
 }
 
+impl Meeting {
+    /// Seconds from start to end, or to `now` while active; `None` before the start.
+    pub fn duration_at(
+        started_at: Option<DateTime<Utc>>,
+        ended_at: Option<DateTime<Utc>>,
+        status: MeetingStatus,
+        now: DateTime<Utc>,
+    ) -> Option<i64> {
+        match (started_at, ended_at, status) {
+            (Some(s), Some(e), _) => Some((e - s).num_seconds().max(0)),
+            (Some(s), None, MeetingStatus::Active) => Some((now - s).num_seconds().max(0)),
+            _ => None,
+        }
+    }
+}
+
 /// One page of a user's meetings.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -211,24 +227,12 @@ pub struct MeetingPage {
 
 /// A meeting of the service we replace, as `meeting-service import` read it: validated,
 /// times resolved, to be written whole or not at all ([`crate::store::Store::import_meeting`]).
+/// `meeting.legacy_id` holds the record's `_id`, the key that makes a second import a
+/// no-op; the derived columns (last activity, idle clock, peak) are the importer's reading
+/// of the record's history, and the store writes them as they are.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImportedMeeting {
-    /// The record's `_id`, the key that makes a second import a no-op.
-    pub legacy_id: String,
-    pub room_id: RoomId,
-    pub title: String,
-    pub description: String,
-    pub host_id: UserId,
-    pub status: MeetingStatus,
-    pub max_participants: u32,
-    pub settings: MeetingSettings,
-    pub topology: Topology,
-    pub scheduled_at: Option<DateTime<Utc>>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub ended_at: Option<DateTime<Utc>>,
-    pub end_reason: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub meeting: Meeting,
     pub participants: Vec<ImportedParticipant>,
 }
 
