@@ -219,6 +219,9 @@ mod tests {
                 assert!(out.contains(&inf), "{inf} in\n{out}");
             }
         }
-        assert!(!out.contains("sfu_one_port"), "no one-port section without it");
+        assert!(
+            !out.contains("sfu_one_port"),
+            "no one-port section without it"
+        );
     }
 }
