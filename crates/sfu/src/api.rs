@@ -88,6 +88,24 @@ impl ReceiveQuality {
     }
 }
 
+/// What a subscriber shows of one remote video: the page reports every remote tile's
+/// visibility and size (`Engine::set_tile_views`). The SFU never sends a layer larger
+/// than the tile needs, and nothing to a hidden tile.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TileView {
+    pub from: ParticipantId,
+    pub source: TrackSource,
+    /// On screen: false when scrolled away, collapsed, or the page is in the background.
+    pub visible: bool,
+    /// Size on screen in device pixels.
+    pub width: u32,
+    pub height: u32,
+}
+
+/// At most this many tiles are kept per subscriber (a page shows far fewer); the rest of
+/// a longer report is ignored.
+pub const MAX_TILE_VIEWS: usize = 256;
+
 /// A client's statement that m-line `mid` of its offer carries `source`.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct MidSource {
@@ -160,6 +178,23 @@ pub enum SfuEvent {
         offer_id: u64,
         offer: String,
         tracks: Vec<OutgoingTrack>,
+    },
+    /// The room's dominant speaker changed, or who is speaking did (`crate::speaker`):
+    /// `speaking` lists who speaks now with a level from 0 to 100.
+    ActiveSpeaker {
+        room: RoomId,
+        speaker: Option<ParticipantId>,
+        speaking: Vec<(ParticipantId, u8)>,
+    },
+    /// Dynacast: no subscriber needs simulcast layer `rid` of this publication any more
+    /// (`needed: false`; the publisher may stop encoding it), or one needs it again.
+    /// Sent on changes only; a layer is reported unneeded after 2 s without a taker.
+    LayerNeeded {
+        room: RoomId,
+        participant: ParticipantId,
+        source: TrackSource,
+        rid: String,
+        needed: bool,
     },
     /// The participant was removed by the engine itself; the server tells the others.
     ParticipantGone {

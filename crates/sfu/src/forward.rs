@@ -106,26 +106,26 @@ impl Rewriter {
 /// Whether a VP8 RTP payload (RFC 7741) is the first packet of a keyframe. Never panics:
 /// a short or odd payload is simply "not a keyframe".
 pub fn vp8_is_keyframe_start(payload: &[u8]) -> bool {
-    let Some(&b0) = payload.first() else {
-        return false;
-    };
+    vp8_header_at(payload).is_some_and(|i| payload[i] & 0x01 == 0)
+}
+
+/// Where the VP8 payload header starts in the first packet of a frame (after the RFC
+/// 7741 descriptor); `None` for any other packet, or a short one. Never panics.
+pub fn vp8_header_at(payload: &[u8]) -> Option<usize> {
+    let &b0 = payload.first()?;
     let extended = b0 & 0x80 != 0;
     let start = b0 & 0x10 != 0;
     let partition = b0 & 0x07;
     if !start || partition != 0 {
-        return false;
+        return None;
     }
     let mut i = 1;
     if extended {
-        let Some(&x) = payload.get(i) else {
-            return false;
-        };
+        let &x = payload.get(i)?;
         i += 1;
         if x & 0x80 != 0 {
             // PictureID: 7 or 15 bits (M flag).
-            let Some(&p) = payload.get(i) else {
-                return false;
-            };
+            let &p = payload.get(i)?;
             i += if p & 0x80 != 0 { 2 } else { 1 };
         }
         if x & 0x40 != 0 {
@@ -136,7 +136,7 @@ pub fn vp8_is_keyframe_start(payload: &[u8]) -> bool {
         }
     }
     // VP8 payload header: P bit (inverse keyframe flag) is bit 0.
-    payload.get(i).is_some_and(|b| b & 0x01 == 0)
+    (i < payload.len()).then_some(i)
 }
 
 /// Byte-rate bookkeeping of one simulcast layer (one rid) of a publication.
@@ -148,6 +148,13 @@ pub struct LayerStat {
     /// Bytes per second over the last complete window.
     rate: u64,
     last_packet: Instant,
+    /// Height of its last keyframe (VP8 frame header), once one arrived.
+    pub height: Option<u32>,
+    /// Dynacast: the publisher was told nobody needs it (`SfuEvent::LayerNeeded`). Such
+    /// a layer stays a candidate of the allocation at its last rate, though silent.
+    pub unneeded: bool,
+    /// Since when no subscriber has needed it (reported after `adapt::UNNEEDED_AFTER`).
+    pub idle_since: Option<Instant>,
 }
 
 /// Window over which layer rates are measured.
@@ -164,6 +171,9 @@ impl LayerStat {
             window_bytes: 0,
             rate: 0,
             last_packet: now,
+            height: None,
+            unneeded: false,
+            idle_since: None,
         }
     }
 
@@ -179,13 +189,18 @@ impl LayerStat {
         self.last_packet = now;
     }
 
-    fn is_active(&self, now: Instant) -> bool {
+    pub fn is_active(&self, now: Instant) -> bool {
         now.saturating_duration_since(self.last_packet) < LAYER_IDLE
     }
 
     /// Rate used for ranking: before the first window completes, the bytes so far.
     fn rank(&self) -> u64 {
         self.rate.max(self.window_bytes)
+    }
+
+    /// Payload bits per second (the ranking rate).
+    pub fn bitrate(&self) -> u64 {
+        self.rank() * 8
     }
 }
 

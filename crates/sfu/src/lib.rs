@@ -20,6 +20,10 @@
 //!   (commands, network input and routes, the drive loop, publications, forwarding).
 //! - `model.rs`: its data: Room → Participant → Publication / Subscription.
 //! - `forward.rs`: per-packet helpers: sequence rewriting, VP8 keyframes, layer choice.
+//! - [`allocate`]: one subscriber's allocation of its downlink across its video tracks
+//!   (priority, tile size, hysteresis); `vp8_numbering.rs`: VP8 picture-ID continuity
+//!   across layer switches.
+//! - [`speaker`]: the dominant-speaker detector (RFC 6464 audio levels, smoothed).
 //! - [`histogram`]: fixed-bucket histograms (receiver-report loss and RTT) kept in plain
 //!   integers on the worker thread, published with the worker's counters.
 //!
@@ -35,6 +39,7 @@
 //!
 //! See `docs/sfu.md` for the path of one RTP packet and the design decisions.
 
+pub mod allocate;
 pub mod api;
 mod config;
 mod directory;
@@ -47,7 +52,9 @@ mod handle;
 pub mod histogram;
 mod model;
 mod net;
+pub mod speaker;
 mod start;
+mod vp8_numbering;
 mod worker;
 
 pub use api::*;

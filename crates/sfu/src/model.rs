@@ -17,8 +17,10 @@ use str0m::format::Codec;
 use str0m::media::{MediaKind, Mid, Pt, Rid};
 use str0m::rtp::Ssrc;
 
-use crate::api::{OutgoingTrack, ParticipantId, RoomId, TrackSource, Transport};
+use crate::api::{OutgoingTrack, ParticipantId, RoomId, TileView, TrackSource, Transport};
 use crate::forward::{LayerStat, Rewriter};
+use crate::speaker::SpeakerDetector;
+use crate::vp8_numbering::Vp8Numbering;
 
 /// A participant's slot in the engine: the engine's own counter ([`Key::FIRST`],
 /// [`Key::next`]), never reused within one engine and never taken from remote input.
@@ -82,6 +84,10 @@ pub struct Room {
     pub reduced: Vec<(Key, usize)>,
     /// Set while the room is recorded: where its packets go (`engine/record.rs`).
     pub recording: Option<RoomRecording>,
+    /// The dominant speaker, from the members' microphone levels (`engine/speaking.rs`).
+    pub speakers: SpeakerDetector<Key>,
+    /// Who was reported speaking last (`SfuEvent::ActiveSpeaker`), to report changes only.
+    pub speaking_reported: Vec<Key>,
 }
 
 /// A recorded room's tap, and which recording it is (a new one asks every publication
@@ -149,6 +155,24 @@ pub struct Participant {
     /// str0m's NACK totals per stream as last reported (`engine::quality`), so that the
     /// engine counts only what is new: `(mid, rid, outgoing)`.
     pub nacks_seen: HashMap<(Mid, Option<Rid>, bool), u64>,
+    /// What the allocation knows of this participant as a subscriber (`engine/adapt.rs`).
+    pub downlink: Downlink,
+}
+
+/// A subscriber's downlink, as the allocation sees it.
+#[derive(Debug, Default)]
+pub struct Downlink {
+    /// str0m's TWCC estimate of what we can send it, bits per second (`None` before the
+    /// first one, or with bandwidth estimation off: no limit then).
+    pub estimate: Option<u64>,
+    /// The tiles it last reported (`Engine::set_tile_views`); empty: none reported, the
+    /// gallery rule applies.
+    pub views: Vec<TileView>,
+    /// When an allocation last moved one of its tracks down (upward moves wait
+    /// `adapt::UP_HOLD` after it).
+    pub last_down: Option<Instant>,
+    /// The (minimum, desired) rates last given to str0m's BWE, bits per second.
+    pub bwe_rates: (u64, u64),
 }
 
 impl Participant {
@@ -259,6 +283,10 @@ pub struct Subscription {
     pub needs_keyframe: bool,
     /// Layer (rid) currently forwarded.
     pub layer: Option<Rid>,
+    /// What the allocation decided for this subscriber (video only).
+    pub grant: Grant,
+    /// VP8 picture ID / TL0PICIDX / KEYIDX continuity across layer switches.
+    pub vp8: Vp8Numbering,
     /// Outgoing payload type, resolved once per negotiation.
     pub out_pt: Option<(Codec, Pt)>,
     /// SSRC of the m-line's send stream, resolved once per negotiation: found by SSRC
@@ -266,6 +294,18 @@ pub struct Subscription {
     /// two per other participant in a meeting).
     pub out_ssrc: Option<Ssrc>,
     pub rewriter: Rewriter,
+}
+
+/// The allocation's decision for one video subscription (`engine/adapt.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Grant {
+    /// No allocation yet: the room's layer (gallery size, quality asked for).
+    #[default]
+    Room,
+    /// This layer (`None`: the one stream of a camera sent without simulcast).
+    Layer(Option<Rid>),
+    /// Nothing: the tile is hidden, or the downlink has no room for it.
+    Paused,
 }
 
 /// Negotiation state of a subscription's m-line.

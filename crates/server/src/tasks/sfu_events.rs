@@ -65,6 +65,22 @@ pub async fn pump<A: Adapter>(io: SocketIo<A>, membership: Membership, mut event
             } => {
                 tracing::debug!(room = %room, peer = %participant, ?source, "publication added");
             }
+            SfuEvent::ActiveSpeaker {
+                room,
+                speaker,
+                speaking,
+            } => {
+                tracing::debug!(room = %room, ?speaker, speaking = speaking.len(), "active speaker");
+            }
+            SfuEvent::LayerNeeded {
+                room,
+                participant,
+                source,
+                rid,
+                needed,
+            } => {
+                tracing::debug!(room = %room, peer = %participant, ?source, %rid, needed, "simulcast layer needed");
+            }
             SfuEvent::PublicationRemoved {
                 room,
                 participant,

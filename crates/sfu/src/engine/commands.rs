@@ -62,7 +62,13 @@ impl Engine {
         for &other in &room_entry.members {
             if let Some(o) = self.participants.get(&other) {
                 for publ in o.publications.iter().filter(|p| p.published) {
-                    subscriptions.push(new_subscription(other, o.id.clone(), publ));
+                    subscriptions.push(new_subscription(
+                        other,
+                        o.id.clone(),
+                        publ.mid,
+                        publ.kind,
+                        publ.source,
+                    ));
                 }
             }
         }
@@ -87,6 +93,7 @@ impl Engine {
             subscriptions,
             ssrc_cache: HashMap::new(),
             nacks_seen: HashMap::new(),
+            downlink: Default::default(),
         };
         self.participants.insert(key, participant);
         self.routes.add(key, id.clone(), ufrag);

@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use str0m::bwe::BweKind;
 use str0m::net::Protocol;
 use str0m::{Event, IceConnectionState, Input, Output as RtcOutput};
 use tracing::{info, warn};
@@ -69,6 +70,9 @@ impl Engine {
         }
         for (key, mid, rid) in due {
             self.request_keyframe(key, mid, rid, now);
+        }
+        if self.next_allocation.is_none_or(|t| now >= t) {
+            self.allocate_all(now);
         }
         self.drive(now);
     }
@@ -176,6 +180,9 @@ impl Engine {
             Event::MediaAdded(m) => self.on_media_added(key, m),
             Event::MediaEgressStats(s) => self.on_egress_stats(key, &s),
             Event::MediaIngressStats(s) => self.on_ingress_stats(key, &s),
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                self.on_downlink_estimate(key, estimate, now)
+            }
             Event::Connected => {
                 let Some(p) = self.participants.get_mut(&key) else {
                     return;
@@ -246,6 +253,7 @@ impl Engine {
         if let Some(r) = self.rooms.get_mut(&p.room) {
             r.members.retain(|&k| k != key);
             r.reduced.retain(|&(k, _)| k != key);
+            r.speakers.forget(key);
             for &other in &r.members {
                 if let Some(o) = self.participants.get_mut(&other) {
                     stop_subscriptions(o, |s| s.publisher == key);

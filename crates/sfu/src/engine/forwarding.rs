@@ -6,13 +6,15 @@ use std::time::{Duration, Instant};
 
 use str0m::format::Codec;
 use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Rid};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Vp8Descriptor};
 
 use super::record::{self, Tapped};
 use super::{Engine, Output};
-use crate::api::{RoomId, SfuEvent};
-use crate::forward::{LayerStat, Rewriter, choose_layer, gallery_skip, vp8_is_keyframe_start};
-use crate::model::{Key, KeyframeState, SubState, Subscription};
+use crate::allocate::vp8_keyframe_size;
+use crate::api::{RoomId, SfuEvent, TrackSource};
+use crate::forward::{LayerStat, Rewriter, choose_layer, gallery_skip, vp8_header_at};
+use crate::model::{Grant, Key, KeyframeState, SubState, Subscription};
+use crate::vp8_numbering::{Vp8Fields, Vp8Numbering};
 
 /// How far back a subscriber's NACK can reach: str0m keeps a copy of every video packet
 /// it sent to each subscriber (its RTX cache), 3 s and up to 2 000 packets by default. That
@@ -72,13 +74,25 @@ impl Engine {
         };
         let Some(codec) = codec else { return };
         publ.pt_codec = Some((pt, codec));
-        match publ.layers.iter_mut().find(|l| l.rid == rid) {
-            Some(l) => l.record(pkt.payload.len(), now),
+        // VP8: where a keyframe's header starts (`None`: not the start of a keyframe),
+        // and the payload descriptor.
+        let vp8 = (codec == Codec::Vp8).then(|| {
+            let key_at = vp8_header_at(&pkt.payload).filter(|&i| pkt.payload[i] & 0x01 == 0);
+            (key_at, Vp8Descriptor::parse(&pkt.payload).ok())
+        });
+        let layer = match publ.layers.iter().position(|l| l.rid == rid) {
+            Some(i) => &mut publ.layers[i],
             None => {
-                let mut l = LayerStat::new(rid, now);
-                l.record(pkt.payload.len(), now);
-                publ.layers.push(l);
+                publ.layers.push(LayerStat::new(rid, now));
+                let last = publ.layers.len() - 1;
+                &mut publ.layers[last]
             }
+        };
+        layer.record(pkt.payload.len(), now);
+        if let Some((Some(at), _)) = vp8
+            && let Some((_, h)) = vp8_keyframe_size(&pkt.payload, at)
+        {
+            layer.height = Some(h);
         }
         let first_packet = !publ.receiving;
         publ.receiving = true;
@@ -118,8 +132,14 @@ impl Engine {
         }
         let reduced_targets = publ.reduced_targets;
         let kind = publ.kind;
-        let is_keyframe =
-            kind == MediaKind::Audio || codec != Codec::Vp8 || vp8_is_keyframe_start(&pkt.payload);
+        let is_microphone = publ.source == TrackSource::Microphone;
+        let is_keyframe = match vp8 {
+            Some((key_at, _)) => key_at.is_some(),
+            None => true,
+        };
+        // The descriptor of a VP8 packet and its numbering fields, once for all
+        // subscribers.
+        let vp8 = vp8.and_then(|(_, d)| d).map(|d| (d, Vp8Fields::of(&d)));
 
         let mut want_keyframe: Option<Option<Rid>> = None;
         if let Some(rec) = self.rooms.get(&room).and_then(|r| r.recording.as_ref()) {
@@ -136,6 +156,14 @@ impl Engine {
         }
 
         let in_ext = &pkt.header.ext_vals;
+        if is_microphone
+            && let Some(level) = in_ext.audio_level
+            && let Some(r) = self.rooms.get_mut(&room)
+        {
+            // RFC 6464: 0 to -127 dBov; the detector takes its magnitude.
+            r.speakers
+                .observe(key, (-i16::from(level)).clamp(0, 127) as u8, now);
+        }
         // `None`: nothing to carry over, and `RtpWrite` keeps its default (setting it
         // copies the large `ExtensionValues` once more per subscriber).
         let ext = (in_ext.audio_level.is_some()
@@ -182,8 +210,15 @@ impl Engine {
             } else {
                 None
             };
-            let wanted_layer = match asked {
-                Some(&(_, min_skip)) if simulcast && min_skip > skip => {
+            let wanted_layer = match (sub.grant, asked) {
+                (Grant::Paused, _) => {
+                    // Hidden tile, or no room on its downlink: resume on a keyframe.
+                    sub.needs_keyframe = true;
+                    self.stats.dropped_layer_gate += 1;
+                    continue;
+                }
+                (Grant::Layer(layer), _) if simulcast => layer,
+                (Grant::Room, Some(&(_, min_skip))) if simulcast && min_skip > skip => {
                     reduced_targets[min_skip.min(2) - 1]
                 }
                 _ if simulcast => target,
@@ -202,6 +237,9 @@ impl Engine {
                 sub.layer = rid;
                 sub.needs_keyframe = false;
                 sub.rewriter.rebase();
+                if let Some((_, fields)) = &vp8 {
+                    sub.vp8.rebase(*fields);
+                }
             } else if wanted_layer != rid {
                 // Keep this layer until the wanted one has a keyframe.
                 want_keyframe = Some(wanted_layer);
@@ -243,6 +281,15 @@ impl Engine {
                 .nackable(kind == MediaKind::Video);
             if let Some(ext) = &ext {
                 write = write.ext_vals(ext.clone());
+            }
+            if let Some((d, fields)) = &vp8 {
+                let out = sub.vp8.map(*fields);
+                // Until the first switch the numbers go out as they came (no patch).
+                if !sub.vp8.is_identity()
+                    && let Some(patch) = Vp8Numbering::patch(d, out)
+                {
+                    write = write.vp8_patch(patch);
+                }
             }
             tx.write_rtp(write);
             self.stats.rtp_forwarded += 1;

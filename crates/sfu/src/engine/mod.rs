@@ -15,6 +15,9 @@
 //!   and the removal of a participant;
 //! - `publish.rs`: publications and the offers that negotiate subscriptions;
 //! - `forwarding.rs`: the per-packet path and keyframe requests;
+//! - `adapt.rs`: each subscriber's allocation (downlink estimate, reported tiles) into
+//!   the grants the forwarding reads;
+//! - `speaking.rs`: each room's dominant speaker, decided with the allocation's timer;
 //! - `quality.rs`: str0m's once-a-second stream statistics into the engine's counters
 //!   (NACKs, receiver reports' loss and RTT);
 //! - `record.rs`: a recorded room's packets to its recorder's queue (never a wait).
@@ -39,6 +42,7 @@ use tracing::warn;
 use crate::api::{GoneReason, OutgoingTrack, ParticipantId, RoomId, SfuError, SfuEvent, Transport};
 use crate::model::{Key, KeyMap, Participant, Room};
 
+mod adapt;
 mod commands;
 mod drive;
 mod forwarding;
@@ -47,6 +51,7 @@ mod publish;
 mod quality;
 mod record;
 mod routes;
+mod speaking;
 
 use routes::Routes;
 
@@ -75,6 +80,10 @@ pub struct EngineConfig {
     /// Ask str0m for each stream's statistics once a second (NACK counts, receiver
     /// reports' loss and RTT). Off: those counters stay at zero.
     pub media_stats: bool,
+    /// Bandwidth estimation (TWCC, with padding probes) on every connection, starting
+    /// from this many bits per second; it caps what each subscriber is allocated
+    /// (`engine/adapt.rs`). `None`: no estimation, only tile sizes limit the layers.
+    pub bwe_initial: Option<u64>,
 }
 
 impl EngineConfig {
@@ -87,6 +96,7 @@ impl EngineConfig {
             tcp: false,
             ufrag_prefix: String::new(),
             media_stats: true,
+            bwe_initial: Some(adapt::INITIAL_ESTIMATE_BPS),
         }
     }
 }
@@ -161,6 +171,8 @@ pub struct Engine {
     events_scratch: Vec<Event>,
     /// Counts `set_recording` calls: each recording of a room is a new epoch.
     record_epoch: u64,
+    /// When every subscriber's allocation is made again (`None`: at the next timeout).
+    next_allocation: Option<Instant>,
 }
 
 impl Engine {
@@ -180,6 +192,7 @@ impl Engine {
             stats: EngineStats::default(),
             events_scratch: Vec::new(),
             record_epoch: 0,
+            next_allocation: None,
         }
     }
 
@@ -222,6 +235,11 @@ impl Engine {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t: Option<Instant> = None;
         let mut at = |x: Instant| t = Some(t.map_or(x, |t| t.min(x)));
+        if let Some(next) = self.next_allocation
+            && !self.participants.is_empty()
+        {
+            at(next);
+        }
         for p in self.participants.values() {
             // Due at or before its last input (str0m asks for "now" after output, or
             // packets were written to it): 1 ms after that input, so that what is
@@ -261,6 +279,7 @@ impl Engine {
             .enable_opus(true, false)
             .enable_vp8(true)
             .set_stats_interval(self.cfg.media_stats.then_some(STATS_INTERVAL))
+            .enable_bwe(self.cfg.bwe_initial.map(str0m::bwe::Bitrate::bps))
             .build(now);
         let candidate = Candidate::host(self.cfg.local_addr, "udp").map_err(|e| {
             warn!(addr = %self.cfg.local_addr, "bad local candidate: {e}");

@@ -7,7 +7,8 @@ use tracing::{debug, warn};
 use super::Engine;
 use super::forwarding::new_rewriter;
 use crate::api::{ParticipantId, SfuEvent, TrackSource};
-use crate::model::{Key, Participant, PendingOffer, Publication, SubState, Subscription};
+use crate::model::{Grant, Key, Participant, PendingOffer, Publication, SubState, Subscription};
+use crate::vp8_numbering::Vp8Numbering;
 
 impl Engine {
     pub(super) fn on_media_added(&mut self, key: Key, m: MediaAdded) {
@@ -158,20 +159,8 @@ impl Engine {
                     && !matches!(s.state, SubState::ToStop(_) | SubState::NegotiatingStop(_))
             });
             if !exists {
-                o.subscriptions.push(Subscription {
-                    publisher: key,
-                    publisher_id: pid.clone(),
-                    source_mid: mid,
-                    kind,
-                    source,
-                    state: SubState::ToOpen,
-                    remove_after_answer: false,
-                    needs_keyframe: kind == MediaKind::Video,
-                    layer: None,
-                    out_pt: None,
-                    out_ssrc: None,
-                    rewriter: new_rewriter(),
-                });
+                o.subscriptions
+                    .push(new_subscription(key, pid.clone(), mid, kind, source));
                 o.renegotiate = true;
             }
         }
@@ -275,18 +264,22 @@ impl Engine {
 pub(super) fn new_subscription(
     publisher: Key,
     publisher_id: ParticipantId,
-    publ: &Publication,
+    source_mid: Mid,
+    kind: MediaKind,
+    source: TrackSource,
 ) -> Subscription {
     Subscription {
         publisher,
         publisher_id,
-        source_mid: publ.mid,
-        kind: publ.kind,
-        source: publ.source,
+        source_mid,
+        kind,
+        source,
         state: SubState::ToOpen,
         remove_after_answer: false,
-        needs_keyframe: publ.kind == MediaKind::Video,
+        needs_keyframe: kind == MediaKind::Video,
         layer: None,
+        grant: Grant::Room,
+        vp8: Vp8Numbering::default(),
         out_pt: None,
         out_ssrc: None,
         rewriter: new_rewriter(),

@@ -62,6 +62,13 @@ pub struct Client {
     pub offline: bool,
     /// Datagrams from the server are lost until then (a fade on the downlink only).
     pub downlink_lost_until: Option<Instant>,
+    /// A rate-limited, lossy downlink (`None`: instant and lossless).
+    pub downlink: Option<Link>,
+    /// Multiplies the size of every video frame this client sends.
+    pub video_scale: usize,
+    /// Simulcast layers the server said nobody needs (`SfuEvent::LayerNeeded`): not sent,
+    /// as a browser does with `setParameters({encodings: [{active: false}]})`.
+    pub stopped_layers: Vec<String>,
     pub connected: bool,
     pub next_timeout: Instant,
     pub tracks: Vec<OutgoingTrack>,
@@ -96,6 +103,9 @@ impl Client {
             camera_off_at_join: false,
             offline: false,
             downlink_lost_until: None,
+            downlink: None,
+            video_scale: 1,
+            stopped_layers: Vec::new(),
             connected: false,
             next_timeout: now,
             tracks: Vec::new(),
@@ -263,7 +273,7 @@ impl Client {
     }
 
     fn frame(&self, keyframe: bool, tag: u8, layer: u8, len: usize) -> Vec<u8> {
-        let mut v = vec![0u8; len.max(8)];
+        let mut v = vec![0u8; (len * self.video_scale).max(8)];
         v[0] = if keyframe { 0x00 } else { 0x01 };
         v[1] = self.index;
         v[2] = tag;
@@ -311,6 +321,9 @@ impl Client {
                         }
                     } else {
                         for rid in self.simulcast.clone() {
+                            if self.stopped_layers.iter().any(|s| s == rid) {
+                                continue;
+                            }
                             // Layer tag 0 ("h") is the largest, 1 (any other rid) a
                             // quarter of it; "m" (tag 1, half) and "s" (tag 2, a
                             // sixteenth) make three layers of distinct rates.
@@ -373,6 +386,45 @@ impl Client {
     }
 }
 
+/// A token-bucket link, as `tc qdisc … tbf` makes one: datagrams leave one after the
+/// other at `rate_bps`, wait in a queue up to `max_queue`, and beyond it are dropped;
+/// every `loss_every`-th datagram is lost besides (deterministic loss: reproducible).
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub rate_bps: u64,
+    pub max_queue: Duration,
+    pub loss_every: Option<u32>,
+    busy_until: Option<Instant>,
+    sent: u32,
+}
+
+impl Link {
+    pub fn new(rate_bps: u64, loss_every: Option<u32>) -> Link {
+        Link {
+            rate_bps,
+            max_queue: Duration::from_millis(200),
+            loss_every,
+            busy_until: None,
+            sent: 0,
+        }
+    }
+
+    /// When a datagram of `len` bytes sent at `now` arrives, or `None` if it is lost.
+    fn carry(&mut self, now: Instant, len: usize) -> Option<Instant> {
+        self.sent = self.sent.wrapping_add(1);
+        if self.loss_every.is_some_and(|n| self.sent.is_multiple_of(n)) {
+            return None;
+        }
+        let start = self.busy_until.map_or(now, |b| b.max(now));
+        if start - now > self.max_queue {
+            return None;
+        }
+        let wire = Duration::from_micros((len as u64 + 28) * 8 * 1_000_000 / self.rate_bps);
+        self.busy_until = Some(start + wire);
+        self.busy_until
+    }
+}
+
 /// Clients and an [`Engine`] on an in-memory network, with a simulated clock.
 pub struct Sim {
     pub engine: Engine,
@@ -390,14 +442,32 @@ pub struct Sim {
     pub offers: VecDeque<(ParticipantId, u64, String, Vec<OutgoingTrack>)>,
     /// Time step of [`Sim::run`].
     pub step: Duration,
+    /// Datagrams on a rate-limited downlink: (arrival, client index, contents).
+    in_flight: Vec<(Instant, usize, Vec<u8>)>,
 }
 
 impl Sim {
+    /// Without bandwidth estimation: in 5 ms steps the clients' TWCC feedback reports
+    /// arrivals in bursts, which the estimator takes for queueing (its estimate falls to
+    /// a fraction of what flows). [`Sim::with_bwe`] runs it in 1 ms steps.
     pub fn new() -> Sim {
+        Self::with_config(|cfg| cfg.bwe_initial = None)
+    }
+
+    /// With the engine's bandwidth estimation, in 1 ms steps.
+    pub fn with_bwe() -> Sim {
+        let mut sim = Self::with_config(|_| {});
+        sim.step = Duration::from_millis(1);
+        sim
+    }
+
+    pub fn with_config(configure: impl FnOnce(&mut EngineConfig)) -> Sim {
         init();
         let now = Instant::now();
         let server = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), 10000));
-        let engine = Engine::new(EngineConfig::new(server));
+        let mut cfg = EngineConfig::new(server);
+        configure(&mut cfg);
+        let engine = Engine::new(cfg);
         Sim {
             engine,
             server,
@@ -410,6 +480,7 @@ impl Sim {
             auto_answer: true,
             offers: VecDeque::new(),
             step: Duration::from_millis(5),
+            in_flight: Vec::new(),
         }
     }
 
@@ -450,16 +521,38 @@ impl Sim {
                         ..
                     } => {
                         *self.sent_to.entry(destination).or_default() += 1;
-                        if let Some(c) = self
-                            .clients
-                            .iter_mut()
-                            .find(|c| c.addr == destination && !c.offline)
-                            .filter(|c| c.downlink_lost_until.is_none_or(|t| self.now >= t))
-                        {
-                            c.handle_datagram(self.now, self.server, &contents);
+                        let Some(i) = self.clients.iter().position(|c| {
+                            c.addr == destination
+                                && !c.offline
+                                && c.downlink_lost_until.is_none_or(|t| self.now >= t)
+                        }) else {
+                            continue;
+                        };
+                        let c = &mut self.clients[i];
+                        match c.downlink.as_mut() {
+                            None => c.handle_datagram(self.now, self.server, &contents),
+                            Some(link) => {
+                                if let Some(at) = link.carry(self.now, contents.len()) {
+                                    self.in_flight.push((at, i, contents));
+                                }
+                            }
                         }
                     }
                     Output::Event(e) => {
+                        if let SfuEvent::LayerNeeded {
+                            participant,
+                            rid,
+                            needed,
+                            ..
+                        } = &e
+                            && let Some(i) = self.idx(participant)
+                        {
+                            let stopped = &mut self.clients[i].stopped_layers;
+                            stopped.retain(|s| s != rid);
+                            if !needed {
+                                stopped.push(rid.clone());
+                            }
+                        }
                         if let SfuEvent::Renegotiate {
                             participant,
                             offer_id,
@@ -519,6 +612,23 @@ impl Sim {
 
     pub fn tick(&mut self) {
         let now = self.now;
+        // Datagrams whose rate-limited downlink has carried them by now, in order.
+        let mut arrived = Vec::new();
+        self.in_flight.retain_mut(|(at, i, data)| {
+            let due = *at <= now;
+            if due {
+                arrived.push((*at, *i, std::mem::take(data)));
+            }
+            !due
+        });
+        arrived.sort_by_key(|(at, _, _)| *at);
+        for (at, i, data) in arrived {
+            // At its arrival time (after the client's last input, which was the
+            // previous step): the receiver's TWCC feedback reports the queueing delay.
+            if !self.clients[i].offline {
+                self.clients[i].handle_datagram(at, self.server, &data);
+            }
+        }
         for i in 0..self.clients.len() {
             let out = self.clients[i].tick(now);
             self.deliver_from(i, out);
