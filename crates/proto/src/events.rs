@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ack::ErrorBody;
 use crate::ids::{PeerId, RoomId, UserId};
-use crate::signaling::{IceServer, MediaKind, Participant, RelayOut, TrackInfo};
+use crate::signaling::{Emoji, IceServer, MediaKind, Participant, RelayOut, TrackInfo};
 
 /// A message the server emits, and its event name.
 pub trait ServerEvent: Serialize {
@@ -58,6 +58,9 @@ server_event! {
     LobbyUpdated => "lobby:updated",
     LobbyAdmitted => "lobby:admitted",
     LobbyDenied => "lobby:denied",
+    ChatHistory => "chat:history",
+    HandsUpdated => "hands:updated",
+    ReactionSent => "reaction",
     ServerOffer => "sfu-offer",
     RelayedOffer => "webrtc-offer",
     RelayedAnswer => "webrtc-answer",
@@ -400,6 +403,46 @@ pub struct PeerConnectionError {
     pub target_user_id: UserId,
 }
 
+/// `chat:history`, to a joiner: the meeting's earlier chat, oldest first (kept for the
+/// meeting's life, the newest within a bound of count and bytes; see docs/protocol.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatHistory {
+    pub room_id: RoomId,
+    pub messages: Vec<ChatMessage>,
+}
+
+/// One raised hand.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RaisedHand {
+    pub user_id: UserId,
+    pub peer_id: PeerId,
+    pub user_name: String,
+    /// RFC 3339.
+    pub raised_at: String,
+}
+
+/// `hands:updated`, to the meeting whenever a hand goes up or down (and to a joiner when
+/// hands are up): every raised hand, first raised first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HandsUpdated {
+    pub room_id: RoomId,
+    pub hands: Vec<RaisedHand>,
+}
+
+/// `reaction`, to the meeting, the sender included: an emoji shown for a moment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReactionSent {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub peer_id: PeerId,
+    pub user_name: String,
+    pub emoji: Emoji,
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -413,6 +456,34 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), ALL.len());
+    }
+
+    #[test]
+    fn hands_and_reactions_keep_the_wire_field_names() {
+        let hands = HandsUpdated {
+            room_id: RoomId::new("ABC"),
+            hands: vec![RaisedHand {
+                user_id: UserId::new("bo"),
+                peer_id: PeerId::new("p1"),
+                user_name: "Bo".into(),
+                raised_at: "2026-12-01T05:00:00.000Z".into(),
+            }],
+        };
+        assert_eq!(
+            serde_json::to_value(&hands).unwrap_or_default(),
+            json!({ "roomId": "ABC", "hands": [{ "userId": "bo", "peerId": "p1", "userName": "Bo", "raisedAt": "2026-12-01T05:00:00.000Z" }] })
+        );
+        let reaction = ReactionSent {
+            room_id: RoomId::new("ABC"),
+            user_id: UserId::new("bo"),
+            peer_id: PeerId::new("p1"),
+            user_name: "Bo".into(),
+            emoji: crate::signaling::Emoji::Party,
+        };
+        assert_eq!(
+            serde_json::to_value(&reaction).unwrap_or_default(),
+            json!({ "roomId": "ABC", "userId": "bo", "peerId": "p1", "userName": "Bo", "emoji": "🎉" })
+        );
     }
 
     #[test]

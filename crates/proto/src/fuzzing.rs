@@ -27,6 +27,8 @@ pub fn signaling_payload(data: &[u8]) -> usize {
         inbound::<LobbyDecision>(&value),
         inbound::<HostLock>(&value),
         inbound::<HostMuteAll>(&value),
+        inbound::<RaiseHand>(&value),
+        inbound::<SendReaction>(&value),
         inbound::<SfuOffer>(&value),
         inbound::<SfuAnswer>(&value),
         inbound::<Relay>(&value),

@@ -157,6 +157,52 @@ impl Validate for ChatSend {
     }
 }
 
+/// `raise-hand`: raise (`raised: true`) or lower this connection's hand.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RaiseHand {
+    pub room_id: RoomId,
+    pub raised: bool,
+}
+
+impl Validate for RaiseHand {
+    fn validate(&self) -> Result<(), ErrorBody> {
+        check_room(&self.room_id)
+    }
+}
+
+/// The reactions a participant may send: a fixed set, so that a reaction is never free
+/// text (chat is for that) and every page can draw each one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Emoji {
+    #[serde(rename = "👍")]
+    ThumbsUp,
+    #[serde(rename = "👏")]
+    Clap,
+    #[serde(rename = "😂")]
+    Laugh,
+    #[serde(rename = "❤️")]
+    Heart,
+    #[serde(rename = "🎉")]
+    Party,
+    #[serde(rename = "😮")]
+    Surprised,
+}
+
+/// `reaction`: one of the [`Emoji`], to the whole meeting.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendReaction {
+    pub room_id: RoomId,
+    pub emoji: Emoji,
+}
+
+impl Validate for SendReaction {
+    fn validate(&self) -> Result<(), ErrorBody> {
+        check_room(&self.room_id)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MediaKind {
@@ -512,6 +558,16 @@ pub struct IceServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reaction_is_one_of_the_set() {
+        let r: SendReaction =
+            serde_json::from_str(r#"{"roomId":"ABC","emoji":"👍"}"#).expect("parse");
+        assert_eq!(r.emoji, Emoji::ThumbsUp);
+        assert!(
+            serde_json::from_str::<SendReaction>(r#"{"roomId":"ABC","emoji":"hello"}"#).is_err()
+        );
+    }
 
     #[test]
     fn join_defaults_and_limits() {

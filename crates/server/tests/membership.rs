@@ -54,12 +54,7 @@ impl Fixture {
         let (m, cluster) = match backing {
             Backing::Sqlite | Backing::Postgres => (Membership::new(app), None),
             Backing::Redis => {
-                let url = std::env::var("TEST_REDIS_URL")
-                    .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-                let prefix = format!("ms-test-{}-{}:", std::process::id(), PeerId::random());
-                let cluster = Cluster::connect(&url, &prefix)
-                    .await
-                    .expect("Redis on 127.0.0.1:6379");
+                let cluster = common::redis_cluster().await;
                 let live = LiveRooms::Redis(Arc::new(RedisLive::new(
                     cluster.clone(),
                     Duration::from_secs(600),
@@ -123,15 +118,7 @@ impl Fixture {
 
     async fn finish(self) {
         if let Some(cluster) = &self.cluster {
-            let mut conn = cluster.conn.clone();
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{}*", cluster.prefix))
-                .query_async(&mut conn)
-                .await
-                .unwrap_or_default();
-            if !keys.is_empty() {
-                let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
-            }
+            common::drop_redis_keys(cluster).await;
         }
         self.m.app().store.close().await;
     }

@@ -13,6 +13,7 @@ use super::{Admitted, LiveError, LivePeer};
 pub struct LocalRooms {
     rooms: Mutex<HashMap<RoomId, Vec<LivePeer>>>,
     pub(super) lobby: super::lobby::LocalLobby,
+    pub(super) activity: super::activity::LocalActivity,
 }
 
 impl LocalRooms {

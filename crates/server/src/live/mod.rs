@@ -10,15 +10,18 @@
 //! - [`redis`]: [`RedisLive`], the same contract with Lua scripts on the cluster's Redis
 //!   connection, so that several nodes share one registry.
 //!
-//! The lobby of a meeting that requires approval ([`lobby`]) is part of the same
-//! contract, in both implementations.
+//! The lobby of a meeting that requires approval ([`lobby`]), and a meeting's chat
+//! history and raised hands ([`activity`]), are part of the same contract, in both
+//! implementations.
 //!
 //! This module depends on `cluster` only for the Redis connection; membership picks the
 //! implementation when it is assembled (`membership::Membership::new`).
 
+pub mod activity;
 pub mod lobby;
 pub mod local;
 pub mod redis;
+mod redis_activity;
 mod redis_lobby;
 
 use std::sync::Arc;

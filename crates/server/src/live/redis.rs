@@ -115,6 +115,7 @@ pub struct RedisLive {
     update: Script,
     refresh: Script,
     pub(super) lobby: super::redis_lobby::RedisLobby,
+    pub(super) activity: super::redis_activity::RedisActivity,
     /// Participants whose sockets are on this node: room → peer → last known entry.
     local: Mutex<HashMap<RoomId, HashMap<PeerId, LivePeer>>>,
 }
@@ -152,6 +153,7 @@ impl RedisLive {
             update: script(UPDATE),
             refresh: script(REFRESH),
             lobby: Default::default(),
+            activity: Default::default(),
             local: Mutex::default(),
         }
     }

@@ -77,6 +77,10 @@ impl Membership {
     /// Everything that follows a connection's removal from the registry.
     pub(super) async fn departed(&self, room: &RoomId, gone: LivePeer, why: LeaveWhy) -> Departure {
         self.leave_media(&gone.peer_id);
+        // Its hand goes down with it (the pages drop it on `participant-left`).
+        if let Err(e) = self.live().lower_hand(room, &gone.peer_id).await {
+            tracing::warn!(room = %room, peer = %gone.peer_id, error = %e, "could not lower the hand of a participant who left");
+        }
         // A refused join was never announced as joined: no `participant_left` either.
         let hook = (why != LeaveWhy::Refused).then(|| why.as_str());
         records::left(self, room, &gone, hook).await;
@@ -155,6 +159,10 @@ impl Membership {
         metrics::counter!(crate::monitoring::names::LEAVES, "reason" => "meeting_ended")
             .increment(gone.len() as u64);
         self.close_media(room);
+        // The chat history and raised hands last as long as the meeting.
+        if let Err(e) = self.live().clear_activity(room).await {
+            tracing::warn!(room = %room, error = %e, "could not clear the chat history and hands; they will expire");
+        }
         // Ending the meeting stops its recording (its files are closed before this
         // returns).
         let app = self.app();

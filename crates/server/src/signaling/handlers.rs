@@ -31,8 +31,8 @@ use super::request::{Payload, answer, answer_with, joined_peer, parse, session};
 use super::session::{Joined, Session};
 use super::throttle::limited;
 use super::{
-    SignalError, Signaling, announce, host, hosts_channel, lobby, media, original, peer_channel,
-    recording, room_channel,
+    SignalError, Signaling, activity, announce, host, hosts_channel, lobby, media, original,
+    peer_channel, recording, room_channel,
 };
 use crate::limits::EventKind;
 use crate::live::{LiveChange, LivePeer};
@@ -143,6 +143,8 @@ fn register_events<A: Adapter>(s: &SocketRef<A>) {
         limited(Control, original::change_video_quality::<A>),
     );
     s.on("meeting-chat-message", limited(Chat, chat::<A>));
+    s.on("raise-hand", limited(Control, activity::raise_hand::<A>));
+    s.on("reaction", limited(Chat, activity::reaction::<A>));
     s.on("host-mute", limited(Control, host::host_mute::<A>));
     s.on("host-remove", limited(Control, host_remove::<A>));
     s.on("host-allow", limited(Control, host_allow::<A>));
@@ -308,6 +310,7 @@ async fn join<A: Adapter>(
     if peer.is_host {
         lobby::show_host(s, sig, &room).await;
     }
+    activity::tell_joiner(s, sig, &room).await;
     // A late joiner learns that the meeting is being recorded.
     if let Some(r) = sig.app().recorder.status(&room) {
         tell(s, &announce::recording_started(&room, &r));
@@ -584,6 +587,7 @@ async fn chat<A: Adapter>(
         };
         // Everyone, the sender included, so that every chat shows the same order.
         broadcast(s.within(room_channel(&req.room_id)), &msg).await;
+        activity::remember_chat(&sig, &req.room_id, &msg).await;
         Ok(ChatSent { timestamp })
     }
     .await;

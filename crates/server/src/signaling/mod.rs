@@ -12,6 +12,7 @@
 //! - [`media`]: client SDP payloads to [`crate::media::MediaRouter`] calls.
 //! - [`host`]: the host's `host-lock` and `host-mute-all`.
 //! - [`lobby`]: waiting for approval, and the host's `lobby-admit` / `lobby-deny`.
+//! - [`activity`]: raised hands, reactions, and the chat history a joiner is told.
 //! - [`recording`]: the host's `recording-start` / `recording-stop`.
 //! - [`announce`]: what a meeting's sockets are told when its membership changes; shared
 //!   with the background tasks ([`crate::tasks`]).
@@ -24,6 +25,7 @@
 //! nodes: `room:<roomId>` holds every socket of a meeting, `peer:<peerId>` the one
 //! socket of a connection (or of a lobby ticket), `hosts:<roomId>` the host's sockets.
 
+pub mod activity;
 pub mod announce;
 pub mod emit;
 pub mod error;

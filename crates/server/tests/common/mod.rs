@@ -51,6 +51,30 @@ pub fn random_suffix() -> String {
         .collect()
 }
 
+/// A connection to the test Redis (127.0.0.1:6379, or `TEST_REDIS_URL`) under a prefix of
+/// its own, so that tests running at once never share a key; [`drop_redis_keys`] after.
+pub async fn redis_cluster() -> meeting_service::cluster::Cluster {
+    let url =
+        std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let prefix = format!("ms-test-{}-{}:", std::process::id(), random_suffix());
+    meeting_service::cluster::Cluster::connect(&url, &prefix)
+        .await
+        .expect("Redis on 127.0.0.1:6379")
+}
+
+/// Remove every key of `cluster`'s prefix.
+pub async fn drop_redis_keys(cluster: &meeting_service::cluster::Cluster) {
+    let mut conn = cluster.conn.clone();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", cluster.prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+    }
+}
+
 /// Where a test's meetings live. PostgreSQL databases are created fresh and dropped.
 #[derive(Debug)]
 pub enum Db {
