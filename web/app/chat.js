@@ -23,22 +23,52 @@ export function onChat(m) {
   addChat(m);
 }
 
-function addChat(m) {
-  M.chat.push({ userId: m.userId, userName: m.userName, message: m.message, timestamp: m.timestamp });
+/** `chat:history`: the meeting's chat before this page joined, oldest first. */
+export function onChatHistory(ev) {
+  const list = ev && Array.isArray(ev.messages) ? ev.messages : [];
+  // The whole record up to now: after a rejoin it replaces what this page showed.
+  M.chat = [];
+  $("chat-messages").textContent = "";
+  for (const m of list) if (m && typeof m.message === "string") addChat(m, true);
+}
+
+/** The time a message was sent, as the reader's clock shows it (HH:MM). */
+function timeOf(m) {
+  const el = document.createElement("time");
+  el.className = "chat-time";
+  el.dataset.testid = "chat-time";
+  const d = new Date(m.timestamp);
+  if (m.timestamp && !Number.isNaN(d.getTime())) {
+    el.dateTime = d.toISOString();
+    el.textContent = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    el.title = d.toLocaleString();
+  }
+  return el;
+}
+
+// `history`: told on joining, so not unread news.
+function addChat(m, history) {
+  M.chat.push({ userId: m.userId, userName: m.userName, message: m.message, timestamp: m.timestamp, history: !!history });
   const li = document.createElement("li");
   li.dataset.testid = "chat-message";
   const who = document.createElement("b");
   who.textContent = (m.userId === M.userId ? "You" : m.userName || m.userId) + ": ";
   const text = document.createElement("span");
   text.textContent = m.message;
-  li.append(who, text);
+  li.append(timeOf(m), who, text);
   $("chat-messages").appendChild(li);
   $("chat-messages").scrollTop = 1e9;
-  if ($("panel-chat").hidden || $("side").hidden) {
-    const badge = $("chat-unread");
-    badge.hidden = false;
-    badge.textContent = String((parseInt(badge.textContent, 10) || 0) + 1);
+  if (!history && ($("panel-chat").hidden || $("side").hidden)) setUnread(M.unread + 1);
+}
+
+/** The unread count, on the Chat button and the Chat tab (0 hides them). */
+export function setUnread(n) {
+  M.unread = n;
+  for (const id of ["chat-unread", "chat-unread-ctl"]) {
+    $(id).hidden = n === 0;
+    $(id).textContent = n ? String(n) : "";
   }
+  $("toggle-chat").setAttribute("aria-label", n ? `Chat, ${n} unread` : "Chat");
 }
 
 async function send(ev) {

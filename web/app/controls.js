@@ -5,9 +5,11 @@ import { $, banner, fail } from "./ui.js";
 import { me, syncParticipants } from "./participants.js";
 import { render } from "./tiles.js";
 import { hostAction } from "./people.js";
-import { sfuScreenSenders } from "./sfu.js";
-import { meshScreenSenders } from "./mesh.js";
+import { sfuSenders } from "./sfu.js";
+import { meshSenders } from "./mesh.js";
 import { done } from "./lifecycle.js";
+import { setUnread } from "./chat.js";
+import { setMode, mode } from "./layout.js";
 
 export function updateControls() {
   const a = audioTrack();
@@ -20,6 +22,7 @@ export function updateControls() {
   $("toggle-camera").classList.toggle("off", !M.videoEnabled);
   $("toggle-screen").textContent = M.screenSharing ? "Stop sharing" : "Share screen";
   $("toggle-screen").classList.toggle("on", M.screenSharing);
+
 }
 
 /** Mute or unmute the microphone here, and tell the others. */
@@ -50,8 +53,9 @@ export function setVideo(on) {
   if (session.sio) session.sio.emit("toggle-video", { roomId: M.roomId, isEnabled: on }).catch(() => {});
 }
 
-function screenSenders() {
-  return M.topology === "sfu" ? sfuScreenSenders() : meshScreenSenders();
+/** The senders that carry `source` to the others, whichever the topology. */
+export function sendersOf(source) {
+  return M.topology === "sfu" ? sfuSenders(source) : meshSenders(source);
 }
 
 async function startScreen() {
@@ -71,7 +75,7 @@ async function startScreen() {
   if (!track) return;
   session.screenTrack = track;
   track.addEventListener("ended", () => stopScreen());
-  for (const s of screenSenders()) await s.replaceTrack(track);
+  for (const s of sendersOf("screen")) await s.replaceTrack(track);
   M.screenSharing = true;
   const self = me();
   if (self) self.screenSharing = true;
@@ -94,25 +98,30 @@ export async function stopScreen(silent) {
   const self = me();
   if (self) self.screenSharing = false;
   if (!silent && session.sio) await session.sio.emit("toggle-screen-share", { roomId: M.roomId, isSharing: false }).catch(() => {});
-  for (const s of screenSenders()) await s.replaceTrack(null).catch(() => {});
+  for (const s of sendersOf("screen")) await s.replaceTrack(null).catch(() => {});
   track.stop();
   syncParticipants();
   updateControls();
   render();
 }
 
-/** Show the People or Chat panel; the same button again hides it. */
+const PANELS = ["people", "chat", "devices"];
+
+/** Show the People, Chat or Devices panel; the same button again hides it. */
 function openSide(panel) {
   const side = $("side");
   const same = !side.hidden && !$("panel-" + panel).hidden;
   side.hidden = same;
-  $("panel-people").hidden = panel !== "people";
-  $("panel-chat").hidden = panel !== "chat";
-  $("tab-people").classList.toggle("active", panel === "people");
-  $("tab-chat").classList.toggle("active", panel === "chat");
+  for (const p of PANELS) {
+    $("panel-" + p).hidden = p !== panel;
+    $("tab-" + p).classList.toggle("active", p === panel);
+    $("tab-" + p).setAttribute("aria-pressed", String(p === panel && !side.hidden));
+  }
+  $("toggle-people").setAttribute("aria-expanded", String(!side.hidden && panel === "people"));
+  $("toggle-chat").setAttribute("aria-expanded", String(!side.hidden && panel === "chat"));
+  $("toggle-devices").setAttribute("aria-expanded", String(!side.hidden && panel === "devices"));
   if (panel === "chat" && !side.hidden) {
-    $("chat-unread").hidden = true;
-    $("chat-unread").textContent = "";
+    setUnread(0);
     $("chat-input").focus();
   }
 }
@@ -144,6 +153,9 @@ export function initControls() {
   $("toggle-chat").addEventListener("click", () => openSide("chat"));
   $("tab-people").addEventListener("click", () => openSide("people"));
   $("tab-chat").addEventListener("click", () => openSide("chat"));
+  $("tab-devices").addEventListener("click", () => openSide("devices"));
+  $("toggle-devices").addEventListener("click", () => openSide("devices"));
+  $("toggle-layout").addEventListener("click", () => setMode(mode() === "grid" ? "speaker" : "grid"));
   $("copy-link").addEventListener("click", copyLink);
   $("leave").addEventListener("click", leave);
   // Ending the meeting for everyone takes a second click on a confirm button.

@@ -4,7 +4,8 @@ import { M, session, setState } from "./state.js";
 import { $, banner, fail } from "./ui.js";
 import { upsertParticipant, removeParticipant, byPeerOrUser, syncParticipants } from "./participants.js";
 import { render } from "./tiles.js";
-import { onChat } from "./chat.js";
+import { onChat, onChatHistory } from "./chat.js";
+import { onHands, onReaction, noticeJoined, noticeLeft } from "./activity.js";
 import { setAudio, setVideo } from "./controls.js";
 import { queueServerOffer } from "./sfu.js";
 import { onMeshOffer, onMeshAnswer, onMeshCandidate, closeMeshPeer } from "./mesh.js";
@@ -25,12 +26,16 @@ function setFlag(ev, key, value) {
 export function wireEvents(sio, { rejoin }) {
   sio.on("participant-joined", (p) => {
     if (p.peerId === M.peerId) return;
+    // A user's second connection replaces the first: no "joined" for somebody present.
+    const known = [...M.participants].some((q) => q.userId === p.userId);
     upsertParticipant(p);
+    if (!known) noticeJoined(p);
     render();
   });
   sio.on("participant-left", (ev) => {
     const p = byPeerOrUser(ev);
     if (!p || p.local) return;
+    noticeLeft(p);
     removeParticipant(p.peerId);
     if (M.topology === "mesh") closeMeshPeer(p.userId, p.peerId);
     render();
@@ -41,6 +46,9 @@ export function wireEvents(sio, { rejoin }) {
   sio.on("screen:started", (ev) => setFlag(ev, "screenSharing", true));
   sio.on("screen:stopped", (ev) => setFlag(ev, "screenSharing", false));
   sio.on("meeting-chat-message", onChat);
+  sio.on("chat:history", onChatHistory);
+  sio.on("hands:updated", onHands);
+  sio.on("reaction", onReaction);
   sio.on("meeting:ended", (ev) => {
     M.endedReason = (ev && ev.reason) || "ended";
     const text = M.endedReason === "host-ended" ? "The host ended the meeting for everyone." : "The meeting has ended.";

@@ -4,7 +4,7 @@ import { resetRecording, wireRecording } from "./recording.js";
 import { M, session, setState, audioTrack, videoTrack } from "./state.js";
 import { $, banner, fail, hideBanner, show } from "./ui.js";
 import { ensureToken, linkToken, linkTokenRefused } from "./identity.js";
-import { getLocalMedia } from "./local-media.js";
+import { takeMedia, devicesIntoMeeting } from "./devices.js";
 import { participants, upsertParticipant, me } from "./participants.js";
 import { render } from "./tiles.js";
 import { updateControls, setAudio, setVideo } from "./controls.js";
@@ -14,6 +14,8 @@ import { wireEvents } from "./events.js";
 import { done, teardownMedia } from "./lifecycle.js";
 import { showWaiting, stopWaiting, resetLobby, renderLobby } from "./lobby.js";
 import { updateHostControls } from "./host.js";
+import { resetActivity } from "./activity.js";
+import { startQuality } from "./quality.js";
 
 const JOIN_ERRORS = {
   ROOM_FULL: "This meeting is full.",
@@ -53,7 +55,7 @@ export async function join(name, wantAudio, wantVideo) {
   hideBanner();
   $("join-button").disabled = true;
   try {
-    const media = await getLocalMedia(wantAudio, wantVideo);
+    const media = await takeMedia(wantAudio, wantVideo);
     session.localStream = media.stream;
     if (media.problem) banner(media.problem, { kind: "warn" });
     M.audioEnabled = !!audioTrack();
@@ -73,6 +75,8 @@ export async function join(name, wantAudio, wantVideo) {
     resetRecording();
     wireRecording(sio);
     resetLobby();
+    // Before the join: its answer follows the meeting's `chat:history` and `hands:updated`.
+    resetActivity();
     // A meeting that requires approval answers `IN_LOBBY`: the page waits, and joins
     // again on the same socket once the host admits it (`lobby:admitted`).
     // The host may decide before the answer arrives: the decision waits for it.
@@ -157,6 +161,7 @@ async function enter(sio, name) {
   $("meeting-code").textContent = M.roomId;
   $("topology").textContent = M.topology === "mesh" ? "peer-to-peer" : "via server";
   $("host-panel").hidden = !M.isHost;
+  devicesIntoMeeting();
   // A host learns who already waits before this answer (`lobby:updated`).
   renderLobby();
   updateHostControls();
@@ -173,6 +178,7 @@ async function enter(sio, name) {
   for (const p of d.participants || []) upsertParticipant(p);
   updateControls();
   render();
+  startQuality();
   const iceServers = d.iceServers || [];
   if (M.topology === "sfu") {
     await startSfu(iceServers);

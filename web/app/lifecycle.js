@@ -4,6 +4,9 @@ import { $, show } from "./ui.js";
 import { stopIceTimer } from "./ice.js";
 import { closeAllMeshPeers } from "./mesh.js";
 import { clearTiles } from "./tiles.js";
+import { stopDevices } from "./devices.js";
+import { stopQuality } from "./quality.js";
+import { resetLayout } from "./layout.js";
 
 /** Close the peer connections, stop the devices, drop the tiles, close the socket. */
 export function teardownMedia() {
@@ -12,6 +15,9 @@ export function teardownMedia() {
   session.pc = null;
   closeAllMeshPeers();
   if (session.localStream) for (const t of session.localStream.getTracks()) t.stop();
+  stopDevices();
+  stopQuality();
+  resetLayout();
   if (session.screenTrack) session.screenTrack.stop();
   session.screenTrack = null;
   clearTiles();

@@ -16,8 +16,13 @@
 //   tiles.js         the video grid
 //   sfu.js, mesh.js  the two media topologies
 //   lifecycle.js     ending a call
+//   layout.js        grid or speaker view, the pinned tile, the active speaker
 //   controls.js      mic, camera, screen share, panels, leave, end-for-everyone
-//   chat.js          chat
+//   devices.js       device choice, the pre-join preview and level meter, replaceTrack
+//   quality.js       each participant's connection quality (getStats)
+//   activity.js      raised hands, reactions, join/leave notices
+//   keyboard.js      keyboard shortcuts and their help dialog
+//   chat.js          chat, its history and unread count
 //   recording.js     the "Recording" indicator and the host's start/stop
 //   events.js        the server's Socket.IO events
 //   join.js          joining (and rejoining after a media node died)
@@ -32,6 +37,9 @@ import { initControls } from "./controls.js";
 import { initRecording } from "./recording.js";
 import { initLobby } from "./lobby.js";
 import { initHost } from "./host.js";
+import { initDevices } from "./devices.js";
+import { initActivity } from "./activity.js";
+import { initKeyboard } from "./keyboard.js";
 import { route, initRouting } from "./routing.js";
 
 // First, before anything can copy or send the address: a link's token leaves it.
@@ -45,6 +53,9 @@ initControls();
 initRecording();
 initLobby();
 initHost();
+initDevices();
+initActivity();
+initKeyboard();
 initRouting();
 
 window.addEventListener("pagehide", () => {

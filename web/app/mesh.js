@@ -2,7 +2,7 @@
 // relay (webrtc-offer / webrtc-answer / ice-candidate). The newcomer offers to everybody
 // already there; each connection has three transceivers in a fixed order in both
 // directions: audio, camera, screen.
-import { M, session, audioTrack, videoTrack } from "./state.js";
+import { M, session, audioTrack, videoTrack, MESH_SOURCES } from "./state.js";
 import { participants } from "./participants.js";
 import { watchIce } from "./ice.js";
 import { render } from "./tiles.js";
@@ -108,7 +108,8 @@ export function closeAllMeshPeers() {
   for (const userId of [...session.meshPeers.keys()]) closeMeshPeer(userId);
 }
 
-/** The senders that carry the screen share, one per connected peer. */
-export function meshScreenSenders() {
-  return [...session.meshPeers.values()].filter((p) => p.transceivers).map((p) => p.transceivers[2].sender);
+/** The senders that carry `source` (microphone, camera, screen), one per connected peer. */
+export function meshSenders(source) {
+  const i = MESH_SOURCES.indexOf(source);
+  return [...session.meshPeers.values()].filter((p) => p.transceivers).map((p) => p.transceivers[i].sender);
 }

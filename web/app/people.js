@@ -3,7 +3,25 @@ import { M, session } from "./state.js";
 import { $, fail } from "./ui.js";
 import { participants } from "./participants.js";
 
+/** The raised hands, first raised first: the order the host takes them in. */
+function renderHands() {
+  const ol = $("hands");
+  ol.textContent = "";
+  ol.hidden = $("hands-title").hidden = M.hands.length === 0;
+  M.hands.forEach((h, i) => {
+    const li = document.createElement("li");
+    li.dataset.testid = "hand";
+    li.dataset.peerId = h.peerId;
+    const name = document.createElement("span");
+    name.className = "pname";
+    name.textContent = `✋ ${i + 1}. ${h.userName || h.userId}${h.peerId === M.peerId ? " (you)" : ""}`;
+    li.appendChild(name);
+    ol.appendChild(li);
+  });
+}
+
 export function renderPeople() {
+  renderHands();
   const ul = $("people");
   ul.textContent = "";
   $("people-count").textContent = `(${participants.size})`;

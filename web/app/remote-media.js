@@ -1,7 +1,5 @@
 // Every remote track the page receives, whichever topology carries it, and their stats.
-import { M, session } from "./state.js";
-
-const MESH_SOURCES = ["microphone", "camera", "screen"];
+import { M, session, MESH_SOURCES } from "./state.js";
 
 /** `[{ peerId, userId, source, kind, track, mid, pc }]`. */
 export function remoteTracks() {

@@ -5,6 +5,7 @@ import { $, fail, show } from "./ui.js";
 import { createMeeting, restError } from "./api.js";
 import { ensureToken, linkToken, linkTokenRefused, renderIdentity, NAME_KEY } from "./identity.js";
 import { join } from "./join.js";
+import { startPreview } from "./devices.js";
 
 /** Show the view the address asks for. */
 export function route() {
@@ -16,6 +17,7 @@ export function route() {
     $("prejoin-name").value = name;
     show("prejoin");
     renderIdentity("prejoin");
+    startPreview();
   } else {
     $("landing-name").value = name;
     show("landing");

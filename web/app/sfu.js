@@ -70,9 +70,9 @@ async function onServerOffer(offer) {
   }
 }
 
-/** The sender that carries the screen share, if the connection is up. */
-export function sfuScreenSenders() {
-  const mid = M.sfuMids && M.sfuMids.screen;
+/** The sender that carries `source` (microphone, camera, screen), if the connection is up. */
+export function sfuSenders(source) {
+  const mid = M.sfuMids && M.sfuMids[source];
   const t = session.pc && session.pc.getTransceivers().find((x) => x.mid === mid);
   return t ? [t.sender] : [];
 }

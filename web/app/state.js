@@ -21,7 +21,21 @@ export const M = {
   // This page waiting in a lobby: { waiting: true, name }, else null.
   lobby: null,
   tiles: [], // [{ peerId, userId, source, local }]
-  chat: [], // [{ userId, userName, message, timestamp }]
+  chat: [], // [{ userId, userName, message, timestamp, history }] (history: told on joining)
+  unread: 0, // chat messages that arrived while the chat panel was closed
+  hands: [], // [{ userId, peerId, userName, raisedAt }] first raised first (`hands:updated`)
+  handRaised: false, // this page's own hand
+  reactions: [], // [{ peerId, userName, emoji }] as they arrived
+  toasts: [], // join/leave notices and reactions, as shown
+  // peerId → { level: good | fair | poor | idle (nothing received), loss (%), rtt (ms), width, height } (quality.js)
+  quality: {},
+  layout: null, // { mode: grid | speaker, pinned, activeSpeaker, main } (layout.js)
+  mediaStatus: null, // what the pre-join view says about blocked or missing devices
+  devices: [], // [{ kind, deviceId, label }] as enumerated
+  micLevel: 0, // the microphone meter, 0–1, and its highest value so far
+  micPeak: 0,
+  deviceSwitches: 0, // devices switched during the call (replaceTrack)
+  sinkId: "", // the chosen speaker
   notices: [],
   iceState: "new",
   audioEnabled: false,
@@ -50,6 +64,9 @@ export const session = {
   // True while this page ends the call itself, so that the socket's disconnect is no error.
   leaving: false,
 };
+
+/** Mesh mode: the transceivers of each peer connection, in this fixed order. */
+export const MESH_SOURCES = ["microphone", "camera", "screen"];
 
 export function setState(s) {
   M.state = s;

@@ -1,10 +1,13 @@
 // The video grid: one tile per camera (local and remote) and per screen being shared,
-// kept in step with the participants and the received tracks by `render()`.
+// kept in step with the participants and the received tracks by `render()`. Each tile
+// carries its name, mute, raised hand and connection quality, and a pin and a full
+// screen button; layout.js decides which tile is large in the speaker view.
 import { M, session, videoTrack } from "./state.js";
 import { $, initials } from "./ui.js";
 import { participants } from "./participants.js";
 import { remoteTracks } from "./remote-media.js";
 import { renderPeople } from "./people.js";
+import { arrange, onLayoutChange, togglePin, isPinned, mode } from "./layout.js";
 
 const tileEls = new Map(); // tile key → { el, video, audio, avatar, label, key, vTrack, aTrack }
 
@@ -34,6 +37,16 @@ function tileList() {
 /** Bring the grid and the people list in line with the current state. */
 export function render() {
   if (M.state !== "joined") return;
+  renderTiles();
+  renderPeople();
+}
+
+/**
+ * The grid only: for what changes often (quality, every 2 s) and must not rebuild the
+ * People panel under a keyboard user's focus.
+ */
+export function renderTiles() {
+  if (M.state !== "joined") return;
   const tiles = tileList();
   const grid = $("grid");
   const keep = new Set(tiles.map((t) => t.key));
@@ -52,9 +65,14 @@ export function render() {
     }
     updateTile(te, t);
   }
-  layoutGrid(tiles.length);
+  layoutGrid(tiles);
   M.tiles = tiles.map((t) => ({ peerId: t.peerId, userId: t.userId, source: t.source, local: t.local, hasVideo: !!t.video }));
-  renderPeople();
+}
+
+/** A tile's element, for the reactions shown on it (activity.js). */
+export function tileElement(peerId, source) {
+  const te = tileEls.get(peerId + ":" + (source || "camera"));
+  return te ? te.el : null;
 }
 
 /** Remove every tile (the call is over). */
@@ -64,16 +82,38 @@ export function clearTiles() {
   M.tiles = [];
 }
 
-function layoutGrid(n) {
+function layoutGrid(tiles) {
+  const n = tiles.length;
+  const main = arrange(tiles);
   const narrow = window.innerWidth < 700;
-  const cols = narrow ? (n <= 2 ? 1 : 2) : n <= 1 ? 1 : n <= 4 ? 2 : n <= 9 ? 3 : 4;
+  // Speaker view: the large tile spans the first row, the others share the row below.
+  const cols = main ? Math.max(1, Math.min(n - 1, narrow ? 3 : 6)) : narrow ? (n <= 2 ? 1 : 2) : n <= 1 ? 1 : n <= 4 ? 2 : n <= 9 ? 3 : 4;
+  const grid = $("grid");
+  grid.classList.toggle("speaker", !!main);
+  for (const [key, te] of tileEls) {
+    te.el.classList.toggle("main", key === main);
+    te.pin.setAttribute("aria-pressed", String(isPinned(key)));
+  }
   // A custom property set through the CSSOM, which a CSP without 'unsafe-inline' allows.
-  $("grid").style.setProperty("--cols", String(cols));
-  $("grid").dataset.count = String(n);
+  grid.style.setProperty("--cols", String(cols));
+  grid.dataset.count = String(n);
+  $("toggle-layout").textContent = mode() === "grid" ? "Speaker view" : "Grid view";
 }
 
 export function initTiles() {
-  window.addEventListener("resize", () => layoutGrid(tileEls.size));
+  window.addEventListener("resize", () => renderTiles());
+  onLayoutChange(() => render());
+}
+
+/** A small button of the tile's toolbar. */
+function tileButton(text, testid, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "btn small tile-btn";
+  b.textContent = text;
+  b.dataset.testid = testid;
+  b.addEventListener("click", onClick);
+  return b;
 }
 
 function makeTile(t) {
@@ -94,13 +134,31 @@ function makeTile(t) {
   const mic = document.createElement("span");
   mic.className = "mic-off";
   mic.textContent = "muted";
-  label.appendChild(document.createElement("span"));
-  label.appendChild(mic);
-  el.append(video, avatar, label);
+  const hand = document.createElement("span");
+  hand.className = "hand";
+  hand.dataset.testid = "tile-hand";
+  hand.hidden = true;
+  const quality = document.createElement("span");
+  quality.className = "quality";
+  quality.dataset.testid = "tile-quality";
+  quality.hidden = true;
+  label.append(document.createElement("span"), mic, hand, quality);
+  const tools = document.createElement("div");
+  tools.className = "tile-tools";
+  const pin = tileButton("Pin", "tile-pin", () => togglePin(t.key));
+  pin.setAttribute("aria-pressed", "false");
+  const full = tileButton("Full screen", "tile-fullscreen", () => {
+    if (document.fullscreenElement === el) document.exitFullscreen().catch(() => {});
+    else el.requestFullscreen().catch((e) => M.notices.push(`fullscreen: ${e.message}`));
+  });
+  tools.append(pin, full);
+  el.append(video, avatar, label, tools);
   let audio = null;
   if (!t.local && t.source === "camera") {
     audio = document.createElement("audio");
     audio.autoplay = true;
+    // The speaker chosen in the Devices panel (devices.js), where the browser allows it.
+    if (M.sinkId && audio.setSinkId) audio.setSinkId(M.sinkId).catch(() => {});
     el.appendChild(audio);
   }
   if (!t.local) {
@@ -110,13 +168,31 @@ function makeTile(t) {
     video.addEventListener("loadeddata", onFrame);
     video.addEventListener("resize", onFrame);
   }
-  return { el, video, audio, avatar, label, key: t.key, vTrack: null, aTrack: null };
+  return { el, video, audio, avatar, label, hand, quality, pin, full, key: t.key, vTrack: null, aTrack: null };
 }
 
 function updateTile(te, t) {
   const p = t.p;
   const name = (p.userName || p.userId || "?") + (t.local ? " (you)" : "") + (t.source === "screen" ? " — screen" : "");
   te.label.firstChild.textContent = name;
+  te.pin.setAttribute("aria-label", `Pin ${name}`);
+  te.full.setAttribute("aria-label", `Full screen: ${name}`);
+  // The raised hand, with its place in the queue, on the camera tile.
+  const place = t.source === "camera" ? M.hands.findIndex((h) => h.peerId === t.peerId) : -1;
+  te.hand.hidden = place < 0;
+  te.hand.textContent = place < 0 ? "" : `✋ ${place + 1}`;
+  te.hand.setAttribute("aria-label", place < 0 ? "" : `hand raised, number ${place + 1}`);
+  te.el.classList.toggle("hand-up", place >= 0);
+  const q = !t.local && t.source === "camera" ? M.quality[t.peerId] : null;
+  te.quality.hidden = !q;
+  if (q) {
+    te.quality.className = "quality " + q.level;
+    te.quality.textContent = q.height ? `● ${q.height}p` : "●";
+    const res = q.width ? `${q.width}×${q.height}` : "no video";
+    const text = `connection ${q.level}: ${res}, ${q.loss.toFixed(1)} % lost, ${q.rtt == null ? "?" : Math.round(q.rtt)} ms round trip`;
+    te.quality.title = text;
+    te.quality.setAttribute("aria-label", text);
+  }
   te.avatar.textContent = initials(p.userName || p.userId);
   const videoOn = t.source === "screen" || (t.local ? M.videoEnabled : p.videoEnabled !== false);
   te.el.classList.toggle("no-video", !t.video || !videoOn);

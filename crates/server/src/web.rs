@@ -13,12 +13,22 @@ const JS: &str = "text/javascript; charset=utf-8";
 /// `web/app/` (a module's MIME type must be JavaScript or the browser refuses it); the
 /// test below fails when a file there is missing from this list.
 const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "app/activity.js",
+        JS,
+        include_str!("../../../web/app/activity.js"),
+    ),
     ("app/api.js", JS, include_str!("../../../web/app/api.js")),
     ("app/chat.js", JS, include_str!("../../../web/app/chat.js")),
     (
         "app/controls.js",
         JS,
         include_str!("../../../web/app/controls.js"),
+    ),
+    (
+        "app/devices.js",
+        JS,
+        include_str!("../../../web/app/devices.js"),
     ),
     (
         "app/events.js",
@@ -33,6 +43,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../../web/app/identity.js"),
     ),
     ("app/join.js", JS, include_str!("../../../web/app/join.js")),
+    (
+        "app/keyboard.js",
+        JS,
+        include_str!("../../../web/app/keyboard.js"),
+    ),
+    (
+        "app/layout.js",
+        JS,
+        include_str!("../../../web/app/layout.js"),
+    ),
     (
         "app/lifecycle.js",
         JS,
@@ -59,6 +79,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "app/people.js",
         JS,
         include_str!("../../../web/app/people.js"),
+    ),
+    (
+        "app/quality.js",
+        JS,
+        include_str!("../../../web/app/quality.js"),
     ),
     (
         "app/remote-media.js",

@@ -251,9 +251,17 @@ function signJwt(claims, secret = JWT_SECRET) {
 
 // ------------------------------------------------------------------ Chromium
 
-async function launchBrowser() {
+/**
+ * Chromium with fake devices. `cameras: 2`: two fake cameras (to switch between);
+ * `denyMedia`: every camera/microphone permission request is refused, as when the user
+ * blocks them.
+ */
+async function launchBrowser({ cameras, denyMedia } = {}) {
   const { chromium } = require("playwright-core");
-  return chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: CHROMIUM_FLAGS, timeout: 30000 });
+  let args = CHROMIUM_FLAGS;
+  if (cameras) args = args.map((f) => (f === "--use-fake-device-for-media-stream" ? `${f}=device-count=${cameras}` : f));
+  if (denyMedia) args = args.filter((f) => f !== "--use-fake-ui-for-media-stream").concat("--deny-permission-prompts");
+  return chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args, timeout: 30000 });
 }
 
 /** A new context+page; collects console errors in page.__errors for failure reports. */
