@@ -260,6 +260,7 @@ pub fn start_sfu(config: &Config) -> anyhow::Result<(Arc<meeting_sfu::Sfu>, medi
     sfu_config.allow_loopback_announced =
         s.allow_loopback || s.announced_ip_source == AnnouncedIpSource::LoopbackFallback;
     (sfu_config.tcp, sfu_config.single_port) = (s.enable_tcp, s.single_port);
+    sfu_config.bandwidth_estimation = s.bandwidth_estimation;
     sfu_config.media_stats = config.observe.metrics_enabled;
     let (sink, events) = media::event_channel();
     let sfu = meeting_sfu::Sfu::start(sfu_config, sink).context("starting the SFU workers")?;

@@ -39,6 +39,10 @@ pub struct SfuConfig {
     /// Per-stream statistics from str0m (NACKs, receiver reports' loss and RTT) for the
     /// metrics; off when the server's metrics are (`METRICS_ENABLED=false`).
     pub media_stats: bool,
+    /// Bandwidth estimation (TWCC with padding probes) on every connection, which caps
+    /// each subscriber's simulcast layers (docs/sfu.md, "Allocation"). Off: tile sizes
+    /// and the gallery rule still choose layers, with no bandwidth limit.
+    pub bandwidth_estimation: bool,
 }
 
 impl SfuConfig {
@@ -77,6 +81,7 @@ impl Default for SfuConfig {
             tcp_handshake_timeout: Duration::from_secs(10),
             single_port: None,
             media_stats: true,
+            bandwidth_estimation: true,
         }
     }
 }

@@ -223,6 +223,9 @@ pub(crate) fn launch(config: SfuConfig, events: EventSink) -> Result<Launched, S
         cfg.reconnect_timeout = config.reconnect_timeout;
         cfg.tcp = config.tcp;
         cfg.media_stats = config.media_stats;
+        if !config.bandwidth_estimation {
+            cfg.bwe_initial = None;
+        }
         cfg.ufrag_prefix = net::ufrag_prefix(index);
         let worker = Worker {
             index,

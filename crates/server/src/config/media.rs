@@ -53,6 +53,9 @@ pub struct SfuSettings {
     /// `MEDIASOUP_SINGLE_PORT`: one-port mode, every worker shares this UDP (and TCP)
     /// port; `min_port`/`max_port` are then unused.
     pub single_port: Option<u16>,
+    /// `MEDIASOUP_BANDWIDTH_ESTIMATION`: str0m's bandwidth estimation on every
+    /// connection, capping each subscriber's simulcast layers.
+    pub bandwidth_estimation: bool,
 }
 
 impl SfuSettings {
@@ -236,6 +239,7 @@ pub(super) fn sfu_settings(
         requested
     };
     let enable_tcp = vars.bool("MEDIASOUP_ENABLE_TCP", true)?;
+    let bandwidth_estimation = vars.bool("MEDIASOUP_BANDWIDTH_ESTIMATION", true)?;
     let single_port = match vars.get("MEDIASOUP_SINGLE_PORT") {
         None => None,
         Some(v) => match v.parse::<u16>() {
@@ -324,6 +328,7 @@ pub(super) fn sfu_settings(
         log_level,
         enable_tcp,
         single_port,
+        bandwidth_estimation,
     })
 }
 

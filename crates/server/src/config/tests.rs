@@ -135,6 +135,17 @@ fn bad_values_name_the_variable() {
 }
 
 #[test]
+fn bandwidth_estimation_on_by_default_and_can_be_turned_off() {
+    assert!(cfg(&[]).expect("defaults").sfu.bandwidth_estimation);
+    let off = cfg(&[("MEDIASOUP_BANDWIDTH_ESTIMATION", "false")]).expect("valid");
+    assert!(!off.sfu.bandwidth_estimation);
+    let err = cfg(&[("MEDIASOUP_BANDWIDTH_ESTIMATION", "maybe")])
+        .expect_err("not a boolean")
+        .to_string();
+    assert!(err.contains("MEDIASOUP_BANDWIDTH_ESTIMATION"), "{err}");
+}
+
+#[test]
 fn ice_tcp_on_by_default_and_one_port_mode_ignores_the_range() {
     let c = cfg(&[]).expect("defaults");
     assert!(c.sfu.enable_tcp);
