@@ -261,3 +261,60 @@ fn a_layer_nobody_needs_is_reported_to_its_publisher_and_resumed() {
     assert!(small.iter().all(|&l| l == 2), "thumbnail: {small:?}");
     assert_switches_on_keyframes(&sim, b, tx);
 }
+
+/// The room's dominant speaker from the microphones' RFC 6464 levels: named within 2 s
+/// of talking, not moved by a cough, moved when another talks and the first stops.
+#[test]
+fn the_active_speaker_follows_who_talks_and_not_who_coughs() {
+    let mut sim = Sim::new();
+    let clients: Vec<usize> = (0..3)
+        .map(|_| sim.join(|c| c.audio_level = Some(-127)))
+        .collect();
+    assert!(
+        sim.run_until(Duration::from_secs(10), |s| s
+            .everyone_hears_and_sees_everyone(5)),
+        "no media"
+    );
+    let named_since = |s: &Sim, since: Instant| {
+        s.events.iter().rev().find_map(|(at, e)| match e {
+            SfuEvent::ActiveSpeaker { speaker, .. } if *at >= since => Some(speaker.clone()),
+            _ => None,
+        })
+    };
+    let talk =
+        |sim: &mut Sim, i: usize, level: i8| sim.clients[clients[i]].audio_level = Some(level);
+    let id = |sim: &Sim, i: usize| Some(sim.clients[clients[i]].id.clone());
+
+    talk(&mut sim, 0, -30);
+    let t = sim.now;
+    let first = id(&sim, 0);
+    assert!(
+        sim.run_until(Duration::from_secs(2), |s| named_since(s, t)
+            == Some(first.clone())),
+        "the first speaker was not named within 2 s"
+    );
+    // A cough (300 ms) from the third while the first goes on: no change.
+    talk(&mut sim, 2, -20);
+    let t = sim.now;
+    sim.run(Duration::from_millis(300));
+    talk(&mut sim, 2, -127);
+    sim.run(Duration::from_secs(2));
+    let changes: Vec<_> = sim
+        .events
+        .iter()
+        .filter(|(at, e)| {
+            *at >= t && matches!(e, SfuEvent::ActiveSpeaker { speaker, .. } if *speaker != first)
+        })
+        .collect();
+    assert!(changes.is_empty(), "a cough moved the floor: {changes:?}");
+    // The second talks, the first stops: the floor moves within 2 s.
+    talk(&mut sim, 1, -30);
+    talk(&mut sim, 0, -127);
+    let t = sim.now;
+    let second = id(&sim, 1);
+    assert!(
+        sim.run_until(Duration::from_secs(2), |s| named_since(s, t)
+            == Some(second.clone())),
+        "the second speaker was not named within 2 s"
+    );
+}

@@ -64,6 +64,8 @@ pub struct Client {
     pub downlink_lost_until: Option<Instant>,
     /// A rate-limited, lossy downlink (`None`: instant and lossless).
     pub downlink: Option<Link>,
+    /// The RFC 6464 level (0 loudest, -127 silence) on every microphone packet, if any.
+    pub audio_level: Option<i8>,
     /// Multiplies the size of every video frame this client sends.
     pub video_scale: usize,
     /// Simulcast layers the server said nobody needs (`SfuEvent::LayerNeeded`): not sent,
@@ -105,6 +107,7 @@ impl Client {
             downlink_lost_until: None,
             downlink: None,
             video_scale: 1,
+            audio_level: None,
             stopped_layers: Vec::new(),
             connected: false,
             next_timeout: now,
@@ -300,6 +303,10 @@ impl Client {
                     u64::from(self.frame_no) * 960,
                     str0m::media::Frequency::FORTY_EIGHT_KHZ,
                 );
+                let w = match self.audio_level {
+                    Some(level) => w.audio_level(level, level > -50),
+                    None => w,
+                };
                 let _ = w.write(pt, now, time, frame);
             }
         }
