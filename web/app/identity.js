@@ -40,6 +40,11 @@ export function takeLinkToken() {
   if (token) sessionStorage.setItem(LINK_TOKEN_KEY, token);
 }
 
+/** Use `token` as this tab's link token (a redeemed invite's sign-in). */
+export function setLinkToken(token) {
+  sessionStorage.setItem(LINK_TOKEN_KEY, token);
+}
+
 /** The link's token this tab uses, or null. */
 export function linkToken() {
   return sessionStorage.getItem(LINK_TOKEN_KEY);

@@ -3,8 +3,10 @@
 import { resetRecording, wireRecording } from "./recording.js";
 import { M, session, setState, audioTrack, videoTrack } from "./state.js";
 import { $, banner, fail, hideBanner, show } from "./ui.js";
-import { ensureToken, linkToken, linkTokenRefused } from "./identity.js";
+import { ensureToken, linkToken, linkTokenRefused, setLinkToken } from "./identity.js";
 import { takeMedia, devicesIntoMeeting } from "./devices.js";
+import { pendingInvite, redeemInvite } from "./invite.js";
+import { applyRole, plannedRole, wireRoles } from "./roles.js";
 import { participants, upsertParticipant, me } from "./participants.js";
 import { render } from "./tiles.js";
 import { updateControls, setAudio, setVideo } from "./controls.js";
@@ -12,8 +14,7 @@ import { startSfu } from "./sfu.js";
 import { startMesh } from "./mesh.js";
 import { wireEvents } from "./events.js";
 import { done, teardownMedia } from "./lifecycle.js";
-import { showWaiting, stopWaiting, resetLobby, renderLobby } from "./lobby.js";
-import { updateHostControls } from "./host.js";
+import { showWaiting, stopWaiting, resetLobby } from "./lobby.js";
 import { resetActivity } from "./activity.js";
 import { startQuality } from "./quality.js";
 
@@ -30,6 +31,8 @@ const JOIN_ERRORS = {
 };
 
 async function connectSignaling(name) {
+  // An invite link opened in this tab: redeemed for this tab's sign-in (a link token).
+  if (!linkToken() && pendingInvite()) setLinkToken(await redeemInvite(name));
   let token = await ensureToken(name);
   for (let attempt = 0; attempt < 2; attempt++) {
     const client = new window.SioClient();
@@ -54,8 +57,10 @@ export async function join(name, wantAudio, wantVideo) {
   M.error = null;
   hideBanner();
   $("join-button").disabled = true;
+  // A viewer publishes nothing: no camera or microphone is asked for.
+  const viewer = plannedRole() === "viewer";
   try {
-    const media = await takeMedia(wantAudio, wantVideo);
+    const media = await takeMedia(wantAudio && !viewer, wantVideo && !viewer);
     session.localStream = media.stream;
     if (media.problem) banner(media.problem, { kind: "warn" });
     M.audioEnabled = !!audioTrack();
@@ -64,7 +69,7 @@ export async function join(name, wantAudio, wantVideo) {
     try {
       session.sio = await connectSignaling(name);
     } catch (e) {
-      const text = JOIN_ERRORS[e.code] ? `${JOIN_ERRORS[e.code]} (${e.message})` : `Could not reach the meeting server: ${e.message}`;
+      const text = e.readable ? e.message : JOIN_ERRORS[e.code] ? `${JOIN_ERRORS[e.code]} (${e.message})` : `Could not reach the meeting server: ${e.message}`;
       setState("error");
       fail(e.code || "CONNECT_FAILED", text);
       return;
@@ -74,6 +79,7 @@ export async function join(name, wantAudio, wantVideo) {
     // Before the join: a running recording is announced to a joiner ahead of the ack.
     resetRecording();
     wireRecording(sio);
+    wireRoles(sio);
     resetLobby();
     // Before the join: its answer follows the meeting's `chat:history` and `hands:updated`.
     resetActivity();
@@ -160,16 +166,15 @@ async function enter(sio, name) {
   $("meeting-title").textContent = (d.meeting && d.meeting.title) || "Meeting";
   $("meeting-code").textContent = M.roomId;
   $("topology").textContent = M.topology === "mesh" ? "peer-to-peer" : "via server";
-  $("host-panel").hidden = !M.isHost;
   devicesIntoMeeting();
   // A host learns who already waits before this answer (`lobby:updated`).
-  renderLobby();
-  updateHostControls();
+  applyRole(d.self && d.self.role);
   upsertParticipant({
     userId: d.userId,
     peerId: d.peerId,
     userName: name,
     isHost: M.isHost,
+    role: M.role,
     audioEnabled: M.audioEnabled,
     videoEnabled: M.videoEnabled,
     screenSharing: false,

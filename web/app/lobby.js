@@ -1,7 +1,7 @@
 // The lobby of a meeting that requires approval (docs/protocol.md "Lobby"): the waiting
 // page of a joiner the server made wait, and the host's list of who waits, with admit
 // and deny for each or for everyone.
-import { M, session } from "./state.js";
+import { M, session, moderates } from "./state.js";
 import { $, banner, show } from "./ui.js";
 import { hostAction } from "./people.js";
 import { done } from "./lifecycle.js";
@@ -37,7 +37,7 @@ export function renderLobby() {
   const box = $("lobby-requests");
   const ul = $("lobby-list");
   ul.textContent = "";
-  box.hidden = !M.isHost || M.waiting.length === 0;
+  box.hidden = !moderates() || M.waiting.length === 0;
   $("lobby-count").textContent = String(M.waiting.length);
   for (const w of M.waiting) {
     const li = document.createElement("li");

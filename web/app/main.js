@@ -8,6 +8,8 @@
 //   ui.js            element lookup, views, the banner
 //   api.js           REST calls
 //   identity.js      sign-in: the saved token, a link's ?token= (this tab only), guest tokens
+//   invite.js        invite links: a guest's ?invite= (redeemed at join), the Invite panel
+//   roles.js         this page's role: host controls for host and co-hosts, none for viewers
 //   participants.js  the participant list
 //   local-media.js   camera and microphone
 //   remote-media.js  the received tracks and their stats
@@ -30,6 +32,7 @@
 import { M, session } from "./state.js";
 import { initBanner } from "./ui.js";
 import { takeLinkToken } from "./identity.js";
+import { takeInvite, initInvites } from "./invite.js";
 import { mediaStats } from "./remote-media.js";
 import { initTiles } from "./tiles.js";
 import { initChat } from "./chat.js";
@@ -44,6 +47,7 @@ import { route, initRouting } from "./routing.js";
 
 // First, before anything can copy or send the address: a link's token leaves it.
 takeLinkToken();
+takeInvite();
 
 M.mediaStats = mediaStats;
 initBanner();
@@ -56,6 +60,7 @@ initHost();
 initDevices();
 initActivity();
 initKeyboard();
+initInvites();
 initRouting();
 
 window.addEventListener("pagehide", () => {

@@ -2,7 +2,7 @@
 // relay (webrtc-offer / webrtc-answer / ice-candidate). The newcomer offers to everybody
 // already there; each connection has three transceivers in a fixed order in both
 // directions: audio, camera, screen.
-import { M, session, audioTrack, videoTrack, MESH_SOURCES } from "./state.js";
+import { M, session, audioTrack, videoTrack, publishes, MESH_SOURCES } from "./state.js";
 import { participants } from "./participants.js";
 import { watchIce } from "./ice.js";
 import { render } from "./tiles.js";
@@ -39,7 +39,8 @@ function newPeer(userId, peerId) {
 function attachLocal(peer, transceivers) {
   const tracks = [audioTrack(), videoTrack(), session.screenTrack];
   transceivers.forEach((t, i) => {
-    t.direction = "sendrecv";
+    // A viewer only receives (the server refuses a viewer's SDP that sends).
+    t.direction = publishes() ? "sendrecv" : "recvonly";
     if (tracks[i]) t.sender.replaceTrack(tracks[i]);
     if (session.localStream && i < 2 && tracks[i]) t.sender.setStreams(session.localStream);
   });

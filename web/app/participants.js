@@ -32,6 +32,7 @@ export function syncParticipants() {
     userId: p.userId,
     userName: p.userName,
     isHost: !!p.isHost,
+    role: p.role || (p.isHost ? "host" : "participant"),
     audioEnabled: p.audioEnabled !== false,
     videoEnabled: p.videoEnabled !== false,
     screenSharing: !!p.screenSharing,

@@ -1,5 +1,5 @@
 // The People panel: who is in the meeting, their flags, and the host's buttons.
-import { M, session } from "./state.js";
+import { M, session, moderates } from "./state.js";
 import { $, fail } from "./ui.js";
 import { participants } from "./participants.js";
 
@@ -32,12 +32,13 @@ export function renderPeople() {
     li.dataset.userId = p.userId;
     const name = document.createElement("span");
     name.className = "pname";
-    name.textContent = (p.userName || p.userId) + (p.local ? " (you)" : "") + (p.isHost ? " · host" : "");
+    name.textContent = (p.userName || p.userId) + (p.local ? " (you)" : "") + (ROLE_TAGS[p.role] || (p.isHost ? " · host" : ""));
     const flags = document.createElement("span");
     flags.className = "pflags";
     flags.textContent = [p.audioEnabled === false ? "mic off" : "", p.videoEnabled === false ? "camera off" : "", p.screenSharing ? "sharing" : ""].filter(Boolean).join(", ");
     li.append(name, flags);
-    if (M.isHost && !p.local) {
+    if (M.isHost && !p.local && !p.isHost) li.append(coHostButton(p));
+    if (moderates() && !p.local) {
       li.append(
         hostButton("Mute", "host-mute", () => hostAction("host-mute", { targetUserId: p.userId, kind: "audio" })),
         hostButton("Stop video", "host-mute-video", () => hostAction("host-mute", { targetUserId: p.userId, kind: "video" })),
@@ -49,7 +50,7 @@ export function renderPeople() {
     }
     ul.appendChild(li);
   }
-  if (!M.isHost) return;
+  if (!moderates()) return;
   for (const r of M.removed) {
     const li = document.createElement("li");
     li.dataset.testid = "removed-participant";
@@ -76,6 +77,16 @@ async function allow(userId) {
   renderPeople();
 }
 
+const ROLE_TAGS = { host: " · host", coHost: " · co-host", viewer: " · viewer" };
+
+// The host's promote / demote (`host-set-co-host`); `participant:role-changed` updates
+// every page's list.
+function coHostButton(p) {
+  const on = p.role !== "coHost";
+  const text = on ? "Make co-host" : "Remove co-host";
+  return hostButton(text, on ? "host-promote" : "host-demote", () => hostAction("host-set-co-host", { targetUserId: p.userId, coHost: on }));
+}
+
 function hostButton(text, testid, fn) {
   const b = document.createElement("button");
   b.type = "button";
@@ -87,14 +98,15 @@ function hostButton(text, testid, fn) {
 }
 
 /**
- * A host-only request (mute, remove, allow, end-meeting); a refusal shows in the banner.
- * Resolves to whether the server accepted it.
+ * A host-only request (mute, remove, allow, end-meeting, invites); a refusal shows in the
+ * banner. Resolves to the answer's data when the server accepted it (`true` without
+ * data), else `false`.
  */
 export async function hostAction(event, payload) {
   try {
     const ack = await session.sio.emit(event, Object.assign({ roomId: M.roomId }, payload));
     if (!ack.ok) fail(ack.error.code, `${event} refused: ${ack.error.message}`);
-    return !!ack.ok;
+    return ack.ok ? ack.data || true : false;
   } catch (e) {
     fail(e.code || "ERROR", `${event} failed: ${e.message}`);
     return false;

@@ -6,6 +6,7 @@ import { createMeeting, restError } from "./api.js";
 import { ensureToken, linkToken, linkTokenRefused, renderIdentity, NAME_KEY } from "./identity.js";
 import { join } from "./join.js";
 import { startPreview } from "./devices.js";
+import { preparePrejoin } from "./roles.js";
 
 /** Show the view the address asks for. */
 export function route() {
@@ -17,6 +18,8 @@ export function route() {
     $("prejoin-name").value = name;
     show("prejoin");
     renderIdentity("prejoin");
+    // First: a viewer's pre-join asks for no camera or microphone preview.
+    preparePrejoin();
     startPreview();
   } else {
     $("landing-name").value = name;

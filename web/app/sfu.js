@@ -2,7 +2,7 @@
 // (microphone, camera, screen: sendonly), then answers the server's offers, which add and
 // remove the other participants' tracks. Server offers wait until the publishing offer is
 // answered, and are handled one at a time: no glare.
-import { M, session, audioTrack, videoTrack } from "./state.js";
+import { M, session, audioTrack, videoTrack, publishes } from "./state.js";
 import { fail } from "./ui.js";
 import { watchIce, firstCandidate, ICE_HINTS } from "./ice.js";
 import { render } from "./tiles.js";
@@ -25,6 +25,7 @@ async function publish(iceServers) {
   session.pc = pc;
   watchIce(pc, null);
   pc.ontrack = () => render();
+  if (!publishes()) return receiveOnly(pc);
   const stream = session.localStream;
   const a = audioTrack();
   const v = videoTrack();
@@ -44,6 +45,28 @@ async function publish(iceServers) {
   M.sfuMids = { microphone: tA.mid, camera: tV.mid, screen: tS.mid };
   M.timings.publishSent = performance.now();
   const ack = await session.sio.emit("sfu-offer", { roomId: M.roomId, sdp: pc.localDescription.sdp, sources }, 20000);
+  if (!ack || !ack.ok) {
+    const e = (ack && ack.error) || { code: "SFU_ERROR", message: "no answer" };
+    fail(e.code, `The media server refused the connection: ${e.message}`, { hints: ICE_HINTS });
+    return;
+  }
+  await pc.setRemoteDescription({ type: "answer", sdp: ack.data.sdp });
+  M.timings.publishAnswered = performance.now();
+  session.sfuTracks = ack.data.tracks || [];
+  render();
+}
+
+// A viewer's connection: receive-only m-lines, so that the offer sends nothing (the server
+// refuses a viewer's offer that would) and the server's offers add the others' tracks.
+async function receiveOnly(pc) {
+  pc.addTransceiver("audio", { direction: "recvonly" });
+  pc.addTransceiver("video", { direction: "recvonly" });
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  await firstCandidate(pc, 1000);
+  M.sfuMids = {};
+  M.timings.publishSent = performance.now();
+  const ack = await session.sio.emit("sfu-offer", { roomId: M.roomId, sdp: pc.localDescription.sdp, sources: {} }, 20000);
   if (!ack || !ack.ok) {
     const e = (ack && ack.error) || { code: "SFU_ERROR", message: "no answer" };
     fail(e.code, `The media server refused the connection: ${e.message}`, { hints: ICE_HINTS });

@@ -11,6 +11,8 @@ export const M = {
   userId: null,
   peerId: null,
   isHost: false,
+  // host | coHost | participant | viewer (the join's `me.role`, then `participant:role-changed`).
+  role: "participant",
   meeting: null,
   participants: [], // remote and local, as the server describes them
   // The host's page: users it removed while it was here, so that it can let them back
@@ -71,6 +73,16 @@ export const MESH_SOURCES = ["microphone", "camera", "screen"];
 export function setState(s) {
   M.state = s;
   document.body.dataset.state = s;
+}
+
+/** The host or a co-host: the page shows the host controls. */
+export function moderates() {
+  return M.role === "host" || M.role === "coHost";
+}
+
+/** A viewer publishes nothing: no microphone, camera or screen controls, receive-only media. */
+export function publishes() {
+  return M.role !== "viewer";
 }
 
 export function audioTrack() {

@@ -75,6 +75,11 @@ pub struct ErrorBody {
         skip_serializing_if = "Option::is_none"
     )]
     pub retry_after_ms: Option<u64>,
+    /// With `FORBIDDEN` for a missing grant: which one (`canChat`, `canPublishVideo`,
+    /// `meetings`, `coHost`, `host` …), so that a client can say why without parsing
+    /// the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
 }
 
 impl ErrorBody {
@@ -83,6 +88,7 @@ impl ErrorBody {
             code,
             message: message.into(),
             retry_after_ms: None,
+            grant: None,
         }
     }
 }

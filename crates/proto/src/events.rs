@@ -40,6 +40,7 @@ server_event! {
     ParticipantVideoChanged => "participant-video-changed",
     ParticipantVideoQualityChanged => "participant-video-quality-changed",
     ParticipantScreenShareChanged => "participant-screen-share-changed",
+    ParticipantRoleChanged => "participant:role-changed",
     ScreenStarted => "screen:started",
     ScreenStopped => "screen:stopped",
     ChatMessage => "meeting-chat-message",
@@ -146,6 +147,18 @@ pub struct ParticipantScreenShareChanged {
     pub user_id: UserId,
     pub peer_id: PeerId,
     pub is_sharing: bool,
+}
+
+/// `participant:role-changed`, to the meeting: the host promoted a participant to
+/// co-host or demoted one (each of the user's connections).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantRoleChanged {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub peer_id: PeerId,
+    pub role: crate::Role,
+    pub by: UserId,
 }
 
 /// `screen:started`, to the meeting (sent with `participant-screen-share-changed`).

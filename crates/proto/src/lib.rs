@@ -16,7 +16,9 @@ pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod ids;
+pub mod role;
 pub mod signaling;
 
 pub use ack::{Ack, ErrorBody, ErrorCode};
 pub use ids::{PeerId, RoomId, UserId};
+pub use role::Role;

@@ -251,6 +251,64 @@ impl Validate for HostRemove {
     }
 }
 
+/// `host-set-co-host`: the host promotes a participant to co-host (`coHost: true`) or
+/// demotes a co-host (`false`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostSetCoHost {
+    pub room_id: RoomId,
+    pub target_user_id: UserId,
+    pub co_host: bool,
+}
+
+impl Validate for HostSetCoHost {
+    fn validate(&self) -> Result<(), ErrorBody> {
+        check_room(&self.room_id)?;
+        check_len(
+            "targetUserId",
+            self.target_user_id.as_str(),
+            1,
+            limits::USER_ID,
+        )
+    }
+}
+
+/// `invite-create`: the host or a co-host makes an invite link (`role`: `participant`
+/// by default, `viewer`, or from the host `coHost`; `expiresIn` seconds, a day by
+/// default; `maxUses`, unlimited when absent).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InviteCreate {
+    pub room_id: RoomId,
+    #[serde(default)]
+    pub role: Option<crate::Role>,
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+    #[serde(default)]
+    pub max_uses: Option<u32>,
+}
+
+impl Validate for InviteCreate {
+    fn validate(&self) -> Result<(), ErrorBody> {
+        check_room(&self.room_id)
+    }
+}
+
+/// `invite-revoke`: the host or a co-host revokes one of the meeting's invites.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InviteRevoke {
+    pub room_id: RoomId,
+    pub invite_id: String,
+}
+
+impl Validate for InviteRevoke {
+    fn validate(&self) -> Result<(), ErrorBody> {
+        check_room(&self.room_id)?;
+        check_len("inviteId", &self.invite_id, 1, 64)
+    }
+}
+
 /// `host-lock`: the host locks (no new joins but the host's) or unlocks the meeting.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -537,6 +595,9 @@ pub struct Participant {
     pub user_name: String,
     pub user_picture: Option<String>,
     pub is_host: bool,
+    /// Host, co-host, participant or viewer ([`crate::Role`]).
+    #[serde(default)]
+    pub role: crate::Role,
     pub audio_enabled: bool,
     pub video_enabled: bool,
     pub screen_sharing: bool,
@@ -649,6 +710,7 @@ mod tests {
             user_name: "Ann".into(),
             user_picture: None,
             is_host: true,
+            role: crate::Role::Host,
             audio_enabled: true,
             video_enabled: false,
             screen_sharing: false,

@@ -1,7 +1,8 @@
 //! JWT authentication (HS256, `JWT_SECRET`), shared by the REST API and the signaling.
 //!
 //! Claims: `sub` (user id), `name` (display name), `picture` (optional avatar URL),
-//! `exp` and `iat` (seconds since the epoch). Tokens of another auth service may carry
+//! `exp` and `iat` (seconds since the epoch), and optionally `grants` (what the bearer
+//! may do: [`crate::access::Grants`]; absent, a participant of any meeting). Tokens of another auth service may carry
 //! the id and name under other claims: [`ClaimNames`] (`JWT_USER_CLAIM`,
 //! `JWT_NAME_CLAIM`) says where to look first, then `sub`, `userId`, `id`, `_id` and
 //! `name`, `username`, `displayName`. [`JwtKeys::verify`] is the one check both
@@ -17,6 +18,8 @@ use proto::UserId;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::access::Grants;
+
 /// What a token says about its bearer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
@@ -30,6 +33,9 @@ pub struct Claims {
     pub exp: u64,
     #[serde(default)]
     pub iat: u64,
+    /// What the bearer may do; written only when it differs from the default.
+    #[serde(default, skip_serializing_if = "Grants::is_default")]
+    pub grants: Grants,
 }
 
 impl Claims {
@@ -178,6 +184,20 @@ impl AuthError {
     }
 }
 
+/// What an invite link's token says (`crate::invites`): which invite (its row in the
+/// store, where uses and revocation are kept), for which meeting, as which role, until
+/// when. It is no sign-in token: [`JwtKeys::verify`] refuses it (it has no user), and
+/// [`JwtKeys::verify_invite`] refuses a sign-in token (it has no `inv`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteClaims {
+    /// The invite's id.
+    pub inv: String,
+    /// The meeting's id.
+    pub mtg: String,
+    pub role: proto::Role,
+    pub exp: u64,
+}
+
 /// Signing a token failed (the JWT library refused the claims or the key). Callers at
 /// the HTTP edge answer it as an internal error; the CLI prints it.
 #[derive(Debug, thiserror::Error)]
@@ -241,6 +261,12 @@ impl JwtKeys {
                 _ => AuthError::Invalid("malformed token".into()),
             })?;
         let raw = data.claims;
+        if raw.rest.contains_key("inv") {
+            return Err(AuthError::Invalid(
+                "an invite link's token is not a sign-in token: redeem it (POST /api/invites/redeem)"
+                    .into(),
+            ));
+        }
         Ok(Claims {
             sub: pick_user(&raw.rest, &self.claims.user)?,
             name: pick_name(&raw.rest, &self.claims.name),
@@ -249,6 +275,8 @@ impl JwtKeys {
                 .get("picture")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            grants: Grants::from_claim(raw.rest.get("grants"))
+                .map_err(|e| AuthError::Invalid(e.to_string()))?,
             exp: raw.exp,
             iat: raw.iat,
         })
@@ -262,6 +290,18 @@ impl JwtKeys {
         picture: Option<&str>,
         ttl: Duration,
     ) -> Result<String, SignError> {
+        self.mint_with(user, name, picture, ttl, Grants::default())
+    }
+
+    /// [`JwtKeys::mint`] with `grants`.
+    pub fn mint_with(
+        &self,
+        user: &str,
+        name: &str,
+        picture: Option<&str>,
+        ttl: Duration,
+        grants: Grants,
+    ) -> Result<String, SignError> {
         let iat = now_secs();
         let claims = Claims {
             sub: user.to_owned(),
@@ -269,8 +309,36 @@ impl JwtKeys {
             picture: picture.map(str::to_owned),
             exp: iat + ttl.as_secs(),
             iat,
+            grants,
         };
         self.sign(&claims)
+    }
+
+    /// The token of an invite link.
+    pub fn sign_invite(&self, claims: &InviteClaims) -> Result<String, SignError> {
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &self.encoding,
+        )?)
+    }
+
+    /// Checks an invite link's token: signature, algorithm, expiry (without leeway: the
+    /// store's expiry is the same instant) and its claims.
+    pub fn verify_invite(&self, token: &str) -> Result<InviteClaims, AuthError> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        let mut validation = self.validation.clone();
+        validation.leeway = 0;
+        jsonwebtoken::decode::<InviteClaims>(token, &self.decoding, &validation)
+            .map(|d| d.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
+                _ => AuthError::Invalid("not an invite link's token".into()),
+            })
     }
 
     /// Signs arbitrary claims (tests use it for expired tokens).
@@ -341,6 +409,7 @@ mod tests {
             picture: None,
             exp: now_secs() - 3600,
             iat: now_secs() - 7200,
+            grants: Grants::default(),
         };
         let expired = jwt.sign(&old).expect("sign");
         assert_eq!(
@@ -433,6 +502,31 @@ mod tests {
             default.verify(&t).map_err(|e| e.code()),
             Err("TOKEN_INVALID")
         );
+    }
+
+    /// The `grants` claim: signed and read back; a malformed one refuses the token.
+    #[test]
+    fn grants_travel_in_the_token() {
+        let jwt = JwtKeys::new("0123456789abcdef0123456789abcdef");
+        let viewer = Grants::for_role(proto::Role::Viewer, crate::access::Meetings::All);
+        let t = jwt
+            .mint_with("v", "V", None, Duration::from_secs(60), viewer.clone())
+            .expect("mint");
+        assert_eq!(jwt.verify(&t).expect("valid").grants, viewer);
+        let plain = jwt
+            .mint("p", "P", None, Duration::from_secs(60))
+            .expect("mint");
+        assert_eq!(jwt.verify(&plain).expect("valid").grants, Grants::default());
+        let bad = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({ "sub": "x", "exp": now_secs() + 60, "grants": { "role": "king" } }),
+            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .expect("sign");
+        match jwt.verify(&bad) {
+            Err(AuthError::Invalid(m)) => assert!(m.contains("`grants`"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

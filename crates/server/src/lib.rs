@@ -4,9 +4,13 @@
 //! Where things are:
 //! - [`config`]: every setting, from the environment and `.env`, validated at start-up
 //!   (its `media` file: SFU and STUN/TURN; `limits`: `RATE_LIMIT_*`, `TRUST_PROXY`).
+//! - [`access`]: the grants a token carries (LiveKit-style: meetings, publish per medium,
+//!   subscribe, chat, role) and the one table of what each client event needs. A leaf.
 //! - [`auth`]: JWT (HS256) tokens; [`auth::JwtKeys::verify`] is shared by REST and signaling.
 //!   A leaf: its errors are its own ([`auth::AuthError`], [`auth::SignError`]).
 //! - [`store`]: meetings and participant history in SQLite or PostgreSQL (sqlx, migrations).
+//! - [`invites`]: invite links (made by the host or a co-host; redeemed by a guest for a
+//!   sign-in limited to one meeting and the invite's role), shared by REST and signaling.
 //! - [`http`]: the REST API (`/api/meetings/…`, `/api/ice-servers`, `/api/auth/guest`) and
 //!   `/health`; [`http::error::AppError`] is the one error type of that edge, and
 //!   [`http::extract`] holds its extractors (JSON, query, the authenticated user).
@@ -45,6 +49,7 @@
 //! servers side by side. The media engine (`meeting_sfu`) is synchronous and owns its
 //! threads; this crate talks to it through its handle and an event channel.
 
+pub mod access;
 pub mod auth;
 pub mod cluster;
 pub mod config;
@@ -55,6 +60,7 @@ pub mod heap;
 pub mod http;
 pub mod ice;
 pub mod import;
+pub mod invites;
 pub mod limits;
 pub mod live;
 pub mod media;

@@ -26,6 +26,16 @@ pub fn generate() -> RoomId {
     RoomId::new(group(&raw))
 }
 
+/// `len` random characters of a lower-case alphabet without look-alikes (guest user
+/// ids).
+pub fn random_suffix(len: usize) -> String {
+    const LOWER: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| LOWER[rng.random_range(0..LOWER.len())] as char)
+        .collect()
+}
+
 fn group(raw: &str) -> String {
     format!("{}-{}-{}", &raw[..4], &raw[4..7], &raw[7..])
 }

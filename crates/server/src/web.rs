@@ -42,6 +42,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         JS,
         include_str!("../../../web/app/identity.js"),
     ),
+    (
+        "app/invite.js",
+        JS,
+        include_str!("../../../web/app/invite.js"),
+    ),
     ("app/join.js", JS, include_str!("../../../web/app/join.js")),
     (
         "app/keyboard.js",
@@ -89,6 +94,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "app/remote-media.js",
         JS,
         include_str!("../../../web/app/remote-media.js"),
+    ),
+    (
+        "app/roles.js",
+        JS,
+        include_str!("../../../web/app/roles.js"),
     ),
     (
         "app/routing.js",

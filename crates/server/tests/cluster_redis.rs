@@ -43,6 +43,8 @@ fn peer(user: &str) -> LivePeer {
         user_name: user.to_owned(),
         user_picture: None,
         is_host: false,
+        co_host: false,
+        viewer: false,
         audio_enabled: true,
         video_enabled: true,
         screen_sharing: false,

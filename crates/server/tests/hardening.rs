@@ -407,6 +407,7 @@ async fn a_socket_ends_when_its_token_expires() {
             picture: None,
             exp: now - 28,
             iat: now - 60,
+            grants: Default::default(),
         })
         .unwrap();
     let (bob, mut events) = connect(&server, &short).await;

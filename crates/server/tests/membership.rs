@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use meeting_service::access::{Grant, Grants, Meetings};
 use meeting_service::cluster::Cluster;
 use meeting_service::live::RedisLive;
 use meeting_service::live::{LiveRooms, LobbyEntry, Pick};
@@ -21,7 +22,7 @@ use meeting_service::membership::{
 };
 use meeting_service::state::{AppState, EndReason};
 use meeting_service::store::{MeetingSettings, MeetingStatus, NewMeeting, Store, Topology};
-use proto::{PeerId, RoomId, UserId};
+use proto::{PeerId, Role, RoomId, UserId};
 use tokio_util::sync::CancellationToken;
 
 use common::{Db, config};
@@ -131,6 +132,7 @@ fn candidate(user: &str) -> Candidate {
         user_picture: None,
         audio_enabled: true,
         video_enabled: false,
+        grants: Default::default(),
     }
 }
 
@@ -232,10 +234,7 @@ async fn a_removal_holds_until_the_host_allows(f: Fixture) {
         f.m.remove_user(&room, &bob.peer, &UserId::from("host"))
             .await
             .expect_err("bob is not the host");
-    assert!(
-        matches!(refused, MembershipError::Forbidden(_)),
-        "{refused:?}"
-    );
+    assert!(matches!(refused, MembershipError::Denied(_)), "{refused:?}");
     let absent =
         f.m.remove_user(&room, &host.peer, &UserId::from("nobody"))
             .await
@@ -270,7 +269,7 @@ async fn a_removal_holds_until_the_host_allows(f: Fixture) {
         f.m.allow_user(&room, &bob.peer, &bob_user)
             .await
             .expect_err("not the host");
-    assert!(matches!(e, MembershipError::Forbidden(_)), "{e:?}");
+    assert!(matches!(e, MembershipError::Denied(_)), "{e:?}");
     f.m.allow_user(&room, &host.peer, &bob_user)
         .await
         .expect("host allows bob");
@@ -289,7 +288,7 @@ async fn the_host_ends_the_meeting_for_everyone(f: Fixture) {
         f.m.end_meeting(&room, &bob.peer)
             .await
             .expect_err("only the host ends it");
-    assert!(matches!(e, MembershipError::Forbidden(_)), "{e:?}");
+    assert!(matches!(e, MembershipError::Denied(_)), "{e:?}");
     assert_eq!(f.present(&room).await.len(), 3);
 
     f.m.end_meeting(&room, &host.peer).await.expect("host ends");
@@ -398,7 +397,7 @@ async fn a_meeting_that_requires_approval_waits_for_the_host(f: Fixture) {
         f.m.decide(&room, &guest, &pick, true)
             .await
             .expect_err("not the host");
-    assert!(matches!(e, MembershipError::Forbidden(_)), "{e:?}");
+    assert!(matches!(e, MembershipError::Denied(_)), "{e:?}");
     // Bob's first ticket was replaced: nothing to decide.
     let stale = Pick::One(first.entry.peer_id.clone());
     let e =
@@ -482,7 +481,7 @@ async fn the_host_locks_and_unlocks_the_meeting(f: Fixture) {
         f.m.set_locked(&room, &bob.peer, true)
             .await
             .expect_err("bob is not the host");
-    assert!(matches!(e, MembershipError::Forbidden(_)), "{e:?}");
+    assert!(matches!(e, MembershipError::Denied(_)), "{e:?}");
     f.m.set_locked(&room, &host.peer, true).await.expect("lock");
     let e = f.join(&room, "carl").await.expect_err("locked");
     assert!(matches!(e, MembershipError::RoomLocked), "{e:?}");
@@ -493,6 +492,117 @@ async fn the_host_locks_and_unlocks_the_meeting(f: Fixture) {
     f.join(&room, "carl")
         .await
         .expect("carl gets in once unlocked");
+    f.finish().await;
+}
+
+/// The host makes bob co-host: he locks the meeting, decides the lobby, and stays co-host
+/// when he reconnects; he cannot end the meeting or make co-hosts. Demoted, he is a
+/// participant again, also after a reconnect.
+async fn a_co_host_moderates_until_demoted(f: Fixture) {
+    let settings = MeetingSettings {
+        require_approval: true,
+        ..MeetingSettings::default()
+    };
+    let room = f.meeting("host", 10, settings).await;
+    let host = f.join(&room, "host").await.expect("host");
+    f.m.knock(&room, candidate("bob")).await.expect("bob waits");
+    f.m.decide(&room, &host.peer, &Pick::All, true)
+        .await
+        .expect("host admits bob");
+    let bob = f.join(&room, "bob").await.expect("bob");
+    let e =
+        f.m.set_co_host(&room, &bob.peer, &UserId::from("bob"), true)
+            .await
+            .expect_err("only the host makes co-hosts");
+    assert!(matches!(e, MembershipError::Denied(_)), "{e:?}");
+    let e =
+        f.m.set_co_host(&room, &host.peer, &UserId::from("host"), true)
+            .await
+            .expect_err("the host is not made co-host");
+    assert!(matches!(e, MembershipError::BadTarget(_)), "{e:?}");
+
+    let changed =
+        f.m.set_co_host(&room, &host.peer, &UserId::from("bob"), true)
+            .await
+            .expect("host promotes bob");
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0].role(), Role::CoHost);
+    let bob =
+        f.m.current(&room, &bob.peer.peer_id)
+            .await
+            .expect("registry")
+            .expect("bob");
+    assert_eq!(bob.role(), Role::CoHost);
+
+    // What a co-host may do.
+    f.m.knock(&room, candidate("carol"))
+        .await
+        .expect("carol waits");
+    let decision =
+        f.m.decide(&room, &bob, &Pick::All, false)
+            .await
+            .expect("the co-host denies carol");
+    assert_eq!(decision.taken.len(), 1);
+    f.m.set_locked(&room, &bob, true)
+        .await
+        .expect("co-host locks");
+    f.m.set_locked(&room, &bob, false)
+        .await
+        .expect("co-host unlocks");
+    let e =
+        f.m.end_meeting(&room, &bob)
+            .await
+            .expect_err("co-hosts do not end");
+    assert!(matches!(e, MembershipError::Denied(_)), "{e:?}");
+
+    // Reconnecting keeps the role; demoted, the next connection is a participant.
+    let again = f.join(&room, "bob").await.expect("bob reconnects");
+    assert_eq!(again.peer.role(), Role::CoHost);
+    f.m.set_co_host(&room, &host.peer, &UserId::from("bob"), false)
+        .await
+        .expect("host demotes bob");
+    let now =
+        f.m.current(&room, &again.peer.peer_id)
+            .await
+            .expect("registry")
+            .expect("bob");
+    assert_eq!(now.role(), Role::Participant);
+    let e =
+        f.m.set_locked(&room, &now, true)
+            .await
+            .expect_err("no longer");
+    assert!(matches!(e, MembershipError::Denied(_)), "{e:?}");
+    let last = f.join(&room, "bob").await.expect("bob reconnects");
+    assert_eq!(last.peer.role(), Role::Participant);
+    f.finish().await;
+}
+
+/// A token's grants at admission: a meeting outside its list is refused, a viewer is
+/// admitted as a viewer with its microphone and camera off whatever it asked.
+async fn grants_decide_admission_and_role(f: Fixture) {
+    let room = f.meeting("host", 10, MeetingSettings::default()).await;
+    let other = f.meeting("host", 10, MeetingSettings::default()).await;
+    let scoped = Candidate {
+        grants: Grants::for_role(Role::Participant, Meetings::Only(vec![other.clone()])),
+        ..candidate("bob")
+    };
+    let e =
+        f.m.admit(&room, scoped.clone())
+            .await
+            .expect_err("not granted");
+    assert!(
+        matches!(&e, MembershipError::Denied(d) if d.grant == Grant::Meetings),
+        "{e:?}"
+    );
+    f.m.admit(&other, scoped).await.expect("granted meeting");
+    let viewer = Candidate {
+        grants: Grants::for_role(Role::Viewer, Meetings::All),
+        video_enabled: true,
+        ..candidate("vera")
+    };
+    let v = f.m.admit(&room, viewer).await.expect("viewer");
+    assert_eq!(v.peer.role(), Role::Viewer);
+    assert!(!v.peer.audio_enabled && !v.peer.video_enabled);
     f.finish().await;
 }
 
@@ -536,4 +646,6 @@ scenarios!(
     a_locked_meeting_admits_only_its_host,
     a_meeting_that_requires_approval_waits_for_the_host,
     the_host_locks_and_unlocks_the_meeting,
+    a_co_host_moderates_until_demoted,
+    grants_decide_admission_and_role,
 );

@@ -59,6 +59,7 @@ mod worker;
 
 pub use api::*;
 pub use config::{SfuConfig, detect_announced_ip, local_ipv4_addresses};
+pub use engine::offered_sources;
 pub use handle::Sfu;
 pub use start::StartError;
 

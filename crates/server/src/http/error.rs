@@ -41,6 +41,9 @@ pub enum AppError {
     /// Too many requests from this client (429, with `Retry-After`).
     #[error(transparent)]
     RateLimited(#[from] crate::limits::RateLimited),
+    /// An invite request refused or failed (`crate::invites`): its own codes.
+    #[error(transparent)]
+    Invite(crate::invites::InviteError),
     /// A bug or an infrastructure failure (500). The text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -70,6 +73,7 @@ impl AppError {
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Invite(e) => invite_status(e),
         }
     }
 
@@ -85,7 +89,22 @@ impl AppError {
             AppError::Unavailable(_) => "UNAVAILABLE",
             AppError::RateLimited(_) => "RATE_LIMITED",
             AppError::Internal(_) => "INTERNAL",
+            AppError::Invite(e) => e.code(),
         }
+    }
+}
+
+fn invite_status(e: &crate::invites::InviteError) -> StatusCode {
+    use crate::invites::InviteError as E;
+    match e {
+        E::NotFound(_) | E::NoSuchInvite(_) => StatusCode::NOT_FOUND,
+        E::MeetingEnded | E::Locked | E::WrongMeeting(_) => StatusCode::CONFLICT,
+        E::Denied(_) => StatusCode::FORBIDDEN,
+        E::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        E::Invalid(_) => StatusCode::BAD_REQUEST,
+        E::Expired | E::UsedUp | E::Revoked => StatusCode::GONE,
+        E::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        E::Sign(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -107,6 +126,9 @@ impl IntoResponse for AppError {
         if let AppError::Validation { field, .. } = &self {
             error["field"] = json!(field);
         }
+        if let AppError::Invite(crate::invites::InviteError::Validation { field, .. }) = &self {
+            error["field"] = json!(field);
+        }
         let mut response = (
             status,
             axum::Json(json!({ "success": false, "error": error })),
@@ -119,6 +141,19 @@ impl IntoResponse for AppError {
             );
         }
         response
+    }
+}
+
+/// Store and signing failures are internal (logged, never sent); the rest are the
+/// invite's own refusals.
+impl From<crate::invites::InviteError> for AppError {
+    fn from(e: crate::invites::InviteError) -> Self {
+        use crate::invites::InviteError as E;
+        match e {
+            E::Store(e) => AppError::from(e),
+            E::Sign(e) => AppError::internal(e),
+            other => AppError::Invite(other),
+        }
     }
 }
 

@@ -6,7 +6,6 @@ use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
-use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -46,7 +45,7 @@ async fn guest_token(
     if name.chars().count() > 64 {
         return Err(AppError::validation("name", "at most 64 characters"));
     }
-    let user_id = format!("guest_{}", random_suffix());
+    let user_id = format!("guest_{}", crate::room_code::random_suffix(12));
     let token = state.jwt.mint(&user_id, name, None, GUEST_TTL)?;
     Ok(Json(json!({
         "success": true,
@@ -54,14 +53,6 @@ async fn guest_token(
         "user": { "id": user_id, "name": name },
         "expiresIn": GUEST_TTL.as_secs(),
     })))
-}
-
-fn random_suffix() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
-    let mut rng = rand::rng();
-    (0..12)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
 }
 
 async fn ice_servers(State(state): State<AppState>, user: AuthUser) -> Json<Value> {

@@ -4,6 +4,7 @@
 //! web client and `.layer()` the Socket.IO service on top.
 //!
 //! - [`meetings`] — `/api/meetings/…`
+//! - [`invites`] — `/api/meetings/:roomId/invites…` and `POST /api/invites/redeem`
 //! - [`recordings`] — `/api/meetings/:roomId/recording/{start,stop}` and `/recordings…`
 //! - [`health`] — `/health` (liveness) and `/health/ready` (dependencies)
 //! - [`guest`] — `POST /api/auth/guest` (development only) and `GET /api/ice-servers`
@@ -17,6 +18,7 @@ pub mod extract;
 pub mod guest;
 pub mod headers;
 pub mod health;
+pub mod invites;
 pub mod meetings;
 pub mod recordings;
 pub mod throttle;
@@ -36,6 +38,11 @@ use error::{AppError, BODY_LIMIT};
 pub fn app(state: AppState) -> Router {
     let mut api = Router::new()
         .merge(meetings::routes())
+        .merge(invites::routes())
+        .merge(invites::redeem_routes().layer(from_fn_with_state(
+            (state.limits.clone(), IpAction::Guest),
+            throttle::per_ip,
+        )))
         .merge(recordings::routes())
         .merge(guest::ice_routes());
     if !state.config.is_production() {

@@ -78,7 +78,15 @@ async fn start(
 ) -> Result<Json<Value>, AppError> {
     let room = room(&room_id)?;
     let clustered = state.cluster.is_some();
-    let info = control::start(&state.store, &state.recorder, &room, &user.id(), clustered).await?;
+    let info = control::start(
+        &state.store,
+        &state.recorder,
+        &room,
+        &user.id(),
+        false,
+        clustered,
+    )
+    .await?;
     Ok(Json(json!({
         "success": true,
         "recording": { "recordingId": info.recording_id, "startedAtMs": info.started_at_ms },
@@ -92,7 +100,15 @@ async fn stop(
 ) -> Result<Json<Value>, AppError> {
     let room = room(&room_id)?;
     let auto = state.config.recording_auto_compose;
-    let id = control::stop(&state.store, &state.recorder, &room, &user.id(), auto).await?;
+    let id = control::stop(
+        &state.store,
+        &state.recorder,
+        &room,
+        &user.id(),
+        false,
+        auto,
+    )
+    .await?;
     Ok(Json(json!({ "success": true, "recordingId": id })))
 }
 

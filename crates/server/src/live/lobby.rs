@@ -1,6 +1,7 @@
 //! The lobby of a meeting that requires approval: who waits to be let in, and which
 //! users the host has let in (for the rest of the meeting, so that a reconnect does
-//! not wait again). Part of the live registry's contract, with the same two
+//! not wait again); and with it which users the host made co-host (also for the rest
+//! of the meeting: a co-host who reconnects is still one). Part of the live registry's contract, with the same two
 //! implementations: [`LocalLobby`] in this process, and Redis (`super::redis`) across
 //! nodes, so that a host on one node decides about a guest waiting on another.
 //!
@@ -60,6 +61,7 @@ pub struct LocalLobby {
 struct Lobby {
     waiting: Vec<LobbyEntry>,
     approved: HashSet<UserId>,
+    co_hosts: HashSet<UserId>,
 }
 
 impl LocalLobby {
@@ -125,6 +127,21 @@ impl LocalLobby {
         self.with(|rooms| rooms.get(room).is_some_and(|l| l.approved.contains(user)))
     }
 
+    pub(super) fn set_co_host(&self, room: &RoomId, user: &UserId, on: bool) {
+        self.with(|rooms| {
+            let lobby = rooms.entry(room.clone()).or_default();
+            if on {
+                lobby.co_hosts.insert(user.clone());
+            } else {
+                lobby.co_hosts.remove(user);
+            }
+        });
+    }
+
+    pub(super) fn is_co_host(&self, room: &RoomId, user: &UserId) -> bool {
+        self.with(|rooms| rooms.get(room).is_some_and(|l| l.co_hosts.contains(user)))
+    }
+
     pub(super) fn clear(&self, room: &RoomId) -> Vec<LobbyEntry> {
         self.with(|rooms| rooms.remove(room).map(|l| l.waiting).unwrap_or_default())
     }
@@ -172,6 +189,31 @@ impl LiveRooms {
         match self {
             LiveRooms::Local(l) => Ok(l.lobby.leave(room, peer)),
             LiveRooms::Redis(r) => r.lobby_leave(room, peer).await,
+        }
+    }
+
+    /// Remember (or forget) that the host made `user` co-host of `room`, for its later
+    /// connections; the present ones are changed with [`LiveRooms::update`].
+    pub async fn set_co_host(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        on: bool,
+    ) -> Result<(), LiveError> {
+        match self {
+            LiveRooms::Local(l) => {
+                l.lobby.set_co_host(room, user, on);
+                Ok(())
+            }
+            LiveRooms::Redis(r) => r.co_host_set(room, user, on).await,
+        }
+    }
+
+    /// Whether the host made `user` co-host of `room`.
+    pub async fn is_co_host(&self, room: &RoomId, user: &UserId) -> Result<bool, LiveError> {
+        match self {
+            LiveRooms::Local(l) => Ok(l.lobby.is_co_host(room, user)),
+            LiveRooms::Redis(r) => r.co_host_is(room, user).await,
         }
     }
 

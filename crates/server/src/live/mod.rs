@@ -10,9 +10,9 @@
 //! - [`redis`]: [`RedisLive`], the same contract with Lua scripts on the cluster's Redis
 //!   connection, so that several nodes share one registry.
 //!
-//! The lobby of a meeting that requires approval ([`lobby`]), and a meeting's chat
-//! history and raised hands ([`activity`]), are part of the same contract, in both
-//! implementations.
+//! The lobby of a meeting that requires approval ([`lobby`]) and whom the host made
+//! co-host, and a meeting's chat history and raised hands ([`activity`]), are part of
+//! the same contract, in both implementations.
 //!
 //! This module depends on `cluster` only for the Redis connection; membership picks the
 //! implementation when it is assembled (`membership::Membership::new`).
@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use proto::signaling::Participant;
-use proto::{PeerId, RoomId, UserId};
+use proto::{PeerId, Role, RoomId, UserId};
 use serde::{Deserialize, Serialize};
 
 pub use self::lobby::{LobbyEntry, Pick};
@@ -44,6 +44,12 @@ pub struct LivePeer {
     pub user_name: String,
     pub user_picture: Option<String>,
     pub is_host: bool,
+    /// Promoted by the host (or so granted by its token).
+    #[serde(default)]
+    pub co_host: bool,
+    /// Its token grants no publishing at all (shown as a viewer).
+    #[serde(default)]
+    pub viewer: bool,
     pub audio_enabled: bool,
     pub video_enabled: bool,
     pub screen_sharing: bool,
@@ -51,6 +57,19 @@ pub struct LivePeer {
 }
 
 impl LivePeer {
+    /// The role in the meeting: the host, a co-host, or as its token's grants say.
+    pub fn role(&self) -> Role {
+        if self.is_host {
+            Role::Host
+        } else if self.co_host {
+            Role::CoHost
+        } else if self.viewer {
+            Role::Viewer
+        } else {
+            Role::Participant
+        }
+    }
+
     pub fn to_participant(&self) -> Participant {
         Participant {
             user_id: self.user_id.clone(),
@@ -58,6 +77,7 @@ impl LivePeer {
             user_name: self.user_name.clone(),
             user_picture: self.user_picture.clone(),
             is_host: self.is_host,
+            role: self.role(),
             audio_enabled: self.audio_enabled,
             video_enabled: self.video_enabled,
             screen_sharing: self.screen_sharing,
@@ -92,6 +112,7 @@ pub enum LiveChange {
     Audio(bool),
     Video(bool),
     Screen(bool),
+    CoHost(bool),
 }
 
 impl LiveChange {
@@ -101,6 +122,7 @@ impl LiveChange {
             LiveChange::Audio(on) => ("audioEnabled", on),
             LiveChange::Video(on) => ("videoEnabled", on),
             LiveChange::Screen(on) => ("screenSharing", on),
+            LiveChange::CoHost(on) => ("coHost", on),
         }
     }
 
@@ -109,6 +131,7 @@ impl LiveChange {
             LiveChange::Audio(on) => p.audio_enabled = on,
             LiveChange::Video(on) => p.video_enabled = on,
             LiveChange::Screen(on) => p.screen_sharing = on,
+            LiveChange::CoHost(on) => p.co_host = on,
         }
     }
 }
@@ -231,6 +254,8 @@ mod tests {
             user_name: user.to_owned(),
             user_picture: None,
             is_host: false,
+            co_host: false,
+            viewer: false,
             audio_enabled: true,
             video_enabled: true,
             screen_sharing: false,

@@ -1,6 +1,7 @@
 //! The lobby (see [`super::lobby`]) in Redis, each operation one Lua script so that it is
 //! atomic across nodes: `room:<id>:lobby` (hash ticket → entry JSON) and
-//! `room:<id>:approved` (set of user ids the host let in). Both expire with the room's
+//! `room:<id>:approved` (set of user ids the host let in), and `room:<id>:cohosts` (set
+//! of user ids the host made co-host). All expire with the room's
 //! other keys (`MEETING_TTL` after the last change).
 
 use proto::{PeerId, RoomId, UserId};
@@ -175,6 +176,44 @@ impl RedisLive {
             .map_err(unavailable)
     }
 
+    fn co_hosts_key(&self, room: &RoomId) -> String {
+        self.cluster.key(format_args!("room:{room}:cohosts"))
+    }
+
+    pub(super) async fn co_host_set(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        on: bool,
+    ) -> Result<(), LiveError> {
+        let key = self.co_hosts_key(room);
+        let mut conn = self.cluster.conn.clone();
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd(if on { "SADD" } else { "SREM" })
+            .arg(&key)
+            .arg(user.as_str())
+            .ignore()
+            .cmd("EXPIRE")
+            .arg(&key)
+            .arg(self.ttl_secs())
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    pub(super) async fn co_host_is(&self, room: &RoomId, user: &UserId) -> Result<bool, LiveError> {
+        let mut conn = self.cluster.conn.clone();
+        redis::cmd("SISMEMBER")
+            .arg(self.co_hosts_key(room))
+            .arg(user.as_str())
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
     pub(super) async fn lobby_clear(&self, room: &RoomId) -> Result<Vec<LobbyEntry>, LiveError> {
         let gone = self.lobby_waiting(room).await?;
         let (lobby, approved) = self.lobby_keys(room);
@@ -182,6 +221,7 @@ impl RedisLive {
         let _: () = redis::cmd("DEL")
             .arg(lobby)
             .arg(approved)
+            .arg(self.co_hosts_key(room))
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;

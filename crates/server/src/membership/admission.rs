@@ -10,7 +10,9 @@ use proto::{PeerId, RoomId, UserId};
 
 use super::leave::{Departure, LeaveWhy};
 use super::{MeetingView, Membership, MembershipError, records};
+use crate::access::{Action, Grants, check};
 use crate::live::LivePeer;
+use proto::Role;
 
 /// A connection asking to join: who it is and how it starts.
 #[derive(Clone, Debug)]
@@ -21,6 +23,8 @@ pub struct Candidate {
     pub user_picture: Option<String>,
     pub audio_enabled: bool,
     pub video_enabled: bool,
+    /// What its token grants (the meetings it may join, its role, what it publishes).
+    pub grants: Grants,
 }
 
 /// A connection admitted to a meeting, with what its admission changed.
@@ -53,9 +57,10 @@ pub struct Refusal {
 }
 
 impl Membership {
-    /// Admit `candidate` to `room`: the meeting must exist and not have ended, a locked
-    /// meeting admits only its host, a user the host removed is refused (the host never
-    /// is), a meeting that requires approval admits only users the host let in
+    /// Admit `candidate` to `room`: the meeting must exist and not have ended, the
+    /// candidate's grants must list it, a locked meeting admits only its host and
+    /// co-hosts, a user the host removed is refused (the host never is), a meeting that
+    /// requires approval admits (besides the host and co-hosts) only users the host let in
     /// ([`MembershipError::ApprovalRequired`] otherwise: see [`super::lobby`]), and the meeting must have a seat within its cap. The user's earlier
     /// connections are replaced (and do not count against the cap).
     pub async fn admit(
@@ -67,15 +72,28 @@ impl Membership {
         if meeting.ended {
             return Err(MembershipError::MeetingEnded);
         }
-        let is_host = meeting.host_id == candidate.user;
-        if meeting.locked && !is_host {
+        let grants = &candidate.grants;
+        let is_host = meeting.host_id == candidate.user || grants.role == Role::Host;
+        let co_host = !is_host
+            && (grants.role == Role::CoHost
+                || self.live().is_co_host(room, &candidate.user).await?);
+        let role = if is_host {
+            Role::Host
+        } else if co_host {
+            Role::CoHost
+        } else {
+            grants.role
+        };
+        check(grants, role, room, Action::Join)?;
+        let moderates = role.moderates();
+        if meeting.locked && !moderates {
             return Err(MembershipError::RoomLocked);
         }
         if !is_host && records::is_removed(self, room, &candidate.user).await? {
             return Err(MembershipError::Removed);
         }
         if meeting.require_approval
-            && !is_host
+            && !moderates
             && !self.live().is_approved(room, &candidate.user).await?
         {
             return Err(MembershipError::ApprovalRequired);
@@ -87,8 +105,10 @@ impl Membership {
             user_name: candidate.user_name,
             user_picture: candidate.user_picture,
             is_host,
-            audio_enabled: candidate.audio_enabled,
-            video_enabled: candidate.video_enabled,
+            co_host,
+            viewer: candidate.grants.receives_only(),
+            audio_enabled: candidate.audio_enabled && candidate.grants.can_publish_audio,
+            video_enabled: candidate.video_enabled && candidate.grants.can_publish_video,
             screen_sharing: false,
             joined_at: Utc::now(),
         };

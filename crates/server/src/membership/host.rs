@@ -1,11 +1,13 @@
 //! The host's meeting-wide controls that change the meeting itself: locking it (no new
-//! joins but the host's, whatever link or token a joiner has).
+//! joins but the host's and co-hosts', whatever link or token a joiner has), and making
+//! a participant co-host or taking that back.
 
 use chrono::Utc;
-use proto::RoomId;
+use proto::{RoomId, UserId};
 
 use super::{Membership, MembershipError};
-use crate::live::LivePeer;
+use crate::access::{Action, check_role};
+use crate::live::{LiveChange, LivePeer};
 use crate::state::MeetingEvent;
 use crate::store::{MeetingStatus, MeetingUpdate};
 
@@ -19,9 +21,7 @@ impl Membership {
         by: &LivePeer,
         locked: bool,
     ) -> Result<(), MembershipError> {
-        if !by.is_host {
-            return Err(MembershipError::Forbidden("lock the meeting"));
-        }
+        check_role(by.role(), Action::HostLock)?;
         let store = &self.app().store;
         let meeting = store
             .get_meeting(room)
@@ -44,5 +44,42 @@ impl Membership {
             .ok_or_else(|| MembershipError::NotFound(room.clone()))?;
         self.app().publish(MeetingEvent::Updated(Box::new(updated)));
         Ok(())
+    }
+}
+
+impl Membership {
+    /// The host `by` makes `user` co-host of `room` (`on`) or takes it back: remembered
+    /// for the user's later connections, and set on each present one. Returns them as
+    /// they are now (the caller tells the meeting and moves their sockets in or out of
+    /// the hosts' channel).
+    pub async fn set_co_host(
+        &self,
+        room: &RoomId,
+        by: &LivePeer,
+        user: &UserId,
+        on: bool,
+    ) -> Result<Vec<LivePeer>, MembershipError> {
+        check_role(by.role(), Action::SetCoHost)?;
+        let targets = self.live().find_user(room, user).await?;
+        if targets.is_empty() {
+            return Err(MembershipError::PeerNotFound(user.clone()));
+        }
+        if targets.iter().any(|t| t.is_host) {
+            return Err(MembershipError::BadTarget(
+                "the host is already the host; co-host is for other participants",
+            ));
+        }
+        self.live().set_co_host(room, user, on).await?;
+        let mut changed = Vec::with_capacity(targets.len());
+        for t in &targets {
+            if let Some(p) = self
+                .live()
+                .update(room, &t.peer_id, LiveChange::CoHost(on))
+                .await?
+            {
+                changed.push(p);
+            }
+        }
+        Ok(changed)
     }
 }

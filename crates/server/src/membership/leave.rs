@@ -4,6 +4,7 @@ use proto::events::EndReason;
 use proto::{PeerId, RoomId, UserId};
 
 use super::{Membership, MembershipError, records};
+use crate::access::{Action, check_role};
 use crate::live::LivePeer;
 
 /// Why a connection left its meeting.
@@ -103,9 +104,7 @@ impl Membership {
         by: &LivePeer,
         user: &UserId,
     ) -> Result<Removal, MembershipError> {
-        if !by.is_host {
-            return Err(MembershipError::Forbidden("remove participants"));
-        }
+        check_role(by.role(), Action::HostRemove)?;
         let targets = self.live().find_user(room, user).await?;
         if targets.is_empty() {
             return Err(MembershipError::PeerNotFound(user.clone()));
@@ -128,18 +127,14 @@ impl Membership {
         by: &LivePeer,
         user: &UserId,
     ) -> Result<(), MembershipError> {
-        if !by.is_host {
-            return Err(MembershipError::Forbidden("let removed participants back"));
-        }
+        check_role(by.role(), Action::HostAllow)?;
         records::allowed(self, room, user).await
     }
 
     /// The host `by` ends the meeting for everyone: recorded as ended, so no join is
     /// admitted any more. The caller tells the meeting, then [`Membership::clear`]s it.
     pub async fn end_meeting(&self, room: &RoomId, by: &LivePeer) -> Result<(), MembershipError> {
-        if !by.is_host {
-            return Err(MembershipError::Forbidden("end the meeting"));
-        }
+        check_role(by.role(), Action::EndMeeting)?;
         records::ended(self, room).await
     }
 

@@ -10,6 +10,7 @@ use chrono::Utc;
 use proto::{PeerId, RoomId};
 
 use super::{Candidate, Membership, MembershipError};
+use crate::access::{Action, check_role};
 use crate::live::{LivePeer, LobbyEntry, Pick};
 
 /// A connection put in the lobby, and everyone waiting now (for the host's list).
@@ -59,11 +60,12 @@ impl Membership {
         pick: &Pick,
         admit: bool,
     ) -> Result<Decision, MembershipError> {
-        if !by.is_host {
-            return Err(MembershipError::Forbidden(
-                "admit or deny people waiting in the lobby",
-            ));
-        }
+        let action = if admit {
+            Action::LobbyAdmit
+        } else {
+            Action::LobbyDeny
+        };
+        check_role(by.role(), action)?;
         let taken = self.live().decide(room, pick, admit).await?;
         if let (Pick::One(_), true) = (pick, taken.is_empty()) {
             return Err(MembershipError::NotWaiting);

@@ -80,6 +80,8 @@ impl Membership {
             LiveChange::Audio(on) => self.mute_media(peer, MediaKind::Audio, !on),
             LiveChange::Video(on) => self.mute_media(peer, MediaKind::Video, !on),
             LiveChange::Screen(on) => self.share_screen_media(peer, on),
+            // A role, not media: nothing for the engine.
+            LiveChange::CoHost(_) => {}
         }
         Ok(updated)
     }

@@ -8,7 +8,9 @@
 //! - leaving ([`Membership::leave`]) for any [`LeaveWhy`]: registry, media, history;
 //! - the lobby of a meeting that requires approval ([`lobby`]): waiting, and the host's
 //!   admit or deny;
-//! - the host's controls: locking the meeting ([`Membership::set_locked`]), removal that holds until allowed ([`Membership::remove_user`],
+//! - the host's controls (the host's and co-hosts', as `crate::access` says): locking
+//!   the meeting ([`Membership::set_locked`]), making co-hosts
+//!   ([`Membership::set_co_host`]), removal that holds until allowed ([`Membership::remove_user`],
 //!   [`Membership::allow_user`]) and the end of the meeting ([`Membership::end_meeting`],
 //!   then [`Membership::clear`] for everybody);
 //! - the history writes these imply ([`records`]), and the media requests ([`media`]).
@@ -64,9 +66,12 @@ pub enum MembershipError {
     /// The connection is not (or no longer) in the meeting.
     #[error("you have not joined this meeting")]
     NotInMeeting,
-    /// A host-only action; the text says which.
-    #[error("only the host can {0}")]
-    Forbidden(&'static str),
+    /// The caller's role or grants do not allow it; says which grant.
+    #[error(transparent)]
+    Denied(#[from] crate::access::Denied),
+    /// A host control aimed at someone it cannot apply to (the host made co-host).
+    #[error("{0}")]
+    BadTarget(&'static str),
     #[error("{0} is not in this meeting")]
     PeerNotFound(UserId),
     /// The meeting store could not be read or written.

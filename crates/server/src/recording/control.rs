@@ -31,12 +31,13 @@ pub enum ControlError {
     Store(#[from] StoreError),
 }
 
-/// The host starts recording `room`.
+/// The host (or, `co_host`, a co-host in the live meeting) starts recording `room`.
 pub async fn start(
     store: &Store,
     recorder: &Recorder,
     room: &RoomId,
     user: &UserId,
+    co_host: bool,
     clustered: bool,
 ) -> Result<RecordingInfo, ControlError> {
     let m = store
@@ -46,7 +47,7 @@ pub async fn start(
     if m.status == MeetingStatus::Ended {
         return Err(ControlError::MeetingEnded);
     }
-    if !m.is_host(user) {
+    if !(m.is_host(user) || co_host) {
         return Err(ControlError::NotHost);
     }
     if !m.settings.allow_recording {
@@ -67,20 +68,21 @@ pub async fn start(
     Ok(recorder.start(room, present)?)
 }
 
-/// The host stops recording `room`; returns the recording's ID once its files are
-/// closed.
+/// The host (or a co-host) stops recording `room`; returns the recording's ID once its
+/// files are closed.
 pub async fn stop(
     store: &Store,
     recorder: &Recorder,
     room: &RoomId,
     user: &UserId,
+    co_host: bool,
     auto_compose: bool,
 ) -> Result<String, ControlError> {
     let m = store
         .get_meeting(room)
         .await?
         .ok_or_else(|| ControlError::NotFound(room.clone()))?;
-    if !m.is_host(user) {
+    if !(m.is_host(user) || co_host) {
         return Err(ControlError::NotHost);
     }
     finish(store, recorder, room, StopReason::Host, auto_compose)

@@ -21,8 +21,11 @@ pub enum SignalError {
     RoomLocked,
     #[error("you have not joined this meeting")]
     NotInMeeting,
-    #[error("only the host can {0}")]
-    Forbidden(&'static str),
+    /// The caller's grants or role do not allow the event ([`crate::access`]).
+    #[error(transparent)]
+    Denied(#[from] crate::access::Denied),
+    #[error("{0}")]
+    BadTarget(&'static str),
     #[error("{0}")]
     Disabled(&'static str),
     /// The media engine refused the request (bad SDP, stale answer …).
@@ -58,7 +61,8 @@ impl SignalError {
             SignalError::RoomFull { .. } => ErrorCode::RoomFull,
             SignalError::RoomLocked => ErrorCode::RoomLocked,
             SignalError::NotInMeeting => ErrorCode::NotInMeeting,
-            SignalError::Forbidden(_) | SignalError::Disabled(_) => ErrorCode::Forbidden,
+            SignalError::Denied(_) | SignalError::Disabled(_) => ErrorCode::Forbidden,
+            SignalError::BadTarget(_) => ErrorCode::BadRequest,
             SignalError::Sfu(_) => ErrorCode::SfuError,
             SignalError::PeerNotFound(_) => ErrorCode::PeerNotFound,
             SignalError::Removed => ErrorCode::Removed,
@@ -120,7 +124,8 @@ impl From<MembershipError> for SignalError {
             MembershipError::ApprovalRequired => SignalError::InLobby,
             MembershipError::NotWaiting => SignalError::NotWaiting,
             MembershipError::NotInMeeting => SignalError::NotInMeeting,
-            MembershipError::Forbidden(action) => SignalError::Forbidden(action),
+            MembershipError::Denied(d) => SignalError::Denied(d),
+            MembershipError::BadTarget(why) => SignalError::BadTarget(why),
             MembershipError::PeerNotFound(user) => SignalError::PeerNotFound(user.to_string()),
             MembershipError::Store(_) | MembershipError::LiveUnavailable(_) => {
                 SignalError::Unavailable(e.to_string())
@@ -154,6 +159,9 @@ impl From<SignalError> for ErrorBody {
             tracing::error!(error = ?cause, "signaling request failed");
         }
         let mut body = ErrorBody::new(e.code(), e.to_string());
+        if let SignalError::Denied(d) = &e {
+            body.grant = Some(d.grant.as_str().to_owned());
+        }
         if let SignalError::RateLimited(r) = &e {
             body.retry_after_ms =
                 Some(u64::try_from(r.retry_after.as_millis()).unwrap_or(u64::MAX));

@@ -27,13 +27,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::emit::{broadcast, emit_to, tell};
 use super::relay::{relay_answer, relay_candidate, relay_offer};
-use super::request::{Payload, answer, answer_with, joined_peer, parse, session};
+use super::request::{Payload, answer, answer_with, member, parse, session};
 use super::session::{Joined, Session};
 use super::throttle::limited;
 use super::{
-    SignalError, Signaling, activity, announce, host, hosts_channel, lobby, media, original,
-    peer_channel, recording, room_channel,
+    SignalError, Signaling, activity, announce, co_host, host, hosts_channel, invites, lobby,
+    media, original, peer_channel, recording, room_channel,
 };
+use crate::access::Action;
 use crate::limits::EventKind;
 use crate::live::{LiveChange, LivePeer};
 use crate::membership::{Candidate, LeaveWhy, MembershipError};
@@ -147,11 +148,24 @@ fn register_events<A: Adapter>(s: &SocketRef<A>) {
     s.on("reaction", limited(Chat, activity::reaction::<A>));
     s.on("host-mute", limited(Control, host::host_mute::<A>));
     s.on("host-remove", limited(Control, host_remove::<A>));
+    s.on(
+        "host-set-co-host",
+        limited(Control, co_host::host_set_co_host::<A>),
+    );
     s.on("host-allow", limited(Control, host_allow::<A>));
     s.on("end-meeting", limited(Control, end_meeting::<A>));
     s.on("lobby-admit", limited(Control, lobby::lobby_admit::<A>));
     s.on("lobby-deny", limited(Control, lobby::lobby_deny::<A>));
     s.on("host-lock", limited(Control, host::host_lock::<A>));
+    s.on(
+        "invite-create",
+        limited(Control, invites::invite_create::<A>),
+    );
+    s.on("invite-list", limited(Control, invites::invite_list::<A>));
+    s.on(
+        "invite-revoke",
+        limited(Control, invites::invite_revoke::<A>),
+    );
     s.on("host-mute-all", limited(Control, host::host_mute_all::<A>));
     s.on(
         "host-ask-unmute",
@@ -232,6 +246,7 @@ async fn join<A: Adapter>(
         user_picture: req.user_picture.or_else(|| session.claims.picture.clone()),
         audio_enabled: req.is_audio_enabled,
         video_enabled: req.is_video_enabled,
+        grants: session.claims.grants.clone(),
     };
     let admission = match sig.membership().admit(&room, candidate.clone()).await {
         Err(MembershipError::ApprovalRequired) => {
@@ -257,7 +272,7 @@ async fn join<A: Adapter>(
         in_sfu: false,
     };
     let mut channels = vec![room_channel(&room), peer_channel(&peer.peer_id)];
-    if peer.is_host {
+    if peer.role().moderates() {
         channels.push(hosts_channel(&room));
     }
     s.join(channels);
@@ -307,7 +322,7 @@ async fn join<A: Adapter>(
     };
     tell(s, &existing);
     broadcast(s.to(room_channel(&room)), &ParticipantJoined(me.clone())).await;
-    if peer.is_host {
+    if peer.role().moderates() {
         lobby::show_host(s, sig, &room).await;
     }
     activity::tell_joiner(s, sig, &room).await;
@@ -375,7 +390,7 @@ async fn leave_meeting<A: Adapter>(
             // Waiting in the lobby is the only other way to be "in" a meeting.
             lobby::leave_waiting(&s, &io, &sig, &me).await;
         }
-        let (session, joined, _) = joined_peer(&s, &sig, &req.room_id).await?;
+        let (session, joined, _) = member(&s, &sig, &req.room_id, Action::Leave).await?;
         leave(&s, &io, &sig, &session, &joined, LeaveWhy::Left).await;
         Ok(json!({}))
     }
@@ -404,9 +419,10 @@ async fn sfu_offer<A: Adapter>(
     let result = async {
         let req: SfuOffer = parse(data)?;
         let _turn = session(&s)?.turn().await;
-        let (session, joined, _) = joined_peer(&s, &sig, &req.room_id).await?;
+        let (session, joined, _) = member(&s, &sig, &req.room_id, Action::SfuOffer).await?;
         let m = sig.membership();
-        let reply = media::offer(m, &joined, req.sdp, &req.sources).await?;
+        let grants = &session.claims.grants;
+        let reply = media::offer(m, &joined, grants, req.sdp, &req.sources).await?;
         // Replaced by another socket or removed by the host while the SFU worked: their
         // leave dropped the media before this offer created it, so drop it now.
         if m.current(&joined.room, &joined.peer).await?.is_none() {
@@ -430,7 +446,7 @@ async fn sfu_answer<A: Adapter>(
     let result = async {
         let req: SfuAnswer = parse(data)?;
         let _turn = session(&s)?.turn().await;
-        let (_, joined, _) = joined_peer(&s, &sig, &req.room_id).await?;
+        let (_, joined, _) = member(&s, &sig, &req.room_id, Action::SfuAnswer).await?;
         media::answer(sig.membership(), &joined.peer, req.offer_id, req.sdp).await?;
         Ok(json!({}))
     }
@@ -446,7 +462,12 @@ async fn toggle_audio<A: Adapter>(
 ) {
     let result = async {
         let req: Toggle = parse(data)?;
-        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        let action = if req.is_enabled {
+            Action::AudioOn
+        } else {
+            Action::AudioOff
+        };
+        let (_, _, me) = member(&s, &sig, &req.room_id, action).await?;
         set_media(
             &s,
             &sig,
@@ -469,7 +490,12 @@ async fn toggle_video<A: Adapter>(
 ) {
     let result = async {
         let req: Toggle = parse(data)?;
-        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        let action = if req.is_enabled {
+            Action::VideoOn
+        } else {
+            Action::VideoOff
+        };
+        let (_, _, me) = member(&s, &sig, &req.room_id, action).await?;
         set_media(
             &s,
             &sig,
@@ -533,7 +559,12 @@ async fn toggle_screen_share<A: Adapter>(
 ) {
     let result = async {
         let req: ToggleScreenShare = parse(data)?;
-        let (_, joined, _) = joined_peer(&s, &sig, &req.room_id).await?;
+        let action = if req.is_sharing {
+            Action::ScreenOn
+        } else {
+            Action::ScreenOff
+        };
+        let (_, joined, _) = member(&s, &sig, &req.room_id, action).await?;
         let meeting = sig.membership().meeting(&req.room_id).await?;
         if req.is_sharing && !meeting.allow_screen_share {
             return Err(SignalError::Disabled(
@@ -572,7 +603,7 @@ async fn chat<A: Adapter>(
 ) {
     let result = async {
         let req: ChatSend = parse(data)?;
-        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        let (_, _, me) = member(&s, &sig, &req.room_id, Action::Chat).await?;
         let meeting = sig.membership().meeting(&req.room_id).await?;
         if !meeting.allow_chat {
             return Err(SignalError::Disabled("chat is turned off in this meeting"));
@@ -603,7 +634,7 @@ async fn host_remove<A: Adapter>(
 ) {
     let result = async {
         let req: HostRemove = parse(data)?;
-        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        let (_, _, me) = member(&s, &sig, &req.room_id, Action::HostRemove).await?;
         let removal = sig
             .membership()
             .remove_user(&req.room_id, &me, &req.target_user_id)
@@ -635,7 +666,7 @@ async fn host_allow<A: Adapter>(
 ) {
     let result = async {
         let req: HostRemove = parse(data)?;
-        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        let (_, _, me) = member(&s, &sig, &req.room_id, Action::HostAllow).await?;
         sig.membership()
             .allow_user(&req.room_id, &me, &req.target_user_id)
             .await?;
@@ -654,7 +685,7 @@ async fn end_meeting<A: Adapter>(
 ) {
     let result = async {
         let req: RoomOnly = parse(data)?;
-        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        let (_, _, me) = member(&s, &sig, &req.room_id, Action::EndMeeting).await?;
         sig.membership().end_meeting(&req.room_id, &me).await?;
         let reason = EndReason::HostEnded;
         announce::end_for_everyone(&io, sig.membership(), &req.room_id, reason).await;

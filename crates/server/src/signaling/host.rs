@@ -1,7 +1,9 @@
 //! The host's controls at the socket edge: `host-lock` (no new joins), `host-mute-all`
 //! (everyone else's microphone or camera off; nobody is ever unmuted by the host: they
 //! turn it back on themselves), `host-ask-unmute` (a request, never a forced unmute) and
-//! `host-stop-screen` (someone's screen share, stopped in the engine at once).
+//! `host-stop-screen` (someone's screen share, stopped in the engine at once). The host's
+//! and co-hosts' alike (`crate::access`); `host-set-co-host` ([`super::co_host`]) is the
+//! host's alone.
 
 use proto::events::{
     ControlAskUnmute, ControlMute, ControlStopScreen, ParticipantScreenShareChanged, ScreenStopped,
@@ -13,8 +15,9 @@ use socketioxide::extract::{AckSender, SocketRef, State};
 
 use super::emit::broadcast;
 use super::handlers::set_media;
-use super::request::{Payload, answer, joined_peer, parse};
+use super::request::{Payload, answer, member, parse};
 use super::{SignalError, Signaling, peer_channel, room_channel};
+use crate::access::Action;
 use crate::live::{LiveChange, LivePeer};
 
 /// `host-lock { roomId, locked }`: the meeting is told `meeting:updated` (its
@@ -28,7 +31,7 @@ pub async fn host_lock<A: Adapter>(
 ) {
     let result = async {
         let req: HostLock = parse(data)?;
-        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        let (_, _, me) = member(&s, &sig, &req.room_id, Action::HostLock).await?;
         sig.membership()
             .set_locked(&req.room_id, &me, req.locked)
             .await?;
@@ -48,10 +51,7 @@ pub async fn host_mute_all<A: Adapter>(
 ) {
     let result: Result<Value, SignalError> = async {
         let req: HostMuteAll = parse(data)?;
-        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
-        if !me.is_host {
-            return Err(SignalError::Forbidden("mute everyone"));
-        }
+        let (_, _, me) = member(&s, &sig, &req.room_id, Action::HostMuteAll).await?;
         let others: Vec<_> = sig
             .membership()
             .present(&req.room_id)
@@ -87,7 +87,7 @@ pub async fn host_ask_unmute<A: Adapter>(
 ) {
     let result = async {
         let req: HostMute = parse(data)?;
-        let (me, targets) = host_and_targets(&s, &sig, &req, "ask participants to unmute").await?;
+        let (me, targets) = host_and_targets(&s, &sig, &req, Action::HostAskUnmute).await?;
         for t in &targets {
             let note = ControlAskUnmute {
                 room_id: req.room_id.clone(),
@@ -114,10 +114,7 @@ pub async fn host_stop_screen<A: Adapter>(
     let result = async {
         let req: HostRemove = parse(data)?;
         let room = &req.room_id;
-        let (_, _, me) = joined_peer(&s, &sig, room).await?;
-        if !me.is_host {
-            return Err(SignalError::Forbidden("stop a screen share"));
-        }
+        let (_, _, me) = member(&s, &sig, room, Action::HostStopScreen).await?;
         let targets = sig.live().find_user(room, &req.target_user_id).await?;
         if targets.is_empty() {
             return Err(SignalError::PeerNotFound(req.target_user_id.to_string()));
@@ -165,7 +162,7 @@ pub async fn host_mute<A: Adapter>(
 ) {
     let result = async {
         let req: HostMute = parse(data)?;
-        let (me, targets) = host_and_targets(&s, &sig, &req, "mute other participants").await?;
+        let (me, targets) = host_and_targets(&s, &sig, &req, Action::HostMute).await?;
         for t in &targets {
             let note = ControlMute {
                 room_id: req.room_id.clone(),
@@ -181,18 +178,15 @@ pub async fn host_mute<A: Adapter>(
     answer(&s, ack, result);
 }
 
-/// The caller, if it hosts `req`'s meeting (else `FORBIDDEN` to do `what`), and the
+/// The caller, if it may do `action` in `req`'s meeting (else `FORBIDDEN`), and the
 /// connections of `req`'s target there (none: `PEER_NOT_FOUND`).
 async fn host_and_targets<A: Adapter>(
     s: &SocketRef<A>,
     sig: &Signaling,
     req: &HostMute,
-    what: &'static str,
+    action: Action,
 ) -> Result<(LivePeer, Vec<LivePeer>), SignalError> {
-    let (_, _, me) = joined_peer(s, sig, &req.room_id).await?;
-    if !me.is_host {
-        return Err(SignalError::Forbidden(what));
-    }
+    let (_, _, me) = member(s, sig, &req.room_id, action).await?;
     let targets = sig
         .live()
         .find_user(&req.room_id, &req.target_user_id)

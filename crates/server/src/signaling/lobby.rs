@@ -14,9 +14,10 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State};
 
 use super::emit::{emit_to, tell};
-use super::request::{Payload, answer, joined_peer, parse};
+use super::request::{Payload, answer, member, parse};
 use super::session::Session;
 use super::{SignalError, Signaling, hosts_channel, peer_channel};
+use crate::access::Action;
 use crate::live::{LobbyEntry, Pick};
 use crate::membership::Candidate;
 
@@ -126,7 +127,12 @@ async fn decide<A: Adapter>(
 ) -> Result<Value, SignalError> {
     let req: LobbyDecision = parse(data)?;
     let room = req.room_id.clone();
-    let (_, _, me) = joined_peer(s, sig, &room).await?;
+    let action = if admit {
+        Action::LobbyAdmit
+    } else {
+        Action::LobbyDeny
+    };
+    let (_, _, me) = member(s, sig, &room, action).await?;
     let pick = match req.peer_id {
         Some(p) if !req.all => Pick::One(p),
         _ => Pick::All,

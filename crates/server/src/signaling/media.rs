@@ -16,12 +16,17 @@ use proto::signaling::SfuAnswerData;
 
 use super::SignalError;
 use super::session::Joined;
+use crate::access::check::{Medium, check_media, check_receiving};
+use crate::access::{Action, Grants};
 use crate::membership::Membership;
 
 /// The client's publishing offer (first one: join the engine; later: renegotiate).
+/// Every source it sends must be granted (`crate::access`): a viewer's offer that
+/// sends anything is refused before the engine sees it.
 pub async fn offer(
     m: &Membership,
     joined: &Joined,
+    grants: &Grants,
     sdp: String,
     sources: &BTreeMap<String, String>,
 ) -> Result<SfuAnswerData, SignalError> {
@@ -37,6 +42,15 @@ pub async fn offer(
             source,
         });
     }
+    let sent: Vec<Medium> = meeting_sfu::offered_sources(&sdp, &mids)
+        .into_iter()
+        .map(|source| match source {
+            TrackSource::Microphone => Medium::Audio,
+            TrackSource::Camera => Medium::Video,
+            TrackSource::ScreenShare | TrackSource::ScreenShareAudio => Medium::Screen,
+        })
+        .collect();
+    check_media(grants, Action::SfuOffer, &sent)?;
     let answer = m
         .media()
         .offer(&joined.room, &joined.peer, joined.in_sfu, sdp, mids)
@@ -56,4 +70,39 @@ pub async fn answer(
     sdp: String,
 ) -> Result<(), SignalError> {
     Ok(m.media().answer(peer, offer_id, sdp).await?)
+}
+
+/// A mesh SDP (`webrtc-offer` / `webrtc-answer`) checked against the sender's grants:
+/// what it sends (each audio m-line the microphone, each video m-line the camera or, by
+/// a replaced track, the screen) must be granted, and it may receive only with
+/// `canSubscribe`.
+pub fn check_mesh(grants: &Grants, action: Action, sdp: &str) -> Result<(), SignalError> {
+    let sent: Vec<Medium> = meeting_sfu::offered_sources(sdp, &[])
+        .into_iter()
+        .map(|source| match source {
+            TrackSource::Microphone | TrackSource::ScreenShareAudio => Medium::Audio,
+            TrackSource::Camera | TrackSource::ScreenShare => Medium::CameraOrScreen,
+        })
+        .collect();
+    check_media(grants, action, &sent)?;
+    check_receiving(grants, action, receives(sdp))?;
+    Ok(())
+}
+
+/// Whether an SDP has an m-line that receives (`sendrecv`, the default, or `recvonly`).
+fn receives(sdp: &str) -> bool {
+    let mut any = false;
+    let mut current: Option<bool> = None;
+    for line in sdp.lines().map(str::trim_end) {
+        if let Some(rest) = line.strip_prefix("m=") {
+            any |= current.unwrap_or(false);
+            // A rejected m-line (port 0) carries nothing.
+            current = Some(rest.split_whitespace().nth(1) != Some("0"));
+        } else if let Some(c) = current.as_mut()
+            && (line == "a=sendonly" || line == "a=inactive")
+        {
+            *c = false;
+        }
+    }
+    any || current.unwrap_or(false)
 }

@@ -10,7 +10,10 @@
 //! - [`request`]: what every handler does: parse, find the caller's connection, ack.
 //! - [`session`]: what one socket is: its user, and the meeting it joined.
 //! - [`media`]: client SDP payloads to [`crate::media::MediaRouter`] calls.
-//! - [`host`]: the host's `host-lock` and `host-mute-all`.
+//! - [`host`]: the host's (and co-hosts') `host-lock`, `host-mute-all`, `host-mute`,
+//!   `host-ask-unmute`, `host-stop-screen`.
+//! - [`co_host`]: the host's `host-set-co-host`.
+//! - [`invites`]: the host's and co-hosts' `invite-create`, `invite-list`, `invite-revoke`.
 //! - [`lobby`]: waiting for approval, and the host's `lobby-admit` / `lobby-deny`.
 //! - [`activity`]: raised hands, reactions, and the chat history a joiner is told.
 //! - [`recording`]: the host's `recording-start` / `recording-stop`.
@@ -23,14 +26,21 @@
 //!
 //! Socket.IO rooms carry the addressing, so that the Redis adapter can deliver across
 //! nodes: `room:<roomId>` holds every socket of a meeting, `peer:<peerId>` the one
-//! socket of a connection (or of a lobby ticket), `hosts:<roomId>` the host's sockets.
+//! socket of a connection (or of a lobby ticket), `hosts:<roomId>` the host's and
+//! co-hosts' sockets.
+//!
+//! Every handler of an event about a meeting finds the caller through
+//! [`request::member`], which checks the event against `crate::access`'s table (the
+//! caller's grants and role) before anything is done.
 
 pub mod activity;
 pub mod announce;
+pub mod co_host;
 pub mod emit;
 pub mod error;
 pub mod handlers;
 pub mod host;
+pub mod invites;
 pub mod lobby;
 pub mod media;
 pub mod original;

@@ -23,8 +23,9 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 
 use super::emit::{broadcast, tell};
-use super::request::{Payload, answer, joined_peer, parse, session};
+use super::request::{Payload, answer, member, parse, session};
 use super::{SignalError, Signaling, room_channel};
+use crate::access::Action;
 use crate::membership::LeaveWhy;
 
 /// How long a socket without a token stays connected, to receive its `meeting-error`.
@@ -124,7 +125,7 @@ pub async fn meeting_leave<A: Adapter>(
             Some(room) => room,
             None => session.joined().ok_or(SignalError::NotInMeeting)?.room,
         };
-        let (session, joined, _) = joined_peer(&s, &sig, &room).await?;
+        let (session, joined, _) = member(&s, &sig, &room, Action::Leave).await?;
         super::handlers::leave(&s, &io, &sig, &session, &joined, LeaveWhy::Left).await;
         Ok(json!({}))
     }
@@ -147,7 +148,7 @@ pub async fn change_video_quality<A: Adapter>(
 ) {
     let result = async {
         let req: ChangeVideoQuality = parse(data)?;
-        let (_, joined, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        let (_, joined, me) = member(&s, &sig, &req.room_id, Action::ChangeVideoQuality).await?;
         if joined.in_sfu {
             sig.membership()
                 .receive_quality_media(&joined.peer, receive_quality(req.quality));

@@ -8,9 +8,11 @@ use serde_json::{Value, json};
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State};
 
-use super::request::{Payload, answer, joined_peer, parse};
+use super::request::{Payload, answer, member, parse};
 use super::{SignalError, Signaling};
+use crate::access::Action;
 use crate::recording::control::{self, ControlError};
+use proto::Role;
 
 pub async fn recording_start<A: Adapter>(
     s: SocketRef<A>,
@@ -20,13 +22,14 @@ pub async fn recording_start<A: Adapter>(
 ) {
     let result = async {
         let req: RoomOnly = parse(data)?;
-        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        let (_, _, me) = member(&s, &sig, &req.room_id, Action::RecordingStart).await?;
         let app = sig.app();
         let info = control::start(
             &app.store,
             &app.recorder,
             &req.room_id,
             &me.user_id,
+            me.role() == Role::CoHost,
             app.cluster.is_some(),
         )
         .await?;
@@ -46,10 +49,19 @@ pub async fn recording_stop<A: Adapter>(
 ) {
     let result = async {
         let req: RoomOnly = parse(data)?;
-        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        let (_, _, me) = member(&s, &sig, &req.room_id, Action::RecordingStop).await?;
         let app = sig.app();
         let auto = app.config.recording_auto_compose;
-        let id = control::stop(&app.store, &app.recorder, &req.room_id, &me.user_id, auto).await?;
+        let co_host = me.role() == Role::CoHost;
+        let id = control::stop(
+            &app.store,
+            &app.recorder,
+            &req.room_id,
+            &me.user_id,
+            co_host,
+            auto,
+        )
+        .await?;
         Ok::<Value, SignalError>(json!({ "recordingId": id }))
     }
     .await;

@@ -9,8 +9,9 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State};
 
 use super::emit::{broadcast, tell};
-use super::request::{Payload, answer, joined_peer, parse};
+use super::request::{Payload, answer, member, parse};
 use super::{SignalError, Signaling, peer_channel};
+use crate::access::Action;
 use crate::membership::Topology;
 
 pub async fn relay_offer<A: Adapter>(
@@ -60,10 +61,19 @@ async fn relay<A: Adapter>(
         tell(s, &note);
         SignalError::PeerNotFound(req.target_user_id.to_string())
     };
-    let (_, _, me) = match joined_peer(s, sig, &req.room_id).await {
+    let action = match kind {
+        RelayKind::Offer => Action::RelayOffer,
+        RelayKind::Answer => Action::RelayAnswer,
+        RelayKind::Candidate => Action::RelayCandidate,
+    };
+    let (session, _, me) = match member(s, sig, &req.room_id, action).await {
         Ok(m) => m,
         Err(e) => return Err(refuse(s, e)),
     };
+    // What the SDP sends and receives must be granted (`crate::access`: OfferedMedia).
+    if let Some(sdp) = req.offer.as_ref().or(req.answer.as_ref()) {
+        super::media::check_mesh(&session.claims.grants, action, &sdp.sdp)?;
+    }
     let meeting = sig.membership().meeting(&req.room_id).await?;
     if meeting.topology != Topology::Mesh {
         return Err(SignalError::BadRequest(format!(

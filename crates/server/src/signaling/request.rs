@@ -11,6 +11,7 @@ use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
 
 use super::session::{Joined, Session};
 use super::{SignalError, Signaling};
+use crate::access::{Action, check};
 use crate::live::LivePeer;
 
 /// A client event's payload, not yet parsed.
@@ -110,6 +111,20 @@ pub async fn joined_peer<A: Adapter>(
             Err(SignalError::NotInMeeting)
         }
     }
+}
+
+/// The caller's connection in `room`, if its grants and role there allow `action`
+/// (`crate::access`'s table; `FORBIDDEN` with the grant otherwise). Every handler of an
+/// event about a meeting starts here.
+pub async fn member<A: Adapter>(
+    s: &SocketRef<A>,
+    sig: &Signaling,
+    room: &RoomId,
+    action: Action,
+) -> Result<(Session, Joined, LivePeer), SignalError> {
+    let (session, joined, me) = joined_peer(s, sig, room).await?;
+    check(&session.claims.grants, me.role(), room, action)?;
+    Ok((session, joined, me))
 }
 
 /// Events nobody handles. Answered, when the client asked for an ack, so that it does

@@ -13,14 +13,17 @@
 //! - this file: the handle, its errors, connecting and migrating, row conversions;
 //! - `meetings.rs`: creating, reading, changing and ending meetings, the TTL sweep;
 //! - `history.rs`: who joined and left (participant rows), removals, presence, stats;
+//! - `invites.rs`: invite links (created, listed, revoked, and used: atomically counted);
 //! - `import.rs`: meetings imported from the service we replace, written whole or not;
 //! - `model.rs`: the types these return.
 
 mod history;
 mod import;
+mod invites;
 mod meetings;
 mod model;
 
+pub use invites::{Invite, InviteRefusal, NewInvite};
 pub use model::*;
 
 use chrono::{DateTime, TimeZone, Utc};

@@ -248,6 +248,7 @@ impl TestServer {
                 picture: None,
                 exp: now - 3600,
                 iat: now - 7200,
+                grants: Default::default(),
             })
             .unwrap()
     }

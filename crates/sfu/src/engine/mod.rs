@@ -53,6 +53,7 @@ mod record;
 mod routes;
 mod speaking;
 
+pub use publish::offered_sources;
 use routes::Routes;
 
 /// How often str0m reports each stream's statistics when [`EngineConfig::media_stats`].

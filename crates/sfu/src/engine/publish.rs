@@ -6,7 +6,7 @@ use tracing::{debug, warn};
 
 use super::Engine;
 use super::forwarding::new_rewriter;
-use crate::api::{ParticipantId, SfuEvent, TrackSource};
+use crate::api::{MidSource, ParticipantId, SfuEvent, TrackSource};
 use crate::model::{Grant, Key, Participant, PendingOffer, Publication, SubState, Subscription};
 use crate::vp8_numbering::Vp8Numbering;
 
@@ -385,9 +385,71 @@ pub(super) fn sending_media_lines(sdp: &str) -> Vec<SendingLine> {
     out
 }
 
+/// What each sending m-line of a client's offer will publish, as the engine will name
+/// it: the client's hint for its mid, else the first audio line the microphone, the
+/// first video line the camera, the second of each the screen share (and its audio).
+/// The server checks these against the client's publishing grants before the engine
+/// sees the offer. A later offer repeats the earlier m-lines first, so the order holds.
+pub fn offered_sources(sdp: &str, hints: &[MidSource]) -> Vec<TrackSource> {
+    let (mut audio, mut video) = (0, 0);
+    let mut out = Vec::new();
+    for line in sending_media_lines(sdp) {
+        let hinted = hints
+            .iter()
+            .find(|h| Mid::from(h.mid.as_str()) == line.mid)
+            .map(|h| h.source);
+        let same_kind = match line.kind {
+            MediaKind::Audio => &mut audio,
+            MediaKind::Video => &mut video,
+        };
+        let positional = match (line.kind, *same_kind) {
+            (MediaKind::Audio, 0) => Some(TrackSource::Microphone),
+            (MediaKind::Audio, 1) => Some(TrackSource::ScreenShareAudio),
+            (MediaKind::Video, 0) => Some(TrackSource::Camera),
+            (MediaKind::Video, 1) => Some(TrackSource::ScreenShare),
+            _ => None,
+        };
+        *same_kind += 1;
+        out.extend(hinted.or(positional));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offered_sources_follow_hints_then_positions() {
+        let sdp = "v=0\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=sendrecv\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=recvonly\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:2\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:3\r\na=sendonly\r\n";
+        assert_eq!(
+            offered_sources(sdp, &[]),
+            vec![
+                TrackSource::Microphone,
+                TrackSource::Camera,
+                TrackSource::ScreenShare
+            ]
+        );
+        let hints = [MidSource {
+            mid: "2".into(),
+            source: TrackSource::ScreenShare,
+        }];
+        assert_eq!(
+            offered_sources(sdp, &hints),
+            vec![
+                TrackSource::Microphone,
+                TrackSource::ScreenShare,
+                TrackSource::ScreenShare
+            ]
+        );
+        let viewer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=recvonly\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=recvonly\r\n";
+        assert!(offered_sources(viewer, &[]).is_empty());
+    }
 
     #[test]
     fn sending_media_lines_reads_mids_and_directions() {
