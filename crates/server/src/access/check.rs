@@ -22,6 +22,8 @@ pub enum Action {
     ScreenOff,
     ChangeVideoQuality,
     Chat,
+    RaiseHand,
+    Reaction,
     RelayOffer,
     RelayAnswer,
     RelayCandidate,
@@ -43,7 +45,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 31] = [
         Action::Join,
         Action::Leave,
         Action::SfuOffer,
@@ -56,6 +58,8 @@ impl Action {
         Action::ScreenOff,
         Action::ChangeVideoQuality,
         Action::Chat,
+        Action::RaiseHand,
+        Action::Reaction,
         Action::RelayOffer,
         Action::RelayAnswer,
         Action::RelayCandidate,
@@ -90,6 +94,8 @@ impl Action {
             Action::ScreenOff => "toggle-screen-share off",
             Action::ChangeVideoQuality => "change-video-quality",
             Action::Chat => "meeting-chat-message",
+            Action::RaiseHand => "raise-hand",
+            Action::Reaction => "reaction",
             Action::RelayOffer => "webrtc-offer",
             Action::RelayAnswer => "webrtc-answer",
             Action::RelayCandidate => "ice-candidate",
@@ -173,13 +179,17 @@ pub fn needs(action: Action) -> Need {
     use Action as A;
     match action {
         A::Join => Need::Grant(Grant::Meetings),
-        A::Leave | A::AudioOff | A::VideoOff | A::ScreenOff | A::RelayCandidate => Need::Nothing,
+        // A viewer may raise its hand too: it is how it asks to speak.
+        A::Leave | A::AudioOff | A::VideoOff | A::ScreenOff | A::RelayCandidate | A::RaiseHand => {
+            Need::Nothing
+        }
         A::ChangeVideoQuality | A::SfuAnswer => Need::Grant(Grant::CanSubscribe),
         A::SfuOffer | A::RelayOffer | A::RelayAnswer => Need::OfferedMedia,
         A::AudioOn => Need::Grant(Grant::CanPublishAudio),
         A::VideoOn => Need::Grant(Grant::CanPublishVideo),
         A::ScreenOn => Need::Grant(Grant::CanPublishScreen),
-        A::Chat => Need::Grant(Grant::CanChat),
+        // A reaction is a message to everyone, as chat is.
+        A::Chat | A::Reaction => Need::Grant(Grant::CanChat),
         A::HostMute
         | A::HostMuteAll
         | A::HostAskUnmute

@@ -13,8 +13,9 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State};
 
 use super::emit::{broadcast, tell};
-use super::request::{Payload, answer, joined_peer, parse};
+use super::request::{Payload, answer, member, parse};
 use super::{Signaling, room_channel};
+use crate::access::Action;
 
 /// `raise-hand { roomId, raised }`: the meeting is told `hands:updated` with every raised
 /// hand, first raised first; answers the same list.
@@ -26,7 +27,7 @@ pub async fn raise_hand<A: Adapter>(
 ) {
     let result = async {
         let req: RaiseHand = parse(data)?;
-        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        let (_, _, me) = member(&s, &sig, &req.room_id, Action::RaiseHand).await?;
         let live = sig.live();
         let changed = if req.raised {
             let hand = RaisedHand {
@@ -66,7 +67,7 @@ pub async fn reaction<A: Adapter>(
 ) {
     let result = async {
         let req: SendReaction = parse(data)?;
-        let (_, _, me) = joined_peer(&s, &sig, &req.room_id).await?;
+        let (_, _, me) = member(&s, &sig, &req.room_id, Action::Reaction).await?;
         let note = ReactionSent {
             room_id: req.room_id.clone(),
             user_id: me.user_id,
