@@ -27,6 +27,41 @@ async fn create(server: &TestServer, token: &str, body: Value) -> String {
     body["meeting"]["roomId"].as_str().unwrap().to_owned()
 }
 
+/// A server of this process with its own database and recordings directory, and the
+/// tokens of a host and of a guest.
+struct Setup {
+    db: Db,
+    dir: common::TempDir,
+    server: TestServer,
+    host: String,
+    guest: String,
+}
+
+async fn setup() -> Setup {
+    let db = Db::sqlite();
+    let dir = common::TempDir::new("recordings");
+    let server = TestServer::start(config(
+        &db.url(),
+        &[("RECORDINGS_DIR", dir.path().to_str().unwrap())],
+    ))
+    .await;
+    let (host, guest) = (server.token("host"), server.token("guest"));
+    Setup {
+        db,
+        dir,
+        server,
+        host,
+        guest,
+    }
+}
+
+impl Setup {
+    async fn stop(self) {
+        self.server.stop().await;
+        self.db.cleanup().await;
+    }
+}
+
 /// `user` joins `room` on a socket; its acknowledgement to `event` is returned.
 async fn socket_ack(server: &TestServer, user: &str, room: &str, event: &str) -> Value {
     let (client, _events) = SioClient::connect(&server.url(""), &server.token(user), WAIT)
@@ -47,22 +82,15 @@ async fn socket_ack(server: &TestServer, user: &str, room: &str, event: &str) ->
 
 #[tokio::test]
 async fn only_the_host_records_and_only_where_the_meeting_allows_it() {
-    let db = Db::sqlite();
-    let dir = common::TempDir::new("recordings");
-    let server = TestServer::start(config(
-        &db.url(),
-        &[("RECORDINGS_DIR", dir.path().to_str().unwrap())],
-    ))
-    .await;
-    let host = server.token("host");
-    let guest = server.token("guest");
+    let t = setup().await;
+    let (server, host, guest) = (&t.server, t.host.clone(), t.guest.clone());
     let allowed = create(
-        &server,
+        server,
         &host,
         json!({ "title": "Allowed", "settings": { "allowRecording": true } }),
     )
     .await;
-    let closed = create(&server, &host, json!({ "title": "Not allowed" })).await;
+    let closed = create(server, &host, json!({ "title": "Not allowed" })).await;
 
     // A non-host, over REST and over the socket.
     let (status, body) = server
@@ -74,7 +102,7 @@ async fn only_the_host_records_and_only_where_the_meeting_allows_it() {
         .await;
     assert_eq!(status, 403, "{body}");
     assert!(message(&body).contains("only the host"), "{body}");
-    let ack = socket_ack(&server, "guest", &allowed, "recording-start").await;
+    let ack = socket_ack(server, "guest", &allowed, "recording-start").await;
     assert_eq!(ack["error"]["code"], "FORBIDDEN", "{ack}");
     assert!(
         ack["error"]["message"]
@@ -83,7 +111,7 @@ async fn only_the_host_records_and_only_where_the_meeting_allows_it() {
             .contains("only the host"),
         "{ack}"
     );
-    let ack = socket_ack(&server, "guest", &allowed, "recording-stop").await;
+    let ack = socket_ack(server, "guest", &allowed, "recording-stop").await;
     assert_eq!(ack["error"]["code"], "FORBIDDEN", "{ack}");
 
     // allowRecording=false (the default), even for the host.
@@ -96,7 +124,7 @@ async fn only_the_host_records_and_only_where_the_meeting_allows_it() {
         .await;
     assert_eq!(status, 403, "{body}");
     assert!(message(&body).contains("allowRecording: false"), "{body}");
-    let ack = socket_ack(&server, "host", &closed, "recording-start").await;
+    let ack = socket_ack(server, "host", &closed, "recording-start").await;
     assert_eq!(ack["error"]["code"], "FORBIDDEN", "{ack}");
     assert!(
         ack["error"]["message"]
@@ -117,7 +145,7 @@ async fn only_the_host_records_and_only_where_the_meeting_allows_it() {
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(error_of(&body).0, "RECORDING_UNAVAILABLE", "{body}");
-    let ack = socket_ack(&server, "host", &allowed, "recording-start").await;
+    let ack = socket_ack(server, "host", &allowed, "recording-start").await;
     assert_eq!(ack["error"]["code"], "UNAVAILABLE", "{ack}");
     // Nothing runs, so nothing stops.
     let (status, body) = server
@@ -141,30 +169,22 @@ async fn only_the_host_records_and_only_where_the_meeting_allows_it() {
         )
         .await;
     assert_eq!(status, 404);
-    server.stop().await;
-    db.cleanup().await;
+    t.stop().await;
 }
 
 #[tokio::test]
 async fn recordings_and_their_files_are_the_host_s() {
-    let db = Db::sqlite();
-    let dir = common::TempDir::new("recordings");
-    let server = TestServer::start(config(
-        &db.url(),
-        &[("RECORDINGS_DIR", dir.path().to_str().unwrap())],
-    ))
-    .await;
-    let host = server.token("host");
-    let guest = server.token("guest");
+    let t = setup().await;
+    let (server, host, guest) = (&t.server, t.host.clone(), t.guest.clone());
     let room = create(
-        &server,
+        server,
         &host,
         json!({ "title": "Listed", "settings": { "allowRecording": true } }),
     )
     .await;
     // A recording on disk as the recorder leaves it: a manifest and one track.
     let id = "20261201T020500Z-3fa9c1";
-    let rec = dir.path().join(&room).join(id);
+    let rec = t.dir.path().join(&room).join(id);
     std::fs::create_dir_all(&rec).unwrap();
     let manifest = json!({
         "version": 1, "recordingId": id, "roomId": room, "status": "finished",
@@ -281,6 +301,5 @@ async fn recordings_and_their_files_are_the_host_s() {
         .await
         .unwrap();
     assert_eq!(res.status(), 403, "a link grants its one file");
-    server.stop().await;
-    db.cleanup().await;
+    t.stop().await;
 }
