@@ -9,18 +9,23 @@
 // - the node hosting the media dies: its lease expires, the others are told to rejoin,
 //   and the meeting re-opens on the surviving node;
 // - Redis restarts mid-meeting: media keeps flowing, joins fail with UNAVAILABLE while it
-//   is down and work again once it is back.
+//   is down and work again once it is back;
+// - the host, whose socket is on the node that does NOT hold the media, records: the
+//   node holding it writes the files (which probe and decode), both nodes' pages show
+//   the indicator (a late joiner's too), the stop from that same page closes them, and
+//   the host lists and downloads them through either node (one shared RECORDINGS_DIR).
 "use strict";
 
 const { describe, it, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { spawn, execFileSync } = require("node:child_process");
+const { spawn, execFileSync, spawnSync } = require("node:child_process");
 const fs = require("node:fs");
 const net = require("node:net");
 const os = require("node:os");
 const path = require("node:path");
 const WebSocket = require("ws");
 const h = require("./lib/harness");
+const rec = require("./lib/recording-files");
 const SioClient = require(path.join(h.REPO, "web", "sio.js"));
 
 function missing() {
@@ -122,13 +127,15 @@ function sio() {
   return new SioClient({ WebSocket, ackTimeoutMs: 15000, connectTimeoutMs: 10000 });
 }
 
-async function startNode(redisUrl, databaseUrl, prefix, extraEnv = {}) {
+async function startNode(redisUrl, databaseUrl, prefix, recordingsDir) {
   return h.startServer({
     sfu: true,
     maxParticipants: 60,
-    env: { REDIS_URL: redisUrl, DATABASE_URL: databaseUrl, REDIS_KEY_PREFIX: prefix, ...extraEnv },
+    env: { REDIS_URL: redisUrl, DATABASE_URL: databaseUrl, REDIS_KEY_PREFIX: prefix, RECORDINGS_DIR: recordingsDir },
   });
 }
+
+const hasFfmpeg = spawnSync("ffprobe", ["-version"]).status === 0;
 
 const skip = missing();
 
@@ -140,12 +147,14 @@ describe("a cluster of two nodes (Redis + PostgreSQL)", { skip: skip || false },
   let browser;
   const pages = [];
   const prefix = `mtest${process.pid}:`;
+  // Both nodes write and serve recordings in one directory (docs/recording.md, Cluster).
+  const recordings = fs.mkdtempSync(path.join(os.tmpdir(), "mtest-cluster-rec-"));
 
   before(async () => {
     redis = await startRedis();
     pg = await startPostgres();
-    node1 = await startNode(redis.url, pg.url, prefix);
-    node2 = await startNode(redis.url, pg.url, prefix);
+    node1 = await startNode(redis.url, pg.url, prefix, recordings);
+    node2 = await startNode(redis.url, pg.url, prefix, recordings);
     browser = await h.launchBrowser();
   });
 
@@ -155,6 +164,7 @@ describe("a cluster of two nodes (Redis + PostgreSQL)", { skip: skip || false },
     for (const n of [node1, node2]) if (n) await n.stop();
     if (pg) await pg.stop();
     if (redis) await redis.stop();
+    fs.rmSync(recordings, { recursive: true, force: true });
   });
 
   async function pageOn(node, roomId, name) {
@@ -268,6 +278,76 @@ describe("a cluster of two nodes (Redis + PostgreSQL)", { skip: skip || false },
     );
     await h.expectMediaFlowing(a, [mb.peerId], { label: "Ada after" });
     for (const p of pages.slice(-2)) await h.closePage(p);
+  });
+
+  it("the host on the other node records: the media's node writes it, every page is told", { skip: hasFfmpeg ? false : "ffprobe/ffmpeg not installed" }, async () => {
+    const token = await h.guestToken(node2, "Host");
+    const roomId = await h.createMeeting(node2, token, { topology: "sfu", settings: { allowRecording: true } });
+    // Ann joins first through node 1, so node 1 holds the media; the host is on node 2.
+    const a = await pageOn(node1, roomId, "Ann");
+    const host = await h.newPage(browser, node2);
+    pages.push(host);
+    await h.joinMeeting(host, roomId, "Host", { token });
+    const ma = await h.meeting(a);
+    const mh = await h.meeting(host);
+    await h.expectMediaFlowing(host, [ma.peerId], { label: "Host (node 2)" });
+
+    const startedAt = Date.now();
+    await rec.startFromPage(host);
+    await h.waitFor(() => rec.indicator(a), { what: "Ann's page (node 1) to show Recording" });
+    // The media's node records it, not the node the request came through.
+    const started = /recording started/;
+    await h.waitFor(() => started.test(fs.readFileSync(node1.logPath, "utf8")), { what: "node 1 to log the recording's start" });
+    assert.doesNotMatch(fs.readFileSync(node2.logPath, "utf8"), started);
+    // A second start through node 1's REST is refused by the recording node.
+    const again = await h.api(node1, "POST", `/api/meetings/${roomId}/recording/start`, { token });
+    assert.equal(again.status, 409, again.text);
+    assert.equal(again.json.error.code, "ALREADY_RECORDING");
+
+    // A late joiner on node 2 learns it from node 1.
+    const c = await pageOn(node2, roomId, "Cy");
+    await h.waitFor(() => rec.indicator(c), { what: "Cy's page (node 2, late) to show Recording" });
+    const listed = await h.api(node2, "GET", `/api/meetings/${roomId}/recordings`, { token });
+    assert.equal(listed.status, 200, listed.text);
+    assert.ok(listed.json.recording && listed.json.recording.recordingId, listed.text);
+
+    await h.sleep(Math.max(0, startedAt + 8000 - Date.now()));
+    await host.getByTestId("record-toggle").click();
+    for (const [name, page] of [["Host", host], ["Ann", a], ["Cy", c]]) {
+      await h.waitFor(async () => !(await rec.indicator(page)), { what: `${name}'s indicator to go` });
+    }
+    assert.equal((await a.evaluate(() => window.__meeting.lastRecordingStop)).reason, "host");
+
+    const dir = rec.recordingDir(recordings, roomId);
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8"));
+    assert.equal(manifest.status, "finished");
+    const have = manifest.tracks.map((t) => `${t.peerId}:${t.source}`).sort();
+    for (const want of [`${ma.peerId}:camera`, `${ma.peerId}:microphone`, `${mh.peerId}:camera`, `${mh.peerId}:microphone`]) {
+      assert.ok(have.includes(want), `${want} in ${have}`);
+    }
+    for (const t of manifest.tracks) {
+      const file = path.join(dir, t.file);
+      const p = rec.probe(file);
+      assert.equal(p.streams[0].codec_name, t.kind === "video" ? "vp8" : "opus", t.file);
+      const expected = (manifest.stoppedMs - t.startMs) / 1000;
+      assert.ok(Math.abs(p.duration - expected) <= 1, `${t.file}: ${p.duration} s, its span ${expected.toFixed(2)} s`);
+      rec.decodesCleanly(file);
+    }
+
+    // The host lists and downloads through either node (the directory is shared).
+    for (const node of [node1, node2]) {
+      const r = await h.api(node, "GET", `/api/meetings/${roomId}/recordings`, { token });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.recording, null, r.text);
+      assert.equal(r.json.recordings[0].recordingId, manifest.recordingId);
+      const t = manifest.tracks[0];
+      const res = await fetch(`${node.base}/api/meetings/${roomId}/recordings/${manifest.recordingId}/files/${t.file}`, {
+        headers: { authorization: `Bearer ${token}`, range: "bytes=0-99" },
+      });
+      assert.equal(res.status, 206);
+      assert.equal((await res.arrayBuffer()).byteLength, 100);
+    }
+    for (const p of pages.slice(-3)) await h.closePage(p);
   });
 
   it("the node hosting the media dies: the others rejoin and the meeting re-opens on a live node", async () => {

@@ -139,7 +139,7 @@ pub fn routes(state: AppState, sfu_events: Option<media::EventReceiver>) -> Rout
     tasks::spawn(&io, &membership, sfu_events);
     signaling::attach(&io);
     edge(
-        http::app(state.clone())
+        http::app(state.clone(), membership.recording().clone())
             .merge(process)
             .merge(metrics_on_main_port(&state))
             .merge(web::routes())
@@ -191,7 +191,7 @@ pub async fn router(
         .await
         .map_err(|e| anyhow::anyhow!("Socket.IO Redis adapter: {e}"))?;
     Ok(edge(
-        http::app(state.clone())
+        http::app(state.clone(), membership.recording().clone())
             .merge(process)
             .merge(metrics_on_main_port(&state))
             .merge(web::routes())

@@ -103,6 +103,74 @@ impl Rewriter {
     }
 }
 
+/// Splices the recorded layers of one publication into the one continuous stream the
+/// recorder reads: the first layer's packets keep their numbers; each later layer (a
+/// simulcast switch) continues the sequence numbers where the last one stopped, and its
+/// RTP times after the last recorded one by the wall time that passed, at least one frame
+/// interval, so that no two frames of the file share a moment.
+///
+/// Why: every simulcast layer is its own RTP stream (its own sequence numbers and, in
+/// general, its own RTP time base). Handed over as they are, a switch looks to the
+/// recorder like a hole it waits for (or a stream it drops as late), and like a jump of
+/// the media clock.
+#[derive(Debug, Default)]
+pub struct RecordSplice {
+    started: bool,
+    seq_offset: i64,
+    ts_offset: i64,
+    /// Incoming packets older than this (the previous layer's, or late) are dropped.
+    min_in_seq: u64,
+    last_seq: u64,
+    last_ts: u64,
+    last_at: Option<Instant>,
+    /// The latest interval between two frames (RTP ticks), for the next splice.
+    frame_ticks: u64,
+}
+
+impl RecordSplice {
+    /// The packet `(in_seq, in_ts)` starts the recorded layer's stream (a keyframe).
+    pub fn start_layer(&mut self, in_seq: u64, in_ts: u64, now: Instant, clock_rate: u32) {
+        self.min_in_seq = in_seq;
+        if !self.started {
+            self.started = true;
+            (self.seq_offset, self.ts_offset) = (0, 0);
+            return;
+        }
+        let elapsed = self
+            .last_at
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+        let ticks = (elapsed.as_micros() * u128::from(clock_rate) / 1_000_000) as u64;
+        let next_ts = self.last_ts + ticks.max(self.frame_ticks).max(1);
+        self.seq_offset = (self.last_seq + 1) as i64 - in_seq as i64;
+        self.ts_offset = next_ts as i64 - in_ts as i64;
+    }
+
+    /// The packet's place in the recorded stream, or `None` for one from before the
+    /// current layer started (or before anything started).
+    pub fn map(
+        &mut self,
+        in_seq: u64,
+        in_ts: u64,
+        now: Instant,
+        clock_rate: u32,
+    ) -> Option<(u64, u64)> {
+        if !self.started || in_seq < self.min_in_seq {
+            return None;
+        }
+        let seq = u64::try_from(in_seq as i64 + self.seq_offset).ok()?;
+        let ts = u64::try_from(in_ts as i64 + self.ts_offset).ok()?;
+        if seq > self.last_seq || self.last_at.is_none() {
+            // A pause (mute, a stalled sender) is not a frame interval: up to 1/5 s.
+            let step = ts.saturating_sub(self.last_ts);
+            if self.last_at.is_some() && step > 0 && step <= u64::from(clock_rate / 5) {
+                self.frame_ticks = step;
+            }
+            (self.last_seq, self.last_ts, self.last_at) = (seq, ts, Some(now));
+        }
+        Some((seq, ts))
+    }
+}
+
 /// Whether a VP8 RTP payload (RFC 7741) is the first packet of a keyframe. Never panics:
 /// a short or odd payload is simply "not a keyframe".
 pub fn vp8_is_keyframe_start(payload: &[u8]) -> bool {
@@ -259,6 +327,41 @@ pub fn choose_layer(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_splice_continues_numbers_and_clock_across_layers() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut s = RecordSplice::default();
+        assert_eq!(s.map(5, 0, t0, 90_000), None, "nothing before a start");
+        // The first layer keeps its own numbers.
+        s.start_layer(1000, 90_000, t0, 90_000);
+        assert_eq!(s.map(1000, 90_000, t0, 90_000), Some((1000, 90_000)));
+        assert_eq!(
+            s.map(1001, 93_600, t0 + ms(40), 90_000),
+            Some((1001, 93_600))
+        );
+        // Another layer, 500 ms later, with numbers far below and a foreign clock: it
+        // continues at 1002, 500 ms later on the recorded clock.
+        s.start_layer(7, 5, t0 + ms(540), 90_000);
+        assert_eq!(
+            s.map(7, 5, t0 + ms(540), 90_000),
+            Some((1002, 93_600 + 45_000))
+        );
+        assert_eq!(
+            s.map(8, 3605, t0 + ms(580), 90_000),
+            Some((1003, 93_600 + 48_600))
+        );
+        // The old layer's late packets are not the recorded stream's any more.
+        assert_eq!(s.map(6, 0, t0 + ms(580), 90_000), None);
+        // A switch right after a frame (the same picture in another layer) lands one
+        // frame interval later, not on top of it.
+        s.start_layer(50_000, 1, t0 + ms(581), 90_000);
+        assert_eq!(
+            s.map(50_000, 1, t0 + ms(581), 90_000),
+            Some((1004, 93_600 + 48_600 + 3600))
+        );
+    }
 
     #[test]
     fn rewriter_is_contiguous_across_rebase() {

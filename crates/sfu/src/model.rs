@@ -109,6 +109,8 @@ pub struct RecordState {
     pub layer: Option<Rid>,
     /// The recorder's last keyframe request (`TapStats::keyframe_requests`) seen.
     pub requests_seen: u64,
+    /// The recorded layers as one stream (a layer switch continues it).
+    pub splice: crate::forward::RecordSplice,
 }
 
 /// Our offer to a participant that awaits its answer.

@@ -506,8 +506,8 @@ fn malformed_and_foreign_datagrams_are_dropped_and_counted() {
     );
 }
 
-#[test]
-fn simulcast_forwards_one_layer_per_subscriber() {
+/// A publisher of a simulcast camera ("h" and "l") and a subscriber that sees it.
+fn simulcast_pair() -> (Sim, usize, usize) {
     let mut sim = Sim::new();
     let a = sim.join(|c| c.simulcast = vec!["h", "l"]);
     let b = sim.join(|_| {});
@@ -517,6 +517,12 @@ fn simulcast_forwards_one_layer_per_subscriber() {
             >= 10),
         "no simulcast video"
     );
+    (sim, a, b)
+}
+
+#[test]
+fn simulcast_forwards_one_layer_per_subscriber() {
+    let (mut sim, a, b) = simulcast_pair();
     sim.run(Duration::from_secs(2));
     let from = sim.now;
     sim.run(Duration::from_secs(2));
@@ -1035,15 +1041,34 @@ fn refused_sdp_is_reported_without_parser_internals() {
     assert_eq!(sim.engine.participant_count(), 1);
 }
 
+/// Start recording the sim's room through a queue of `queue` packets: what the recorder
+/// would read, and the tap's counters.
+fn record(
+    sim: &mut Sim,
+    queue: usize,
+) -> (
+    std::sync::mpsc::Receiver<meeting_sfu::RecordedPacket>,
+    std::sync::Arc<meeting_sfu::TapStats>,
+) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(queue);
+    let stats = std::sync::Arc::new(meeting_sfu::TapStats::default());
+    let room = sim.room.clone();
+    let tap = meeting_sfu::RecordTap {
+        tx,
+        stats: stats.clone(),
+    };
+    sim.engine.set_recording(&room, Some(tap));
+    (rx, stats)
+}
+
 /// Recording's tap: a recorded room's packets go to the recorder's queue, each video
 /// track from a keyframe the publishers are asked for; a full queue drops and counts
 /// (the worker never waits) and forwarding goes on; stopping takes the tap away.
 #[test]
 fn a_recorded_room_hands_its_packets_over_from_a_keyframe_and_never_waits() {
-    use std::sync::Arc;
     use std::sync::atomic::Ordering::Relaxed;
 
-    use meeting_sfu::{RecordTap, RecordedCodec, TapStats};
+    use meeting_sfu::RecordedCodec;
 
     let mut sim = Sim::new();
     let a = sim.join(|_| {});
@@ -1054,16 +1079,8 @@ fn a_recorded_room_hands_its_packets_over_from_a_keyframe_and_never_waits() {
     sim.run(Duration::from_secs(1));
 
     // A queue of 4: it fills at once, and the engine must not wait for it.
-    let (tx, rx) = std::sync::mpsc::sync_channel(4);
-    let stats = Arc::new(TapStats::default());
+    let (rx, stats) = record(&mut sim, 4);
     let room = sim.room.clone();
-    sim.engine.set_recording(
-        &room,
-        Some(RecordTap {
-            tx,
-            stats: stats.clone(),
-        }),
-    );
     assert!(sim.engine.is_recording(&room));
     let before = sim.clients[b].frames_from(1, TAG_CAM);
     sim.run(Duration::from_secs(2));
@@ -1081,15 +1098,8 @@ fn a_recorded_room_hands_its_packets_over_from_a_keyframe_and_never_waits() {
 
     // A queue that keeps up: every track arrives, video from a keyframe that each
     // publisher was asked for when the recording started.
-    let (tx, rx) = std::sync::mpsc::sync_channel(100_000);
     let started = sim.now;
-    sim.engine.set_recording(
-        &room,
-        Some(RecordTap {
-            tx,
-            stats: Arc::new(TapStats::default()),
-        }),
-    );
+    let (rx, _) = record(&mut sim, 100_000);
     sim.run(Duration::from_secs(2));
     let packets: Vec<_> = rx.try_iter().collect();
     for publisher in [a, b] {
@@ -1137,4 +1147,90 @@ fn a_recorded_room_hands_its_packets_over_from_a_keyframe_and_never_waits() {
         ),
         "no sender is left once the recording stops"
     );
+}
+
+/// The bytes of a VP8 frame after its RTP payload descriptor (RFC 7741), if `payload`
+/// is a frame's first packet: the test frame's header (`common::Client::frame`).
+fn frame_start(payload: &[u8]) -> Option<&[u8]> {
+    let b0 = *payload.first()?;
+    if b0 & 0x10 == 0 || b0 & 0x07 != 0 {
+        return None;
+    }
+    let mut i = 1;
+    if b0 & 0x80 != 0 {
+        let x = *payload.get(i)?;
+        i += 1;
+        if x & 0x80 != 0 {
+            i += if payload.get(i)? & 0x80 != 0 { 2 } else { 1 };
+        }
+        if x & 0x40 != 0 {
+            i += 1;
+        }
+        if x & 0x30 != 0 {
+            i += 1;
+        }
+    }
+    payload.get(i..)
+}
+
+/// Recording a simulcast camera: the highest layer while it arrives; when it stops, the
+/// next one down from a keyframe; when it is back, up again from a keyframe. The
+/// recorder sees one stream throughout: sequence numbers without a hole, and RTP times
+/// that only move forward, by at least a frame interval across each switch.
+#[test]
+fn a_recorded_simulcast_camera_follows_its_highest_layer_as_one_stream() {
+    use meeting_sfu::RecordedCodec;
+
+    let (mut sim, a, _) = simulcast_pair();
+    sim.run(Duration::from_secs(1));
+    let (rx, _) = record(&mut sim, 100_000);
+    sim.run(Duration::from_secs(2));
+    // The publisher stops sending "h" (its uplink got worse), then sends it again.
+    sim.clients[a].simulcast = vec!["l"];
+    sim.run(Duration::from_secs(4));
+    sim.clients[a].simulcast = vec!["h", "l"];
+    sim.run(Duration::from_secs(4));
+
+    let video: Vec<_> = rx
+        .try_iter()
+        .filter(|p| p.participant.as_str() == "p1" && p.codec == RecordedCodec::Vp8)
+        .collect();
+    assert!(video.len() > 100, "{} video packets", video.len());
+    // Frames in order: (layer tag, keyframe, RTP time).
+    let frames: Vec<(u8, bool, u64)> = video
+        .iter()
+        .filter_map(|p| {
+            let f = frame_start(&p.payload)?;
+            Some((f[3], f[0] & 1 == 0, p.rtp_time))
+        })
+        .collect();
+    let mut runs: Vec<u8> = frames.iter().map(|f| f.0).collect();
+    runs.dedup();
+    assert_eq!(
+        runs,
+        [0, 1, 0],
+        "recorded layers: high, then low, then high again"
+    );
+    assert!(frames[0].1, "the recording starts at a keyframe");
+    for w in frames.windows(2) {
+        let ((layer0, _, t0), (layer1, key1, t1)) = (w[0], w[1]);
+        assert!(t1 > t0, "RTP time goes forward: {t0} then {t1}");
+        if layer0 != layer1 {
+            assert!(key1, "the switch to layer {layer1} starts at a keyframe");
+            // At least one frame interval (40 ms at 90 kHz), at most the time the
+            // publisher went without the recorded layer.
+            assert!(
+                (3600..=90_000 * 3).contains(&(t1 - t0)),
+                "across the switch the clock moved {} ticks",
+                t1 - t0
+            );
+        }
+    }
+    for w in video.windows(2) {
+        assert_eq!(
+            w[1].seq,
+            w[0].seq + 1,
+            "one sequence, no hole (a layer switch continues it)"
+        );
+    }
 }

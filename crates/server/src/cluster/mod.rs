@@ -15,7 +15,7 @@
 //! | `room:{roomId}:peers` | hash | peerId → participant JSON (who, media state, node) |
 //! | `room:{roomId}:alive` | sorted set | peerId → expiry (ms); refreshed by the peer's node |
 //! | `room:{roomId}:owner` | string | node id hosting the SFU room; a lease (`PX`) renewed by it |
-//! | `node:{nodeId}:rpc` | pub/sub channel | SFU requests for rooms that node hosts |
+//! | `node:{nodeId}:rpc` | pub/sub channel | SFU and recording requests for rooms that node hosts |
 //! | `reply:{nodeId}` | pub/sub channel | answers to the requests a node sent |
 //!
 //! Socket.IO's own channels (the socketioxide-redis adapter) use the prefix

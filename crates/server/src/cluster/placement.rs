@@ -119,6 +119,19 @@ impl Placement {
         }
     }
 
+    /// The room's owner, if a node holds it; never claims it.
+    pub async fn current(&self, room: &RoomId) -> Result<Option<Owner>, redis::RedisError> {
+        let mut conn = self.cluster.conn.clone();
+        let current: Option<String> = conn.get(self.owner_key(room)).await?;
+        Ok(current.map(|n| {
+            if n == self.cluster.node_id {
+                Owner::Here
+            } else {
+                Owner::Node(n)
+            }
+        }))
+    }
+
     /// Where `peer`'s media was placed, if it still is.
     pub fn placed(&self, peer: &PeerId) -> Option<(RoomId, Owner)> {
         lock(&self.placed).get(peer).cloned()

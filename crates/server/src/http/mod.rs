@@ -31,11 +31,12 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::CorsOrigins;
 use crate::limits::IpAction;
+use crate::recording::control::Route;
 use crate::state::AppState;
 use error::{AppError, BODY_LIMIT};
 
-/// The API router, state applied.
-pub fn app(state: AppState) -> Router {
+/// The API router, state applied; recording commands go by `recording`.
+pub fn app(state: AppState, recording: Route) -> Router {
     let mut api = Router::new()
         .merge(meetings::routes())
         .merge(invites::routes())
@@ -43,7 +44,7 @@ pub fn app(state: AppState) -> Router {
             (state.limits.clone(), IpAction::Guest),
             throttle::per_ip,
         )))
-        .merge(recordings::routes())
+        .merge(recordings::routes(recording))
         .merge(guest::ice_routes());
     if !state.config.is_production() {
         api = api.merge(guest::guest_routes().layer(from_fn_with_state(

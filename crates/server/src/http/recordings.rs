@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Json};
 use proto::RoomId;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -18,7 +18,7 @@ use tower_http::services::ServeFile;
 
 use super::error::AppError;
 use super::extract::{ApiJson, ApiQuery, AuthUser};
-use crate::recording::control::{self, ControlError};
+use crate::recording::control::{self, ControlError, Route};
 use crate::recording::{RecordingError, library};
 use crate::room_code;
 use crate::state::AppState;
@@ -27,7 +27,9 @@ use crate::state::AppState;
 const LINK_TTL_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
 const LINK_TTL_DEFAULT: Duration = Duration::from_secs(24 * 3600);
 
-pub fn routes() -> Router<AppState> {
+/// `route` is where the start, stop and running recording are asked (the node that
+/// holds the meeting's media).
+pub fn routes(route: Route) -> Router<AppState> {
     Router::new()
         .route("/meetings/{room_id}/recording/start", post(start))
         .route("/meetings/{room_id}/recording/stop", post(stop))
@@ -40,6 +42,7 @@ pub fn routes() -> Router<AppState> {
             "/meetings/{room_id}/recordings/{recording_id}/files/{file}",
             get(download),
         )
+        .layer(Extension(route))
 }
 
 impl From<ControlError> for AppError {
@@ -52,7 +55,8 @@ impl From<ControlError> for AppError {
             ControlError::NotFound(_) => AppError::NotFound(e.to_string()),
             ControlError::MeetingEnded => conflict("MEETING_ENDED", &e),
             ControlError::NotHost | ControlError::Disabled => AppError::Forbidden(e.to_string()),
-            ControlError::Mesh | ControlError::Cluster => conflict("RECORDING_UNAVAILABLE", &e),
+            ControlError::Mesh => conflict("RECORDING_UNAVAILABLE", &e),
+            ControlError::Unreachable(_) => AppError::Unavailable(e.to_string()),
             ControlError::Recording(r) => match r {
                 RecordingError::AlreadyRecording => conflict("ALREADY_RECORDING", &e),
                 RecordingError::NotRecording => conflict("NOT_RECORDING", &e),
@@ -72,21 +76,12 @@ fn room(raw: &str) -> Result<RoomId, AppError> {
 }
 
 async fn start(
-    State(state): State<AppState>,
+    Extension(route): Extension<Route>,
     user: AuthUser,
     Path(room_id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     let room = room(&room_id)?;
-    let clustered = state.cluster.is_some();
-    let info = control::start(
-        &state.store,
-        &state.recorder,
-        &room,
-        &user.id(),
-        false,
-        clustered,
-    )
-    .await?;
+    let info = control::start(&route, &room, &user.id(), false).await?;
     Ok(Json(json!({
         "success": true,
         "recording": { "recordingId": info.recording_id, "startedAtMs": info.started_at_ms },
@@ -94,21 +89,12 @@ async fn start(
 }
 
 async fn stop(
-    State(state): State<AppState>,
+    Extension(route): Extension<Route>,
     user: AuthUser,
     Path(room_id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     let room = room(&room_id)?;
-    let auto = state.config.recording_auto_compose;
-    let id = control::stop(
-        &state.store,
-        &state.recorder,
-        &room,
-        &user.id(),
-        false,
-        auto,
-    )
-    .await?;
+    let id = control::stop(&route, &room, &user.id(), false).await?;
     Ok(Json(json!({ "success": true, "recordingId": id })))
 }
 
@@ -129,6 +115,7 @@ async fn hosted(state: &AppState, room: &RoomId, user: &AuthUser) -> Result<(), 
 
 async fn list(
     State(state): State<AppState>,
+    Extension(route): Extension<Route>,
     user: AuthUser,
     Path(room_id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
@@ -140,9 +127,9 @@ async fn list(
         .await
         .map_err(AppError::internal)?
         .map_err(AppError::internal)?;
-    let current = state
-        .recorder
+    let current = route
         .status(&room)
+        .await
         .map(|c| json!({ "recordingId": c.recording_id, "startedAtMs": c.started_at_ms }));
     Ok(Json(json!({
         "success": true,

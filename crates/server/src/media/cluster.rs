@@ -6,6 +6,10 @@
 //! channel, run there on its [`LocalMedia`], and answered on the sender's `reply:{id}`
 //! channel. The wire forms of requests, replies and errors are private to this module
 //! (`wire.rs`); callers only see [`MediaError`].
+//!
+//! Recording commands take the same way ([`ClusterMedia`] is the cluster's
+//! `recording::control::Relay`): the node that owns the room records it, whichever
+//! node's socket or REST request asked.
 
 mod wire;
 
@@ -25,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use super::{EngineError, LocalMedia, MediaError};
 use crate::cluster::Cluster;
 use crate::cluster::placement::{Owner, Placement};
+use crate::recording::control::{Command, ControlError, Host, Outcome, Relay};
 use wire::{Envelope, Reply, ReplyEnvelope, Request, WireError};
 
 /// How long a relayed request may take before the caller gives up.
@@ -43,6 +48,8 @@ pub(super) enum Toggle {
 pub struct ClusterMedia {
     cluster: Cluster,
     local: LocalMedia,
+    /// This node's recorder, for the rooms it owns.
+    recording: Host,
     placement: Arc<Placement>,
     /// Relayed requests awaiting their reply, by request id.
     pending: Mutex<HashMap<u64, oneshot::Sender<Result<Reply, WireError>>>>,
@@ -62,11 +69,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl ClusterMedia {
-    pub fn new(cluster: Cluster, local: LocalMedia) -> Arc<Self> {
+    pub fn new(cluster: Cluster, local: LocalMedia, recording: Host) -> Arc<Self> {
         let placement = Placement::new(cluster.clone(), local.is_running());
         Arc::new(ClusterMedia {
             cluster,
             local,
+            recording,
             placement,
             pending: Mutex::default(),
             next_id: AtomicU64::new(1),
@@ -113,7 +121,9 @@ impl ClusterMedia {
                 };
                 match self.relay(node, request).await? {
                     Reply::Answer { sdp, tracks } => wire::answer_from_wire(sdp, tracks),
-                    Reply::Done => return Err(MediaError::UnexpectedReply("no SDP to an offer")),
+                    Reply::Done | Reply::Recording { .. } => {
+                        return Err(MediaError::UnexpectedReply("no SDP to an offer"));
+                    }
                 }
             }
         };
@@ -230,7 +240,9 @@ impl ClusterMedia {
     async fn relay_done(&self, node: &str, request: Request) -> Result<(), MediaError> {
         match self.relay(node, request).await? {
             Reply::Done => Ok(()),
-            Reply::Answer { .. } => Err(MediaError::UnexpectedReply("SDP to a request without")),
+            Reply::Answer { .. } | Reply::Recording { .. } => Err(MediaError::UnexpectedReply(
+                "more than success to a request",
+            )),
         }
     }
 
@@ -393,7 +405,61 @@ impl ClusterMedia {
                 quality,
             } => done(local.set_receive_quality(&participant, quality.into())),
             Request::Leave { participant } => done(local.leave(&participant)),
+            Request::Recording { room, command } => {
+                let host = self.recording.clone();
+                async move {
+                    let result = host.run(&room, command.into()).await;
+                    Ok(wire::recording_to_wire(result))
+                }
+                .boxed()
+            }
         }
+    }
+
+    /// [`Relay::run`]: where the room's media is, that node's recorder runs `command`.
+    async fn record(&self, room: &RoomId, command: Command) -> Result<Outcome, ControlError> {
+        let unreachable = |e: MediaError| ControlError::Unreachable(Box::new(e));
+        // Starting places the room like a first join would (the recording then holds
+        // the lease); the other commands never claim it: without an owner, nothing runs.
+        let owner = match command {
+            Command::Start => Some(
+                self.placement
+                    .owner(room)
+                    .await
+                    .map_err(|e| unreachable(e.into()))?,
+            ),
+            Command::Stop(_) | Command::Status => self
+                .placement
+                .current(room)
+                .await
+                .map_err(|e| unreachable(e.into()))?,
+        };
+        match owner {
+            Some(Owner::Here) => Ok(self.recording.run(room, command).await?),
+            Some(Owner::Node(node)) => {
+                let request = Request::Recording {
+                    room: room.clone(),
+                    command: command.into(),
+                };
+                match self.relay(&node, request).await.map_err(unreachable)? {
+                    Reply::Recording { outcome } => Ok(wire::recording_from_wire(outcome)?),
+                    Reply::Done | Reply::Answer { .. } => Err(unreachable(
+                        MediaError::UnexpectedReply("no recording answer to a recording command"),
+                    )),
+                }
+            }
+            None => Ok(match command {
+                Command::Status => Outcome::Status(None),
+                _ => Outcome::Stopped(None),
+            }),
+        }
+    }
+}
+
+impl Relay for ClusterMedia {
+    fn run(&self, room: &RoomId, command: Command) -> BoxFuture<'_, Result<Outcome, ControlError>> {
+        let room = room.clone();
+        async move { self.record(&room, command).await }.boxed()
     }
 }
 

@@ -6,6 +6,7 @@ use proto::{PeerId, RoomId, UserId};
 use super::{Membership, MembershipError, records};
 use crate::access::{Action, check_role};
 use crate::live::LivePeer;
+use crate::recording::control::Command;
 
 /// Why a connection left its meeting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,18 +159,10 @@ impl Membership {
         if let Err(e) = self.live().clear_activity(room).await {
             tracing::warn!(room = %room, error = %e, "could not clear the chat history and hands; they will expire");
         }
-        // Ending the meeting stops its recording (its files are closed before this
-        // returns).
-        let app = self.app();
-        if let Err(e) = crate::recording::control::finish(
-            &app.store,
-            &app.recorder,
-            room,
-            crate::recording::StopReason::MeetingEnded,
-            app.config.recording_auto_compose,
-        )
-        .await
-        {
+        // Ending the meeting stops its recording, on the node that holds its media (its
+        // files are closed before this returns).
+        let stop = Command::Stop(crate::recording::StopReason::MeetingEnded);
+        if let Err(e) = self.recording().run(room, stop).await {
             tracing::warn!(room = %room, error = %e, "stopping the recording of an ended meeting failed");
         }
         tracing::info!(room = %room, reason = reason.as_str(), participants = gone.len(), "meeting ended");

@@ -39,6 +39,7 @@ pub use records::{MeetingView, Topology};
 use crate::live::RedisLive;
 use crate::live::{LiveError, LivePeer, LiveRooms};
 use crate::media::{ClusterMedia, LocalMedia, MediaRouter};
+use crate::recording::control::{Host, Route};
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -105,6 +106,8 @@ struct Inner {
     live: LiveRooms,
     /// Where each meeting's media requests go.
     media: MediaRouter,
+    /// Where each meeting's recording commands go (the node with its media).
+    recording: Route,
 }
 
 impl Membership {
@@ -112,13 +115,14 @@ impl Membership {
     /// the registry shared through Redis and media placed across the cluster.
     pub fn new(app: AppState) -> Self {
         let local = LocalMedia::new(app.sfu.clone());
+        let host = recording_host(&app);
         let (live, media) = match &app.cluster {
             Some(cluster) => (
                 LiveRooms::Redis(Arc::new(RedisLive::new(
                     cluster.clone(),
                     app.config.meeting_ttl,
                 ))),
-                MediaRouter::Cluster(ClusterMedia::new(cluster.clone(), local)),
+                MediaRouter::Cluster(ClusterMedia::new(cluster.clone(), local, host)),
             ),
             None => (LiveRooms::local(), MediaRouter::Local(local)),
         };
@@ -127,8 +131,17 @@ impl Membership {
 
     /// Built from chosen parts (tests: a given registry, no engine).
     pub fn with_parts(app: AppState, live: LiveRooms, media: MediaRouter) -> Self {
+        let relay = media
+            .cluster()
+            .map(|c| c.clone() as Arc<dyn crate::recording::control::Relay>);
+        let recording = Route::new(recording_host(&app), relay);
         Membership {
-            inner: Arc::new(Inner { app, live, media }),
+            inner: Arc::new(Inner {
+                app,
+                live,
+                media,
+                recording,
+            }),
         }
     }
 
@@ -144,6 +157,11 @@ impl Membership {
         &self.inner.media
     }
 
+    /// Where this meeting's recording commands run (the node holding its media).
+    pub fn recording(&self) -> &Route {
+        &self.inner.recording
+    }
+
     /// `peer` as the registry has it now, if it is still in `room`.
     pub async fn current(
         &self,
@@ -156,5 +174,14 @@ impl Membership {
     /// Everyone in `room` now, in join order.
     pub async fn present(&self, room: &RoomId) -> Result<Vec<LivePeer>, MembershipError> {
         Ok(self.live().peers(room).await?)
+    }
+}
+
+/// This node's recorder, as the node holding a meeting's media runs it.
+fn recording_host(app: &AppState) -> Host {
+    Host {
+        store: app.store.clone(),
+        recorder: app.recorder.clone(),
+        auto_compose: app.config.recording_auto_compose,
     }
 }

@@ -1,7 +1,13 @@
 //! Who may start and stop a meeting's recording, shared by the REST API and the
-//! signaling: the meeting exists and is not over, the caller is its host, its settings
-//! allow recording, and this node holds its media.
+//! signaling (the meeting exists and is not over, the caller is its host, its settings
+//! allow recording), and where the command runs: on the node that holds the meeting's
+//! media ([`Route`]). On a single node that is this one ([`Host`]); in a cluster the
+//! media layer relays the [`Command`] to the owner (`media::cluster`), which runs it on
+//! its own [`Host`].
 
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
 use proto::{RoomId, UserId};
 
 use super::manifest::ParticipantEntry;
@@ -23,23 +29,126 @@ pub enum ControlError {
         "only SFU meetings can be recorded (this one is mesh: its media never reaches the server)"
     )]
     Mesh,
-    #[error("recording in a multi-node cluster is not supported yet")]
-    Cluster,
+    /// The node that holds the meeting's media could not be asked (Redis down, the node
+    /// gone or silent past the relay's deadline).
+    #[error("the node holding this meeting's media could not be reached: {0}")]
+    Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error(transparent)]
     Recording(#[from] RecordingError),
     #[error("the meeting store is unavailable: {0}")]
     Store(#[from] StoreError),
 }
 
-/// The host (or, `co_host`, a co-host in the live meeting) starts recording `room`.
+/// What the node holding a meeting's media is asked to do with its recording.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    Start,
+    /// Stop it if one runs (answers `Stopped(None)` otherwise).
+    Stop(StopReason),
+    /// Which recording runs now (for a late joiner's indicator, the listing).
+    Status,
+}
+
+/// The answer to a [`Command`], one variant per command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Started(RecordingInfo),
+    /// The stopped recording's ID once its files are closed; `None` if none ran.
+    Stopped(Option<String>),
+    Status(Option<RecordingInfo>),
+}
+
+/// This node's recording side: what runs a [`Command`] for a meeting whose media is
+/// here. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Host {
+    pub store: Store,
+    pub recorder: Recorder,
+    /// `RECORDING_AUTO_COMPOSE`.
+    pub auto_compose: bool,
+}
+
+impl Host {
+    pub async fn run(&self, room: &RoomId, command: Command) -> Result<Outcome, RecordingError> {
+        match command {
+            Command::Start => {
+                // Who is in the meeting goes in the manifest; without the store the
+                // list is completed from the history when the recording stops.
+                let present = match self.store.present_participants(room).await {
+                    Ok(present) => present.into_iter().map(entry).collect(),
+                    Err(e) => {
+                        tracing::warn!(room = %room, error = %e, "recording starts without its participant list: the store is unavailable");
+                        Vec::new()
+                    }
+                };
+                Ok(Outcome::Started(self.recorder.start(room, present)?))
+            }
+            Command::Stop(reason) => {
+                let stopped =
+                    finish(&self.store, &self.recorder, room, reason, self.auto_compose).await?;
+                Ok(Outcome::Stopped(stopped))
+            }
+            Command::Status => Ok(Outcome::Status(self.recorder.status(room))),
+        }
+    }
+}
+
+/// Carries a [`Command`] to the node that holds the meeting's media, in a cluster
+/// (`media::ClusterMedia` implements it; it runs the command on its own [`Host`] when
+/// that node is itself).
+pub trait Relay: Send + Sync + std::fmt::Debug {
+    fn run(&self, room: &RoomId, command: Command) -> BoxFuture<'_, Result<Outcome, ControlError>>;
+}
+
+/// Where a meeting's recording commands run: this node's [`Host`], or through the
+/// cluster's [`Relay`]. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Route {
+    host: Host,
+    relay: Option<Arc<dyn Relay>>,
+}
+
+impl Route {
+    pub fn new(host: Host, relay: Option<Arc<dyn Relay>>) -> Self {
+        Route { host, relay }
+    }
+
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    pub async fn run(&self, room: &RoomId, command: Command) -> Result<Outcome, ControlError> {
+        match &self.relay {
+            Some(relay) => relay.run(room, command).await,
+            None => Ok(self.host.run(room, command).await?),
+        }
+    }
+
+    /// The recording running in `room`, wherever its media is; `None` when that cannot
+    /// be learnt (logged), so that a join or a listing never fails for it.
+    pub async fn status(&self, room: &RoomId) -> Option<RecordingInfo> {
+        match self.run(room, Command::Status).await {
+            Ok(Outcome::Status(status)) => status,
+            Ok(other) => {
+                tracing::warn!(room = %room, answer = ?other, "a recording status was answered with something else");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(room = %room, error = %e, "the recording status is unknown");
+                None
+            }
+        }
+    }
+}
+
+/// The host starts recording `room`, on the node that holds its media.
 pub async fn start(
-    store: &Store,
-    recorder: &Recorder,
+    route: &Route,
     room: &RoomId,
     user: &UserId,
     co_host: bool,
-    clustered: bool,
 ) -> Result<RecordingInfo, ControlError> {
+    let store = &route.host.store;
     let m = store
         .get_meeting(room)
         .await?
@@ -56,44 +165,45 @@ pub async fn start(
     if m.topology != Topology::Sfu {
         return Err(ControlError::Mesh);
     }
-    if clustered {
-        return Err(ControlError::Cluster);
+    match route.run(room, Command::Start).await? {
+        Outcome::Started(info) => Ok(info),
+        other => Err(unexpected(other)),
     }
-    let present = store
-        .present_participants(room)
-        .await?
-        .into_iter()
-        .map(entry)
-        .collect();
-    Ok(recorder.start(room, present)?)
 }
 
-/// The host (or a co-host) stops recording `room`; returns the recording's ID once its
-/// files are closed.
+/// The host stops recording `room`; returns the recording's ID once its files are
+/// closed.
 pub async fn stop(
-    store: &Store,
-    recorder: &Recorder,
+    route: &Route,
     room: &RoomId,
     user: &UserId,
     co_host: bool,
-    auto_compose: bool,
 ) -> Result<String, ControlError> {
-    let m = store
+    let m = route
+        .host
+        .store
         .get_meeting(room)
         .await?
         .ok_or_else(|| ControlError::NotFound(room.clone()))?;
     if !(m.is_host(user) || co_host) {
         return Err(ControlError::NotHost);
     }
-    finish(store, recorder, room, StopReason::Host, auto_compose)
-        .await?
-        .ok_or(ControlError::Recording(RecordingError::NotRecording))
+    match route.run(room, Command::Stop(StopReason::Host)).await? {
+        Outcome::Stopped(Some(id)) => Ok(id),
+        Outcome::Stopped(None) => Err(ControlError::Recording(RecordingError::NotRecording)),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// An answer of the wrong kind from another node (cannot come from this one).
+fn unexpected(answer: Outcome) -> ControlError {
+    ControlError::Unreachable(format!("it answered {answer:?}").into())
 }
 
 /// Stop `room`'s recording, if one runs, and complete its manifest's participants from
 /// the history (everyone whose connection has a track); with `auto_compose`, compose it
 /// in the background afterwards. `None` if none ran.
-pub async fn finish(
+async fn finish(
     store: &Store,
     recorder: &Recorder,
     room: &RoomId,

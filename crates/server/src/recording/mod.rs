@@ -34,6 +34,7 @@ use std::time::{Instant, SystemTime};
 
 use meeting_sfu::{RecordTap, Sfu, TapStats};
 use proto::RoomId;
+use proto::events::RecordingStopReason;
 
 pub use manifest::{Manifest, ParticipantEntry};
 
@@ -66,6 +67,31 @@ impl StopReason {
             StopReason::DiskFull => "disk-full",
             StopReason::WriteError => "write-error",
             StopReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// The wire's name of each reason (`recording:stopped`, the cluster relay).
+impl From<StopReason> for RecordingStopReason {
+    fn from(r: StopReason) -> Self {
+        match r {
+            StopReason::Host => RecordingStopReason::Host,
+            StopReason::MeetingEnded => RecordingStopReason::MeetingEnded,
+            StopReason::DiskFull => RecordingStopReason::DiskFull,
+            StopReason::WriteError => RecordingStopReason::WriteError,
+            StopReason::Shutdown => RecordingStopReason::Shutdown,
+        }
+    }
+}
+
+impl From<RecordingStopReason> for StopReason {
+    fn from(r: RecordingStopReason) -> Self {
+        match r {
+            RecordingStopReason::Host => StopReason::Host,
+            RecordingStopReason::MeetingEnded => StopReason::MeetingEnded,
+            RecordingStopReason::DiskFull => StopReason::DiskFull,
+            RecordingStopReason::WriteError => StopReason::WriteError,
+            RecordingStopReason::Shutdown => StopReason::Shutdown,
         }
     }
 }

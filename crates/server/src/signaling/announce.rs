@@ -4,17 +4,14 @@
 //! TTL).
 
 use proto::RoomId;
-use proto::events::{
-    EndReason, MeetingEnded, ParticipantLeft, RecordingStarted, RecordingStopReason,
-    RecordingStopped,
-};
+use proto::events::{EndReason, MeetingEnded, ParticipantLeft, RecordingStarted, RecordingStopped};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 
 use super::emit::emit_to;
 use super::room_channel;
 use crate::membership::{Departure, Membership};
-use crate::recording::{RecordingInfo, RecordingNotice, StopReason};
+use crate::recording::{RecordingInfo, RecordingNotice};
 
 /// `participant-left` to the meeting `gone` left.
 pub async fn left<A: Adapter>(io: &SocketIo<A>, gone: &Departure) {
@@ -58,13 +55,7 @@ pub async fn recording<A: Adapter>(io: &SocketIo<A>, notice: &RecordingNotice) {
             let note = RecordingStopped {
                 room_id: room.clone(),
                 recording_id: recording_id.clone(),
-                reason: match reason {
-                    StopReason::Host => RecordingStopReason::Host,
-                    StopReason::MeetingEnded => RecordingStopReason::MeetingEnded,
-                    StopReason::DiskFull => RecordingStopReason::DiskFull,
-                    StopReason::WriteError => RecordingStopReason::WriteError,
-                    StopReason::Shutdown => RecordingStopReason::Shutdown,
-                },
+                reason: (*reason).into(),
             };
             emit_to(io, room_channel(room), &note).await;
         }

@@ -87,7 +87,7 @@ fn recording_code(e: &crate::recording::control::ControlError) -> ErrorCode {
             RecordingError::AlreadyRecording | RecordingError::NotRecording,
         ) => ErrorCode::BadRequest,
         ControlError::Mesh
-        | ControlError::Cluster
+        | ControlError::Unreachable(_)
         | ControlError::Store(_)
         | ControlError::Recording(RecordingError::NoEngine | RecordingError::Io(_)) => {
             ErrorCode::Unavailable

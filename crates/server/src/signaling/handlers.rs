@@ -326,8 +326,9 @@ async fn join<A: Adapter>(
         lobby::show_host(s, sig, &room).await;
     }
     activity::tell_joiner(s, sig, &room).await;
-    // A late joiner learns that the meeting is being recorded.
-    if let Some(r) = sig.app().recorder.status(&room) {
+    // A late joiner learns that the meeting is being recorded (asked of the node that
+    // holds its media, which may be another one).
+    if let Some(r) = sig.membership().recording().status(&room).await {
         tell(s, &announce::recording_started(&room, &r));
     }
 

@@ -1,5 +1,6 @@
 //! `recording-start` and `recording-stop`: the host's recording controls from the page.
-//! The checks are `recording::control`'s, shared with the REST API; the meeting hears
+//! The checks are `recording::control`'s, shared with the REST API, and so is the way
+//! to the node that holds the meeting's media (which records it); the meeting hears
 //! of the change through `tasks::lifecycle` (`recording:started` / `recording:stopped`),
 //! whichever edge made it.
 
@@ -23,16 +24,9 @@ pub async fn recording_start<A: Adapter>(
     let result = async {
         let req: RoomOnly = parse(data)?;
         let (_, _, me) = member(&s, &sig, &req.room_id, Action::RecordingStart).await?;
-        let app = sig.app();
-        let info = control::start(
-            &app.store,
-            &app.recorder,
-            &req.room_id,
-            &me.user_id,
-            me.role() == Role::CoHost,
-            app.cluster.is_some(),
-        )
-        .await?;
+        let route = sig.membership().recording();
+        let co_host = me.role() == Role::CoHost;
+        let info = control::start(route, &req.room_id, &me.user_id, co_host).await?;
         Ok::<Value, SignalError>(
             json!({ "recordingId": info.recording_id, "startedAtMs": info.started_at_ms }),
         )
@@ -50,18 +44,9 @@ pub async fn recording_stop<A: Adapter>(
     let result = async {
         let req: RoomOnly = parse(data)?;
         let (_, _, me) = member(&s, &sig, &req.room_id, Action::RecordingStop).await?;
-        let app = sig.app();
-        let auto = app.config.recording_auto_compose;
+        let route = sig.membership().recording();
         let co_host = me.role() == Role::CoHost;
-        let id = control::stop(
-            &app.store,
-            &app.recorder,
-            &req.room_id,
-            &me.user_id,
-            co_host,
-            auto,
-        )
-        .await?;
+        let id = control::stop(route, &req.room_id, &me.user_id, co_host).await?;
         Ok::<Value, SignalError>(json!({ "recordingId": id }))
     }
     .await;

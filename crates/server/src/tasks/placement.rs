@@ -1,4 +1,5 @@
-//! (Cluster) the rooms this node hosts: keep their leases while they have participants,
+//! (Cluster) the rooms this node hosts: keep their leases while they have participants
+//! or a recording,
 //! and tell the participants whose media node died to rejoin (their next join places
 //! the room on a live node).
 
@@ -35,8 +36,10 @@ pub async fn watch<A: Adapter>(io: SocketIo<A>, membership: Membership) {
                 matches!(membership.live().peers(&room).await, Ok(peers) if peers.is_empty());
             // Unknown (Redis down) or briefly empty (Redis just restarted and the nodes
             // have not re-registered their participants yet): keep hosting.
+            // A room being recorded here stays here, even empty: its recording runs on.
+            let recorded = membership.app().recorder.status(&room).is_some();
             let count = empty_checks.entry(room.clone()).or_insert(0);
-            *count = if empty { *count + 1 } else { 0 };
+            *count = if empty && !recorded { *count + 1 } else { 0 };
             if *count < RELEASE_AFTER_EMPTY_CHECKS {
                 keep.insert(room);
             } else {

@@ -2,7 +2,9 @@
 //! [`RecordTap`] (a bounded queue to the recorder's thread: a full queue drops and
 //! counts, the worker never waits, and no file is touched here), each video track from
 //! a keyframe of its highest simulcast layer, asking the publisher for one when the
-//! recording starts, when a track appears, and when the recorder lost a frame.
+//! recording starts, when a track appears, and when the recorder lost a frame. A switch
+//! to another layer continues the recorded stream's numbers and clock
+//! ([`crate::forward::RecordSplice`]), so that the recorder sees one stream.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
@@ -65,6 +67,7 @@ pub(super) fn tap(
         _ => return None,
     };
     let video = publ.kind == MediaKind::Video;
+    let clock_rate = super::forwarding::clock_rate(publ.kind);
     let layer = if t.simulcast {
         choose_layer(&publ.layers, publ.record.layer.as_ref(), t.now, 0)
     } else {
@@ -95,16 +98,27 @@ pub(super) fn tap(
             }
             st.started = true;
             st.layer = t.rid;
+            st.splice
+                .start_layer(*t.pkt.seq_no, t.pkt.time.numer(), t.now, clock_rate);
         } else if layer != t.rid {
             // Keep this layer until the wanted one has a keyframe.
             want = Some(layer);
         }
     }
     let pkt = t.pkt;
-    let rtp_time = pkt.time.numer();
+    let in_ts = pkt.time.numer();
+    let (seq, rtp_time) = if video {
+        // The recorded layers as one stream: a switch continues it (`RecordSplice`).
+        match st.splice.map(*pkt.seq_no, in_ts, t.now, clock_rate) {
+            Some(mapped) => mapped,
+            None => return want,
+        }
+    } else {
+        (*pkt.seq_no, in_ts)
+    };
     let sender_clock = pkt.last_sender_info.map(|si| {
         // The report's RTP time is 32 bits: extend it next to this packet's.
-        let delta = (rtp_time as u32).wrapping_sub(si.rtp_time.numer() as u32) as i32;
+        let delta = (in_ts as u32).wrapping_sub(si.rtp_time.numer() as u32) as i32;
         SenderClock {
             ntp: si.ntp_time,
             rtp_time: rtp_time.saturating_add_signed(-i64::from(delta)),
@@ -114,9 +128,9 @@ pub(super) fn tap(
         participant: t.participant.clone(),
         source: publ.source,
         codec,
-        seq: *pkt.seq_no,
+        seq,
         rtp_time,
-        clock_rate: super::forwarding::clock_rate(publ.kind),
+        clock_rate,
         marker: pkt.header.marker,
         keyframe_start: !video || t.is_keyframe,
         payload: pkt.payload.clone(),

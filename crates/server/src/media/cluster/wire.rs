@@ -13,6 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::media::EngineError;
 
+mod recording;
+pub(super) use recording::{
+    WireCommand, WireOutcome, WireRecordingError, recording_from_wire, recording_to_wire,
+};
+
 /// A request, as published on the owner's `node:{id}:rpc` channel.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 pub(super) struct Envelope {
@@ -59,6 +64,11 @@ pub(super) enum Request {
     },
     Leave {
         participant: PeerId,
+    },
+    /// A recording command for a room this node's media is in (`recording::control`).
+    Recording {
+        room: RoomId,
+        command: WireCommand,
     },
 }
 
@@ -124,6 +134,10 @@ pub(super) enum Reply {
     Answer { sdp: String, tracks: Vec<Track> },
     /// Any other request succeeded.
     Done,
+    /// What a recording command did, or why the recorder refused it.
+    Recording {
+        outcome: Result<WireOutcome, WireRecordingError>,
+    },
 }
 
 /// A client's statement that m-line `mid` carries `source`.
@@ -334,10 +348,12 @@ pub(super) fn encode<T: Serialize>(message: &T) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+    use crate::recording::StopReason;
+    use crate::recording::control::Command;
 
-    fn round_trip<T>(value: &T) -> T
+    pub(super) fn round_trip<T>(value: &T) -> T
     where
         T: Serialize + for<'de> Deserialize<'de>,
     {
@@ -392,6 +408,10 @@ mod tests {
             },
             Request::Leave {
                 participant: peer.clone(),
+            },
+            Request::Recording {
+                room: room.clone(),
+                command: Command::Stop(StopReason::MeetingEnded).into(),
             },
         ];
         for (id, request) in requests.into_iter().enumerate() {
