@@ -14,7 +14,8 @@
 //   sio.on("participant-joined", (p) => ...);
 //   const ack = await sio.emit("join-meeting", { roomId }); // { ok, data | error }
 //   sio.close();
-// No reconnection: "disconnect" is emitted once with a reason and the caller decides.
+// No reconnection: "disconnect" is emitted once with a reason ("transport close", "ping
+// timeout": the server's heartbeat stopped; "io server disconnect") and the caller decides.
 (function (root) {
   "use strict";
 
@@ -207,7 +208,9 @@
     _armPingDeadline() {
       clearTimeout(this.pingTimer);
       this.pingTimer = setTimeout(() => {
-        if (this.ws) this.ws.close();
+        // The connection is dead: give up on it now rather than wait for the WebSocket's
+        // closing handshake, which cannot complete without the network.
+        if (this._teardown()) this._fire("disconnect", "ping timeout");
       }, this.pingDeadlineMs);
     }
 

@@ -22,8 +22,11 @@ function setFlag(ev, key, value) {
   render();
 }
 
-/** Wire `sio`'s events; `rejoin` is called when the server asks us to join again. */
-export function wireEvents(sio, { rejoin }) {
+/**
+ * Wire `sio`'s events; `rejoin` is called when the server asks us to join again,
+ * `resume` when the socket dropped during the call (reconnect.js).
+ */
+export function wireEvents(sio, { rejoin, resume }) {
   sio.on("participant-joined", (p) => {
     if (p.peerId === M.peerId) return;
     // A user's second connection replaces the first: no "joined" for somebody present.
@@ -109,8 +112,15 @@ export function wireEvents(sio, { rejoin }) {
   sio.on("webrtc-answer", (ev) => onMeshAnswer(ev).catch((e) => console.error("webrtc-answer", e)));
   sio.on("ice-candidate", (ev) => onMeshCandidate(ev).catch((e) => console.error("ice-candidate", e)));
   sio.on("disconnect", (reason) => {
-    // Waiting in the lobby is lost with the socket too.
+    // A socket this page already replaced (a resume attempt that dropped).
+    if (sio !== session.sio) return;
     if (session.leaving || !["joined", "waiting"].includes(M.state)) return;
+    // Dropped, not closed by the server: take our place again (the server keeps it for
+    // RECONNECT_GRACE_SECONDS). Waiting in the lobby is lost with the socket.
+    if (M.state === "joined" && M.resumeToken && (reason === "transport close" || reason === "ping timeout")) {
+      resume();
+      return;
+    }
     setState("error");
     fail("DISCONNECTED", `Lost the connection to the meeting server (${reason}). Reload the page to rejoin.`);
     teardownMedia();

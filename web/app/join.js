@@ -15,6 +15,7 @@ import { startMesh } from "./mesh.js";
 import { wireEvents } from "./events.js";
 import { done, teardownMedia } from "./lifecycle.js";
 import { showWaiting, stopWaiting, resetLobby } from "./lobby.js";
+import { resumeCall } from "./reconnect.js";
 import { resetActivity } from "./activity.js";
 import { startQuality } from "./quality.js";
 
@@ -75,11 +76,9 @@ export async function join(name, wantAudio, wantVideo) {
       return;
     }
     const sio = session.sio;
-    wireEvents(sio, { rejoin });
     // Before the join: a running recording is announced to a joiner ahead of the ack.
     resetRecording();
-    wireRecording(sio);
-    wireRoles(sio);
+    wireCall(sio, name);
     resetLobby();
     // Before the join: its answer follows the meeting's `chat:history` and `hands:updated`.
     resetActivity();
@@ -109,6 +108,27 @@ export async function join(name, wantAudio, wantVideo) {
   } finally {
     $("join-button").disabled = false;
   }
+}
+
+// The handlers of a socket that carries the call (the join's, then each resume's).
+function wireCall(sio, name) {
+  wireEvents(sio, { rejoin, resume: () => resume(name) });
+  wireRecording(sio);
+  wireRoles(sio);
+}
+
+// The socket dropped: resume on a new one, or end the call if the place is gone.
+function resume(name) {
+  resumeCall(() => connectSignaling(name), (sio) => wireCall(sio, name)).catch((e) => {
+    if (session.leaving || M.state !== "joined") return;
+    session.leaving = true;
+    if (e.code === "MEETING_ENDED") {
+      done("ended", "Meeting ended", "The meeting ended while you were disconnected.");
+    } else {
+      setState("error");
+      done("error", "Disconnected", `You were disconnected from the meeting for too long (${e.message}).`);
+    }
+  });
 }
 
 function denied(ev) {
@@ -158,6 +178,8 @@ async function enter(sio, name) {
   M.userId = d.userId;
   M.peerId = d.peerId;
   M.isHost = !!d.isHost;
+  M.resumeToken = d.resumeToken || null;
+  M.joinedAt = (d.self && d.self.joinedAt) || null;
   M.topology = d.topology === "mesh" ? "mesh" : "sfu";
   M.meeting = d.meeting || null;
   setState("joined");

@@ -28,6 +28,7 @@
 //   recording.js     the "Recording" indicator and the host's start/stop
 //   events.js        the server's Socket.IO events
 //   join.js          joining (and rejoining after a media node died)
+//   reconnect.js     resuming the call on a new socket after the signaling dropped
 //   routing.js       landing and pre-join views
 import { M, session } from "./state.js";
 import { initBanner } from "./ui.js";

@@ -93,6 +93,33 @@ async function onServerOffer(offer) {
   }
 }
 
+/**
+ * An offer of our own on the same connection, after resuming the signaling: a server
+ * offer sent while the socket was away is lost, and the server makes no other until it
+ * is answered. The server drops its pending offer, answers ours (nothing changes for the
+ * tracks), and offers again whatever is due. Queued like the server's offers.
+ */
+export function renegotiate() {
+  chain = chain.then(reoffer).catch((e) => console.error("re-offer", e));
+  return chain;
+}
+
+async function reoffer() {
+  const pc = session.pc;
+  if (!pc || pc.signalingState !== "stable" || !M.sfuMids) return;
+  await pc.setLocalDescription(await pc.createOffer());
+  const sources = {};
+  for (const [source, mid] of Object.entries(M.sfuMids)) sources[mid] = source;
+  const ack = await session.sio.emit("sfu-offer", { roomId: M.roomId, sdp: pc.localDescription.sdp, sources }, 20000);
+  if (!ack || !ack.ok) {
+    await pc.setLocalDescription({ type: "rollback" });
+    M.notices.push(`re-offer refused: ${ack && ack.error && ack.error.message}`);
+    return;
+  }
+  await pc.setRemoteDescription({ type: "answer", sdp: ack.data.sdp });
+  render();
+}
+
 /** The sender that carries `source` (microphone, camera, screen), if the connection is up. */
 export function sfuSenders(source) {
   const mid = M.sfuMids && M.sfuMids[source];

@@ -39,6 +39,11 @@ export const M = {
   deviceSwitches: 0, // devices switched during the call (replaceTrack)
   sinkId: "", // the chosen speaker
   notices: [],
+  // The join's resume token (resume-meeting), when this page joined; the joiner's time.
+  resumeToken: null,
+  joinedAt: null,
+  reconnecting: false, // "Reconnecting…" shows: the socket dropped and the page resumes
+  resumes: 0, // how many times this page resumed its place on a new socket
   iceState: "new",
   audioEnabled: false,
   videoEnabled: false,

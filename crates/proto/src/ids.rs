@@ -77,6 +77,13 @@ text_id!(
     /// that the old connection's leftovers can be told apart from the new one.
     PeerId
 );
+text_id!(
+    /// Lets a connection that dropped take its place in the meeting again
+    /// (`resume-meeting`): issued with the join, bound to the meeting, the connection id
+    /// and the user, and checked by the server that issued it (or any node with its
+    /// secret). Opaque to clients.
+    ResumeToken
+);
 
 impl PeerId {
     /// A fresh random peer id (`p_` and 16 base-32 characters: 80 bits).

@@ -20,5 +20,5 @@ pub mod role;
 pub mod signaling;
 
 pub use ack::{Ack, ErrorBody, ErrorCode};
-pub use ids::{PeerId, RoomId, UserId};
+pub use ids::{PeerId, ResumeToken, RoomId, UserId};
 pub use role::Role;

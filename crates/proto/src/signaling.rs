@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::ack::{ErrorBody, ErrorCode};
-use crate::ids::{PeerId, RoomId, UserId};
+use crate::ids::{PeerId, ResumeToken, RoomId, UserId};
 
 /// Longest accepted values. SDP from Chromium with three m-lines and simulcast is about
 /// 10 KB; a few dozen subscribed m-lines stay well under the limit.
@@ -19,6 +19,10 @@ pub mod limits {
     pub const PICTURE_URL: usize = 1024;
     pub const CHAT_MESSAGE: usize = 2000;
     pub const SDP: usize = 128 * 1024;
+    /// A resume token: 64 hex characters today; room to change the scheme.
+    pub const RESUME_TOKEN: usize = 256;
+    /// An RFC 3339 timestamp as the server writes them.
+    pub const TIMESTAMP: usize = 40;
     pub const ICE_CANDIDATE: usize = 4096;
     pub const MID: usize = 16;
 }
@@ -577,6 +581,61 @@ pub struct JoinMeetingData {
     #[serde(rename = "self")]
     pub me: Participant,
     pub ice_servers: Vec<IceServer>,
+    /// What `resume-meeting` takes after the connection dropped.
+    pub resume_token: ResumeToken,
+}
+
+/// `resume-meeting`: a new socket of the same user takes the place of a connection that
+/// dropped, within the grace period (`RECONNECT_GRACE_SECONDS`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResumeMeeting {
+    pub room_id: RoomId,
+    pub peer_id: PeerId,
+    pub resume_token: ResumeToken,
+    /// Whether the page's media connection to the SFU was set up (its next `sfu-offer`
+    /// renegotiates that connection instead of opening one).
+    #[serde(default)]
+    pub has_media: bool,
+    /// The `timestamp` of the last chat message the page has: the ack carries the
+    /// meeting's messages from then on (of those kept for late joiners).
+    #[serde(default)]
+    pub chat_since: Option<String>,
+}
+
+impl Validate for ResumeMeeting {
+    fn validate(&self) -> Result<(), ErrorBody> {
+        check_room(&self.room_id)?;
+        check_len("peerId", self.peer_id.as_str(), 1, limits::ROOM_ID)?;
+        check_len(
+            "resumeToken",
+            self.resume_token.as_str(),
+            1,
+            limits::RESUME_TOKEN,
+        )?;
+        if let Some(since) = &self.chat_since {
+            check_len("chatSince", since, 0, limits::TIMESTAMP)?;
+        }
+        Ok(())
+    }
+}
+
+/// Ack data of `resume-meeting`: the meeting as it is now, to replace what the page
+/// shows (state it may have missed while away), and the chat it missed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResumeMeetingData {
+    pub room_id: RoomId,
+    pub peer_id: PeerId,
+    pub is_host: bool,
+    pub meeting: serde_json::Value,
+    /// Everybody else in the meeting now.
+    pub participants: Vec<Participant>,
+    /// This connection as the registry has it (a host may have muted it meanwhile).
+    #[serde(rename = "self")]
+    pub me: Participant,
+    /// Chat messages from `chatSince` on, oldest first.
+    pub chat: Vec<crate::events::ChatMessage>,
 }
 
 /// Ack data of `meeting-chat-message`: when the server stamped the message.
@@ -726,6 +785,7 @@ mod tests {
             participants: Vec::new(),
             me,
             ice_servers: Vec::new(),
+            resume_token: ResumeToken::new("t"),
         };
         let value = serde_json::to_value(&data).unwrap_or_default();
         let mut keys: Vec<&str> = value
@@ -741,6 +801,7 @@ mod tests {
                 "meeting",
                 "participants",
                 "peerId",
+                "resumeToken",
                 "roomId",
                 "self",
                 "topology",

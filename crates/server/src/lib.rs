@@ -96,10 +96,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// token). Clients send it in the same round trip as the handshake; socketioxide's
 /// default of 45 s let every anonymous handshake hold its session that long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Engine.IO heartbeat: a dead client is noticed after at most interval + timeout. The
-/// Socket.IO defaults (25 s + 20 s); clients follow what the server announces.
-const PING_INTERVAL: Duration = Duration::from_secs(25);
-const PING_TIMEOUT: Duration = Duration::from_secs(20);
+/// Engine.IO heartbeat: a dead connection is noticed after at most interval + timeout,
+/// by both ends (clients follow what the server announces). Shorter than Socket.IO's
+/// defaults (25 s + 20 s) so that a page whose network went away notices within 8 s and
+/// resumes well inside `RECONNECT_GRACE_SECONDS` (a ping is 1 byte each 4 s).
+const PING_INTERVAL: Duration = Duration::from_secs(4);
+const PING_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// The Socket.IO settings shared by the single-node and the cluster router.
 fn socket_io_builder() -> socketioxide::SocketIoBuilder {

@@ -106,6 +106,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../../web/app/routing.js"),
     ),
     (
+        "app/reconnect.js",
+        JS,
+        include_str!("../../../web/app/reconnect.js"),
+    ),
+    (
         "app/recording.js",
         JS,
         include_str!("../../../web/app/recording.js"),

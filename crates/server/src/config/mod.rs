@@ -56,6 +56,9 @@ pub struct Config {
     pub jwt_claims: ClaimNames,
     /// How long an active meeting may stay empty before it ends by itself.
     pub meeting_ttl: Duration,
+    /// `RECONNECT_GRACE_SECONDS`: how long a connection that dropped (no close from the
+    /// client) keeps its place for `resume-meeting` before it leaves as today.
+    pub reconnect_grace: Duration,
     /// Default and upper bound of a meeting's `maxParticipants`.
     pub max_participants: u32,
     /// `MESH_MAX_PARTICIPANTS`: the cap of mesh meetings (each browser uploads its camera
@@ -160,6 +163,10 @@ pub enum ConfigError {
     LoopbackAnnouncedIp,
 }
 
+/// `RECONNECT_GRACE_SECONDS` when unset: long enough for a page to notice a dead
+/// connection (Engine.IO heartbeat, 8 s) and reconnect with backoff.
+pub const DEFAULT_RECONNECT_GRACE_SECS: u64 = 20;
+
 impl Config {
     /// Reads the process environment, after loading `.env` from the working directory
     /// if there is one (variables already set win over the file).
@@ -240,6 +247,18 @@ impl Config {
                 "MEETING_TTL",
                 "0",
                 "a whole number of seconds greater than 0",
+            ));
+        }
+        let grace_secs: u64 = vars.parse(
+            "RECONNECT_GRACE_SECONDS",
+            DEFAULT_RECONNECT_GRACE_SECS,
+            "a whole number of seconds from 0 to 3600, e.g. 20",
+        )?;
+        if grace_secs > 3600 {
+            return Err(invalid(
+                "RECONNECT_GRACE_SECONDS",
+                &grace_secs.to_string(),
+                "a whole number of seconds from 0 to 3600, e.g. 20",
             ));
         }
         let max_participants: u32 =
@@ -386,6 +405,7 @@ impl Config {
             jwt_secret_is_default,
             jwt_claims,
             meeting_ttl: Duration::from_secs(ttl_secs),
+            reconnect_grace: Duration::from_secs(grace_secs),
             max_participants,
             mesh_max_participants,
             ice,

@@ -11,6 +11,7 @@ fn defaults_match_the_seed() {
     let c = cfg(&[]).expect("defaults are valid");
     assert_eq!(c.listen.port(), 3009);
     assert_eq!(c.meeting_ttl, Duration::from_secs(14_400));
+    assert_eq!(c.reconnect_grace, Duration::from_secs(20));
     assert_eq!(c.max_participants, 50);
     assert_eq!((c.sfu.min_port, c.sfu.max_port), (10_000, 10_100));
     assert!(c.sfu.workers >= 1);
@@ -36,6 +37,14 @@ fn stun_servers_in_numeric_order() {
 fn bad_values_name_the_variable() {
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[("MEETING_TTL", "4h")], "MEETING_TTL=\"4h\""),
+        (
+            &[("RECONNECT_GRACE_SECONDS", "7200")],
+            "RECONNECT_GRACE_SECONDS=\"7200\"",
+        ),
+        (
+            &[("RECONNECT_GRACE_SECONDS", "-1")],
+            "RECONNECT_GRACE_SECONDS=\"-1\"",
+        ),
         (&[("PORT", "http")], "PORT=\"http\""),
         (
             &[

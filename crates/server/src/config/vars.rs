@@ -15,6 +15,7 @@ pub const KNOWN_VARS: &[&str] = &[
     "JWT_USER_CLAIM",
     "JWT_NAME_CLAIM",
     "MEETING_TTL",
+    "RECONNECT_GRACE_SECONDS",
     "MAX_PARTICIPANTS",
     "MESH_MAX_PARTICIPANTS",
     "STUN_SERVER_<n>",

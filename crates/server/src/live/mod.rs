@@ -189,6 +189,22 @@ impl LiveRooms {
         }
     }
 
+    /// This node now carries `peer`'s connection (it resumed here): in a cluster, this
+    /// node keeps its registry entry alive from now on.
+    pub fn adopt(&self, room: &RoomId, peer: LivePeer) {
+        if let LiveRooms::Redis(r) = self {
+            r.adopt(room, peer);
+        }
+    }
+
+    /// This node no longer carries `peer`'s connection (it resumed on another node):
+    /// stop keeping its entry alive, without removing it.
+    pub fn release(&self, room: &RoomId, peer: &PeerId) {
+        if let LiveRooms::Redis(r) = self {
+            r.release(room, peer);
+        }
+    }
+
     /// Everyone in the room, in join order.
     pub async fn peers(&self, room: &RoomId) -> Result<Vec<LivePeer>, LiveError> {
         match self {

@@ -182,6 +182,19 @@ impl RedisLive {
         self.local().values().map(HashMap::len).sum()
     }
 
+    /// Refresh `peer` from this node on (its connection resumed here).
+    pub(super) fn adopt(&self, room: &RoomId, peer: LivePeer) {
+        self.local()
+            .entry(room.clone())
+            .or_default()
+            .insert(peer.peer_id.clone(), peer);
+    }
+
+    /// Stop refreshing `peer` (its connection resumed on another node).
+    pub(super) fn release(&self, room: &RoomId, peer: &PeerId) {
+        self.forget_local(room, peer);
+    }
+
     fn forget_local(&self, room: &RoomId, peer: &PeerId) {
         let mut local = self.local();
         if let Some(peers) = local.get_mut(room) {

@@ -13,6 +13,7 @@
 //!   ([`Membership::set_co_host`]), removal that holds until allowed ([`Membership::remove_user`],
 //!   [`Membership::allow_user`]) and the end of the meeting ([`Membership::end_meeting`],
 //!   then [`Membership::clear`] for everybody);
+//! - resuming a connection that dropped ([`Membership::resume`], [`resume`]);
 //! - the history writes these imply ([`records`]), and the media requests ([`media`]).
 //!
 //! Every operation returns what happened ([`Admission`], [`Departure`], [`Refusal`]);
@@ -26,6 +27,7 @@ mod admission;
 mod host;
 mod leave;
 mod lobby;
+mod resume;
 
 use std::sync::Arc;
 
@@ -35,6 +37,7 @@ pub use admission::{Admission, Candidate, Refusal};
 pub use leave::{Departure, LeaveWhy, Removal};
 pub use lobby::{Decision, Knock};
 pub use records::{MeetingView, Topology};
+pub use resume::{Resumed, resume_token};
 
 use crate::live::RedisLive;
 use crate::live::{LiveError, LivePeer, LiveRooms};

@@ -22,6 +22,7 @@ use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
+use socketioxide::socket::DisconnectReason;
 use socketioxide_core::adapter::DefinedAdapter;
 use tokio_util::sync::CancellationToken;
 
@@ -31,8 +32,8 @@ use super::request::{Payload, answer, answer_with, member, parse, session};
 use super::session::{Joined, Session};
 use super::throttle::limited;
 use super::{
-    SignalError, Signaling, activity, announce, co_host, host, hosts_channel, invites, lobby,
-    media, original, peer_channel, recording, room_channel,
+    SignalError, Signaling, activity, announce, co_host, host, hosts_channel, into_channels, invites,
+    lobby, media, original, out_of_channels, peer_channel, recording, resume, room_channel,
 };
 use crate::access::Action;
 use crate::limits::EventKind;
@@ -126,6 +127,10 @@ async fn expire<A: Adapter>(s: SocketRef<A>, session: Session, shutdown: Cancell
 fn register_events<A: Adapter>(s: &SocketRef<A>) {
     use EventKind::{Chat, Control, Join, Leave, Media};
     s.on("join-meeting", limited(Join, join_meeting::<A>));
+    s.on(
+        "resume-meeting",
+        limited(Join, super::resume::resume_meeting::<A>),
+    );
     s.on("leave-meeting", limited(Leave, leave_meeting::<A>));
     s.on(
         "meeting:leave",
@@ -230,12 +235,7 @@ async fn join<A: Adapter>(
     let req: JoinMeeting = parse(data)?;
     let room = req.room_id.clone();
 
-    // One meeting per socket: joining another one leaves the first.
-    if let Some(previous) = session.joined() {
-        leave(s, io, sig, session, &previous, LeaveWhy::Left).await;
-    }
-    // Nor does it wait in a lobby while it joins (an admitted guest joins again).
-    lobby::leave_waiting(s, io, sig, session).await;
+    leave_others(s, io, sig, session, None).await;
 
     let candidate = Candidate {
         user: session.user.clone(),
@@ -271,12 +271,7 @@ async fn join<A: Adapter>(
         peer: peer.peer_id.clone(),
         in_sfu: false,
     };
-    let mut channels = vec![room_channel(&room), peer_channel(&peer.peer_id)];
-    if peer.role().moderates() {
-        channels.push(hosts_channel(&room));
-    }
-    s.join(channels);
-    session.set_joined(Some(joined.clone()));
+    into_channels(s, session, &joined, peer.role().moderates());
     // Undo the admission if the meeting ended since it was read (membership gives the
     // seat back), or the socket went away meanwhile (its disconnect handler waits for
     // this turn, but may have run before the turn began and found nothing to leave).
@@ -343,17 +338,26 @@ async fn join<A: Adapter>(
         participants: others,
         me,
         ice_servers,
+        resume_token: sig
+            .membership()
+            .resume_token(&room, &peer.peer_id, &peer.user_id),
     })
 }
 
-/// Forget the meeting on this socket: its session and its channels.
-fn out_of_channels<A: Adapter>(s: &SocketRef<A>, session: &Session, joined: &Joined) {
-    session.clear_if(&joined.peer);
-    s.leave(vec![
-        room_channel(&joined.room),
-        peer_channel(&joined.peer),
-        hosts_channel(&joined.room),
-    ]);
+/// One meeting per socket: joining (or resuming) leaves the meeting it is in, unless
+/// that is the connection `keep`, and the lobby it waits in (an admitted guest joins
+/// again).
+pub(super) async fn leave_others<A: Adapter>(
+    s: &SocketRef<A>,
+    io: &SocketIo<A>,
+    sig: &Signaling,
+    session: &Session,
+    keep: Option<&proto::PeerId>,
+) {
+    if let Some(previous) = session.joined().filter(|j| Some(&j.peer) != keep) {
+        leave(s, io, sig, session, &previous, LeaveWhy::Left).await;
+    }
+    lobby::leave_waiting(s, io, sig, session).await;
 }
 
 /// Take this socket's connection out of its meeting: socket, membership, and tell the
@@ -399,7 +403,12 @@ async fn leave_meeting<A: Adapter>(
     answer(&s, ack, result);
 }
 
-async fn on_disconnect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig): State<Signaling>) {
+async fn on_disconnect<A: Adapter>(
+    s: SocketRef<A>,
+    io: SocketIo<A>,
+    State(sig): State<Signaling>,
+    reason: DisconnectReason,
+) {
     let Ok(session) = session(&s) else { return };
     metrics::gauge!(crate::monitoring::names::SOCKETS_CONNECTED).decrement(1.0);
     session.closed().cancel();
@@ -407,7 +416,12 @@ async fn on_disconnect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(sig):
     let _turn = session.turn().await;
     lobby::leave_waiting(&s, &io, &sig, &session).await;
     if let Some(j) = session.joined() {
-        leave(&s, &io, &sig, &session, &j, LeaveWhy::Disconnected).await;
+        // A dropped connection may be resumed by another socket (`resume-meeting`).
+        if resume::leaves_now(&s, &io, &sig, &j, reason).await {
+            leave(&s, &io, &sig, &session, &j, LeaveWhy::Disconnected).await;
+        } else {
+            session.clear_if(&j.peer);
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`original`]: what frontends of the service we replace do: `meeting:leave`,
 //!   `meeting-error` on a failed join, a connection without a token.
 //! - [`request`]: what every handler does: parse, find the caller's connection, ack.
+//! - [`resume`]: the grace period of a connection that dropped, and `resume-meeting`.
 //! - [`session`]: what one socket is: its user, and the meeting it joined.
 //! - [`media`]: client SDP payloads to [`crate::media::MediaRouter`] calls.
 //! - [`host`]: the host's (and co-hosts') `host-lock`, `host-mute-all`, `host-mute`,
@@ -47,6 +48,7 @@ pub mod original;
 pub mod recording;
 pub mod relay;
 pub mod request;
+pub mod resume;
 pub mod session;
 pub mod throttle;
 
@@ -113,4 +115,33 @@ pub fn peer_channel(peer: &PeerId) -> String {
 /// sockets are started by [`crate::tasks::spawn`].
 pub fn attach<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) -> A::InitRes {
     handlers::register(io)
+}
+
+/// The socket carries `joined` from now on: its session and its channels.
+fn into_channels<A: Adapter>(
+    s: &socketioxide::extract::SocketRef<A>,
+    session: &session::Session,
+    joined: &session::Joined,
+    moderates: bool,
+) {
+    let mut channels = vec![room_channel(&joined.room), peer_channel(&joined.peer)];
+    if moderates {
+        channels.push(hosts_channel(&joined.room));
+    }
+    s.join(channels);
+    session.set_joined(Some(joined.clone()));
+}
+
+/// Forget the meeting on this socket: its session and its channels.
+fn out_of_channels<A: Adapter>(
+    s: &socketioxide::extract::SocketRef<A>,
+    session: &session::Session,
+    joined: &session::Joined,
+) {
+    session.clear_if(&joined.peer);
+    s.leave(vec![
+        room_channel(&joined.room),
+        peer_channel(&joined.peer),
+        hosts_channel(&joined.room),
+    ]);
 }
