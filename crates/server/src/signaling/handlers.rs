@@ -8,13 +8,13 @@ use std::time::SystemTime;
 
 use chrono::Utc;
 use proto::events::{
-    ChatMessage, ControlRemoved, EndReason, ExistingParticipants, IceServers, JoinedMeeting,
-    MeetingReplaced, ParticipantAudioChanged, ParticipantJoined, ParticipantScreenShareChanged,
+    ChatMessage, ExistingParticipants, IceServers, JoinedMeeting, MeetingReplaced,
+    ParticipantAudioChanged, ParticipantJoined, ParticipantScreenShareChanged,
     ParticipantVideoChanged, ScreenStarted, ScreenStopped, SessionExpired,
 };
 use proto::signaling::{
-    ChatSend, ChatSent, HostRemove, JoinMeeting, JoinMeetingData, MediaKind, RoomOnly, SfuAnswer,
-    SfuOffer, Toggle, ToggleScreenShare,
+    ChatSend, ChatSent, JoinMeeting, JoinMeetingData, MediaKind, RoomOnly, SfuAnswer, SfuOffer,
+    Toggle, ToggleScreenShare,
 };
 use proto::{ErrorBody, ErrorCode, RoomId};
 use serde_json::{Value, json};
@@ -32,8 +32,8 @@ use super::request::{Payload, answer, answer_with, member, parse, session};
 use super::session::{Joined, Session};
 use super::throttle::limited;
 use super::{
-    SignalError, Signaling, activity, announce, co_host, host, hosts_channel, into_channels, invites,
-    lobby, media, original, out_of_channels, peer_channel, recording, resume, room_channel,
+    SignalError, Signaling, activity, announce, co_host, host, into_channels, invites, lobby,
+    media, original, out_of_channels, peer_channel, recording, resume, room_channel,
 };
 use crate::access::Action;
 use crate::limits::EventKind;
@@ -152,13 +152,13 @@ fn register_events<A: Adapter>(s: &SocketRef<A>) {
     s.on("raise-hand", limited(Control, activity::raise_hand::<A>));
     s.on("reaction", limited(Chat, activity::reaction::<A>));
     s.on("host-mute", limited(Control, host::host_mute::<A>));
-    s.on("host-remove", limited(Control, host_remove::<A>));
+    s.on("host-remove", limited(Control, host::host_remove::<A>));
     s.on(
         "host-set-co-host",
         limited(Control, co_host::host_set_co_host::<A>),
     );
-    s.on("host-allow", limited(Control, host_allow::<A>));
-    s.on("end-meeting", limited(Control, end_meeting::<A>));
+    s.on("host-allow", limited(Control, host::host_allow::<A>));
+    s.on("end-meeting", limited(Control, host::end_meeting::<A>));
     s.on("lobby-admit", limited(Control, lobby::lobby_admit::<A>));
     s.on("lobby-deny", limited(Control, lobby::lobby_deny::<A>));
     s.on("host-lock", limited(Control, host::host_lock::<A>));
@@ -635,76 +635,6 @@ async fn chat<A: Adapter>(
         broadcast(s.within(room_channel(&req.room_id)), &msg).await;
         activity::remember_chat(&sig, &req.room_id, &msg).await;
         Ok(ChatSent { timestamp })
-    }
-    .await;
-    answer(&s, ack, result);
-}
-
-async fn host_remove<A: Adapter>(
-    s: SocketRef<A>,
-    io: SocketIo<A>,
-    State(sig): State<Signaling>,
-    data: Payload,
-    ack: AckSender<A>,
-) {
-    let result = async {
-        let req: HostRemove = parse(data)?;
-        let (_, _, me) = member(&s, &sig, &req.room_id, Action::HostRemove).await?;
-        let removal = sig
-            .membership()
-            .remove_user(&req.room_id, &me, &req.target_user_id)
-            .await?;
-        for t in &removal.targets {
-            let note = ControlRemoved {
-                room_id: req.room_id.clone(),
-                by: me.user_id.clone(),
-            };
-            let channel = peer_channel(&t.peer_id);
-            broadcast(s.within(channel.clone()), &note).await;
-            let _ = s.within(channel).leave(room_channel(&req.room_id)).await;
-        }
-        for gone in &removal.departures {
-            announce::left(&io, gone).await;
-        }
-        Ok(json!({}))
-    }
-    .await;
-    answer(&s, ack, result);
-}
-
-/// Let a user the host removed join again.
-async fn host_allow<A: Adapter>(
-    s: SocketRef<A>,
-    State(sig): State<Signaling>,
-    data: Payload,
-    ack: AckSender<A>,
-) {
-    let result = async {
-        let req: HostRemove = parse(data)?;
-        let (_, _, me) = member(&s, &sig, &req.room_id, Action::HostAllow).await?;
-        sig.membership()
-            .allow_user(&req.room_id, &me, &req.target_user_id)
-            .await?;
-        Ok(json!({}))
-    }
-    .await;
-    answer(&s, ack, result);
-}
-
-async fn end_meeting<A: Adapter>(
-    s: SocketRef<A>,
-    io: SocketIo<A>,
-    State(sig): State<Signaling>,
-    data: Payload,
-    ack: AckSender<A>,
-) {
-    let result = async {
-        let req: RoomOnly = parse(data)?;
-        let (_, _, me) = member(&s, &sig, &req.room_id, Action::EndMeeting).await?;
-        sig.membership().end_meeting(&req.room_id, &me).await?;
-        let reason = EndReason::HostEnded;
-        announce::end_for_everyone(&io, sig.membership(), &req.room_id, reason).await;
-        Ok(json!({}))
     }
     .await;
     answer(&s, ack, result);

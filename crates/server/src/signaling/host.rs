@@ -6,17 +6,19 @@
 //! host's alone.
 
 use proto::events::{
-    ControlAskUnmute, ControlMute, ControlStopScreen, ParticipantScreenShareChanged, ScreenStopped,
+    ControlAskUnmute, ControlMute, ControlRemoved, ControlStopScreen, EndReason,
+    ParticipantScreenShareChanged, ScreenStopped,
 };
-use proto::signaling::{HostLock, HostMute, HostMuteAll, HostRemove};
+use proto::signaling::{HostLock, HostMute, HostMuteAll, HostRemove, RoomOnly};
 use serde_json::{Value, json};
+use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State};
 
 use super::emit::broadcast;
 use super::handlers::set_media;
 use super::request::{Payload, answer, member, parse};
-use super::{SignalError, Signaling, peer_channel, room_channel};
+use super::{SignalError, Signaling, announce, peer_channel, room_channel};
 use crate::access::Action;
 use crate::live::{LiveChange, LivePeer};
 
@@ -195,4 +197,77 @@ async fn host_and_targets<A: Adapter>(
         return Err(SignalError::PeerNotFound(req.target_user_id.to_string()));
     }
     Ok((me, targets))
+}
+
+/// `host-remove { roomId, targetUserId }`: every connection of that user leaves, told
+/// `control:removed`; it may not join again until `host-allow`.
+pub async fn host_remove<A: Adapter>(
+    s: SocketRef<A>,
+    io: SocketIo<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
+    let result = async {
+        let req: HostRemove = parse(data)?;
+        let (_, _, me) = member(&s, &sig, &req.room_id, Action::HostRemove).await?;
+        let removal = sig
+            .membership()
+            .remove_user(&req.room_id, &me, &req.target_user_id)
+            .await?;
+        for t in &removal.targets {
+            let note = ControlRemoved {
+                room_id: req.room_id.clone(),
+                by: me.user_id.clone(),
+            };
+            let channel = peer_channel(&t.peer_id);
+            broadcast(s.within(channel.clone()), &note).await;
+            let _ = s.within(channel).leave(room_channel(&req.room_id)).await;
+        }
+        for gone in &removal.departures {
+            announce::left(&io, gone).await;
+        }
+        Ok(json!({}))
+    }
+    .await;
+    answer(&s, ack, result);
+}
+
+/// Let a user the host removed join again.
+pub async fn host_allow<A: Adapter>(
+    s: SocketRef<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
+    let result = async {
+        let req: HostRemove = parse(data)?;
+        let (_, _, me) = member(&s, &sig, &req.room_id, Action::HostAllow).await?;
+        sig.membership()
+            .allow_user(&req.room_id, &me, &req.target_user_id)
+            .await?;
+        Ok(json!({}))
+    }
+    .await;
+    answer(&s, ack, result);
+}
+
+/// `end-meeting { roomId }`: the host's alone; everybody is told `meeting:ended`.
+pub async fn end_meeting<A: Adapter>(
+    s: SocketRef<A>,
+    io: SocketIo<A>,
+    State(sig): State<Signaling>,
+    data: Payload,
+    ack: AckSender<A>,
+) {
+    let result = async {
+        let req: RoomOnly = parse(data)?;
+        let (_, _, me) = member(&s, &sig, &req.room_id, Action::EndMeeting).await?;
+        sig.membership().end_meeting(&req.room_id, &me).await?;
+        let reason = EndReason::HostEnded;
+        announce::end_for_everyone(&io, sig.membership(), &req.room_id, reason).await;
+        Ok(json!({}))
+    }
+    .await;
+    answer(&s, ack, result);
 }
