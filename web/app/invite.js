@@ -7,7 +7,7 @@
 //   lists them with a Copy button, and revokes them (`invite-create` / `invite-list` /
 //   `invite-revoke`).
 import { M, moderates } from "./state.js";
-import { $, banner } from "./ui.js";
+import { $, banner, smallButton } from "./ui.js";
 import { hostAction } from "./people.js";
 import { tokenClaims } from "./identity.js";
 
@@ -101,7 +101,7 @@ function render(links) {
     url.value = inviteUrl(link);
     url.dataset.testid = "invite-url";
     url.setAttribute("aria-label", "Invite link");
-    const copy = button("Copy", "invite-copy", async () => {
+    const copy = smallButton("Copy", "invite-copy", async () => {
       try {
         await navigator.clipboard.writeText(url.value);
         banner("Invite link copied.", { kind: "info" });
@@ -110,20 +110,11 @@ function render(links) {
       }
     });
     li.append(text, url, copy);
-    if (!link.revokedAt) li.append(button("Revoke", "invite-revoke", () => revoke(link.inviteId)));
+    if (!link.revokedAt) li.append(smallButton("Revoke", "invite-revoke", () => revoke(link.inviteId)));
     ul.appendChild(li);
   }
 }
 
-function button(text, testid, fn) {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.className = "btn small";
-  b.textContent = text;
-  b.dataset.testid = testid;
-  b.addEventListener("click", fn);
-  return b;
-}
 
 async function refresh() {
   const ack = await hostAction("invite-list", {});

@@ -2,7 +2,7 @@
 // page of a joiner the server made wait, and the host's list of who waits, with admit
 // and deny for each or for everyone.
 import { M, session, moderates } from "./state.js";
-import { $, banner, show } from "./ui.js";
+import { $, banner, show, smallButton } from "./ui.js";
 import { hostAction } from "./people.js";
 import { done } from "./lifecycle.js";
 
@@ -46,20 +46,11 @@ export function renderLobby() {
     const name = document.createElement("span");
     name.className = "pname";
     name.textContent = w.userName || w.userId;
-    li.append(name, button("Admit", "lobby-admit", () => decide("lobby-admit", { peerId: w.peerId })), button("Deny", "lobby-deny", () => decide("lobby-deny", { peerId: w.peerId })));
+    li.append(name, smallButton("Admit", "lobby-admit", () => decide("lobby-admit", { peerId: w.peerId })), smallButton("Deny", "lobby-deny", () => decide("lobby-deny", { peerId: w.peerId })));
     ul.appendChild(li);
   }
 }
 
-function button(text, testid, fn) {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.className = "btn small";
-  b.textContent = text;
-  b.dataset.testid = testid;
-  b.addEventListener("click", fn);
-  return b;
-}
 
 // The server answers with `lobby:updated` to every host page, which redraws the list.
 async function decide(event, payload) {

@@ -1,6 +1,6 @@
 // The People panel: who is in the meeting, their flags, and the host's buttons.
 import { M, session, moderates } from "./state.js";
-import { $, fail } from "./ui.js";
+import { $, fail, smallButton } from "./ui.js";
 import { participants } from "./participants.js";
 
 /** The raised hands, first raised first: the order the host takes them in. */
@@ -40,13 +40,13 @@ export function renderPeople() {
     if (M.isHost && !p.local && !p.isHost) li.append(coHostButton(p));
     if (moderates() && !p.local) {
       li.append(
-        hostButton("Mute", "host-mute", () => hostAction("host-mute", { targetUserId: p.userId, kind: "audio" })),
-        hostButton("Stop video", "host-mute-video", () => hostAction("host-mute", { targetUserId: p.userId, kind: "video" })),
-        hostButton("Remove", "host-remove", () => remove(p)),
+        smallButton("Mute", "host-mute", () => hostAction("host-mute", { targetUserId: p.userId, kind: "audio" })),
+        smallButton("Stop video", "host-mute-video", () => hostAction("host-mute", { targetUserId: p.userId, kind: "video" })),
+        smallButton("Remove", "host-remove", () => remove(p)),
       );
       // Never a forced unmute: the participant is asked, and decides.
-      if (p.audioEnabled === false) li.append(hostButton("Ask to unmute", "host-ask-unmute", () => hostAction("host-ask-unmute", { targetUserId: p.userId, kind: "audio" })));
-      if (p.screenSharing) li.append(hostButton("Stop share", "host-stop-screen", () => hostAction("host-stop-screen", { targetUserId: p.userId })));
+      if (p.audioEnabled === false) li.append(smallButton("Ask to unmute", "host-ask-unmute", () => hostAction("host-ask-unmute", { targetUserId: p.userId, kind: "audio" })));
+      if (p.screenSharing) li.append(smallButton("Stop share", "host-stop-screen", () => hostAction("host-stop-screen", { targetUserId: p.userId })));
     }
     ul.appendChild(li);
   }
@@ -58,7 +58,7 @@ export function renderPeople() {
     const name = document.createElement("span");
     name.className = "pname";
     name.textContent = `${r.userName || r.userId} · removed`;
-    li.append(name, hostButton("Let back in", "host-allow", () => allow(r.userId)));
+    li.append(name, smallButton("Let back in", "host-allow", () => allow(r.userId)));
     ul.appendChild(li);
   }
 }
@@ -84,18 +84,9 @@ const ROLE_TAGS = { host: " · host", coHost: " · co-host", viewer: " · viewer
 function coHostButton(p) {
   const on = p.role !== "coHost";
   const text = on ? "Make co-host" : "Remove co-host";
-  return hostButton(text, on ? "host-promote" : "host-demote", () => hostAction("host-set-co-host", { targetUserId: p.userId, coHost: on }));
+  return smallButton(text, on ? "host-promote" : "host-demote", () => hostAction("host-set-co-host", { targetUserId: p.userId, coHost: on }));
 }
 
-function hostButton(text, testid, fn) {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.className = "btn small";
-  b.textContent = text;
-  b.dataset.testid = testid;
-  b.addEventListener("click", fn);
-  return b;
-}
 
 /**
  * A host-only request (mute, remove, allow, end-meeting, invites); a refusal shows in the

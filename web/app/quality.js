@@ -3,7 +3,7 @@
 // sends (the server in SFU mode, the other browser in mesh mode) and the received
 // camera resolution. tiles.js shows it as a coloured dot with the numbers in its label.
 import { M, session } from "./state.js";
-import { remoteTracks } from "./remote-media.js";
+import { remoteTracks, eachInbound } from "./remote-media.js";
 import { renderTiles } from "./tiles.js";
 
 const EVERY_MS = 2000;
@@ -35,38 +35,21 @@ function roundTrip(report) {
 
 async function sample() {
   const tracks = remoteTracks().filter((t) => t.source === "camera" || t.source === "microphone");
-  const byPc = new Map();
-  for (const t of tracks) {
-    if (!byPc.has(t.pc)) byPc.set(t.pc, []);
-    byPc.get(t.pc).push(t);
-  }
   const next = new Map();
   const quality = {};
-  for (const [conn, list] of byPc) {
-    let report;
-    try {
-      report = await conn.getStats();
-    } catch (_) {
-      continue;
+  const rtts = new Map();
+  await eachInbound(tracks, (t, s, report) => {
+    if (!rtts.has(report)) rtts.set(report, roundTrip(report));
+    const acc = next.get(t.peerId) || { lost: 0, received: 0, width: 0, height: 0 };
+    acc.lost += Math.max(0, s.packetsLost || 0);
+    acc.received += s.packetsReceived || 0;
+    if (t.source === "camera" && s.frameWidth) {
+      acc.width = s.frameWidth;
+      acc.height = s.frameHeight;
     }
-    const rtt = roundTrip(report);
-    const byTrack = new Map(list.map((t) => [t.track.id, t]));
-    const byMid = new Map(list.map((t) => [t.mid, t]));
-    report.forEach((s) => {
-      if (s.type !== "inbound-rtp") return;
-      const t = (s.mid != null && byMid.get(s.mid)) || byTrack.get(s.trackIdentifier);
-      if (!t) return;
-      const acc = next.get(t.peerId) || { lost: 0, received: 0, width: 0, height: 0 };
-      acc.lost += Math.max(0, s.packetsLost || 0);
-      acc.received += s.packetsReceived || 0;
-      if (t.source === "camera" && s.frameWidth) {
-        acc.width = s.frameWidth;
-        acc.height = s.frameHeight;
-      }
-      acc.rtt = rtt;
-      next.set(t.peerId, acc);
-    });
-  }
+    acc.rtt = rtts.get(report);
+    next.set(t.peerId, acc);
+  });
   for (const [peerId, now] of next) {
     const before = last.get(peerId) || { lost: 0, received: 0 };
     const lost = Math.max(0, now.lost - before.lost);

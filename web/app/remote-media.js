@@ -25,10 +25,14 @@ export function remoteTracks() {
   return out;
 }
 
-/** `window.__meeting.mediaStats()`: `[{ peerId, userId, source, kind, framesDecoded, bytesReceived, packetsReceived }]`. */
-export async function mediaStats() {
-  const tracks = remoteTracks();
-  const result = [];
+/**
+ * Calls `visit(track, inboundRtp, report)` for every `inbound-rtp` statistic of `tracks`
+ * (entries of `remoteTracks()`), one `getStats()` per connection; a connection whose
+ * statistics cannot be read (closed meanwhile) is passed over. Returns the tracks whose
+ * connection was read.
+ */
+export async function eachInbound(tracks, visit) {
+  const read = [];
   const byPc = new Map();
   for (const t of tracks) {
     if (!byPc.has(t.pc)) byPc.set(t.pc, []);
@@ -41,19 +45,30 @@ export async function mediaStats() {
     } catch (_) {
       continue;
     }
-    const entries = new Map();
-    for (const t of list) entries.set(t.mid, { peerId: t.peerId, userId: t.userId, source: t.source, kind: t.kind, framesDecoded: 0, bytesReceived: 0, packetsReceived: 0 });
-    const byTrackId = new Map(list.map((t) => [t.track.id, t.mid]));
+    read.push(...list);
+    // Chromium names the mid; a browser that does not is matched by its track id.
+    const byMid = new Map(list.map((t) => [t.mid, t]));
+    const byTrack = new Map(list.map((t) => [t.track.id, t]));
     report.forEach((s) => {
       if (s.type !== "inbound-rtp") return;
-      const mid = s.mid != null ? s.mid : byTrackId.get(s.trackIdentifier);
-      const e = entries.get(mid);
-      if (!e) return;
-      e.framesDecoded += s.framesDecoded || 0;
-      e.bytesReceived += s.bytesReceived || 0;
-      e.packetsReceived += s.packetsReceived || 0;
+      const t = (s.mid != null && byMid.get(s.mid)) || byTrack.get(s.trackIdentifier);
+      if (t) visit(t, s, report);
     });
-    result.push(...entries.values());
   }
-  return result;
+  return read;
+}
+
+/** `window.__meeting.mediaStats()`: `[{ peerId, userId, source, kind, framesDecoded, bytesReceived, packetsReceived }]`. */
+export async function mediaStats() {
+  const tracks = remoteTracks();
+  const entries = new Map(
+    tracks.map((t) => [t, { peerId: t.peerId, userId: t.userId, source: t.source, kind: t.kind, framesDecoded: 0, bytesReceived: 0, packetsReceived: 0 }]),
+  );
+  const read = await eachInbound(tracks, (t, s) => {
+    const e = entries.get(t);
+    e.framesDecoded += s.framesDecoded || 0;
+    e.bytesReceived += s.bytesReceived || 0;
+    e.packetsReceived += s.packetsReceived || 0;
+  });
+  return read.map((t) => entries.get(t));
 }

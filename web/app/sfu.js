@@ -43,17 +43,7 @@ async function publish(iceServers) {
   sources[tV.mid] = "camera";
   sources[tS.mid] = "screen";
   M.sfuMids = { microphone: tA.mid, camera: tV.mid, screen: tS.mid };
-  M.timings.publishSent = performance.now();
-  const ack = await session.sio.emit("sfu-offer", { roomId: M.roomId, sdp: pc.localDescription.sdp, sources }, 20000);
-  if (!ack || !ack.ok) {
-    const e = (ack && ack.error) || { code: "SFU_ERROR", message: "no answer" };
-    fail(e.code, `The media server refused the connection: ${e.message}`, { hints: ICE_HINTS });
-    return;
-  }
-  await pc.setRemoteDescription({ type: "answer", sdp: ack.data.sdp });
-  M.timings.publishAnswered = performance.now();
-  session.sfuTracks = ack.data.tracks || [];
-  render();
+  await sendOffer(pc, sources);
 }
 
 // A viewer's connection: receive-only m-lines, so that the offer sends nothing (the server
@@ -65,8 +55,13 @@ async function receiveOnly(pc) {
   await pc.setLocalDescription(offer);
   await firstCandidate(pc, 1000);
   M.sfuMids = {};
+  await sendOffer(pc, {});
+}
+
+/** Our offer to the server (`sources`: what each sending mid carries), and its answer. */
+async function sendOffer(pc, sources) {
   M.timings.publishSent = performance.now();
-  const ack = await session.sio.emit("sfu-offer", { roomId: M.roomId, sdp: pc.localDescription.sdp, sources: {} }, 20000);
+  const ack = await session.sio.emit("sfu-offer", { roomId: M.roomId, sdp: pc.localDescription.sdp, sources }, 20000);
   if (!ack || !ack.ok) {
     const e = (ack && ack.error) || { code: "SFU_ERROR", message: "no answer" };
     fail(e.code, `The media server refused the connection: ${e.message}`, { hints: ICE_HINTS });

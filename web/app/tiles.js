@@ -3,7 +3,7 @@
 // carries its name, mute, raised hand and connection quality, and a pin and a full
 // screen button; layout.js decides which tile is large in the speaker view.
 import { M, session, videoTrack } from "./state.js";
-import { $, initials } from "./ui.js";
+import { $, initials, smallButton } from "./ui.js";
 import { participants } from "./participants.js";
 import { remoteTracks } from "./remote-media.js";
 import { renderPeople } from "./people.js";
@@ -105,16 +105,6 @@ export function initTiles() {
   onLayoutChange(() => render());
 }
 
-/** A small button of the tile's toolbar. */
-function tileButton(text, testid, onClick) {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.className = "btn small tile-btn";
-  b.textContent = text;
-  b.dataset.testid = testid;
-  b.addEventListener("click", onClick);
-  return b;
-}
 
 function makeTile(t) {
   const el = document.createElement("div");
@@ -145,12 +135,17 @@ function makeTile(t) {
   label.append(document.createElement("span"), mic, hand, quality);
   const tools = document.createElement("div");
   tools.className = "tile-tools";
-  const pin = tileButton("Pin", "tile-pin", () => togglePin(t.key));
+  const pin = smallButton("Pin", "tile-pin", () => togglePin(t.key), "tile-btn");
   pin.setAttribute("aria-pressed", "false");
-  const full = tileButton("Full screen", "tile-fullscreen", () => {
-    if (document.fullscreenElement === el) document.exitFullscreen().catch(() => {});
-    else el.requestFullscreen().catch((e) => M.notices.push(`fullscreen: ${e.message}`));
-  });
+  const full = smallButton(
+    "Full screen",
+    "tile-fullscreen",
+    () => {
+      if (document.fullscreenElement === el) document.exitFullscreen().catch(() => {});
+      else el.requestFullscreen().catch((e) => M.notices.push(`fullscreen: ${e.message}`));
+    },
+    "tile-btn",
+  );
   tools.append(pin, full);
   el.append(video, avatar, label, tools);
   let audio = null;

@@ -5,6 +5,17 @@ export const $ = (id) => document.getElementById(id);
 
 const VIEWS = ["landing", "prejoin", "lobby", "meeting", "done"];
 
+/** A small button (the lists' and tiles' actions): its label, test id and click handler. */
+export function smallButton(text, testid, onClick, extraClass) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = extraClass ? `btn small ${extraClass}` : "btn small";
+  b.textContent = text;
+  b.dataset.testid = testid;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
 export function show(view) {
   for (const v of VIEWS) $("view-" + v).hidden = v !== view;
   document.body.dataset.view = view;
