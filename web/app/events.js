@@ -13,6 +13,7 @@ import { done, teardownMedia } from "./lifecycle.js";
 import { linkToken } from "./identity.js";
 import { onLobbyUpdated } from "./lobby.js";
 import { updateHostControls, onAskUnmute, onStopScreen } from "./host.js";
+import { setActiveSpeaker } from "./layout.js";
 
 function setFlag(ev, key, value) {
   const p = byPeerOrUser(ev);
@@ -66,6 +67,11 @@ export function wireEvents(sio, { rejoin, resume }) {
     updateHostControls();
   });
   sio.on("lobby:updated", onLobbyUpdated);
+  // SFU meetings: the speaker view's large tile follows the speaker (unless one is pinned).
+  sio.on("active-speaker", (ev) => {
+    if (!ev) return;
+    setActiveSpeaker(ev.peerId || null, Array.isArray(ev.speaking) ? ev.speaking : []);
+  });
   sio.on("control:ask-unmute", onAskUnmute);
   sio.on("control:stop-screen", onStopScreen);
   sio.on("control:removed", () => {

@@ -5,7 +5,7 @@
 // tiles.js draws what `arrange()` decides.
 import { M } from "./state.js";
 
-const state = { mode: "grid", pinned: null, speaker: null }; // pinned: a tile key
+const state = { mode: "grid", pinned: null, speaker: null, speaking: new Set() }; // pinned: a tile key
 let redraw = () => {};
 
 /** tiles.js: what to call when the arrangement changes. */
@@ -18,11 +18,28 @@ function changed() {
   redraw();
 }
 
-/** The participant (peer id) who speaks now, or null; shown large in the speaker view. */
-export function setActiveSpeaker(peerId) {
-  if (state.speaker === peerId) return;
+/**
+ * The server's `active-speaker` event: the dominant speaker (peer id, or null), shown
+ * large in the speaker view, and everyone speaking now (`[{ peerId, level }]`), whose
+ * tiles are highlighted. Redraws only when either changed.
+ */
+export function setActiveSpeaker(peerId, speaking = []) {
+  const ids = new Set(speaking.map((s) => s.peerId));
+  const same = state.speaker === (peerId || null) && ids.size === state.speaking.size && [...ids].every((id) => state.speaking.has(id));
+  M.activeSpeaker = peerId || null;
+  M.speaking = speaking.map((s) => ({ peerId: s.peerId, level: s.level }));
+  if (same) return;
   state.speaker = peerId || null;
+  state.speaking = ids;
   changed();
+}
+
+/** The tile's highlight: "active" for the dominant speaker's camera, "speaking" for others speaking, else "". */
+export function speakingClass(key) {
+  const [peerId, source] = key.split(":");
+  if (source !== "camera") return "";
+  if (peerId === state.speaker) return "active";
+  return state.speaking.has(peerId) ? "speaking" : "";
 }
 
 /** Pin the tile `key` (`<peerId>:camera` or `:screen`), or unpin it if it is pinned. */
@@ -49,8 +66,10 @@ export function mode() {
 
 /** Forget the arrangement (the call is over). */
 export function resetLayout() {
-  Object.assign(state, { mode: "grid", pinned: null, speaker: null });
+  Object.assign(state, { mode: "grid", pinned: null, speaker: null, speaking: new Set() });
   M.layout = null;
+  M.activeSpeaker = null;
+  M.speaking = [];
 }
 
 /**

@@ -32,6 +32,10 @@ export const M = {
   // peerId → { level: good | fair | poor | idle (nothing received), loss (%), rtt (ms), width, height } (quality.js)
   quality: {},
   layout: null, // { mode: grid | speaker, pinned, activeSpeaker, main } (layout.js)
+  // The server's `active-speaker` event (SFU meetings): the dominant speaker's peer id, or
+  // null, and everyone speaking now, [{ peerId, level (0–100) }].
+  activeSpeaker: null,
+  speaking: [],
   mediaStatus: null, // what the pre-join view says about blocked or missing devices
   devices: [], // [{ kind, deviceId, label }] as enumerated
   micLevel: 0, // the microphone meter, 0–1, and its highest value so far

@@ -7,7 +7,7 @@ import { $, initials, smallButton } from "./ui.js";
 import { participants } from "./participants.js";
 import { remoteTracks } from "./remote-media.js";
 import { renderPeople } from "./people.js";
-import { arrange, onLayoutChange, togglePin, isPinned, mode } from "./layout.js";
+import { arrange, onLayoutChange, togglePin, isPinned, mode, speakingClass } from "./layout.js";
 
 const tileEls = new Map(); // tile key → { el, video, audio, avatar, label, key, vTrack, aTrack }
 
@@ -92,6 +92,10 @@ function layoutGrid(tiles) {
   grid.classList.toggle("speaker", !!main);
   for (const [key, te] of tileEls) {
     te.el.classList.toggle("main", key === main);
+    // Who speaks: a coloured border (style.css), the dominant speaker's the strongest.
+    const speaking = speakingClass(key);
+    te.el.classList.toggle("active-speaker", speaking === "active");
+    te.el.classList.toggle("speaking", speaking === "speaking");
     te.pin.setAttribute("aria-pressed", String(isPinned(key)));
   }
   // A custom property set through the CSSOM, which a CSP without 'unsafe-inline' allows.

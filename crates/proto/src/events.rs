@@ -62,6 +62,7 @@ server_event! {
     ChatHistory => "chat:history",
     HandsUpdated => "hands:updated",
     ReactionSent => "reaction",
+    ActiveSpeaker => "active-speaker",
     ServerOffer => "sfu-offer",
     RelayedOffer => "webrtc-offer",
     RelayedAnswer => "webrtc-answer",
@@ -454,6 +455,27 @@ pub struct ReactionSent {
     pub peer_id: PeerId,
     pub user_name: String,
     pub emoji: Emoji,
+}
+
+/// `active-speaker`, to the meeting whenever the SFU's dominant speaker changes or who
+/// is speaking does (SFU meetings only; decided from the RFC 6464 audio levels).
+/// `peer_id`/`user_id` are the dominant speaker, `null` before anyone spoke or after
+/// they left; `speaking` is everyone speaking now, for "speaking" indicators.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveSpeaker {
+    pub room_id: RoomId,
+    pub peer_id: Option<PeerId>,
+    pub user_id: Option<UserId>,
+    pub speaking: Vec<SpeakingLevel>,
+}
+
+/// One participant speaking now, with a level from 0 (quiet) to 100 (loud).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpeakingLevel {
+    pub peer_id: PeerId,
+    pub level: u8,
 }
 
 #[cfg(test)]

@@ -254,11 +254,13 @@ function signJwt(claims, secret = JWT_SECRET) {
 /**
  * Chromium with fake devices. `cameras: 2`: two fake cameras (to switch between);
  * `denyMedia`: every camera/microphone permission request is refused, as when the user
- * blocks them.
+ * blocks them. `audioFile`: a WAV every fake microphone plays (looped) instead of
+ * Chromium's own, a short beep twice a second.
  */
-async function launchBrowser({ cameras, denyMedia } = {}) {
+async function launchBrowser({ cameras, denyMedia, audioFile } = {}) {
   const { chromium } = require("playwright-core");
   let args = CHROMIUM_FLAGS;
+  if (audioFile) args = args.concat(`--use-file-for-fake-audio-capture=${audioFile}`);
   if (cameras) args = args.map((f) => (f === "--use-fake-device-for-media-stream" ? `${f}=device-count=${cameras}` : f));
   if (denyMedia) args = args.filter((f) => f !== "--use-fake-ui-for-media-stream").concat("--deny-permission-prompts");
   return chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args, timeout: 30000 });

@@ -260,10 +260,11 @@ impl LiveRooms {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn peer(user: &str) -> LivePeer {
+    /// A participant of `user` with a fresh peer id (also for other modules' tests).
+    pub(crate) fn peer(user: &str) -> LivePeer {
         LivePeer {
             peer_id: PeerId::random(),
             user_id: UserId::from(user),
