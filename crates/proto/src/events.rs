@@ -50,6 +50,7 @@ server_event! {
     RecordingStopped => "recording:stopped",
     MeetingReplaced => "meeting:replaced",
     MeetingRejoin => "meeting:rejoin",
+    ServerDraining => "server-draining",
     MeetingError => "meeting-error",
     ControlMute => "control:mute",
     ControlRemoved => "control:removed",
@@ -288,6 +289,23 @@ pub enum RejoinReason {
 pub struct MeetingRejoin {
     pub room_id: RoomId,
     pub reason: RejoinReason,
+}
+
+/// `server-draining`, to each connection that the node going away (SIGTERM) carries:
+/// its signaling socket, its media connection, or both. The page reconnects its socket
+/// (`resume-meeting`, which another node or the restarted process answers) when
+/// `signaling`, and opens a new media connection when `media` (the meeting's media
+/// re-opens on a live node; after resuming when both are set).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerDraining {
+    /// Reconnect within this many milliseconds, at a random moment in that window, so
+    /// that a node's participants do not all arrive at the same instant.
+    pub reconnect_in_ms: u64,
+    /// This connection's socket is on the node going away.
+    pub signaling: bool,
+    /// This connection's media is on the node going away.
+    pub media: bool,
 }
 
 /// `meeting-error`, to one connection: its join failed (the same error as the join's

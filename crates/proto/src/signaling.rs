@@ -601,6 +601,13 @@ pub struct ResumeMeeting {
     /// meeting's messages from then on (of those kept for late joiners).
     #[serde(default)]
     pub chat_since: Option<String>,
+    /// The page's microphone and camera, as a join says them: used only when the
+    /// server no longer knows the connection and re-creates it from the resume token
+    /// (a restarted process); otherwise the registry's state stands.
+    #[serde(default = "yes")]
+    pub is_audio_enabled: bool,
+    #[serde(default = "yes")]
+    pub is_video_enabled: bool,
 }
 
 impl Validate for ResumeMeeting {
@@ -636,6 +643,11 @@ pub struct ResumeMeetingData {
     pub me: Participant,
     /// Chat messages from `chatSince` on, oldest first.
     pub chat: Vec<crate::events::ChatMessage>,
+    /// The server holds no media for this connection (it resumed into a restarted
+    /// process): the page opens a new media connection, its next `sfu-offer` is a first
+    /// one.
+    #[serde(default)]
+    pub media_reset: bool,
 }
 
 /// Ack data of `meeting-chat-message`: when the server stamped the message.

@@ -41,8 +41,9 @@
 //! - [`telemetry`]: logging (`RUST_LOG`, `MEDIASOUP_LOG_LEVEL`, `LOG_FORMAT`).
 //! - [`monitoring`]: Prometheus metrics (`GET /metrics`, `METRICS_*`): the facade's
 //!   recorder, the SFU workers' counters read on scrape, the live gauges.
-//! - [`state::AppState`]: what handlers and tasks share; its `shutdown` token is cancelled
-//!   once on SIGINT/SIGTERM and every task stops on it. Only the edges ([`http`],
+//! - [`state::AppState`]: what handlers and tasks share; its `draining` token is
+//!   cancelled on SIGTERM ([`tasks::drain`]), its `shutdown` token once the drain is
+//!   over or on SIGINT, and every task stops on it. Only the edges ([`http`],
 //!   [`signaling`]), [`membership`] and the [`tasks`] use it; no lower module does.
 //!
 //! The server is handed its listener ([`run`]), so tests bind 127.0.0.1:0 and run many
@@ -202,26 +203,32 @@ pub async fn router(
     ))
 }
 
-/// Serves on `listener` until `shutdown` completes or `state.shutdown` is cancelled,
-/// with the background tasks (TTL sweeper) running alongside. `sfu_events` is the
+/// Serves on `listener` until `state.shutdown` is cancelled, with the background tasks
+/// (TTL sweeper) running alongside. When `drain` completes the node drains
+/// (`state.draining`, [`tasks::drain`]), which cancels `state.shutdown` once its
+/// participants have moved or `DRAIN_TIMEOUT_SECONDS` passed. `sfu_events` is the
 /// receiver [`start_sfu`] returned with `state.sfu` (`None` without an SFU).
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     sfu_events: Option<media::EventReceiver>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let token = state.shutdown.clone();
-    let stop = {
-        let token = token.clone();
-        async move {
+    {
+        let (token, draining) = (token.clone(), state.draining.clone());
+        tokio::spawn(async move {
             tokio::select! {
-                _ = shutdown => {}
+                _ = drain => {
+                    if !token.is_cancelled() {
+                        draining.cancel();
+                    }
+                }
                 _ = token.cancelled() => {}
             }
-            token.cancel();
-        }
-    };
+        });
+    }
+    let stop = token.clone().cancelled_owned();
     let sweeper = tokio::spawn(tasks::sweeper::run(state.clone()));
     tokio::spawn(state.limits.clone().housekeeping(token.clone()));
     tokio::spawn(heap::trim_when_idle(token.clone()));
@@ -342,7 +349,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             }
         });
     }
-    run(listener, state.clone(), sfu_events, shutdown_signal()).await?;
+    run(
+        listener,
+        state.clone(),
+        sfu_events,
+        drain_on_sigterm(shutdown.clone()),
+    )
+    .await?;
     // Recordings still running get their files closed (a SIGKILL would leave them
     // playable up to the last frame, but without their index).
     state
@@ -399,8 +412,32 @@ fn log_config(config: &Config) {
     );
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM (what Docker, Kubernetes and Render send).
-pub async fn shutdown_signal() {
+/// The signal that stops the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT (Ctrl-C): stop now.
+    Interrupt,
+    /// SIGTERM (what Docker, Kubernetes, systemd and Render send): drain first.
+    Terminate,
+}
+
+/// Completes on SIGTERM: the node drains ([`tasks::drain`]). SIGINT, or a second
+/// signal during the drain, stops the process at once (`stop`).
+pub async fn drain_on_sigterm(stop: CancellationToken) {
+    match shutdown_signal().await {
+        Signal::Interrupt => stop.cancel(),
+        Signal::Terminate => {
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::warn!("second signal while draining: stopping now");
+                stop.cancel();
+            });
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM, saying which.
+pub async fn shutdown_signal() -> Signal {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::warn!(error = %e, "cannot listen for Ctrl-C");
@@ -422,7 +459,13 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! {
-        _ = ctrl_c => tracing::info!("SIGINT: shutting down"),
-        _ = term => tracing::info!("SIGTERM: shutting down"),
+        _ = ctrl_c => {
+            tracing::info!("SIGINT: shutting down");
+            Signal::Interrupt
+        }
+        _ = term => {
+            tracing::info!("SIGTERM: draining, then shutting down");
+            Signal::Terminate
+        }
     }
 }

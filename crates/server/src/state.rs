@@ -23,8 +23,13 @@ pub struct AppState {
     /// Meeting lifecycle changes made outside the signaling (REST, TTL sweeper), so that
     /// `tasks::lifecycle` can tell connected clients and drop the media rooms.
     pub events: broadcast::Sender<MeetingEvent>,
-    /// Cancelled once on SIGINT/SIGTERM; every task stops when it fires.
+    /// Cancelled once when the process stops (SIGINT, or the end of a drain); every
+    /// task stops when it fires.
     pub shutdown: CancellationToken,
+    /// Cancelled once on SIGTERM: the node drains (`tasks::drain`). It takes no new
+    /// sockets, joins or meetings, reports not ready, and tells its participants to
+    /// move; `shutdown` follows when they have, or after `DRAIN_TIMEOUT_SECONDS`.
+    pub draining: CancellationToken,
     /// Set when `REDIS_URL` is configured: this node's identity and Redis connection.
     pub cluster: Option<crate::cluster::Cluster>,
     /// Rate limits shared by the HTTP edge and the signaling (`RATE_LIMIT_*`).
@@ -36,6 +41,10 @@ pub struct AppState {
     /// The meetings this node records (`RECORDINGS_DIR`); its notices arrive as
     /// [`MeetingEvent::Recording`].
     pub recorder: crate::recording::Recorder,
+    /// When this process built its state: history rows closed before it were closed by
+    /// a previous process (its drain, or this start's reconciliation after a crash),
+    /// which a resume may open again (`membership::resume`).
+    pub started_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Why a meeting ended: the wire type of `meeting:ended { reason }`.
@@ -90,10 +99,17 @@ impl AppState {
             redis,
             events,
             shutdown,
+            draining: CancellationToken::new(),
             cluster: None,
             monitor: Arc::default(),
             webhooks,
+            started_at: chrono::Utc::now(),
         })
+    }
+
+    /// Whether this node is draining (SIGTERM received): new work goes elsewhere.
+    pub fn is_draining(&self) -> bool {
+        self.draining.is_cancelled()
     }
 
     /// Tells subscribers (the signaling) about a change; nobody listening is fine.

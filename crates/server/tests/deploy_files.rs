@@ -111,6 +111,16 @@ fn kubernetes_manifest_uses_host_network_and_the_default_ports() {
     let cfg = config(&env);
     let def = defaults();
     assert!(cfg.is_production());
+    // SIGTERM drains for up to DRAIN_TIMEOUT_SECONDS; Kubernetes must not SIGKILL first
+    // (a few seconds more for the process to close its recordings and database).
+    let grace: u64 = text(&pod["terminationGracePeriodSeconds"])
+        .parse()
+        .expect("terminationGracePeriodSeconds is a number");
+    assert!(
+        grace >= cfg.drain_timeout.as_secs() + 5,
+        "terminationGracePeriodSeconds {grace} must exceed DRAIN_TIMEOUT_SECONDS ({} s) by at least 5 s",
+        cfg.drain_timeout.as_secs()
+    );
     assert_eq!(
         cfg.listen.port(),
         def.listen.port(),

@@ -17,6 +17,7 @@
 //! nodes that relayed for it tell their clients to rejoin (`meeting:rejoin`).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,8 +48,9 @@ pub enum PlacementError {
 /// Room ownership, for one node.
 pub struct Placement {
     cluster: Cluster,
-    /// Whether this node runs an SFU, and so may claim rooms.
-    can_host: bool,
+    /// Whether this node runs an SFU, and so may claim rooms; false from the start of
+    /// a drain on ([`Placement::stop_hosting`]).
+    can_host: AtomicBool,
     /// Rooms whose lease this node holds.
     hosted: Mutex<HashSet<RoomId>>,
     /// Participants whose media this node placed, and on which node: a participant
@@ -77,7 +79,7 @@ impl Placement {
     pub fn new(cluster: Cluster, can_host: bool) -> Arc<Self> {
         Arc::new(Placement {
             cluster,
-            can_host,
+            can_host: AtomicBool::new(can_host),
             hosted: Mutex::default(),
             placed: Mutex::default(),
             misses: Mutex::default(),
@@ -93,7 +95,7 @@ impl Placement {
     pub async fn owner(&self, room: &RoomId) -> Result<Owner, PlacementError> {
         let key = self.owner_key(room);
         let mut conn = self.cluster.conn.clone();
-        if self.can_host {
+        if self.can_host.load(Ordering::Acquire) {
             let claimed: Option<String> = redis::cmd("SET")
                 .arg(&key)
                 .arg(&self.cluster.node_id)
@@ -148,6 +150,30 @@ impl Placement {
     /// Rooms whose lease this node holds.
     pub fn hosted(&self) -> Vec<RoomId> {
         lock(&self.hosted).iter().cloned().collect()
+    }
+
+    /// The node drains: it claims no room from now on and gives up the leases it holds
+    /// at once (each only if still its own), so that the next media request of each
+    /// meeting claims it on a live node instead of waiting [`ROOM_LEASE`] for it to
+    /// expire. Returns the rooms it hosted.
+    pub async fn stop_hosting(&self) -> Result<Vec<RoomId>, redis::RedisError> {
+        const RELEASE: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"#;
+        self.can_host.store(false, Ordering::Release);
+        let rooms: Vec<RoomId> = lock(&self.hosted).drain().collect();
+        let script = redis::Script::new(RELEASE);
+        let mut conn = self.cluster.conn.clone();
+        for room in &rooms {
+            let _: i64 = script
+                .key(self.owner_key(room))
+                .arg(&self.cluster.node_id)
+                .invoke_async(&mut conn)
+                .await?;
+            tracing::info!(room = %room, "draining: released the meeting's media lease");
+        }
+        Ok(rooms)
     }
 
     /// Renew the leases of the hosted rooms in `keep`, release the others. A lease that

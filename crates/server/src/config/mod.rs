@@ -59,6 +59,10 @@ pub struct Config {
     /// `RECONNECT_GRACE_SECONDS`: how long a connection that dropped (no close from the
     /// client) keeps its place for `resume-meeting` before it leaves as today.
     pub reconnect_grace: Duration,
+    /// `DRAIN_TIMEOUT_SECONDS`: after SIGTERM, how long the node waits for its
+    /// participants to move (to another node, or to the restarted process) before it
+    /// exits anyway.
+    pub drain_timeout: Duration,
     /// Default and upper bound of a meeting's `maxParticipants`.
     pub max_participants: u32,
     /// `MESH_MAX_PARTICIPANTS`: the cap of mesh meetings (each browser uploads its camera
@@ -167,6 +171,11 @@ pub enum ConfigError {
 /// connection (Engine.IO heartbeat, 8 s) and reconnect with backoff.
 pub const DEFAULT_RECONNECT_GRACE_SECS: u64 = 20;
 
+/// `DRAIN_TIMEOUT_SECONDS` when unset: the pages reconnect at once on `server-draining`
+/// (within a second), so a node is usually empty in a few seconds; this bounds a page
+/// that never answers. Below the 30 s most orchestrators wait before a SIGKILL.
+pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 15;
+
 impl Config {
     /// Reads the process environment, after loading `.env` from the working directory
     /// if there is one (variables already set win over the file).
@@ -259,6 +268,18 @@ impl Config {
                 "RECONNECT_GRACE_SECONDS",
                 &grace_secs.to_string(),
                 "a whole number of seconds from 0 to 3600, e.g. 20",
+            ));
+        }
+        let drain_secs: u64 = vars.parse(
+            "DRAIN_TIMEOUT_SECONDS",
+            DEFAULT_DRAIN_TIMEOUT_SECS,
+            "a whole number of seconds from 1 to 600, e.g. 15",
+        )?;
+        if !(1..=600).contains(&drain_secs) {
+            return Err(invalid(
+                "DRAIN_TIMEOUT_SECONDS",
+                &drain_secs.to_string(),
+                "a whole number of seconds from 1 to 600, e.g. 15",
             ));
         }
         let max_participants: u32 =
@@ -406,6 +427,7 @@ impl Config {
             jwt_claims,
             meeting_ttl: Duration::from_secs(ttl_secs),
             reconnect_grace: Duration::from_secs(grace_secs),
+            drain_timeout: Duration::from_secs(drain_secs),
             max_participants,
             mesh_max_participants,
             ice,

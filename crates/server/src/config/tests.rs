@@ -12,6 +12,7 @@ fn defaults_match_the_seed() {
     assert_eq!(c.listen.port(), 3009);
     assert_eq!(c.meeting_ttl, Duration::from_secs(14_400));
     assert_eq!(c.reconnect_grace, Duration::from_secs(20));
+    assert_eq!(c.drain_timeout, Duration::from_secs(15));
     assert_eq!(c.max_participants, 50);
     assert_eq!((c.sfu.min_port, c.sfu.max_port), (10_000, 10_100));
     assert!(c.sfu.workers >= 1);
@@ -44,6 +45,14 @@ fn bad_values_name_the_variable() {
         (
             &[("RECONNECT_GRACE_SECONDS", "-1")],
             "RECONNECT_GRACE_SECONDS=\"-1\"",
+        ),
+        (
+            &[("DRAIN_TIMEOUT_SECONDS", "0")],
+            "DRAIN_TIMEOUT_SECONDS=\"0\"",
+        ),
+        (
+            &[("DRAIN_TIMEOUT_SECONDS", "601")],
+            "DRAIN_TIMEOUT_SECONDS=\"601\"",
         ),
         (&[("PORT", "http")], "PORT=\"http\""),
         (

@@ -1,6 +1,7 @@
 //! `GET /health`: the process answers (the seed's Render health check).
 //! `GET /health/ready`: the database, Redis (when configured) and the SFU workers
-//! answer; 503 when one does not, with every check's result in the body.
+//! answer; 503 when one does not, with every check's result in the body, and 503 while
+//! the node drains (SIGTERM), so that a load balancer stops sending it new clients.
 //! `GET /health/process`: counts that must return to zero or stay flat when a server
 //! runs for long (tokio tasks, live participants, open history rows, heap in use); the soak of
 //! `meeting-load` reads them.
@@ -43,16 +44,24 @@ async fn live() -> Json<Value> {
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let (database, redis) = tokio::join!(check_database(&state), check_redis(&state));
     let sfu = check_sfu(&state);
-    let all_ok = [&database, &redis, &sfu]
-        .iter()
-        .all(|c| c["ok"] == json!(true));
+    let draining = state.is_draining();
+    let all_ok = !draining
+        && [&database, &redis, &sfu]
+            .iter()
+            .all(|c| c["ok"] == json!(true));
     let status = if all_ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let status_text = match (all_ok, draining) {
+        (true, _) => "ready",
+        (false, true) => "draining",
+        (false, false) => "unavailable",
+    };
     let body = json!({
-        "status": if all_ok { "ready" } else { "unavailable" },
+        "status": status_text,
+        "draining": draining,
         "checks": { "database": database, "redis": redis, "sfu": sfu },
     });
     (status, Json(body))

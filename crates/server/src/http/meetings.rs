@@ -199,6 +199,13 @@ async fn create(
     state
         .limits
         .check_user(crate::limits::UserAction::CreateMeeting, &user.id())?;
+    // A draining node (SIGTERM) takes no new meetings: the client tries again, and the
+    // load balancer, which sees this node not ready, sends it to another one.
+    if state.is_draining() {
+        return Err(AppError::Unavailable(
+            "this server is shutting down; try again".to_owned(),
+        ));
+    }
     let now = Utc::now();
     let title = check_title(&body.title)?;
     let description = check_description(body.description.as_deref().unwrap_or(""))?;

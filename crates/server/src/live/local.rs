@@ -74,6 +74,15 @@ impl LocalRooms {
         self.with(|rooms| rooms.get(room).cloned().unwrap_or_default())
     }
 
+    pub(super) fn connections(&self) -> Vec<(RoomId, PeerId)> {
+        self.with(|rooms| {
+            rooms
+                .iter()
+                .flat_map(|(r, ps)| ps.iter().map(|p| (r.clone(), p.peer_id.clone())))
+                .collect()
+        })
+    }
+
     pub(super) fn count(&self) -> usize {
         self.with(|rooms| rooms.values().map(Vec::len).sum())
     }

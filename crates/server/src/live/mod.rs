@@ -222,6 +222,15 @@ impl LiveRooms {
         }
     }
 
+    /// The connections [`LiveRooms::local_count`] counts: what a draining node still
+    /// carries when its time is up.
+    pub fn local_connections(&self) -> Vec<(RoomId, PeerId)> {
+        match self {
+            LiveRooms::Local(l) => l.connections(),
+            LiveRooms::Redis(r) => r.local_connections(),
+        }
+    }
+
     pub async fn get(&self, room: &RoomId, peer: &PeerId) -> Result<Option<LivePeer>, LiveError> {
         Ok(self
             .peers(room)

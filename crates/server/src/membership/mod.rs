@@ -37,7 +37,7 @@ pub use admission::{Admission, Candidate, Refusal};
 pub use leave::{Departure, LeaveWhy, Removal};
 pub use lobby::{Decision, Knock};
 pub use records::{MeetingView, Topology};
-pub use resume::{Resumed, resume_token};
+pub use resume::{PageState, Resumed, resume_token};
 
 use crate::live::RedisLive;
 use crate::live::{LiveError, LivePeer, LiveRooms};

@@ -42,6 +42,10 @@ pub enum SignalError {
     NotWaiting,
     #[error("{0}")]
     Unavailable(String),
+    /// This node is shutting down (SIGTERM): connect again, to another node or to the
+    /// restarted process.
+    #[error("this server is shutting down; connect again")]
+    Draining,
     #[error(transparent)]
     RateLimited(#[from] crate::limits::RateLimited),
     /// A recording request refused (host only, `allowRecording`, already running …).
@@ -68,7 +72,7 @@ impl SignalError {
             SignalError::Removed => ErrorCode::Removed,
             SignalError::InLobby => ErrorCode::InLobby,
             SignalError::NotWaiting => ErrorCode::PeerNotFound,
-            SignalError::Unavailable(_) => ErrorCode::Unavailable,
+            SignalError::Unavailable(_) | SignalError::Draining => ErrorCode::Unavailable,
             SignalError::RateLimited(_) => ErrorCode::RateLimited,
             SignalError::Recording(e) => recording_code(e),
             SignalError::Internal(_) => ErrorCode::Internal,

@@ -72,6 +72,12 @@ async fn authenticate<A: Adapter>(
     let Some(token) = token else {
         return Ok(());
     };
+    // A draining node takes no new sockets: the page retries, and reaches another node
+    // (through the load balancer) or the restarted process.
+    if sig.app().is_draining() {
+        let e = SignalError::Draining;
+        return Err(Refused(e.code().as_str(), e.to_string()));
+    }
     let claims = sig
         .app()
         .jwt
@@ -234,6 +240,9 @@ async fn join<A: Adapter>(
 ) -> Result<JoinMeetingData, SignalError> {
     let req: JoinMeeting = parse(data)?;
     let room = req.room_id.clone();
+    if sig.app().is_draining() {
+        return Err(SignalError::Draining);
+    }
 
     leave_others(s, io, sig, session, None).await;
 

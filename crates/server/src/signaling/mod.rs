@@ -9,6 +9,7 @@
 //!   `meeting-error` on a failed join, a connection without a token.
 //! - [`request`]: what every handler does: parse, find the caller's connection, ack.
 //! - [`resume`]: the grace period of a connection that dropped, and `resume-meeting`.
+//! - [`drain`]: `server-draining`, to the connections of a node that goes away.
 //! - [`session`]: what one socket is: its user, and the meeting it joined.
 //! - [`media`]: client SDP payloads to [`crate::media::MediaRouter`] calls.
 //! - [`host`]: the host's (and co-hosts') `host-lock`, `host-mute-all`, `host-mute`,
@@ -37,6 +38,7 @@
 pub mod activity;
 pub mod announce;
 pub mod co_host;
+pub mod drain;
 pub mod emit;
 pub mod error;
 pub mod handlers;

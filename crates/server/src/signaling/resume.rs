@@ -10,6 +10,12 @@
 //! socket carries the connection from then on; otherwise it leaves as a disconnect
 //! did before (`participant-left`, the history row's leave time).
 //!
+//! While the node drains (SIGTERM, `crate::tasks::drain`) every socket that goes is
+//! kept so, whatever the reason: its page closed it to move to another node or to the
+//! restarted process. A resume into a process that does not know the connection (it
+//! restarted) re-creates it from its history row (`crate::membership::resume`); the
+//! others are then told it is present, and its page opens a new media connection.
+//!
 //! Which socket carries a connection is told by the Socket.IO room `peer:<peerId>`,
 //! which the Redis adapter makes cluster-wide: the node where the socket dropped learns
 //! that the connection resumed on another node by asking who is in that room, with no
@@ -18,6 +24,7 @@
 use std::time::Duration;
 
 use proto::PeerId;
+use proto::events::ParticipantJoined;
 use proto::signaling::{ResumeMeeting, ResumeMeetingData};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
@@ -25,11 +32,13 @@ use socketioxide::extract::{AckSender, SocketRef, State};
 use socketioxide::socket::DisconnectReason;
 use tokio::time::Instant;
 
-use super::emit::tell;
+use super::emit::{broadcast, tell};
 use super::request::{Payload, answer, parse, session};
 use super::session::{Joined, Session};
-use super::{SignalError, Signaling, announce, handlers, into_channels, lobby, peer_channel};
-use crate::membership::LeaveWhy;
+use super::{
+    SignalError, Signaling, announce, handlers, into_channels, lobby, peer_channel, room_channel,
+};
+use crate::membership::{LeaveWhy, PageState};
 
 /// How often a dropped connection's node looks for a socket that resumed it.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
@@ -91,10 +100,12 @@ pub(super) async fn leaves_now<A: Adapter>(
         Carrier::Nowhere => {}
     }
     let grace = sig.app().config.reconnect_grace;
-    let dropped = matches!(
-        reason,
-        DisconnectReason::TransportError | DisconnectReason::HeartbeatTimeout
-    );
+    // While the node drains, a page closes its socket to reconnect elsewhere: kept too.
+    let dropped = sig.app().is_draining()
+        || matches!(
+            reason,
+            DisconnectReason::TransportError | DisconnectReason::HeartbeatTimeout
+        );
     if !dropped || grace.is_zero() {
         return true;
     }
@@ -125,6 +136,12 @@ async fn hold<A: Adapter>(io: SocketIo<A>, sig: Signaling, joined: Joined, grace
             Carrier::Nowhere if Instant::now() >= until => break,
             Carrier::Nowhere => {}
         }
+    }
+    // At shutdown: a connection that resumed on another node since the last look (a
+    // drained node's pages) is that node's now.
+    if shutdown.is_cancelled() && carrier(&io, &joined.peer, None).await == Carrier::Elsewhere {
+        sig.live().release(&joined.room, &joined.peer);
+        return;
     }
     tracing::info!(room = %joined.room, peer = %joined.peer, "dropped connection not resumed in time; it leaves");
     let why = LeaveWhy::Disconnected;
@@ -162,18 +179,42 @@ async fn resume<A: Adapter>(
 ) -> Result<ResumeMeetingData, SignalError> {
     let req: ResumeMeeting = parse(data)?;
     let (room, peer) = (req.room_id.clone(), req.peer_id.clone());
+    if sig.app().is_draining() {
+        return Err(SignalError::Draining);
+    }
     handlers::leave_others(s, io, sig, session, Some(&peer)).await;
+    let page = PageState {
+        grants: &session.claims.grants,
+        audio_enabled: req.is_audio_enabled,
+        video_enabled: req.is_video_enabled,
+    };
     let resumed = sig
         .membership()
-        .resume(&room, &peer, &session.user, &req.resume_token)
+        .resume(&room, &peer, &session.user, &req.resume_token, page)
         .await?;
     let joined = Joined {
         room: room.clone(),
         peer: peer.clone(),
-        in_sfu: req.has_media,
+        // A re-created connection has no media in the engine: its next offer is a first.
+        in_sfu: req.has_media && !resumed.recreated,
     };
     into_channels(s, session, &joined, resumed.me.role().moderates());
     take_over(s, io, &peer).await;
+    if resumed.recreated {
+        // Those who resumed into the restarted process before it did not find it.
+        let me = ParticipantJoined(resumed.me.to_participant());
+        broadcast(s.to(room_channel(&room)), &me).await;
+    }
+    // Read again now that this socket is in the meeting's channel: a connection
+    // re-created meanwhile is in this list, or its `participant-joined` reaches us.
+    let participants = sig
+        .membership()
+        .present(&room)
+        .await?
+        .iter()
+        .filter(|p| p.peer_id != peer)
+        .map(|p| p.to_participant())
+        .collect();
     if !s.connected() {
         // Gone again before it was answered: its disconnect may have found nothing to
         // keep. Start its grace period here, so that the connection does not stay forever.
@@ -210,9 +251,10 @@ async fn resume<A: Adapter>(
         peer_id: peer,
         is_host: resumed.me.is_host,
         meeting: resumed.meeting.json,
-        participants: resumed.others.iter().map(|p| p.to_participant()).collect(),
+        participants,
         me: resumed.me.to_participant(),
         chat,
+        media_reset: resumed.recreated,
     })
 }
 

@@ -175,6 +175,75 @@ impl Store {
         .await
     }
 
+    /// A connection resuming into a process that does not know it (the one that
+    /// carried it was restarted): its row opens again if it is `user`'s in `room`, and
+    /// is still open or was closed between `since` (the reconnect grace period ago) and
+    /// `until` (this process's start: closed by the previous process's drain or by this
+    /// start's reconciliation, not by a leave this process saw); the meeting is
+    /// occupied again. `None` when there is no such row. Refused
+    /// like a join when the meeting ended ([`StoreError::MeetingClosed`]) or the host
+    /// removed the user ([`StoreError::UserRemoved`]).
+    pub async fn reopen_participant(
+        &self,
+        room: &RoomId,
+        peer: &PeerId,
+        user: &UserId,
+        (since, until): (DateTime<Utc>, DateTime<Utc>),
+        now: DateTime<Utc>,
+    ) -> Result<Option<ParticipantRecord>, StoreError> {
+        super::timed_db("reopen_participant", async move {
+            let now_ms = now.timestamp_millis();
+            let mut tx = self.pool.begin().await?;
+            // Under the meeting's lock, as joins and leaves are (see `record_join`).
+            lock_meeting(&mut tx, room, now_ms).await?;
+            let status: Option<String> =
+                sqlx::query("SELECT status FROM meetings WHERE room_id = $1")
+                    .bind(room.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| r.try_get(0))
+                    .transpose()?;
+            if status.is_none_or(|s| s == MeetingStatus::Ended.as_str()) {
+                tx.rollback().await?;
+                return Err(StoreError::MeetingClosed);
+            }
+            let row = sqlx::query(
+                "SELECT user_id, peer_id, user_name, user_picture, is_host, joined_at, left_at FROM participants \
+                 WHERE room_id = $1 AND peer_id = $2 AND user_id = $3",
+            )
+            .bind(room.as_str())
+            .bind(peer.as_str())
+            .bind(user.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(mut record) = row.as_ref().map(participant_from_row).transpose()? else {
+                tx.rollback().await?;
+                return Ok(None);
+            };
+            if record.left_at.is_some_and(|t| t < since || t > until) {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            if !record.is_host && removed(&mut tx, room, user).await? {
+                tx.rollback().await?;
+                return Err(StoreError::UserRemoved);
+            }
+            sqlx::query("UPDATE participants SET left_at = NULL WHERE room_id = $1 AND peer_id = $2")
+                .bind(room.as_str())
+                .bind(peer.as_str())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE meetings SET empty_since = NULL WHERE room_id = $1")
+                .bind(room.as_str())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            record.left_at = None;
+            Ok(Some(record))
+        })
+        .await
+    }
+
     /// The host removed `user`: their joins are refused until [`Store::allow_user`].
     pub async fn remove_user(
         &self,

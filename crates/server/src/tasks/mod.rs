@@ -8,11 +8,13 @@
 //!   TTL sweeper: tell their sockets and clear them) or updated over REST (tell their
 //!   sockets, `meeting:updated`).
 //! - [`sweeper`]: ends meetings that stayed empty longer than `MEETING_TTL`.
+//! - [`drain`]: a node going away on SIGTERM: its participants move, then it stops.
 //!
 //! Each runs until `AppState::shutdown` (or until its source closes). They call
 //! [`crate::membership`] for the rules and [`crate::signaling::announce`] to tell the
 //! sockets; neither calls back in here.
 
+pub mod drain;
 pub mod lifecycle;
 pub mod placement;
 pub mod sfu_events;
@@ -47,4 +49,5 @@ pub fn spawn<A: Adapter>(
         tokio::spawn(placement::watch(io.clone(), membership.clone()));
     }
     tokio::spawn(lifecycle::follow(io.clone(), membership.clone()));
+    tokio::spawn(drain::run(io.clone(), membership.clone()));
 }

@@ -46,6 +46,13 @@ pub async fn pump<A: Adapter>(io: SocketIo<A>, membership: Membership, mut event
                 reason,
             } => {
                 let peer = participant;
+                if membership.app().is_draining() {
+                    // The pages move their media off a draining node (`server-draining`):
+                    // closing the old connection is their doing, not a failure, and the
+                    // participant stays in the meeting (on another node, or resuming).
+                    tracing::info!(room = %room, peer = %peer, ?reason, "media connection closed while draining");
+                    continue;
+                }
                 tracing::warn!(room = %room, peer = %peer, ?reason, "media connection lost");
                 forget_if_empty(&membership, &mut last_speaker, &room).await;
                 let note = MeetingError {

@@ -284,6 +284,19 @@ impl TestServer {
         (status, json)
     }
 
+    /// Waits for the server to stop by itself (a drain ends it), at most `limit`;
+    /// returns how long that took.
+    pub async fn stopped_within(self, limit: Duration) -> Duration {
+        let start = Instant::now();
+        let res = tokio::time::timeout(limit, self.handle)
+            .await
+            .unwrap_or_else(|_| panic!("server did not stop within {limit:?}"));
+        res.expect("server task").expect("server result");
+        let took = start.elapsed();
+        self.state.store.close().await;
+        took
+    }
+
     /// Stops the server and waits (bounded) for it and its tasks to finish.
     pub async fn stop(self) {
         self.state.shutdown.cancel();
