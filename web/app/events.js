@@ -25,9 +25,10 @@ function setFlag(ev, key, value) {
 
 /**
  * Wire `sio`'s events; `rejoin` is called when the server asks us to join again,
- * `resume` when the socket dropped during the call (reconnect.js).
+ * `resume` when the socket dropped during the call, `drained` when the server says it
+ * is going away (reconnect.js).
  */
-export function wireEvents(sio, { rejoin, resume }) {
+export function wireEvents(sio, { rejoin, resume, drained }) {
   sio.on("participant-joined", (p) => {
     if (p.peerId === M.peerId) return;
     // A user's second connection replaces the first: no "joined" for somebody present.
@@ -117,9 +118,15 @@ export function wireEvents(sio, { rejoin, resume }) {
   sio.on("webrtc-offer", (ev) => onMeshOffer(ev).catch((e) => console.error("webrtc-offer", e)));
   sio.on("webrtc-answer", (ev) => onMeshAnswer(ev).catch((e) => console.error("webrtc-answer", e)));
   sio.on("ice-candidate", (ev) => onMeshCandidate(ev).catch((e) => console.error("ice-candidate", e)));
+  // The server is going away (SIGTERM): move before the socket and media die.
+  sio.on("server-draining", (ev) => {
+    if (sio !== session.sio || session.leaving || M.state !== "joined") return;
+    drained(sio, ev || {});
+  });
   sio.on("disconnect", (reason) => {
-    // A socket this page already replaced (a resume attempt that dropped).
-    if (sio !== session.sio) return;
+    // A socket this page already replaced (a resume attempt that dropped), or closed
+    // itself to move off a draining server.
+    if (sio !== session.sio || sio.draining) return;
     if (session.leaving || !["joined", "waiting"].includes(M.state)) return;
     // Dropped, not closed by the server: take our place again (the server keeps it for
     // RECONNECT_GRACE_SECONDS). Waiting in the lobby is lost with the socket.

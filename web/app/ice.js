@@ -24,6 +24,9 @@ export function stopIceTimer() {
 /** Watch `conn`; `label` names the other side in mesh mode (null: the media server). */
 export function watchIce(conn, label) {
   const onChange = () => {
+    // A connection being replaced (its server is going away: sfu.js restartMedia) may
+    // fail meanwhile; that is expected, not the user's network.
+    if (conn.moving) return;
     const s = conn.iceConnectionState;
     M.iceState = label ? `${label}:${s}` : s;
     if (s === "failed") {
@@ -47,7 +50,7 @@ export function watchIce(conn, label) {
   // A connection that never comes up is a failure too (no ICE state change at all
   // happens when no candidate pair can even be tried).
   setTimeout(() => {
-    if (M.state === "joined" && conn.connectionState !== "closed" && !["connected", "completed"].includes(conn.iceConnectionState)) {
+    if (M.state === "joined" && !conn.moving && conn.connectionState !== "closed" && !["connected", "completed"].includes(conn.iceConnectionState)) {
       iceFailed(label);
     }
   }, CONNECT_MS);

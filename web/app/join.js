@@ -15,7 +15,7 @@ import { startMesh } from "./mesh.js";
 import { wireEvents } from "./events.js";
 import { done, teardownMedia } from "./lifecycle.js";
 import { showWaiting, stopWaiting, resetLobby } from "./lobby.js";
-import { resumeCall } from "./reconnect.js";
+import { resumeCall, onDraining } from "./reconnect.js";
 import { resetActivity } from "./activity.js";
 import { startQuality } from "./quality.js";
 
@@ -112,14 +112,15 @@ export async function join(name, wantAudio, wantVideo) {
 
 // The handlers of a socket that carries the call (the join's, then each resume's).
 function wireCall(sio, name) {
-  wireEvents(sio, { rejoin, resume: () => resume(name) });
+  const drained = (from, ev) => onDraining(from, ev, (waitMs) => resume(name, waitMs));
+  wireEvents(sio, { rejoin, resume: () => resume(name), drained });
   wireRecording(sio);
   wireRoles(sio);
 }
 
 // The socket dropped: resume on a new one, or end the call if the place is gone.
-function resume(name) {
-  resumeCall(() => connectSignaling(name), (sio) => wireCall(sio, name)).catch((e) => {
+function resume(name, firstWaitMs) {
+  resumeCall(() => connectSignaling(name), (sio) => wireCall(sio, name), firstWaitMs).catch((e) => {
     if (session.leaving || M.state !== "joined") return;
     session.leaving = true;
     if (e.code === "MEETING_ENDED") {

@@ -1,4 +1,5 @@
-// The signaling socket dropped (network cut, laptop asleep, server restarting): reconnect
+// The signaling socket dropped (network cut, laptop asleep, server restarting), or the
+// server said it is going away (`server-draining`): reconnect
 // with backoff and take this page's place in the meeting again (`resume-meeting` with the
 // join's resume token, docs/protocol.md), showing "Reconnecting…" meanwhile. The media
 // connection is left alone: it keeps flowing while only the signaling is cut. The
@@ -11,7 +12,7 @@ import { participants, upsertParticipant, removeParticipant } from "./participan
 import { render } from "./tiles.js";
 import { onChat } from "./chat.js";
 import { setAudio, setVideo } from "./controls.js";
-import { renegotiate } from "./sfu.js";
+import { renegotiate, restartMedia, mediaMoving } from "./sfu.js";
 import { closeMeshPeer } from "./mesh.js";
 import { applyRole } from "./roles.js";
 
@@ -36,19 +37,43 @@ export function showReconnecting(on) {
  * the place is gone (NOT_IN_MEETING: away too long; MEETING_ENDED) or the server never
  * answered.
  */
-export function resumeCall(connect, wire) {
-  if (!running) running = attempts(connect, wire).finally(() => (running = null));
+export function resumeCall(connect, wire, firstWaitMs) {
+  if (!running) running = attempts(connect, wire, firstWaitMs).finally(() => (running = null));
   return running;
+}
+
+/**
+ * `server-draining` (docs/protocol.md): the server carrying this page's socket and/or
+ * media is going away. Move now rather than wait for them to die: a new socket
+ * (`resume`, at a random moment within `reconnectInMs`, which the load balancer sends to
+ * a live node, or which waits for the restarted process) and, when the media was there,
+ * a new media connection (after resuming, or at once if the socket stays).
+ */
+export function onDraining(sio, ev, resume) {
+  if (ev.media) {
+    session.mediaMoves = true;
+    mediaMoving();
+  }
+  if (ev.signaling) {
+    sio.draining = true; // its disconnect is expected: events.js lets it go
+    sio.close();
+    const within = Math.min(Math.max(Number(ev.reconnectInMs) || 0, 0), 5000);
+    resume(Math.round(Math.random() * within));
+  } else if (ev.media) {
+    session.mediaMoves = false;
+    restartMedia();
+  }
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function attempts(connect, wire) {
+async function attempts(connect, wire, firstWaitMs) {
   showReconnecting(true);
   const started = Date.now();
   try {
     for (let attempt = 0; Date.now() - started < GIVE_UP_MS; attempt++) {
-      await sleep(BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)]);
+      const wait = attempt === 0 && firstWaitMs != null ? firstWaitMs : BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)];
+      await sleep(wait);
       // Left, or ended by the page itself meanwhile: nothing to resume.
       if (session.leaving || M.state !== "joined") return;
       let sio;
@@ -58,14 +83,21 @@ async function attempts(connect, wire) {
         continue; // not reachable yet
       }
       wire(sio);
+      // Somebody who resumes right after us is announced on this socket, possibly
+      // before our ack, whose list (read earlier) lacks them: `apply` keeps them.
+      const announced = new Set();
+      sio.on("participant-joined", (p) => p && announced.add(p.peerId));
       let ack;
       try {
         ack = await sio.emit("resume-meeting", {
           roomId: M.roomId,
           peerId: M.peerId,
           resumeToken: M.resumeToken,
-          hasMedia: !!session.pc,
+          // A media connection to a server that went away is not kept: the next is a first.
+          hasMedia: !!session.pc && !session.mediaMoves,
           chatSince: chatSince(),
+          isAudioEnabled: !!M.audioEnabled,
+          isVideoEnabled: !!M.videoEnabled,
         });
       } catch (e) {
         sio.close();
@@ -75,8 +107,13 @@ async function attempts(connect, wire) {
         session.sio = sio;
         showReconnecting(false);
         M.resumes = (M.resumes || 0) + 1;
-        apply(ack.data);
-        if (session.pc) await renegotiate();
+        apply(ack.data, announced);
+        // The server has no media for us (a restarted process: `mediaReset`), or the
+        // node that had it is going away: a new media connection. Otherwise re-offer.
+        if (ack.data.mediaReset || session.mediaMoves) {
+          session.mediaMoves = false;
+          await restartMedia();
+        } else if (session.pc) await renegotiate();
         return;
       }
       sio.close();
@@ -95,11 +132,11 @@ function chatSince() {
   return (last && last.timestamp) || M.joinedAt || undefined;
 }
 
-/** Show the meeting as the resume's answer has it. */
-function apply(d) {
+/** Show the meeting as the resume's answer has it (and those `announced` since). */
+function apply(d, announced) {
   M.isHost = !!d.isHost;
   if (d.meeting) M.meeting = d.meeting;
-  const present = new Set((d.participants || []).map((p) => p.peerId));
+  const present = new Set([...(d.participants || []).map((p) => p.peerId), ...announced]);
   for (const [peerId, p] of participants) {
     if (p.local || present.has(peerId)) continue;
     removeParticipant(peerId);

@@ -11,7 +11,40 @@ let chain = Promise.resolve();
 
 /** Open the connection and publish; server offers queue behind it. */
 export function startSfu(iceServers) {
+  session.iceServers = iceServers;
   chain = publish(iceServers);
+  return chain;
+}
+
+/**
+ * The server holding this page's media is going away (`server-draining` with `media`)
+ * or has restarted (a resume's `mediaReset`): the connection to it will fail, and is
+ * not one to alarm the user about meanwhile.
+ */
+export function mediaMoving() {
+  if (session.pc) session.pc.moving = true;
+}
+
+/**
+ * A new media connection in place of one whose server went away: published afresh
+ * (the server's offers then bring the others' tracks again), queued like any offer.
+ * Only SFU meetings: a mesh's connections are between the browsers.
+ */
+export function restartMedia() {
+  if (M.topology !== "sfu") return Promise.resolve();
+  const old = session.pc;
+  if (old) {
+    old.moving = true;
+    old.close();
+  }
+  session.pc = null;
+  session.sfuTracks = [];
+  M.mediaRestarts = (M.mediaRestarts || 0) + 1;
+  chain = chain
+    .catch(() => {})
+    .then(() => publish(session.iceServers || []))
+    .catch((e) => console.error("media restart", e));
+  render();
   return chain;
 }
 

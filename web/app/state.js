@@ -74,6 +74,10 @@ export const session = {
   meshPeers: new Map(), // mesh mode: userId → { pc, peerId, userId, pending, transceivers }
   // True while this page ends the call itself, so that the socket's disconnect is no error.
   leaving: false,
+  iceServers: [], // the join's STUN/TURN list, for a media connection made again
+  // The server holding our media is going away (`server-draining`): the media connection
+  // is made afresh after resuming.
+  mediaMoves: false,
 };
 
 /** Mesh mode: the transceivers of each peer connection, in this fixed order. */

@@ -104,19 +104,23 @@ async function freeUdpTcpPort(avoid = []) {
   throw new Error("no port free for UDP and TCP after 50 tries");
 }
 
-/** Start meeting-service; resolves once GET /health answers. */
+/**
+ * Start meeting-service; resolves once GET /health answers. `opts.again` (a server this
+ * returned, stopped since) starts it again on the same ports and database: a restart.
+ */
 async function startServer(opts = {}) {
   if (!fs.existsSync(BIN)) throw new Error(`server binary not found: ${BIN} (cargo build -p meeting-service, or set MEETING_SERVICE_BIN)`);
-  const port = await freeTcpPort();
+  const again = opts.again || null;
+  const port = again ? again.port : await freeTcpPort();
   // The workers also listen on TCP at their ports (ICE-TCP): keep the HTTP port, and
   // `opts.avoidPorts` (ports the test keeps for itself), out of the media range.
   const avoid = [port, ...(opts.avoidPorts || [])];
-  let udpBase = 20000;
-  for (let i = 0; i < 100; i++) {
+  let udpBase = again ? again.udpPorts[0] : 20000;
+  for (let i = 0; !again && i < 100; i++) {
     udpBase = 20000 + Math.floor(Math.random() * 20000);
     if (!avoid.some((p) => p >= udpBase && p <= udpBase + 9)) break;
   }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mtest-"));
+  const dir = again ? again.dir : fs.mkdtempSync(path.join(os.tmpdir(), "mtest-"));
   const env = {
     PATH: process.env.PATH,
     HOME: process.env.HOME || dir,
