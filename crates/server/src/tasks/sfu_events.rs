@@ -31,6 +31,13 @@ pub async fn pump<A: Adapter>(io: SocketIo<A>, membership: Membership, mut event
                 offer,
                 tracks,
             } => {
+                if membership.app().is_draining() {
+                    // The pages are replacing their media connections to this node
+                    // (`server-draining`): an offer for the old one would reach the new
+                    // one (a socket on another node gets it through the adapter).
+                    tracing::debug!(room = %room, peer = %participant, "draining: server offer not sent");
+                    continue;
+                }
                 let tracks = membership.track_infos(&room, &tracks).await;
                 let msg = ServerOffer {
                     room_id: room,
