@@ -222,12 +222,14 @@ impl LiveRooms {
         }
     }
 
-    /// The connections [`LiveRooms::local_count`] counts: what a draining node still
-    /// carries when its time is up.
+    /// Without Redis, every connection of the registry (this process carries them
+    /// all): what a draining node still has when its time is up. With Redis, none: the
+    /// drain takes its own sockets' connections out, and the connections kept for
+    /// resuming leave as their grace period's task stops (`signaling::resume`).
     pub fn local_connections(&self) -> Vec<(RoomId, PeerId)> {
         match self {
             LiveRooms::Local(l) => l.connections(),
-            LiveRooms::Redis(r) => r.local_connections(),
+            LiveRooms::Redis(_) => Vec::new(),
         }
     }
 

@@ -395,14 +395,6 @@ impl RedisLive {
     }
 
     /// Rooms with participants on this node.
-    /// The connections this node keeps alive, by meeting.
-    pub(crate) fn local_connections(&self) -> Vec<(RoomId, PeerId)> {
-        self.local()
-            .iter()
-            .flat_map(|(r, ps)| ps.keys().map(|p| (r.clone(), p.clone())))
-            .collect()
-    }
-
     pub fn local_rooms(&self) -> HashSet<RoomId> {
         self.local().keys().cloned().collect()
     }

@@ -76,6 +76,16 @@ pub async fn tell_participants<A: Adapter>(
     count
 }
 
+/// The connections the sockets on this node carry now.
+pub fn local_connections<A: Adapter>(io: &SocketIo<A>) -> Vec<(RoomId, PeerId)> {
+    io.local()
+        .sockets()
+        .iter()
+        .filter_map(|s| s.extensions.get::<Session>().and_then(|x| x.joined()))
+        .map(|j| (j.room, j.peer))
+        .collect()
+}
+
 /// Sockets connected to this node now.
 pub fn local_sockets<A: Adapter>(io: &SocketIo<A>) -> usize {
     io.local().sockets().len()

@@ -85,10 +85,12 @@ pub async fn run<A: Adapter>(io: SocketIo<A>, membership: Membership) {
         }
     };
     // Sockets that did not move are closed, so that the server's own shutdown does not
-    // wait for them.
+    // wait for them; their connections, and without Redis every one still here, leave.
+    let mut remaining = drain::local_connections(&io);
     let _ = io.local().disconnect().await;
+    remaining.extend(membership.live().local_connections());
     let mut left = 0;
-    for (room, peer) in membership.live().local_connections() {
+    for (room, peer) in remaining {
         if let Some(gone) = membership.leave(&room, &peer, LeaveWhy::Disconnected).await {
             announce::left(&io, &gone).await;
             left += 1;
