@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::ack::ErrorBody;
 use crate::ids::{PeerId, RoomId, UserId};
-use crate::signaling::{Emoji, IceServer, MediaKind, Participant, RelayOut, TrackInfo};
+use crate::signaling::{
+    Emoji, IceServer, MediaKind, Participant, RelayOut, TrackInfo, VideoSource,
+};
 
 /// A message the server emits, and its event name.
 pub trait ServerEvent: Serialize {
@@ -64,6 +66,7 @@ server_event! {
     HandsUpdated => "hands:updated",
     ReactionSent => "reaction",
     ActiveSpeaker => "active-speaker",
+    LayerNeeded => "layer-needed",
     ServerOffer => "sfu-offer",
     RelayedOffer => "webrtc-offer",
     RelayedAnswer => "webrtc-answer",
@@ -494,6 +497,19 @@ pub struct ActiveSpeaker {
 pub struct SpeakingLevel {
     pub peer_id: PeerId,
     pub level: u8,
+}
+
+/// `layer-needed`, to a publisher (SFU meetings, dynacast): nobody receives simulcast
+/// encoding `rid` of its `source` any more (`needed: false`: it may stop encoding it,
+/// `RTCRtpSender.setParameters` with `active: false`), or someone needs it again
+/// (`needed: true`). Sent on changes only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayerNeeded {
+    pub room_id: RoomId,
+    pub source: VideoSource,
+    pub rid: String,
+    pub needed: bool,
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ pub fn signaling_payload(data: &[u8]) -> usize {
         inbound::<SendReaction>(&value),
         inbound::<SfuOffer>(&value),
         inbound::<SfuAnswer>(&value),
+        inbound::<TileViews>(&value),
         inbound::<Relay>(&value),
     ]
     .into_iter()

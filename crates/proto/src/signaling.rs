@@ -25,6 +25,10 @@ pub mod limits {
     pub const TIMESTAMP: usize = 40;
     pub const ICE_CANDIDATE: usize = 4096;
     pub const MID: usize = 16;
+    /// Tiles in one `tile-views` report (the SFU keeps as many per subscriber).
+    pub const TILE_VIEWS: usize = 256;
+    /// Largest tile side in device pixels (an 8K screen is 7 680 wide).
+    pub const TILE_PIXELS: u32 = 16_384;
 }
 
 pub trait Validate {
@@ -143,6 +147,67 @@ pub struct ChangeVideoQuality {
 impl Validate for ChangeVideoQuality {
     fn validate(&self) -> Result<(), ErrorBody> {
         check_room(&self.room_id)
+    }
+}
+
+/// A remote video a page shows: a participant's camera or screen share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoSource {
+    Camera,
+    Screen,
+}
+
+/// One remote video tile of a `tile-views` report: whose video, whether it is on screen,
+/// and its size in device pixels (0 × 0 for a hidden one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TileViewReport {
+    pub peer_id: PeerId,
+    pub source: VideoSource,
+    pub visible: bool,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// `tile-views`: every remote video the page shows now (SFU meetings), replacing the
+/// last report. The SFU sends no layer larger than a tile needs, and no video to a
+/// hidden tile.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TileViews {
+    pub room_id: RoomId,
+    pub views: Vec<TileViewReport>,
+}
+
+impl Validate for TileViews {
+    fn validate(&self) -> Result<(), ErrorBody> {
+        check_room(&self.room_id)?;
+        if self.views.len() > limits::TILE_VIEWS {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!(
+                    "`views` may list at most {} tiles (got {})",
+                    limits::TILE_VIEWS,
+                    self.views.len()
+                ),
+            ));
+        }
+        for v in &self.views {
+            check_len("views[].peerId", v.peer_id.as_str(), 1, limits::USER_ID)?;
+            if v.width > limits::TILE_PIXELS || v.height > limits::TILE_PIXELS {
+                return Err(ErrorBody::new(
+                    ErrorCode::BadRequest,
+                    format!(
+                        "a tile is at most {0} × {0} device pixels (got {1} × {2})",
+                        limits::TILE_PIXELS,
+                        v.width,
+                        v.height
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -714,6 +779,34 @@ mod tests {
         let err = j.validate().expect_err("too long");
         assert_eq!(err.code, ErrorCode::BadRequest);
         assert!(err.message.contains("userName"), "{}", err.message);
+    }
+
+    #[test]
+    fn tile_views_are_bounded_in_count_and_size() {
+        let tile = |w: u32, h: u32| serde_json::json!({"peerId": "p_1", "source": "camera", "visible": true, "width": w, "height": h});
+        let ok: TileViews =
+            serde_json::from_value(serde_json::json!({"roomId": "ABC", "views": [tile(320, 180)]}))
+                .expect("parse");
+        assert!(ok.validate().is_ok());
+        let huge: TileViews = serde_json::from_value(
+            serde_json::json!({"roomId": "ABC", "views": [tile(320, 100_000)]}),
+        )
+        .expect("parse");
+        let e = huge.validate().expect_err("too tall");
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        assert!(e.message.contains("16384"), "{}", e.message);
+        let many: Vec<_> = (0..=limits::TILE_VIEWS).map(|_| tile(1, 1)).collect();
+        let long: TileViews =
+            serde_json::from_value(serde_json::json!({"roomId": "ABC", "views": many}))
+                .expect("parse");
+        assert!(long.validate().is_err());
+        // Negative sizes and unknown sources do not parse.
+        let neg = serde_json::json!({"roomId": "ABC", "views": [tile(1, 1)]});
+        let mut neg = neg;
+        neg["views"][0]["width"] = serde_json::json!(-5);
+        assert!(serde_json::from_value::<TileViews>(neg).is_err());
+        let mic = serde_json::json!({"roomId": "ABC", "views": [{"peerId": "p", "source": "microphone", "visible": true, "width": 1, "height": 1}]});
+        assert!(serde_json::from_value::<TileViews>(mic).is_err());
     }
 
     #[test]

@@ -52,7 +52,8 @@ pub enum EventKind {
     Leave,
     /// `meeting-chat-message`.
     Chat,
-    /// SDP and ICE: `sfu-offer`, `sfu-answer`, `webrtc-offer`, `webrtc-answer`, `ice-candidate`.
+    /// SDP and ICE: `sfu-offer`, `sfu-answer`, `webrtc-offer`, `webrtc-answer`, `ice-candidate`;
+    /// and `tile-views` (debounced by the page, a few a second at most).
     Media,
     /// Toggles and host controls.
     Control,

@@ -508,3 +508,57 @@ async fn the_mesh_relay_forwards_only_documented_fields() {
     ben.close();
     server.stop().await;
 }
+
+/// `tile-views`: a report is validated before anything else (count, sizes, source), with
+/// a clear error; a valid one in a meeting whose media is not in the SFU (a mesh here)
+/// is acknowledged as not applied.
+#[tokio::test]
+async fn tile_views_are_validated() {
+    let db = Db::sqlite();
+    let server = start(&db).await;
+    let token = server.token("alice");
+    let room = create(&server, &token, json!({ "title": "tiles" })).await;
+    let (c, _e) = connect(&server, &token).await;
+    host_joins(&c, &room).await;
+    let tile = |w: u64, h: u64| json!({ "peerId": "p_x", "source": "camera", "visible": true, "width": w, "height": h });
+
+    let ack = call(
+        &c,
+        "tile-views",
+        json!({ "roomId": room, "views": [tile(320, 180)] }),
+    )
+    .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    assert_eq!(ack["data"]["applied"], false, "{ack}");
+
+    let ack = call(
+        &c,
+        "tile-views",
+        json!({ "roomId": room, "views": [tile(320, 99_999)] }),
+    )
+    .await;
+    assert_eq!(code(&ack), "BAD_REQUEST", "{ack}");
+    assert!(
+        ack["error"]["message"].as_str().unwrap().contains("16384"),
+        "{ack}"
+    );
+
+    let many: Vec<Value> = (0..257).map(|_| tile(1, 1)).collect();
+    let ack = call(&c, "tile-views", json!({ "roomId": room, "views": many })).await;
+    assert_eq!(code(&ack), "BAD_REQUEST", "{ack}");
+    assert!(
+        ack["error"]["message"].as_str().unwrap().contains("256"),
+        "{ack}"
+    );
+
+    for bad in [
+        json!({ "roomId": room, "views": [{ "peerId": "p_x", "source": "microphone", "visible": true, "width": 1, "height": 1 }] }),
+        json!({ "roomId": room, "views": [tile(1, 1), { "peerId": "p_y" }] }),
+        json!({ "roomId": room, "views": "all" }),
+    ] {
+        let ack = call(&c, "tile-views", bad.clone()).await;
+        assert_eq!(code(&ack), "BAD_REQUEST", "{bad} → {ack}");
+    }
+    c.close();
+    server.stop().await;
+}

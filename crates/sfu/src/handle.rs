@@ -221,6 +221,14 @@ impl Sfu {
         }
     }
 
+    /// The remote videos the participant shows and their sizes (the page's `tile-views`):
+    /// no layer larger than a tile needs, no video to a hidden tile.
+    pub fn set_tile_views(&self, participant: ParticipantId, views: Vec<crate::TileView>) {
+        if let Some(w) = self.worker_of(&participant) {
+            self.send(w, Command::SetTileViews { participant, views });
+        }
+    }
+
     /// Remove a participant: every subscriber's track of it ends (renegotiation follows).
     pub fn leave(&self, participant: ParticipantId) {
         if let Some(w) = self.worker_of(&participant) {

@@ -61,6 +61,10 @@ pub(crate) enum Command {
         participant: ParticipantId,
         quality: ReceiveQuality,
     },
+    SetTileViews {
+        participant: ParticipantId,
+        views: Vec<TileView>,
+    },
     Leave {
         participant: ParticipantId,
     },
@@ -411,6 +415,9 @@ impl Worker {
                 quality,
             } => {
                 let _ = self.engine.set_receive_quality(&participant, quality);
+            }
+            Command::SetTileViews { participant, views } => {
+                let _ = self.engine.set_tile_views(now, &participant, views);
             }
             Command::Leave { participant } => {
                 self.engine.leave(now, &participant);

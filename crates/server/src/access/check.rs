@@ -21,6 +21,8 @@ pub enum Action {
     ScreenOn,
     ScreenOff,
     ChangeVideoQuality,
+    /// The page's report of the remote videos it shows (`tile-views`).
+    TileViews,
     Chat,
     RaiseHand,
     Reaction,
@@ -45,7 +47,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 32] = [
         Action::Join,
         Action::Leave,
         Action::SfuOffer,
@@ -57,6 +59,7 @@ impl Action {
         Action::ScreenOn,
         Action::ScreenOff,
         Action::ChangeVideoQuality,
+        Action::TileViews,
         Action::Chat,
         Action::RaiseHand,
         Action::Reaction,
@@ -93,6 +96,7 @@ impl Action {
             Action::ScreenOn => "toggle-screen-share on",
             Action::ScreenOff => "toggle-screen-share off",
             Action::ChangeVideoQuality => "change-video-quality",
+            Action::TileViews => "tile-views",
             Action::Chat => "meeting-chat-message",
             Action::RaiseHand => "raise-hand",
             Action::Reaction => "reaction",
@@ -183,7 +187,7 @@ pub fn needs(action: Action) -> Need {
         A::Leave | A::AudioOff | A::VideoOff | A::ScreenOff | A::RelayCandidate | A::RaiseHand => {
             Need::Nothing
         }
-        A::ChangeVideoQuality | A::SfuAnswer => Need::Grant(Grant::CanSubscribe),
+        A::ChangeVideoQuality | A::TileViews | A::SfuAnswer => Need::Grant(Grant::CanSubscribe),
         A::SfuOffer | A::RelayOffer | A::RelayAnswer => Need::OfferedMedia,
         A::AudioOn => Need::Grant(Grant::CanPublishAudio),
         A::VideoOn => Need::Grant(Grant::CanPublishVideo),

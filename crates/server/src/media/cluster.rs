@@ -226,6 +226,29 @@ impl ClusterMedia {
         }
     }
 
+    /// [`super::MediaRouter::set_tile_views`] where `peer`'s media was placed.
+    pub(super) fn set_tile_views(
+        self: &Arc<Self>,
+        peer: &PeerId,
+        views: Vec<meeting_sfu::TileView>,
+    ) -> BoxFuture<'static, Result<(), MediaError>> {
+        match self.placed_owner(peer) {
+            Owner::Here => future::ready(
+                self.local
+                    .set_tile_views(peer, views)
+                    .map_err(MediaError::from),
+            )
+            .boxed(),
+            Owner::Node(node) => {
+                let request = Request::SetTileViews {
+                    participant: peer.clone(),
+                    views: views.into_iter().map(Into::into).collect(),
+                };
+                self.relay_later(node, request)
+            }
+        }
+    }
+
     /// [`Self::relay_done`] as a future that owns what it needs.
     fn relay_later(
         self: &Arc<Self>,
@@ -404,6 +427,9 @@ impl ClusterMedia {
                 participant,
                 quality,
             } => done(local.set_receive_quality(&participant, quality.into())),
+            Request::SetTileViews { participant, views } => done(
+                local.set_tile_views(&participant, views.into_iter().map(Into::into).collect()),
+            ),
             Request::Leave { participant } => done(local.leave(&participant)),
             Request::Recording { room, command } => {
                 let host = self.recording.clone();

@@ -113,6 +113,15 @@ impl LocalMedia {
         Ok(())
     }
 
+    pub fn set_tile_views(
+        &self,
+        peer: &PeerId,
+        views: Vec<meeting_sfu::TileView>,
+    ) -> Result<(), EngineError> {
+        self.engine()?.set_tile_views(peer.clone(), views);
+        Ok(())
+    }
+
     pub fn leave(&self, peer: &PeerId) -> Result<(), EngineError> {
         self.engine()?.leave(peer.clone());
         Ok(())

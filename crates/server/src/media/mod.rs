@@ -181,7 +181,6 @@ impl MediaRouter {
         }
     }
 
-    /// Remove `peer` from the engine (nothing to do if its media never started).
     /// What `peer` wants to receive of simulcast cameras, where its media is.
     pub fn set_receive_quality(
         &self,
@@ -194,6 +193,19 @@ impl MediaRouter {
         }
     }
 
+    /// The remote videos `peer` shows and their sizes, where its media is.
+    pub fn set_tile_views(
+        &self,
+        peer: &PeerId,
+        views: Vec<meeting_sfu::TileView>,
+    ) -> BoxFuture<'static, Result<(), MediaError>> {
+        match self {
+            MediaRouter::Local(local) => done(local.set_tile_views(peer, views)),
+            MediaRouter::Cluster(c) => c.set_tile_views(peer, views),
+        }
+    }
+
+    /// Remove `peer` from the engine (nothing to do if its media never started).
     pub fn leave(&self, peer: &PeerId) -> BoxFuture<'static, Result<(), MediaError>> {
         match self {
             MediaRouter::Local(local) => done(local.leave(peer)),

@@ -58,6 +58,11 @@ impl Membership {
         self.send(|media| media.set_receive_quality(peer, quality));
     }
 
+    /// The remote videos `peer` shows and their sizes (`tile-views`).
+    pub fn tile_views_media(&self, peer: &PeerId, views: Vec<meeting_sfu::TileView>) {
+        self.send(|media| media.set_tile_views(peer, views));
+    }
+
     /// Start or stop offering `peer`'s screen share to the others.
     pub fn share_screen_media(&self, peer: &PeerId, on: bool) {
         self.send(|media| media.set_screen_share(peer, on));

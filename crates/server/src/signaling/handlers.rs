@@ -154,6 +154,7 @@ fn register_events<A: Adapter>(s: &SocketRef<A>) {
         "change-video-quality",
         limited(Control, original::change_video_quality::<A>),
     );
+    s.on("tile-views", limited(Media, super::tiles::tile_views::<A>));
     s.on("meeting-chat-message", limited(Chat, chat::<A>));
     s.on("raise-hand", limited(Control, activity::raise_hand::<A>));
     s.on("reaction", limited(Chat, activity::reaction::<A>));

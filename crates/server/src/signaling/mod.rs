@@ -19,6 +19,7 @@
 //! - [`lobby`]: waiting for approval, and the host's `lobby-admit` / `lobby-deny`.
 //! - [`activity`]: raised hands, reactions, and the chat history a joiner is told.
 //! - [`recording`]: the host's `recording-start` / `recording-stop`.
+//! - [`tiles`]: the page's `tile-views` report, for the SFU's per-subscriber layers.
 //! - [`announce`]: what a meeting's sockets are told when its membership changes; shared
 //!   with the background tasks ([`crate::tasks`]).
 //! - [`emit`]: sending the typed events of [`proto::events`].
@@ -53,6 +54,7 @@ pub mod request;
 pub mod resume;
 pub mod session;
 pub mod throttle;
+pub mod tiles;
 
 use proto::{PeerId, RoomId};
 use socketioxide::SocketIo;

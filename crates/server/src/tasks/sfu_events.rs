@@ -5,8 +5,9 @@
 
 use std::collections::HashMap;
 
-use meeting_sfu::{GoneReason, ParticipantId, SfuEvent};
-use proto::events::{ActiveSpeaker, MeetingError, ServerOffer, SpeakingLevel};
+use meeting_sfu::{GoneReason, ParticipantId, SfuEvent, TrackSource};
+use proto::events::{ActiveSpeaker, LayerNeeded, MeetingError, ServerOffer, SpeakingLevel};
+use proto::signaling::VideoSource;
 use proto::{ErrorBody, ErrorCode, RoomId};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
@@ -111,6 +112,11 @@ pub async fn pump<A: Adapter>(io: SocketIo<A>, membership: Membership, mut event
                 needed,
             } => {
                 tracing::debug!(room = %room, peer = %participant, ?source, %rid, needed, "simulcast layer needed");
+                // Only the media node hears this; the adapter carries the emit to the
+                // publisher's socket wherever it is connected.
+                if let Some(msg) = layer_needed(room, source, rid, needed) {
+                    emit_to(&io, peer_channel(&participant), &msg).await;
+                }
             }
             SfuEvent::PublicationRemoved {
                 room,
@@ -166,6 +172,27 @@ fn active_speaker(
     }
 }
 
+/// Dynacast's `layer-needed` for the publisher. Only video is sent in simulcast layers;
+/// an audio source has none (`None`).
+fn layer_needed(
+    room: RoomId,
+    source: TrackSource,
+    rid: String,
+    needed: bool,
+) -> Option<LayerNeeded> {
+    let source = match source {
+        TrackSource::Camera => VideoSource::Camera,
+        TrackSource::ScreenShare => VideoSource::Screen,
+        TrackSource::Microphone | TrackSource::ScreenShareAudio => return None,
+    };
+    Some(LayerNeeded {
+        room_id: room,
+        source,
+        rid,
+        needed,
+    })
+}
+
 /// The seed's troubleshooting advice, where the failure suggests it.
 fn media_failure_hint(reason: &GoneReason) -> String {
     match reason {
@@ -203,6 +230,31 @@ mod tests {
             serde_json::to_value(&msg).unwrap_or_default(),
             json!({ "roomId": "ABC", "peerId": bo.to_string(), "userId": "bo",
                     "speaking": [{ "peerId": bo.to_string(), "level": 80 }, { "peerId": ann.to_string(), "level": 12 }] })
+        );
+    }
+
+    #[test]
+    fn a_layer_needed_names_the_video_source_and_rid() {
+        let msg = layer_needed(RoomId::new("ABC"), TrackSource::Camera, "f".into(), false);
+        assert_eq!(
+            serde_json::to_value(&msg).unwrap_or_default(),
+            json!({ "roomId": "ABC", "source": "camera", "rid": "f", "needed": false })
+        );
+        let screen = layer_needed(
+            RoomId::new("ABC"),
+            TrackSource::ScreenShare,
+            "q".into(),
+            true,
+        );
+        assert_eq!(screen.map(|m| m.source), Some(VideoSource::Screen));
+        assert_eq!(
+            layer_needed(
+                RoomId::new("ABC"),
+                TrackSource::Microphone,
+                "q".into(),
+                true
+            ),
+            None
         );
     }
 

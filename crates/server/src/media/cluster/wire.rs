@@ -7,7 +7,7 @@
 //! reported as [`super::MediaError::UnexpectedReply`], a message that does not parse is
 //! logged and dropped (its sender times out).
 
-use meeting_sfu::{MidSource, OutgoingTrack, SdpAnswer, SdpError, SfuError, TrackSource};
+use meeting_sfu::{MidSource, OutgoingTrack, SdpAnswer, SdpError, SfuError, TileView, TrackSource};
 use proto::{PeerId, RoomId};
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +61,10 @@ pub(super) enum Request {
     SetReceiveQuality {
         participant: PeerId,
         quality: WireQuality,
+    },
+    SetTileViews {
+        participant: PeerId,
+        views: Vec<WireTileView>,
     },
     Leave {
         participant: PeerId,
@@ -153,6 +157,40 @@ pub(super) struct Track {
     pub mid: String,
     pub from: PeerId,
     pub source: WireSource,
+}
+
+/// [`meeting_sfu::TileView`] on the wire.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct WireTileView {
+    pub from: PeerId,
+    pub source: WireSource,
+    pub visible: bool,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl From<TileView> for WireTileView {
+    fn from(v: TileView) -> Self {
+        WireTileView {
+            from: v.from,
+            source: v.source.into(),
+            visible: v.visible,
+            width: v.width,
+            height: v.height,
+        }
+    }
+}
+
+impl From<WireTileView> for TileView {
+    fn from(v: WireTileView) -> Self {
+        TileView {
+            from: v.from,
+            source: v.source.into(),
+            visible: v.visible,
+            width: v.width,
+            height: v.height,
+        }
+    }
 }
 
 /// [`TrackSource`] on the wire, with the names the clients use.
@@ -405,6 +443,19 @@ pub(super) mod tests {
             Request::SetReceiveQuality {
                 participant: peer.clone(),
                 quality: WireQuality::Lowest,
+            },
+            Request::SetTileViews {
+                participant: peer.clone(),
+                views: vec![
+                    TileView {
+                        from: PeerId::from("p_2"),
+                        source: TrackSource::Camera,
+                        visible: true,
+                        width: 320,
+                        height: 180,
+                    }
+                    .into(),
+                ],
             },
             Request::Leave {
                 participant: peer.clone(),
