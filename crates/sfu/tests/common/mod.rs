@@ -36,6 +36,9 @@ pub struct Received {
     pub tag: u8,
     pub layer: u8,
     pub keyframe: bool,
+    /// str0m's word that no packet is missing between this frame and the one before
+    /// it on the same stream: `false` after a loss that retransmission did not repair.
+    pub contiguous: bool,
     /// The sender's frame counter (bytes 4..8 of every synthetic frame).
     pub frame: u32,
 }
@@ -64,6 +67,8 @@ pub struct Client {
     pub downlink_lost_until: Option<Instant>,
     /// A rate-limited, lossy downlink (`None`: instant and lossless).
     pub downlink: Option<Link>,
+    /// When `downlink` lost a datagram (its loss pattern or its full queue).
+    pub downlink_losses: Vec<Instant>,
     /// The RFC 6464 level (0 loudest, -127 silence) on every microphone packet, if any.
     pub audio_level: Option<i8>,
     /// Multiplies the size of every video frame this client sends.
@@ -106,6 +111,7 @@ impl Client {
             offline: false,
             downlink_lost_until: None,
             downlink: None,
+            downlink_losses: Vec::new(),
             video_scale: 1,
             audio_level: None,
             stopped_layers: Vec::new(),
@@ -267,6 +273,7 @@ impl Client {
                         tag: data[2],
                         layer: data[3],
                         keyframe: data[0] & 1 == 0,
+                        contiguous: d.contiguous,
                         frame: u32::from_be_bytes([data[4], data[5], data[6], data[7]]),
                     });
                 }
@@ -538,11 +545,10 @@ impl Sim {
                         let c = &mut self.clients[i];
                         match c.downlink.as_mut() {
                             None => c.handle_datagram(self.now, self.server, &contents),
-                            Some(link) => {
-                                if let Some(at) = link.carry(self.now, contents.len()) {
-                                    self.in_flight.push((at, i, contents));
-                                }
-                            }
+                            Some(link) => match link.carry(self.now, contents.len()) {
+                                Some(at) => self.in_flight.push((at, i, contents)),
+                                None => c.downlink_losses.push(self.now),
+                            },
                         }
                     }
                     Output::Event(e) => {
