@@ -127,6 +127,10 @@ pub struct Participant {
     pub rtc: Rtc,
     /// Our ICE ufrag: the first half of the USERNAME of the peer's STUN requests.
     pub ufrag: String,
+    /// The ufrag str0m made at the last ICE restart, before the engine put the worker's
+    /// prefix on it (`engine/restart.rs`): str0m's local candidates still name it, so every
+    /// SDP sent to the peer has it replaced by `ufrag`.
+    pub stale_ufrag: Option<String>,
     /// Source addresses routed to this participant (kept by `engine::routes::Routes`,
     /// bounded there).
     pub addrs: Vec<(SocketAddr, Transport)>,

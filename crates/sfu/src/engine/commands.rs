@@ -11,6 +11,7 @@ use str0m::media::{MediaKind, Mid};
 use tracing::info;
 
 use super::publish::{new_subscription, sending_media_lines};
+use super::restart::{adopt_ice_restart, local_sdp};
 use super::routes::Routes;
 use super::{Engine, guarded};
 use crate::api::{
@@ -78,6 +79,7 @@ impl Engine {
             room: room.clone(),
             rtc,
             ufrag: ufrag.clone(),
+            stale_ufrag: None,
             addrs: Vec::new(),
             joined_at: now,
             connected: false,
@@ -142,6 +144,9 @@ impl Engine {
                 return Err(SfuError::InvalidSdp(SdpError::Unprocessable));
             }
         };
+        // New ICE credentials in the offer (`pc.restartIce()`): str0m restarted ICE
+        // inside `accept_offer`, even if it refused the rest of the offer.
+        adopt_ice_restart(&mut self.routes, key, p, &self.cfg.ufrag_prefix);
         p.ssrc_cache.clear();
         p.renegotiate = true;
         self.negotiation_due = true;
@@ -162,10 +167,12 @@ impl Engine {
         }
         self.mark_dirty(key);
         self.drive(now);
-        Ok(SdpAnswer {
-            sdp: answer?.to_sdp_string(),
-            tracks,
-        })
+        let sdp = answer?.to_sdp_string();
+        let sdp = match self.participants.get(&key) {
+            Some(p) => local_sdp(p, sdp),
+            None => sdp,
+        };
+        Ok(SdpAnswer { sdp, tracks })
     }
 
     /// The client's answer to our offer `offer_id`.

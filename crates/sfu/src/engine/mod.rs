@@ -11,6 +11,8 @@
 //! - `commands.rs`: what the server asks (join, offer, answer, mute, publish, leave, close);
 //! - `network.rs`: received datagrams and ICE-TCP frames, routed to their participant;
 //! - `routes.rs`: `Routes`, the participant lookups by ID, address and ufrag;
+//! - `restart.rs`: a client's ICE restart: new local credentials that keep the worker's
+//!   ufrag prefix, routed to the same participant;
 //! - `drive.rs`: timers and the drive loop that polls each `Rtc` and handles its events,
 //!   and the removal of a participant;
 //! - `publish.rs`: publications and the offers that negotiate subscriptions;
@@ -50,6 +52,7 @@ mod network;
 mod publish;
 mod quality;
 mod record;
+mod restart;
 mod routes;
 mod speaking;
 

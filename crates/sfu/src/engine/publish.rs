@@ -253,7 +253,7 @@ impl Engine {
                 room: p.room.clone(),
                 participant: p.id.clone(),
                 offer_id,
-                offer: offer.to_sdp_string(),
+                offer: super::restart::local_sdp(p, offer.to_sdp_string()),
                 tracks: p.tracks(),
             };
             self.emit(e);

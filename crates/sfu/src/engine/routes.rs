@@ -52,6 +52,16 @@ impl Routes {
         self.by_ufrag.get(ufrag).copied()
     }
 
+    /// Participant `key`'s ufrag is now `new` (an ICE restart): STUN requests naming
+    /// `old` no longer find it. Its addresses keep routing to it until a STUN request
+    /// from a new one is accepted.
+    pub(crate) fn rename_ufrag(&mut self, key: Key, old: &str, new: String) {
+        if self.by_ufrag.get(old) == Some(&key) {
+            self.by_ufrag.remove(old);
+        }
+        self.by_ufrag.insert(new, key);
+    }
+
     /// Route `source` to `key`, whose own list of addresses is `addrs`, after a STUN
     /// request from it was accepted. At most [`MAX_ADDRS`] per participant: the oldest
     /// goes (and stops routing to it, unless another participant took it since).

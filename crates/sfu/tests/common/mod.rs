@@ -192,6 +192,22 @@ impl Client {
         (offer.to_sdp_string(), sources)
     }
 
+    /// The client's network changes to `addr` (its old address is gone) and it restarts
+    /// ICE, as a browser after `pc.restartIce()`: its host candidate moves, and its next
+    /// offer (returned) carries new ICE credentials and the same m-lines.
+    pub fn move_and_restart_ice(&mut self, addr: SocketAddr) -> String {
+        let old = Candidate::host(self.addr, "udp").expect("valid test candidate");
+        self.rtc.direct_api().invalidate_candidate(&old);
+        self.rtc
+            .add_local_candidate(Candidate::host(addr, "udp").expect("valid test candidate"));
+        self.addr = addr;
+        let mut api = self.rtc.sdp_api();
+        api.ice_restart(true);
+        let (offer, pending) = api.apply().expect("an ICE restart offer");
+        self.pending = Some(pending);
+        offer.to_sdp_string()
+    }
+
     pub fn accept_answer(&mut self, sdp: &str) {
         let answer = SdpAnswer::from_sdp_string(sdp).expect("server answer parses");
         let pending = self.pending.take().expect("an offer is pending");
