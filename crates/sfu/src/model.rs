@@ -131,6 +131,10 @@ pub struct Participant {
     /// prefix on it (`engine/restart.rs`): str0m's local candidates still name it, so every
     /// SDP sent to the peer has it replaced by `ufrag`.
     pub stale_ufrag: Option<String>,
+    /// ICE restarted or was disconnected: when it connects again, every video it receives
+    /// resumes on a keyframe asked for at once (`engine/restart.rs`), not when its
+    /// decoder notices what it lost.
+    pub keyframes_on_connect: bool,
     /// Source addresses routed to this participant (kept by `engine::routes::Routes`,
     /// bounded there).
     pub addrs: Vec<(SocketAddr, Transport)>,

@@ -140,6 +140,15 @@ fn media_resumes_after_a_network_change_and_ice_restart_without_renegotiation() 
             gap < Duration::from_secs(3),
             "round {round}: gap {gap:?} from the fault to 20 frames each way"
         );
+        // The restarted subscriber's video resumed on a keyframe asked of its publisher
+        // when ICE connected again, not when its decoder would have noticed the loss.
+        assert!(
+            sim.clients[b]
+                .keyframe_requests
+                .iter()
+                .any(|(at, mid, _)| *at >= restarted && *mid == sim.clients[b].cam),
+            "round {round}: the camera a receives was asked for a keyframe"
+        );
         let to_old = sim.sent_to.get(&old_addr).copied().unwrap_or(0);
         sim.run(Duration::from_millis(500));
         assert_eq!(

@@ -80,6 +80,7 @@ impl Engine {
             rtc,
             ufrag: ufrag.clone(),
             stale_ufrag: None,
+            keyframes_on_connect: false,
             addrs: Vec::new(),
             joined_at: now,
             connected: false,

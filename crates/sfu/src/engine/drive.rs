@@ -204,6 +204,7 @@ impl Engine {
                 let change = match state {
                     IceConnectionState::Disconnected if p.disconnected_since.is_none() => {
                         p.disconnected_since = Some(now);
+                        p.keyframes_on_connect = true;
                         Some(ConnectionState::Disconnected)
                     }
                     IceConnectionState::Connected | IceConnectionState::Completed
@@ -214,6 +215,10 @@ impl Engine {
                     }
                     _ => None,
                 };
+                let reconnected = matches!(
+                    state,
+                    IceConnectionState::Connected | IceConnectionState::Completed
+                ) && p.keyframes_on_connect;
                 if let Some(state) = change {
                     info!(participant = %p.id, ?state, "ice state");
                     let e = SfuEvent::ConnectionState {
@@ -222,6 +227,9 @@ impl Engine {
                         state,
                     };
                     self.emit(e);
+                }
+                if reconnected {
+                    self.keyframes_after_reconnect(key, now);
                 }
             }
             Event::Closed => {

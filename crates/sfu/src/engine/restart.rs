@@ -8,11 +8,15 @@
 //! Media from a new address routes to the participant once a STUN request from it
 //! passes the ICE check (`network.rs`), as for a first contact.
 
+use std::time::Instant;
+
 use str0m::IceCreds;
+use str0m::media::MediaKind;
 use tracing::info;
 
+use super::Engine;
 use super::routes::Routes;
-use crate::model::{Key, Participant};
+use crate::model::{Key, Participant, SubState};
 
 /// After str0m accepted (or refused) participant `p`'s offer: if it restarted ICE, give it
 /// local credentials that start with `prefix` and route them to `key`.
@@ -33,8 +37,46 @@ pub(super) fn adopt_ice_restart(routes: &mut Routes, key: Key, p: &mut Participa
         p.stale_ufrag = None;
     }
     info!(participant = %p.id, "ICE restart");
+    p.keyframes_on_connect = true;
     let old = std::mem::replace(&mut p.ufrag, ufrag.clone());
     routes.rename_ufrag(key, &old, ufrag);
+}
+
+impl Engine {
+    /// Participant `key`'s ICE connected again after a restart or a disconnection: ask the
+    /// publishers of every video it receives for a keyframe, and forward each from one,
+    /// since what it lost meanwhile left its decoders waiting for one; the same for the
+    /// video it publishes.
+    pub(super) fn keyframes_after_reconnect(&mut self, key: Key, now: Instant) {
+        let Some(p) = self.participants.get_mut(&key) else {
+            return;
+        };
+        if !std::mem::take(&mut p.keyframes_on_connect) {
+            return;
+        }
+        let mut wanted = Vec::new();
+        for s in &mut p.subscriptions {
+            if s.kind == MediaKind::Video && matches!(s.state, SubState::Open(_)) {
+                s.needs_keyframe = true;
+                wanted.push((s.publisher, s.source_mid));
+            }
+        }
+        // And its own cameras and screen: what it sent meanwhile was lost on the way, so
+        // its subscribers wait for a keyframe too.
+        for publ in &p.publications {
+            if publ.kind == MediaKind::Video && publ.published {
+                wanted.push((key, publ.mid));
+            }
+        }
+        for (publisher, mid) in wanted {
+            let rid = self
+                .participants
+                .get(&publisher)
+                .and_then(|p| p.publications.iter().find(|x| x.mid == mid))
+                .and_then(|x| x.target);
+            self.request_keyframe(publisher, mid, rid, now);
+        }
+    }
 }
 
 /// `sdp` (str0m's text, our answer or offer to `p`) with the ufrag str0m still gives our
