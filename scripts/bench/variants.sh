@@ -9,15 +9,17 @@
 #                             bwe-on:MEDIASOUP_BANDWIDTH_ESTIMATION=true
 #   scripts/bench/variants.sh base@/tmp/old/meeting-service new
 # Settings: ROUNDS=3 PARTICIPANTS=16 DURATION=15, SCRAPE=1 to scrape /metrics every
-# second while the server runs (as Prometheus would, at 15 times its default rate).
+# second while the server runs (as Prometheus would, at 15 times its default rate),
+# LOAD_ARGS="--simulcast …" for more meeting-load flags (the same for every variant).
 # Run after `cargo build --release --workspace`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ $# -ge 1 ] || { sed -n '2,13p' "$0" >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,14p' "$0" >&2; exit 2; }
 ROUNDS=${ROUNDS:-3}
 PARTICIPANTS=${PARTICIPANTS:-16}
 DURATION=${DURATION:-15}
 SCRAPE=${SCRAPE:-0}
+read -r -a load_args <<<"${LOAD_ARGS:-}"
 BIN=${BIN:-target/release/meeting-service}
 LOAD=${LOAD:-target/release/meeting-load}
 SECRET=bench-secret-0123456789
@@ -51,7 +53,8 @@ one_run() { # variant round
   fi
   "$LOAD" --url "http://127.0.0.1:$PORT" --jwt-secret $SECRET --scenario meeting \
     --participants "$PARTICIPANTS" --video-bitrate 800 --fps 25 --duration "$DURATION" \
-    --ramp-up 2 --server-pid "$server" --quiet --json "$out/$name-$round.json" >/dev/null
+    --ramp-up 2 --server-pid "$server" --quiet --json "$out/$name-$round.json" \
+    ${load_args[@]+"${load_args[@]}"} >/dev/null
   kill "$server"
   wait "$server" 2>/dev/null || true
   if [ -n "$scraper" ]; then

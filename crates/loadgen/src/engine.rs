@@ -63,6 +63,12 @@ pub enum Command {
         sdp: String,
         reply: oneshot::Sender<anyhow::Result<String>>,
     },
+    /// Dynacast: the server's `layer-needed` for this publisher.
+    LayerNeeded {
+        slot: usize,
+        rid: String,
+        needed: bool,
+    },
     /// The measurement window starts: forget counts and latencies so far.
     StartWindow,
     /// Stop and report.
@@ -95,6 +101,11 @@ pub struct PeerReport {
     pub duplicates: u64,
     pub failed: Option<String>,
     pub receives: bool,
+    /// Per publisher and stream, what this participant received in the window.
+    pub received: crate::layers::Received,
+    /// Per stream, what it sent in the window.
+    pub sent: Vec<crate::layers::SentStream>,
+    pub dynacast: crate::layers::Dynacast,
 }
 
 #[derive(Debug, Default)]
@@ -346,6 +357,11 @@ fn run(mut poll: Poll, rx: mpsc::Receiver<Command>, live: Arc<Live>) {
                     };
                     let _ = reply.send(r);
                 }
+                Command::LayerNeeded { slot, rid, needed } => {
+                    if let Some(p) = peers.get_mut(slot) {
+                        p.set_layer_needed(now, &rid, needed);
+                    }
+                }
                 Command::StartWindow => {
                     latency = Histogram::default();
                     for p in peers.iter_mut() {
@@ -410,6 +426,9 @@ fn report(peers: &Slots, latency: Histogram) -> ThreadReport {
             duplicates: p.streams.values().map(|s| s.duplicates()).sum(),
             failed: p.failed.clone(),
             receives: p.receives,
+            received: p.received.clone(),
+            sent: p.sent_streams(),
+            dynacast: p.dynacast.clone(),
         })
         .collect();
     ThreadReport {

@@ -53,14 +53,23 @@ pub fn sample_payloads(video: &VideoPlan, audio: bool) -> Vec<Vec<u8>> {
     let now = Instant::now();
     let mut out = Vec::new();
     if audio {
-        out.extend((0..50).map(|_| synth::opus_packet(80, now)));
+        out.extend((0..50).map(|_| synth::opus_packet(80, 0, now)));
     }
-    let mut sched = VideoSchedule::new(video.bitrate_bps, video.fps, video.keyframe_interval);
+    let origin = synth::Origin {
+        publisher: 0,
+        stream: synth::StreamTag::Video,
+    };
+    let mut sched = VideoSchedule::new(
+        origin,
+        video.bitrate_bps,
+        video.fps,
+        video.keyframe_interval,
+    );
     for _ in 0..video.fps {
         out.extend(sched.next_frame(now).0);
     }
     if out.is_empty() {
-        out.push(synth::opus_packet(80, now));
+        out.push(synth::opus_packet(80, 0, now));
     }
     out
 }

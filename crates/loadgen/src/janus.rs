@@ -330,7 +330,7 @@ async fn participant(
     let result = async {
         let plan = config
             .scenario
-            .plan(p.index, &config.video, config.speakers);
+            .plan(p.index, &config.video, config.speakers, config.loud);
         if plan.audio || plan.video.is_some() {
             publish(&p, &api, session, &mut events, plan, started, &feeds).await?;
         }

@@ -6,6 +6,11 @@
 //! - [`rest`]: tokens (guest endpoint or minted with `JWT_SECRET`) and meeting creation.
 //! - [`synth`]: synthetic Opus and VP8 payloads, with a send stamp in every payload.
 //! - [`peer`]: one participant, a str0m `Rtc` in RTP mode on its own UDP socket.
+//! - [`layers`]: per publisher and layer, what a participant received and sent, and
+//!   the dynacast changes (`layer-needed`) it applied.
+//! - [`adaptive`]: the signaling side of adaptive media: `layer-needed` to the media
+//!   thread, `active-speaker` events collected; [`layer_report`] turns both into the
+//!   report's per-subscriber layer table, dynacast and active-speaker sections.
 //! - [`engine`]: the media threads, each driving many peers from one `mio::Poll`.
 //! - [`scenario`]: joins participants per scenario, shows progress, collects results.
 //! - [`janus`]: `--target janus`: the same scenarios against Janus's VideoRoom.
@@ -20,10 +25,13 @@
 //! Invariants: all traffic goes to the target URL and to the addresses the server's
 //! SDP names; sockets bind 127.0.0.1 only. Input from the network never panics.
 
+pub mod adaptive;
 pub mod cpu;
 pub mod engine;
 pub mod floor;
 pub mod janus;
+pub mod layer_report;
+pub mod layers;
 pub mod peer;
 pub mod procfs;
 pub mod report;

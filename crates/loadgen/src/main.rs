@@ -172,6 +172,18 @@ struct RunArgs {
     /// REST before anyone joins): the cost of recording, against a run without.
     #[arg(long)]
     record: bool,
+    /// Participant K of each meeting talks loudly (RFC 6464 audio levels on its
+    /// microphone packets), the others send background noise: the server's active
+    /// speaker should be K. A K of --participants or more: nobody talks.
+    #[arg(long, default_value_t = 0)]
+    loud: usize,
+    /// Seconds from the last join to the window's start.
+    #[arg(long, default_value_t = 1.0)]
+    settle: f64,
+    /// The last participant of each meeting leaves this many seconds into the window
+    /// (dynacast: with one camera fewer the others may need a layer again).
+    #[arg(long)]
+    leave_after: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -227,6 +239,11 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
         threads: args.threads.clamp(1, 64),
         quiet: args.quiet,
         record: args.record,
+        loud: (args.loud < args.participants).then_some(args.loud),
+        settle: Duration::from_secs_f64(args.settle.clamp(0.0, 3600.0)),
+        leave_after: args
+            .leave_after
+            .map(|s| Duration::from_secs_f64(s.clamp(0.0, 24.0 * 3600.0))),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

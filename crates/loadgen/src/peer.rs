@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid, Rid, Simulcast, SimulcastLayer};
+use str0m::media::{Direction, ExtensionValues, MediaKind, Mid, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
+use crate::layers::{Dynacast, Received, SentStream};
 use crate::stats::{Histogram, SeqTracker};
-use crate::synth::{self, VideoSchedule};
+use crate::synth::{self, Origin, StreamTag, VideoSchedule};
 
 /// The address participants' sockets bind to: 127.0.0.1 unless [`set_bind_ip`] says
 /// otherwise (Janus will not gather candidates on loopback, so its benchmark runs in a
@@ -40,7 +41,15 @@ fn bind_ip() -> std::net::IpAddr {
 pub struct PublishPlan {
     pub audio: bool,
     pub video: Option<VideoPlan>,
+    /// The microphone's RFC 6464 level says "voice, loud" on every packet (the others
+    /// say "background noise", unvoiced), so that the SFU's active speaker is this one.
+    pub loud: bool,
 }
+
+/// RFC 6464 levels (−dBov) of a loud talker and of background noise; the SFU counts a
+/// frame as voiced at −50 dBov or louder (`meeting_sfu::speaker`).
+const LOUD_DBOV: i8 = -20;
+const QUIET_DBOV: i8 = -90;
 
 #[derive(Clone, Debug)]
 pub struct VideoPlan {
@@ -72,6 +81,8 @@ struct Outgoing {
     rtp_time: u32,
     /// `None` for audio.
     video: Option<VideoSchedule>,
+    /// What was sent in the window, and whether dynacast stopped this layer.
+    sent: SentStream,
 }
 
 /// Counters of what one participant received and sent.
@@ -106,6 +117,10 @@ pub struct Peer {
     /// Whether this peer connection is expected to receive media (a Janus publisher's
     /// connection only sends).
     pub receives: bool,
+    /// What was received in the window, per publisher and layer.
+    pub received: Received,
+    /// The `layer-needed` changes applied (kept over the whole run).
+    pub dynacast: Dynacast,
 }
 
 /// What the engine thread hands a peer so that its events land in thread-wide stats.
@@ -153,6 +168,7 @@ impl Peer {
             plan: PublishPlan {
                 audio: false,
                 video: None,
+                loud: false,
             },
             outgoing: Vec::new(),
             started,
@@ -163,6 +179,8 @@ impl Peer {
             counters: PeerCounters::default(),
             streams: HashMap::new(),
             receives: true,
+            received: Received::default(),
+            dynacast: Dynacast::default(),
         };
         let answer = peer.accept_offer(offer)?;
         Ok((peer, answer))
@@ -230,6 +248,8 @@ impl Peer {
             counters: PeerCounters::default(),
             streams: HashMap::new(),
             receives: true,
+            received: Received::default(),
+            dynacast: Dynacast::default(),
         };
         Ok((peer, offer.to_sdp_string(), mids))
     }
@@ -346,9 +366,12 @@ impl Peer {
                     .entry(*p.header.ssrc)
                     .or_default()
                     .record(*p.seq_no);
-                if let Some(sent) = synth::read_stamp(&p.payload) {
-                    let latency_ns = synth::clock_nanos(now).saturating_sub(sent);
+                if let Some(stamp) = synth::read_stamp(&p.payload) {
+                    let latency_ns = synth::clock_nanos(now).saturating_sub(stamp.sent_ns);
                     sink.latency.record(latency_ns / 1000);
+                    let bytes = p.header.header_len + p.payload.len();
+                    self.received
+                        .record(stamp.publisher, stamp.stream, bytes, now);
                 }
                 let vp8 = self
                     .rtc
@@ -380,6 +403,16 @@ impl Peer {
         let Some((mic, cam, _)) = self.mids else {
             return;
         };
+        let publisher = self.participant as u32;
+        let sent = |stream, rid: Option<&str>| SentStream {
+            stream,
+            rid: rid.map(str::to_owned),
+            packets: 0,
+            bytes: 0,
+            first: None,
+            last: None,
+            paused: false,
+        };
         if self.plan.audio {
             self.outgoing.push(Outgoing {
                 mid: mic,
@@ -388,25 +421,29 @@ impl Peer {
                 seq: 1000,
                 rtp_time: 4_000,
                 video: None,
+                sent: sent(StreamTag::Audio, None),
             });
         }
         if let Some(v) = &self.plan.video {
-            let layers: Vec<(Option<Rid>, u64)> = if v.simulcast {
+            let layers: Vec<(Option<&str>, StreamTag, u64)> = if v.simulcast {
                 SIMULCAST_LAYERS
                     .iter()
-                    .map(|(rid, div)| (Some(Rid::from(*rid)), v.bitrate_bps / div))
+                    .zip(0u8..)
+                    .map(|((rid, div), n)| (Some(*rid), StreamTag::Layer(n), v.bitrate_bps / div))
                     .collect()
             } else {
-                vec![(None, v.bitrate_bps)]
+                vec![(None, StreamTag::Video, v.bitrate_bps)]
             };
-            for (rid, bps) in layers {
+            for (rid, stream, bps) in layers {
+                let origin = Origin { publisher, stream };
                 self.outgoing.push(Outgoing {
                     mid: cam,
-                    rid,
+                    rid: rid.map(Rid::from),
                     next: now,
                     seq: 2000,
                     rtp_time: 9_000,
-                    video: Some(VideoSchedule::new(bps, v.fps, v.keyframe_interval)),
+                    video: Some(VideoSchedule::new(origin, bps, v.fps, v.keyframe_interval)),
+                    sent: sent(stream, rid),
                 });
             }
         }
@@ -425,12 +462,28 @@ impl Peer {
             .iter()
             .find(|p| p.spec().codec == Codec::Vp8)
             .map(|p| p.pt());
+        let publisher = self.participant as u32;
+        let (level, voiced) = if self.plan.loud {
+            (LOUD_DBOV, true)
+        } else {
+            (QUIET_DBOV, false)
+        };
         for o in &mut self.outgoing {
             // After a stall (the machine was busy), skip ahead instead of bursting.
             if now.saturating_duration_since(o.next) > Duration::from_millis(500) {
                 o.next = now;
             }
             while o.next <= now {
+                if o.sent.paused {
+                    // An encoder told to stop a layer sends nothing; its clock runs on.
+                    if let Some(schedule) = &o.video {
+                        o.rtp_time = o.rtp_time.wrapping_add(schedule.rtp_step());
+                        o.next += schedule.frame_interval();
+                    } else {
+                        o.next += Duration::from_millis(20);
+                    }
+                    continue;
+                }
                 let mut api = self.rtc.direct_api();
                 let Some(stream) = api.stream_tx_by_mid(o.mid, o.rid) else {
                     o.next += Duration::from_millis(20);
@@ -439,12 +492,18 @@ impl Peer {
                 match &mut o.video {
                     None => {
                         let Some(pt) = opus else { break };
-                        let payload = synth::opus_packet(80, now);
+                        let payload = synth::opus_packet(80, publisher, now);
                         self.counters.tx_packets += 1;
                         self.counters.tx_bytes += payload.len() as u64;
+                        o.sent.record(payload.len(), now);
                         stream.write_rtp(
                             RtpWrite::new(pt, SeqNo::from(o.seq), o.rtp_time, now, payload)
-                                .marker(false),
+                                .marker(false)
+                                .ext_vals(ExtensionValues {
+                                    audio_level: Some(level),
+                                    voice_activity: Some(voiced),
+                                    ..Default::default()
+                                }),
                         );
                         o.seq += 1;
                         o.rtp_time = o.rtp_time.wrapping_add(960);
@@ -457,6 +516,7 @@ impl Peer {
                         for (i, payload) in packets.into_iter().enumerate() {
                             self.counters.tx_packets += 1;
                             self.counters.tx_bytes += payload.len() as u64;
+                            o.sent.record(payload.len(), now);
                             stream.write_rtp(
                                 RtpWrite::new(pt, SeqNo::from(o.seq), o.rtp_time, now, payload)
                                     .marker(i + 1 == n)
@@ -476,5 +536,38 @@ impl Peer {
     pub fn reset_counters(&mut self) {
         self.counters = PeerCounters::default();
         self.streams.clear();
+        self.received = Received::default();
+        for o in &mut self.outgoing {
+            o.sent.reset();
+        }
+    }
+
+    /// Dynacast (`layer-needed`): stop or resume sending simulcast layer `rid` of the
+    /// camera, as a browser's `setParameters({ encodings: [{ active }] })` would. A
+    /// resumed layer starts with a key frame, as an encoder restarting a layer does.
+    pub fn set_layer_needed(&mut self, now: Instant, rid: &str, needed: bool) {
+        let Some(o) = self
+            .outgoing
+            .iter_mut()
+            .find(|o| o.sent.rid.as_deref() == Some(rid))
+        else {
+            self.dynacast.unknown += 1;
+            return;
+        };
+        if o.sent.paused != needed {
+            // Already in that state (a repeated event): nothing to do.
+            return;
+        }
+        o.sent.paused = !needed;
+        if needed && let Some(v) = &mut o.video {
+            v.request_keyframe();
+            o.next = o.next.min(now);
+        }
+        self.dynacast.note(now, rid, needed);
+    }
+
+    /// What was sent per stream in the window.
+    pub fn sent_streams(&self) -> Vec<SentStream> {
+        self.outgoing.iter().map(|o| o.sent.clone()).collect()
     }
 }

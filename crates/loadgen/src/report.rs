@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::layer_report::AdaptiveSections;
 use crate::stats::Percentiles;
 
 #[derive(Clone, Debug, Serialize)]
@@ -35,6 +36,9 @@ pub struct Report {
     pub loadgen_cpu_s: Option<f64>,
     pub renegotiations: u64,
     pub renegotiation_errors: u64,
+    /// `layers`, `publishers`, `dynacast`, `active_speaker` (`layer_report`).
+    #[serde(flatten)]
+    pub adaptive: AdaptiveSections,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -208,6 +212,7 @@ impl Report {
         if let Some(c) = self.loadgen_cpu_s {
             s += &format!("load tool CPU: {c:.2} s\n");
         }
+        s += &crate::layer_report::summary(&self.adaptive);
         s
     }
 }

@@ -53,23 +53,29 @@ impl Scenario {
         index: usize,
         video: &VideoPlan,
         speakers: Option<usize>,
+        loud: Option<usize>,
     ) -> PublishPlan {
+        let loud = loud == Some(index);
         match self {
             Scenario::Meeting => PublishPlan {
                 audio: speakers.is_none_or(|k| index < k),
                 video: Some(video.clone()),
+                loud,
             },
             Scenario::Webinar if index == 0 => PublishPlan {
                 audio: true,
                 video: Some(video.clone()),
+                loud,
             },
             Scenario::Webinar => PublishPlan {
                 audio: false,
                 video: None,
+                loud: false,
             },
             Scenario::Audio => PublishPlan {
                 audio: true,
                 video: None,
+                loud,
             },
         }
     }
@@ -100,6 +106,13 @@ pub struct RunConfig {
     /// Record every meeting from its creation (the host starts it over REST), to
     /// measure what recording costs (docs/benchmarks.md).
     pub record: bool,
+    /// The participant of each meeting whose microphone talks loudly (RFC 6464 levels);
+    /// the others send background noise. `None`: nobody talks.
+    pub loud: Option<usize>,
+    /// From the last join to the window's start (renegotiations, dynacast settle).
+    pub settle: Duration,
+    /// The last participant of each meeting leaves this long into the window.
+    pub leave_after: Option<Duration>,
 }
 
 /// Results shared by the participant tasks.
@@ -112,6 +125,7 @@ pub(crate) struct Shared {
     pub(crate) renegotiations: AtomicU64,
     pub(crate) renegotiation_errors: AtomicU64,
     pub(crate) join_retries: AtomicU64,
+    pub(crate) adaptive: crate::adaptive::AdaptiveShared,
 }
 
 impl Shared {
@@ -236,12 +250,13 @@ pub(crate) async fn measure(
     while shared.done.load(Ordering::Relaxed) < total as u64 && Instant::now() < join_deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(config.settle).await;
 
     for t in threads {
         t.send(Command::StartWindow)?;
     }
     let window_start = Instant::now();
+    shared.adaptive.window_started(window_start);
     let server_before = config.server_pid.map(cpu::process_cpu).transpose()?;
     let own_before = cpu::own_cpu().ok();
     tokio::time::sleep(config.duration).await;
@@ -272,6 +287,14 @@ pub(crate) async fn measure(
         _ => None,
     };
     let mut report = build_report(config, &reports, window, counts, joined, server_cpu);
+    report.adaptive = crate::layer_report::sections(
+        config.meetings,
+        config.loud,
+        &reports,
+        window_start,
+        window,
+        &shared.adaptive,
+    );
     report.loadgen_cpu_s = own_cpu;
     report.renegotiations = shared.renegotiations.load(Ordering::Relaxed);
     report.renegotiation_errors = shared.renegotiation_errors.load(Ordering::Relaxed);
@@ -390,6 +413,7 @@ pub fn build_report(
         loadgen_cpu_s: None,
         renegotiations: 0,
         renegotiation_errors: 0,
+        adaptive: Default::default(),
     }
 }
 
@@ -418,15 +442,34 @@ async fn participant(
         .await
         .push(started.elapsed().as_secs_f64() * 1000.0);
 
+    let to = crate::adaptive::Target {
+        thread: &p.thread,
+        slot,
+        meeting: p.meeting,
+        observer: p.index == 0,
+    };
+    let leaver = p.index + 1 == config.participants && config.participants > 1;
+    let leave = shared
+        .adaptive
+        .into_window(config.leave_after.filter(|_| leaver));
+    tokio::pin!(leave);
     // Bounded by the stop signal (sent when the window ends) and by the connection.
     loop {
         tokio::select! {
             _ = stop.changed() => break,
+            _ = &mut leave => {
+                // `--leave-after`: gone for good (its media with it), as a page closing.
+                let _ = p.thread.send(Command::Remove { slot });
+                break;
+            }
             ev = events.recv() => {
                 let Some(ev) = ev else {
                     shared.fail(format!("{who}: the server closed the connection")).await;
                     break;
                 };
+                if crate::adaptive::on_event(&ev, to, &shared.adaptive) {
+                    continue;
+                }
                 let Some(offer) = ev.decode::<ServerOffer>() else {
                     continue;
                 };
@@ -468,7 +511,7 @@ async fn join(
     // socketioxide sends CONNECT before an async connect handler has registered the
     // event handlers, so an event sent right after CONNECT can be dropped without an
     // ack. Browsers hit the same race; we retry once and count it in the report.
-    let _join: Value = match client
+    let join: Value = match client
         .request("join-meeting", &join_req, JOIN_FIRST_TIMEOUT)
         .await
     {
@@ -480,9 +523,14 @@ async fn join(
                 .await?
         }
     };
+    if let Some(peer) = join.get("peerId").and_then(Value::as_str) {
+        shared
+            .adaptive
+            .joined(proto::PeerId::new(peer), p.meeting, p.index);
+    }
     let plan = config
         .scenario
-        .plan(p.index, &config.video, config.speakers);
+        .plan(p.index, &config.video, config.speakers, config.loud);
     let global = p.global;
     let (slot, offer, mids) = p
         .thread

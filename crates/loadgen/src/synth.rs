@@ -2,16 +2,18 @@
 //! payload descriptors (RFC 7741), so that an SFU's keyframe detection and picture-id
 //! handling see what a browser would send.
 //!
-//! Every payload ends with a 12-byte stamp, `MLT1` and the send time in nanoseconds
-//! since the process's clock epoch: the tail survives any rewriting of the VP8
-//! descriptor at the front, and one process both sends and receives, so one clock
-//! serves both ends of the latency measurement.
+//! Every payload ends with a 17-byte stamp: `MLT2`, the send time in nanoseconds since
+//! the process's clock epoch, the publishing participant and which of its streams this
+//! is (audio, or which video layer). The tail survives any rewriting of the VP8
+//! descriptor at the front; one process both sends and receives, so one clock serves
+//! both ends of the latency measurement, and a subscriber can tell which layer of which
+//! publisher the SFU forwarded (it rewrites SSRCs, so the header cannot say).
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-pub const STAMP_LEN: usize = 12;
-const STAMP_MAGIC: &[u8; 4] = b"MLT1";
+pub const STAMP_LEN: usize = 17;
+const STAMP_MAGIC: &[u8; 4] = b"MLT2";
 /// RTP payload budget per packet; with headers and SRTP this stays under 1200 bytes.
 pub const MAX_PAYLOAD: usize = 1100;
 
@@ -23,28 +25,82 @@ pub fn clock_nanos(t: Instant) -> u64 {
     t.saturating_duration_since(epoch).as_nanos() as u64
 }
 
-fn put_stamp(buf: &mut Vec<u8>, now: Instant) {
-    buf.extend_from_slice(STAMP_MAGIC);
-    buf.extend_from_slice(&clock_nanos(now).to_be_bytes());
+/// Which stream of its publisher a payload belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StreamTag {
+    Audio,
+    /// Video sent without simulcast.
+    Video,
+    /// Simulcast layer `n` (0 = the lowest, as in `peer::SIMULCAST_LAYERS`).
+    Layer(u8),
 }
 
-/// The send time carried by a payload of ours, if it has one.
-pub fn read_stamp(payload: &[u8]) -> Option<u64> {
+impl StreamTag {
+    fn to_byte(self) -> u8 {
+        match self {
+            StreamTag::Audio => 0,
+            StreamTag::Video => 1,
+            StreamTag::Layer(n) => 2u8.saturating_add(n),
+        }
+    }
+
+    fn from_byte(b: u8) -> StreamTag {
+        match b {
+            0 => StreamTag::Audio,
+            1 => StreamTag::Video,
+            n => StreamTag::Layer(n - 2),
+        }
+    }
+}
+
+/// Who sent a payload of ours, which stream, and when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    pub sent_ns: u64,
+    /// The publisher's participant number in the run.
+    pub publisher: u32,
+    pub stream: StreamTag,
+}
+
+/// Who is writing payloads: the publisher and the stream (tail of every payload).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub publisher: u32,
+    pub stream: StreamTag,
+}
+
+fn put_stamp(buf: &mut Vec<u8>, origin: Origin, now: Instant) {
+    buf.extend_from_slice(STAMP_MAGIC);
+    buf.extend_from_slice(&clock_nanos(now).to_be_bytes());
+    buf.extend_from_slice(&origin.publisher.to_be_bytes());
+    buf.push(origin.stream.to_byte());
+}
+
+/// The stamp of a payload of ours, if it has one.
+pub fn read_stamp(payload: &[u8]) -> Option<Stamp> {
     let tail = payload.get(payload.len().checked_sub(STAMP_LEN)?..)?;
     if &tail[..4] != STAMP_MAGIC {
         return None;
     }
-    Some(u64::from_be_bytes(tail[4..].try_into().ok()?))
+    Some(Stamp {
+        sent_ns: u64::from_be_bytes(tail[4..12].try_into().ok()?),
+        publisher: u32::from_be_bytes(tail[12..16].try_into().ok()?),
+        stream: StreamTag::from_byte(tail[16]),
+    })
 }
 
 /// An Opus packet of `size` bytes: a TOC byte (SILK wideband 20 ms, one frame, as a
 /// browser's voice packet) followed by filler and the stamp.
-pub fn opus_packet(size: usize, now: Instant) -> Vec<u8> {
+pub fn opus_packet(size: usize, publisher: u32, now: Instant) -> Vec<u8> {
     let size = size.max(1 + STAMP_LEN);
     let mut p = Vec::with_capacity(size);
     p.push(0x48);
     p.resize(size - STAMP_LEN, 0xa5);
-    put_stamp(&mut p, now);
+    let origin = Origin {
+        publisher,
+        stream: StreamTag::Audio,
+    };
+    put_stamp(&mut p, origin, now);
     p
 }
 
@@ -56,6 +112,7 @@ pub fn vp8_frame(
     frame_bytes: usize,
     keyframe: bool,
     picture_id: u16,
+    origin: Origin,
     now: Instant,
 ) -> Vec<Vec<u8>> {
     let per_packet = MAX_PAYLOAD - VP8_DESCRIPTOR_LEN - STAMP_LEN;
@@ -87,7 +144,7 @@ pub fn vp8_frame(
         if p.len() < target {
             p.resize(target, 0x5a);
         }
-        put_stamp(&mut p, now);
+        put_stamp(&mut p, origin, now);
         out.push(p);
     }
     out
@@ -127,6 +184,7 @@ pub fn vp8_is_keyframe(payload: &[u8]) -> bool {
 /// A video layer's sending schedule: frame size, key frames and picture ids.
 #[derive(Clone, Debug)]
 pub struct VideoSchedule {
+    pub origin: Origin,
     pub bitrate_bps: u64,
     pub fps: u32,
     pub keyframe_interval: Duration,
@@ -137,8 +195,9 @@ pub struct VideoSchedule {
 }
 
 impl VideoSchedule {
-    pub fn new(bitrate_bps: u64, fps: u32, keyframe_interval: Duration) -> Self {
+    pub fn new(origin: Origin, bitrate_bps: u64, fps: u32, keyframe_interval: Duration) -> Self {
         VideoSchedule {
+            origin,
             bitrate_bps,
             fps: fps.max(1),
             keyframe_interval,
@@ -164,7 +223,7 @@ impl VideoSchedule {
         // Budget over a key-frame period: one frame of 3 units, every-1 of d units.
         let delta = avg * every as f64 / (every as f64 + 2.0);
         let size = if keyframe { delta * 3.0 } else { delta } as usize;
-        let packets = vp8_frame(size, keyframe, self.picture_id & 0x7fff, now);
+        let packets = vp8_frame(size, keyframe, self.picture_id & 0x7fff, self.origin, now);
         self.frames += 1;
         self.picture_id = self.picture_id.wrapping_add(1);
         (packets, keyframe)
@@ -184,12 +243,31 @@ impl VideoSchedule {
 mod tests {
     use super::*;
 
+    fn origin() -> Origin {
+        Origin {
+            publisher: 3,
+            stream: StreamTag::Layer(2),
+        }
+    }
+
     #[test]
     fn stamps_round_trip_and_foreign_payloads_have_none() {
         let t = Instant::now();
-        let p = opus_packet(80, t);
+        let p = opus_packet(80, 7, t);
         assert_eq!(p.len(), 80);
-        assert_eq!(read_stamp(&p), Some(clock_nanos(t)));
+        assert_eq!(
+            read_stamp(&p),
+            Some(Stamp {
+                sent_ns: clock_nanos(t),
+                publisher: 7,
+                stream: StreamTag::Audio
+            })
+        );
+        let layer = vp8_frame(300, false, 1, origin(), t);
+        assert_eq!(
+            read_stamp(&layer[0]).map(|s| (s.publisher, s.stream)),
+            Some((3, StreamTag::Layer(2)))
+        );
         assert_eq!(read_stamp(&[1, 2, 3]), None);
         assert_eq!(read_stamp(&[0u8; 40]), None);
     }
@@ -197,12 +275,12 @@ mod tests {
     #[test]
     fn keyframes_are_detected_and_delta_frames_are_not() {
         let t = Instant::now();
-        let key = vp8_frame(5000, true, 300, t);
+        let key = vp8_frame(5000, true, 300, origin(), t);
         assert!(key.len() > 1);
         assert!(vp8_is_keyframe(&key[0]));
         // Only the first packet starts the partition.
         assert!(!vp8_is_keyframe(&key[1]));
-        let delta = vp8_frame(500, false, 301, t);
+        let delta = vp8_frame(500, false, 301, origin(), t);
         assert_eq!(delta.len(), 1);
         assert!(!vp8_is_keyframe(&delta[0]));
         assert!(
@@ -230,7 +308,7 @@ mod tests {
 
     #[test]
     fn schedule_hits_the_bitrate_and_keyframe_interval() {
-        let mut s = VideoSchedule::new(800_000, 25, Duration::from_secs(2));
+        let mut s = VideoSchedule::new(origin(), 800_000, 25, Duration::from_secs(2));
         let t = Instant::now();
         let mut bytes = 0;
         let mut keys = 0;

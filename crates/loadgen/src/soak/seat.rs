@@ -150,7 +150,7 @@ impl Seat {
                     .await?
             }
         };
-        let plan = Scenario::Meeting.plan(0, &self.config.video, None);
+        let plan = Scenario::Meeting.plan(0, &self.config.video, None, None);
         let participant = self.participant;
         let (slot, offer, mids) = self
             .thread
