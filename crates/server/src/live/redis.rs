@@ -11,7 +11,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use proto::{PeerId, RoomId};
-use redis::Script;
+use redis::aio::ConnectionManager;
+use redis::{FromRedisValue, Script};
 
 use super::{Admitted, LiveChange, LiveError, LivePeer};
 use crate::cluster::{Cluster, HEARTBEAT, PEER_LEASE};
@@ -132,7 +133,7 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-pub(super) fn unavailable(e: redis::RedisError) -> LiveError {
+fn unavailable(e: redis::RedisError) -> LiveError {
     LiveError::Unavailable(e.to_string())
 }
 
@@ -141,7 +142,73 @@ pub(crate) fn decode(raw: &str) -> Option<LivePeer> {
     serde_json::from_str(raw).ok()
 }
 
+/// Entries stored as JSON, as read back; one that does not decode is not ours and is
+/// skipped.
+pub(super) fn decode_all<T: serde::de::DeserializeOwned>(raw: &[String]) -> Vec<T> {
+    raw.iter()
+        .filter_map(|s| serde_json::from_str(s).ok())
+        .collect()
+}
+
+/// An entry as stored. Our entries always serialise; the error is there so that a
+/// failure would surface as one more way Redis is unavailable, not as a panic.
+pub(super) fn to_json<T: serde::Serialize>(entry: &T) -> Result<String, LiveError> {
+    serde_json::to_string(entry).map_err(|e| LiveError::Unavailable(e.to_string()))
+}
+
+/// What goes to Redis in one round trip: a command, a pipeline or a script call.
+pub(super) trait Request {
+    fn send<T: FromRedisValue + Send>(
+        &self,
+        conn: &mut ConnectionManager,
+    ) -> impl Future<Output = redis::RedisResult<T>> + Send;
+}
+
+impl Request for redis::Cmd {
+    fn send<T: FromRedisValue + Send>(
+        &self,
+        conn: &mut ConnectionManager,
+    ) -> impl Future<Output = redis::RedisResult<T>> + Send {
+        self.query_async(conn)
+    }
+}
+
+impl Request for redis::Pipeline {
+    fn send<T: FromRedisValue + Send>(
+        &self,
+        conn: &mut ConnectionManager,
+    ) -> impl Future<Output = redis::RedisResult<T>> + Send {
+        self.query_async(conn)
+    }
+}
+
+impl Request for redis::ScriptInvocation<'_> {
+    fn send<T: FromRedisValue + Send>(
+        &self,
+        conn: &mut ConnectionManager,
+    ) -> impl Future<Output = redis::RedisResult<T>> + Send {
+        self.invoke_async(conn)
+    }
+}
+
 impl RedisLive {
+    /// Sends `request` on the shared connection, timed under `op` (the
+    /// `redis_operation_duration_seconds{op}` histogram, failures in
+    /// `redis_errors_total{op}`), a failure mapped to [`LiveError::Unavailable`]. The
+    /// registry, the lobby and the meeting activity all reach Redis through here, so
+    /// every round trip is measured and fails the same way.
+    pub(super) async fn send<T: FromRedisValue + Send>(
+        &self,
+        op: &'static str,
+        request: &impl Request,
+    ) -> Result<T, LiveError> {
+        let mut conn = self.cluster.conn.clone();
+        timed_redis(op, async move {
+            request.send(&mut conn).await.map_err(unavailable)
+        })
+        .await
+    }
+
     /// `ttl` is `MEETING_TTL`: how long a room's keys outlive its last activity.
     pub fn new(cluster: Cluster, ttl: Duration) -> Self {
         RedisLive {
@@ -211,48 +278,43 @@ impl RedisLive {
         peer: LivePeer,
         limit: usize,
     ) -> Result<Admitted, LiveError> {
-        timed_redis("admit", async move {
-            let (peers, alive) = self.keys(room);
-            let json =
-                serde_json::to_string(&peer).map_err(|e| LiveError::Unavailable(e.to_string()))?;
-            let mut conn = self.cluster.conn.clone();
-            let out: Vec<redis::Value> = self
-                .admit
-                .key(peers)
-                .key(alive)
-                .arg(now_ms())
-                .arg(peer.peer_id.as_str())
-                .arg(peer.user_id.as_str())
-                .arg(json)
-                .arg(limit)
-                .arg(self.alive_until())
-                .arg(self.ttl_secs())
-                .invoke_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
-            let admitted = matches!(out.first(), Some(redis::Value::Int(1)));
-            if !admitted {
-                return Err(LiveError::Full { limit });
-            }
-            let present = match out.get(1) {
-                Some(redis::Value::Int(n)) => usize::try_from(*n).unwrap_or(0),
-                _ => 0,
-            };
-            let replaced: Vec<LivePeer> = out[2.min(out.len())..]
-                .iter()
-                .filter_map(|v| redis::from_redis_value::<String>(v.clone()).ok())
-                .filter_map(|s| decode(&s))
-                .collect();
-            for r in &replaced {
-                self.forget_local(room, &r.peer_id);
-            }
-            self.local()
-                .entry(room.clone())
-                .or_default()
-                .insert(peer.peer_id.clone(), peer);
-            Ok(Admitted { replaced, present })
-        })
-        .await
+        let (peers, alive) = self.keys(room);
+        let out: Vec<redis::Value> = self
+            .send(
+                "admit",
+                self.admit
+                    .key(peers)
+                    .key(alive)
+                    .arg(now_ms())
+                    .arg(peer.peer_id.as_str())
+                    .arg(peer.user_id.as_str())
+                    .arg(to_json(&peer)?)
+                    .arg(limit)
+                    .arg(self.alive_until())
+                    .arg(self.ttl_secs()),
+            )
+            .await?;
+        let admitted = matches!(out.first(), Some(redis::Value::Int(1)));
+        if !admitted {
+            return Err(LiveError::Full { limit });
+        }
+        let present = match out.get(1) {
+            Some(redis::Value::Int(n)) => usize::try_from(*n).unwrap_or(0),
+            _ => 0,
+        };
+        let replaced: Vec<LivePeer> = out[2.min(out.len())..]
+            .iter()
+            .filter_map(|v| redis::from_redis_value::<String>(v.clone()).ok())
+            .filter_map(|s| decode(&s))
+            .collect();
+        for r in &replaced {
+            self.forget_local(room, &r.peer_id);
+        }
+        self.local()
+            .entry(room.clone())
+            .or_default()
+            .insert(peer.peer_id.clone(), peer);
+        Ok(Admitted { replaced, present })
     }
 
     pub async fn remove(
@@ -260,58 +322,39 @@ impl RedisLive {
         room: &RoomId,
         peer: &PeerId,
     ) -> Result<Option<(LivePeer, usize)>, LiveError> {
-        timed_redis("remove", async move {
-            self.forget_local(room, peer);
-            let (peers, alive) = self.keys(room);
-            let mut conn = self.cluster.conn.clone();
-            let (raw, remaining): (String, usize) = self
-                .remove
-                .key(peers)
-                .key(alive)
-                .arg(now_ms())
-                .arg(peer.as_str())
-                .invoke_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
-            Ok(decode(&raw).map(|p| (p, remaining)))
-        })
-        .await
+        self.forget_local(room, peer);
+        let (peers, alive) = self.keys(room);
+        let (raw, remaining): (String, usize) = self
+            .send(
+                "remove",
+                self.remove
+                    .key(peers)
+                    .key(alive)
+                    .arg(now_ms())
+                    .arg(peer.as_str()),
+            )
+            .await?;
+        Ok(decode(&raw).map(|p| (p, remaining)))
     }
 
     pub async fn clear(&self, room: &RoomId) -> Result<Vec<LivePeer>, LiveError> {
-        timed_redis("clear", async move {
-            let gone = self.peers(room).await?;
-            self.local().remove(room);
-            let (peers, alive) = self.keys(room);
-            let mut conn = self.cluster.conn.clone();
-            let _: () = redis::cmd("DEL")
-                .arg(peers)
-                .arg(alive)
-                .query_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
-            Ok(gone)
-        })
-        .await
+        let gone = self.peers(room).await?;
+        self.local().remove(room);
+        let (peers, alive) = self.keys(room);
+        let () = self
+            .send("clear", redis::cmd("DEL").arg(peers).arg(alive))
+            .await?;
+        Ok(gone)
     }
 
     pub async fn peers(&self, room: &RoomId) -> Result<Vec<LivePeer>, LiveError> {
-        timed_redis("peers", async move {
-            let (peers, alive) = self.keys(room);
-            let mut conn = self.cluster.conn.clone();
-            let raw: Vec<String> = self
-                .peers
-                .key(peers)
-                .key(alive)
-                .arg(now_ms())
-                .invoke_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
-            let mut list: Vec<LivePeer> = raw.iter().filter_map(|s| decode(s)).collect();
-            list.sort_by_key(|p| p.joined_at);
-            Ok(list)
-        })
-        .await
+        let (peers, alive) = self.keys(room);
+        let raw: Vec<String> = self
+            .send("peers", self.peers.key(peers).key(alive).arg(now_ms()))
+            .await?;
+        let mut list: Vec<LivePeer> = decode_all(&raw);
+        list.sort_by_key(|p| p.joined_at);
+        Ok(list)
     }
 
     pub async fn update(
@@ -320,30 +363,27 @@ impl RedisLive {
         peer: &PeerId,
         change: LiveChange,
     ) -> Result<Option<LivePeer>, LiveError> {
-        timed_redis("update", async move {
-            let (field, value) = change.field();
-            let (peers, alive) = self.keys(room);
-            let mut conn = self.cluster.conn.clone();
-            let raw: String = self
-                .update
-                .key(peers)
-                .key(alive)
-                .arg(now_ms())
-                .arg(peer.as_str())
-                .arg(field)
-                .arg(if value { "1" } else { "0" })
-                .invoke_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
-            let updated = decode(&raw);
-            if let Some(p) = &updated
-                && let Some(mine) = self.local().get_mut(room).and_then(|m| m.get_mut(peer))
-            {
-                *mine = p.clone();
-            }
-            Ok(updated)
-        })
-        .await
+        let (field, value) = change.field();
+        let (peers, alive) = self.keys(room);
+        let raw: String = self
+            .send(
+                "update",
+                self.update
+                    .key(peers)
+                    .key(alive)
+                    .arg(now_ms())
+                    .arg(peer.as_str())
+                    .arg(field)
+                    .arg(if value { "1" } else { "0" }),
+            )
+            .await?;
+        let updated = decode(&raw);
+        if let Some(p) = &updated
+            && let Some(mine) = self.local().get_mut(room).and_then(|m| m.get_mut(peer))
+        {
+            *mine = p.clone();
+        }
+        Ok(updated)
     }
 
     /// Refresh this node's participants, once. Re-creates entries Redis lost.
@@ -353,7 +393,6 @@ impl RedisLive {
             .iter()
             .map(|(r, ps)| (r.clone(), ps.values().cloned().collect()))
             .collect();
-        let mut conn = self.cluster.conn.clone();
         for (room, peers) in snapshot {
             let (k_peers, k_alive) = self.keys(&room);
             let mut inv = self.refresh.key(k_peers);
@@ -361,11 +400,9 @@ impl RedisLive {
                 .arg(self.alive_until())
                 .arg(self.ttl_secs());
             for p in &peers {
-                let json =
-                    serde_json::to_string(p).map_err(|e| LiveError::Unavailable(e.to_string()))?;
-                inv.arg(p.peer_id.as_str()).arg(json);
+                inv.arg(p.peer_id.as_str()).arg(to_json(p)?);
             }
-            let _: i64 = inv.invoke_async(&mut conn).await.map_err(unavailable)?;
+            let _: i64 = self.send("refresh", &inv).await?;
         }
         Ok(())
     }

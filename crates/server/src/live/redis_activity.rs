@@ -14,7 +14,7 @@ use redis::Script;
 
 use super::LiveError;
 use super::activity::{CHAT_HISTORY_BYTES, CHAT_HISTORY_MESSAGES};
-use super::redis::{RedisLive, unavailable};
+use super::redis::{RedisLive, decode_all, to_json};
 
 /// KEYS: chat, chatbytes. ARGV: json, maxMessages, maxBytes, ttlSecs.
 const REMEMBER: &str = r#"
@@ -90,13 +90,6 @@ impl Default for RedisActivity {
     }
 }
 
-/// Entries as read back; one that does not decode is not ours and is skipped.
-fn decode<T: serde::de::DeserializeOwned>(raw: &[String]) -> Vec<T> {
-    raw.iter()
-        .filter_map(|s| serde_json::from_str(s).ok())
-        .collect()
-}
-
 impl RedisLive {
     fn chat_keys(&self, room: &RoomId) -> (String, String) {
         (
@@ -115,33 +108,31 @@ impl RedisLive {
 
     pub(super) async fn remember_chat(&self, room: &RoomId, json: String) -> Result<(), LiveError> {
         let (chat, bytes) = self.chat_keys(room);
-        let mut conn = self.cluster.conn.clone();
         let _: i64 = self
-            .activity
-            .remember
-            .key(chat)
-            .key(bytes)
-            .arg(json)
-            .arg(CHAT_HISTORY_MESSAGES)
-            .arg(CHAT_HISTORY_BYTES)
-            .arg(self.ttl_secs())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+            .send(
+                "chat_remember",
+                self.activity
+                    .remember
+                    .key(chat)
+                    .key(bytes)
+                    .arg(json)
+                    .arg(CHAT_HISTORY_MESSAGES)
+                    .arg(CHAT_HISTORY_BYTES)
+                    .arg(self.ttl_secs()),
+            )
+            .await?;
         Ok(())
     }
 
     pub(super) async fn chat_history(&self, room: &RoomId) -> Result<Vec<ChatMessage>, LiveError> {
         let (chat, _) = self.chat_keys(room);
-        let mut conn = self.cluster.conn.clone();
-        let raw: Vec<String> = redis::cmd("LRANGE")
-            .arg(chat)
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(decode(&raw))
+        let raw: Vec<String> = self
+            .send(
+                "chat_history",
+                redis::cmd("LRANGE").arg(chat).arg(0).arg(-1),
+            )
+            .await?;
+        Ok(decode_all(&raw))
     }
 
     pub(super) async fn raise_hand(
@@ -149,23 +140,21 @@ impl RedisLive {
         room: &RoomId,
         hand: RaisedHand,
     ) -> Result<Vec<RaisedHand>, LiveError> {
-        let json =
-            serde_json::to_string(&hand).map_err(|e| LiveError::Unavailable(e.to_string()))?;
         let [hands, order, seq] = self.hand_keys(room);
-        let mut conn = self.cluster.conn.clone();
         let raw: Vec<String> = self
-            .activity
-            .raise
-            .key(hands)
-            .key(order)
-            .key(seq)
-            .arg(hand.peer_id.as_str())
-            .arg(json)
-            .arg(self.ttl_secs())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(decode(&raw))
+            .send(
+                "hand_raise",
+                self.activity
+                    .raise
+                    .key(hands)
+                    .key(order)
+                    .key(seq)
+                    .arg(hand.peer_id.as_str())
+                    .arg(to_json(&hand)?)
+                    .arg(self.ttl_secs()),
+            )
+            .await?;
+        Ok(decode_all(&raw))
     }
 
     pub(super) async fn lower_hand(
@@ -174,41 +163,30 @@ impl RedisLive {
         peer: &PeerId,
     ) -> Result<Option<Vec<RaisedHand>>, LiveError> {
         let [hands, order, _] = self.hand_keys(room);
-        let mut conn = self.cluster.conn.clone();
         let raw: Vec<String> = self
-            .activity
-            .lower
-            .key(hands)
-            .key(order)
-            .arg(peer.as_str())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        Ok((!raw.is_empty()).then(|| decode(&raw[1..])))
+            .send(
+                "hand_lower",
+                self.activity.lower.key(hands).key(order).arg(peer.as_str()),
+            )
+            .await?;
+        Ok((!raw.is_empty()).then(|| decode_all(&raw[1..])))
     }
 
     pub(super) async fn hands(&self, room: &RoomId) -> Result<Vec<RaisedHand>, LiveError> {
         let [hands, order, _] = self.hand_keys(room);
-        let mut conn = self.cluster.conn.clone();
         let raw: Vec<String> = self
-            .activity
-            .list
-            .key(hands)
-            .key(order)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(decode(&raw))
+            .send("hands", self.activity.list.key(hands).key(order))
+            .await?;
+        Ok(decode_all(&raw))
     }
 
     pub(super) async fn clear_activity(&self, room: &RoomId) -> Result<(), LiveError> {
         let (chat, bytes) = self.chat_keys(room);
         let [hands, order, seq] = self.hand_keys(room);
-        let mut conn = self.cluster.conn.clone();
-        redis::cmd("DEL")
-            .arg(vec![chat, bytes, hands, order, seq])
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)
+        self.send(
+            "activity_clear",
+            redis::cmd("DEL").arg(vec![chat, bytes, hands, order, seq]),
+        )
+        .await
     }
 }

@@ -9,7 +9,7 @@ use redis::Script;
 
 use super::LiveError;
 use super::lobby::{LobbyEntry, Pick};
-use super::redis::{RedisLive, unavailable};
+use super::redis::{RedisLive, decode_all, to_json};
 
 /// KEYS: lobby. ARGV: ticket, userId, json, ttlSecs. Replaces the user's earlier
 /// entries; returns every entry.
@@ -68,11 +68,9 @@ impl Default for RedisLobby {
     }
 }
 
+/// Entries as read back, in the order they asked.
 fn decode(raw: &[String]) -> Vec<LobbyEntry> {
-    let mut list: Vec<LobbyEntry> = raw
-        .iter()
-        .filter_map(|s| serde_json::from_str(s).ok())
-        .collect();
+    let mut list: Vec<LobbyEntry> = decode_all(raw);
     list.sort_by_key(|e| e.asked_at);
     list
 }
@@ -90,32 +88,27 @@ impl RedisLive {
         room: &RoomId,
         entry: LobbyEntry,
     ) -> Result<Vec<LobbyEntry>, LiveError> {
-        let json =
-            serde_json::to_string(&entry).map_err(|e| LiveError::Unavailable(e.to_string()))?;
         let (lobby, _) = self.lobby_keys(room);
-        let mut conn = self.cluster.conn.clone();
         let raw: Vec<String> = self
-            .lobby
-            .wait
-            .key(lobby)
-            .arg(entry.peer_id.as_str())
-            .arg(entry.user_id.as_str())
-            .arg(json)
-            .arg(self.ttl_secs())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+            .send(
+                "lobby_wait",
+                self.lobby
+                    .wait
+                    .key(lobby)
+                    .arg(entry.peer_id.as_str())
+                    .arg(entry.user_id.as_str())
+                    .arg(to_json(&entry)?)
+                    .arg(self.ttl_secs()),
+            )
+            .await?;
         Ok(decode(&raw))
     }
 
     pub(super) async fn lobby_waiting(&self, room: &RoomId) -> Result<Vec<LobbyEntry>, LiveError> {
         let (lobby, _) = self.lobby_keys(room);
-        let mut conn = self.cluster.conn.clone();
-        let raw: Vec<String> = redis::cmd("HVALS")
-            .arg(lobby)
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let raw: Vec<String> = self
+            .send("lobby_waiting", redis::cmd("HVALS").arg(lobby))
+            .await?;
         Ok(decode(&raw))
     }
 
@@ -130,18 +123,18 @@ impl RedisLive {
             Pick::One(p) => p.as_str(),
             Pick::All => "",
         };
-        let mut conn = self.cluster.conn.clone();
         let raw: Vec<String> = self
-            .lobby
-            .decide
-            .key(lobby)
-            .key(approved)
-            .arg(if admit { "1" } else { "0" })
-            .arg(self.ttl_secs())
-            .arg(ticket)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+            .send(
+                "lobby_decide",
+                self.lobby
+                    .decide
+                    .key(lobby)
+                    .key(approved)
+                    .arg(if admit { "1" } else { "0" })
+                    .arg(self.ttl_secs())
+                    .arg(ticket),
+            )
+            .await?;
         Ok(decode(&raw))
     }
 
@@ -151,13 +144,12 @@ impl RedisLive {
         peer: &PeerId,
     ) -> Result<bool, LiveError> {
         let (lobby, _) = self.lobby_keys(room);
-        let mut conn = self.cluster.conn.clone();
-        let n: i64 = redis::cmd("HDEL")
-            .arg(lobby)
-            .arg(peer.as_str())
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let n: i64 = self
+            .send(
+                "lobby_leave",
+                redis::cmd("HDEL").arg(lobby).arg(peer.as_str()),
+            )
+            .await?;
         Ok(n > 0)
     }
 
@@ -167,13 +159,11 @@ impl RedisLive {
         user: &UserId,
     ) -> Result<bool, LiveError> {
         let (_, approved) = self.lobby_keys(room);
-        let mut conn = self.cluster.conn.clone();
-        redis::cmd("SISMEMBER")
-            .arg(approved)
-            .arg(user.as_str())
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)
+        self.send(
+            "lobby_approved",
+            redis::cmd("SISMEMBER").arg(approved).arg(user.as_str()),
+        )
+        .await
     }
 
     fn co_hosts_key(&self, room: &RoomId) -> String {
@@ -187,44 +177,44 @@ impl RedisLive {
         on: bool,
     ) -> Result<(), LiveError> {
         let key = self.co_hosts_key(room);
-        let mut conn = self.cluster.conn.clone();
-        let _: () = redis::pipe()
-            .atomic()
-            .cmd(if on { "SADD" } else { "SREM" })
-            .arg(&key)
-            .arg(user.as_str())
-            .ignore()
-            .cmd("EXPIRE")
-            .arg(&key)
-            .arg(self.ttl_secs())
-            .ignore()
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.send(
+            "co_host_set",
+            redis::pipe()
+                .atomic()
+                .cmd(if on { "SADD" } else { "SREM" })
+                .arg(&key)
+                .arg(user.as_str())
+                .ignore()
+                .cmd("EXPIRE")
+                .arg(&key)
+                .arg(self.ttl_secs())
+                .ignore(),
+        )
+        .await
     }
 
     pub(super) async fn co_host_is(&self, room: &RoomId, user: &UserId) -> Result<bool, LiveError> {
-        let mut conn = self.cluster.conn.clone();
-        redis::cmd("SISMEMBER")
-            .arg(self.co_hosts_key(room))
-            .arg(user.as_str())
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)
+        self.send(
+            "co_host_is",
+            redis::cmd("SISMEMBER")
+                .arg(self.co_hosts_key(room))
+                .arg(user.as_str()),
+        )
+        .await
     }
 
     pub(super) async fn lobby_clear(&self, room: &RoomId) -> Result<Vec<LobbyEntry>, LiveError> {
         let gone = self.lobby_waiting(room).await?;
         let (lobby, approved) = self.lobby_keys(room);
-        let mut conn = self.cluster.conn.clone();
-        let _: () = redis::cmd("DEL")
-            .arg(lobby)
-            .arg(approved)
-            .arg(self.co_hosts_key(room))
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let () = self
+            .send(
+                "lobby_clear",
+                redis::cmd("DEL")
+                    .arg(lobby)
+                    .arg(approved)
+                    .arg(self.co_hosts_key(room)),
+            )
+            .await?;
         Ok(gone)
     }
 }
