@@ -11,34 +11,14 @@ mod common;
 
 use std::time::Duration;
 
+use common::sio::{
+    Events, WAIT, call, connect, create, history_rows, joined, names, next_named, next_named_after,
+};
 use common::{Db, TestServer, config, wait_for};
-use meeting_load::sio::{ServerEvent, SioClient};
+use meeting_load::sio::SioClient;
 use meeting_service::cluster::placement::{Owner, Placement, ROOM_LEASE};
 use proto::RoomId;
 use serde_json::{Value, json};
-use tokio::sync::mpsc::UnboundedReceiver;
-
-const WAIT: Duration = Duration::from_secs(20);
-
-type Events = UnboundedReceiver<ServerEvent>;
-
-async fn connect(server: &TestServer, user: &str) -> (SioClient, Events) {
-    let token = server.token(user);
-    SioClient::connect(&format!("http://{}", server.addr), &token, WAIT)
-        .await
-        .expect("Socket.IO connect")
-}
-
-async fn call(client: &SioClient, name: &str, data: Value) -> Value {
-    client.request(name, &data, WAIT).await.expect(name)
-}
-
-async fn joined(server: &TestServer, user: &str, room: &str) -> (SioClient, Events, Value) {
-    let (client, events) = connect(server, user).await;
-    let ack = call(&client, "join-meeting", json!({ "roomId": room })).await;
-    assert_eq!(ack["ok"], true, "{user} joins: {ack}");
-    (client, events, ack["data"].clone())
-}
 
 /// Resume a join's connection (`data`: its ack) on a new socket of `user`.
 async fn resume(server: &TestServer, user: &str, data: &Value) -> (SioClient, Events, Value) {
@@ -59,64 +39,12 @@ async fn resume(server: &TestServer, user: &str, data: &Value) -> (SioClient, Ev
     (client, events, ack)
 }
 
-async fn create(server: &TestServer, host: &str) -> String {
-    let token = server.token(host);
-    let (status, body) = server
-        .post(
-            "/api/meetings/create",
-            Some(&token),
-            json!({ "title": "drain" }),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body["meeting"]["roomId"].as_str().unwrap().to_owned()
-}
-
-/// The next `name` event (the names of those before it in `skipped`).
-async fn next_named(events: &mut Events, name: &str, skipped: &mut Vec<String>) -> Value {
-    tokio::time::timeout(WAIT, async {
-        loop {
-            let e = events.recv().await.expect("the socket stays open");
-            if e.name == name {
-                return e.args.into_iter().next().unwrap_or(Value::Null);
-            }
-            skipped.push(e.name);
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no {name} within {WAIT:?}"))
-}
-
-/// The names of the events received so far.
-fn names(events: &mut Events) -> Vec<String> {
-    let mut out = Vec::new();
-    while let Ok(e) = events.try_recv() {
-        out.push(e.name);
-    }
-    out
-}
-
-/// The history's rows of `room` as (user, still open), by user.
-async fn rows(server: &TestServer, room: &str) -> Vec<(String, bool)> {
-    let mut out: Vec<(String, bool)> = server
-        .state
-        .store
-        .participant_history(&RoomId::new(room))
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.user_id.to_string(), r.left_at.is_none()))
-        .collect();
-    out.sort();
-    out
-}
-
 #[tokio::test]
 async fn a_draining_node_refuses_new_work_tells_its_participants_and_stops_once_they_left() {
     let db = Db::sqlite();
     let vars = [("DRAIN_TIMEOUT_SECONDS", "10")];
     let server = TestServer::start(config(&db.url(), &vars)).await;
-    let room = create(&server, "ann").await;
+    let room = create(&server, "ann", "drain").await;
     let (ann, mut ann_events, _) = joined(&server, "ann", &room).await;
     let (bob, mut bob_events, _) = joined(&server, "bob", &room).await;
     // Connected, not joined yet: its join comes too late.
@@ -126,7 +54,7 @@ async fn a_draining_node_refuses_new_work_tells_its_participants_and_stops_once_
 
     server.state.draining.cancel();
     for events in [&mut ann_events, &mut bob_events] {
-        let note = next_named(events, "server-draining", &mut Vec::new()).await;
+        let note = next_named(events, "server-draining").await;
         assert_eq!(
             note,
             json!({ "reconnectInMs": 500, "signaling": true, "media": true }),
@@ -198,11 +126,11 @@ async fn a_drain_ends_after_its_timeout_when_a_page_stays() {
     let db = Db::sqlite();
     let vars = [("DRAIN_TIMEOUT_SECONDS", "2")];
     let server = TestServer::start(config(&db.url(), &vars)).await;
-    let room = create(&server, "ann").await;
+    let room = create(&server, "ann", "drain").await;
     // A page that ignores `server-draining` (a frontend that does not know it).
     let (_ann, mut ann_events, _) = joined(&server, "ann", &room).await;
     server.state.draining.cancel();
-    next_named(&mut ann_events, "server-draining", &mut Vec::new()).await;
+    next_named(&mut ann_events, "server-draining").await;
     let state = server.state.clone();
     let took = server.stopped_within(Duration::from_secs(8)).await;
     assert!(
@@ -225,12 +153,12 @@ async fn pages_resume_into_a_restarted_process_with_the_same_ids() {
         ("RECONNECT_GRACE_SECONDS", "3"),
     ];
     let first = TestServer::start(config(&db.url(), &vars)).await;
-    let room = create(&first, "ann").await;
+    let room = create(&first, "ann", "drain").await;
     let (ann, mut ann_events, ann_data) = joined(&first, "ann", &room).await;
     let (bob, _, bob_data) = joined(&first, "bob", &room).await;
     let (carl, _, carl_data) = joined(&first, "carl", &room).await;
     first.state.draining.cancel();
-    next_named(&mut ann_events, "server-draining", &mut Vec::new()).await;
+    next_named(&mut ann_events, "server-draining").await;
     for c in [&ann, &bob, &carl] {
         c.close();
     }
@@ -238,7 +166,10 @@ async fn pages_resume_into_a_restarted_process_with_the_same_ids() {
 
     let second = TestServer::start(config(&db.url(), &vars)).await;
     assert!(
-        rows(&second, &room).await.iter().all(|(_, open)| !open),
+        history_rows(&second, &room)
+            .await
+            .iter()
+            .all(|(_, open)| !open),
         "closed by the drain"
     );
     // Somebody else cannot take a place, even with its ids and token.
@@ -276,14 +207,14 @@ async fn pages_resume_into_a_restarted_process_with_the_same_ids() {
     assert_eq!(others[0]["peerId"], ann_data["peerId"]);
     // Ann's page did not find Bob in its ack: it is told he is there (never that he left).
     let mut before = Vec::new();
-    let joined_note = next_named(&mut ann2_events, "participant-joined", &mut before).await;
+    let joined_note = next_named_after(&mut ann2_events, "participant-joined", &mut before).await;
     assert_eq!(joined_note["peerId"], bob_data["peerId"]);
     assert!(
         !before.iter().any(|n| n == "participant-left"),
         "{before:?}"
     );
     assert_eq!(
-        rows(&second, &room).await,
+        history_rows(&second, &room).await,
         [
             ("ann".to_owned(), true),
             ("bob".to_owned(), true),
@@ -307,7 +238,7 @@ async fn a_resume_into_a_restarted_process_respects_the_end_and_the_removal() {
     let db = Db::sqlite();
     let vars = [("RECONNECT_GRACE_SECONDS", "20")];
     let first = TestServer::start(config(&db.url(), &vars)).await;
-    let room = create(&first, "ann").await;
+    let room = create(&first, "ann", "drain").await;
     let (ann, _, ann_data) = joined(&first, "ann", &room).await;
     let (bob, _, bob_data) = joined(&first, "bob", &room).await;
     let removed = call(
@@ -363,7 +294,7 @@ async fn a_draining_cluster_node_hands_its_participants_to_another_node() {
     let vars: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let a = TestServer::start_in_cluster(config(&db.url(), &vars)).await;
     let b = TestServer::start_in_cluster(config(&db.url(), &vars)).await;
-    let room = create(&a, "ann").await;
+    let room = create(&a, "ann", "drain").await;
     let (ann, mut ann_events, ann_data) = joined(&a, "ann", &room).await;
     let (bob, mut bob_events, bob_data) = joined(&a, "bob", &room).await;
     // Carol's socket is on the node that stays.
@@ -371,7 +302,7 @@ async fn a_draining_cluster_node_hands_its_participants_to_another_node() {
 
     a.state.draining.cancel();
     for events in [&mut ann_events, &mut bob_events] {
-        let note = next_named(events, "server-draining", &mut Vec::new()).await;
+        let note = next_named(events, "server-draining").await;
         assert_eq!(note["signaling"], true, "{note}");
     }
     let (status, _) = b.get("/health/ready", None).await;
@@ -398,7 +329,7 @@ async fn a_draining_cluster_node_hands_its_participants_to_another_node() {
         "nobody left or joined for the others: {seen:?}"
     );
     assert_eq!(
-        rows(&b, &room).await,
+        history_rows(&b, &room).await,
         [
             ("ann".to_owned(), true),
             ("bob".to_owned(), true),

@@ -11,34 +11,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::sio::{
+    Events, WAIT, call, connect, create, history_rows, joined, names, next_named, next_named_after,
+};
 use common::{Db, TestServer, config, wait_for};
-use meeting_load::sio::{ServerEvent, SioClient};
-use proto::RoomId;
+use meeting_load::sio::SioClient;
 use serde_json::{Value, json};
-use tokio::sync::mpsc::UnboundedReceiver;
-
-const WAIT: Duration = Duration::from_secs(20);
-
-type Events = UnboundedReceiver<ServerEvent>;
-
-async fn connect(server: &TestServer, user: &str) -> (SioClient, Events) {
-    let token = server.token(user);
-    SioClient::connect(&format!("http://{}", server.addr), &token, WAIT)
-        .await
-        .expect("Socket.IO connect")
-}
-
-async fn call(client: &SioClient, name: &str, data: Value) -> Value {
-    client.request(name, &data, WAIT).await.expect(name)
-}
-
-/// `user` joins `room` on `server`: the socket, its events and the join's answer.
-async fn joined(server: &TestServer, user: &str, room: &str) -> (SioClient, Events, Value) {
-    let (client, events) = connect(server, user).await;
-    let ack = call(&client, "join-meeting", json!({ "roomId": room })).await;
-    assert_eq!(ack["ok"], true, "{user} joins: {ack}");
-    (client, events, ack["data"].clone())
-}
 
 /// Resume `data`'s connection (a join's answer) on a new socket of `user`.
 async fn resume(
@@ -62,15 +40,6 @@ async fn resume(
     (client, events, ack)
 }
 
-/// The names of the events received so far.
-fn names(events: &mut Events) -> Vec<String> {
-    let mut out = Vec::new();
-    while let Ok(e) = events.try_recv() {
-        out.push(e.name);
-    }
-    out
-}
-
 /// The chat message `text` when it arrives, and the names of the events before it.
 async fn chat_named(events: &mut Events, text: &str) -> (Value, Vec<String>) {
     let mut before = Vec::new();
@@ -81,38 +50,6 @@ async fn chat_named(events: &mut Events, text: &str) -> (Value, Vec<String>) {
         }
         before.push("meeting-chat-message".to_owned());
     }
-}
-
-async fn next_named(events: &mut Events, name: &str) -> Value {
-    next_named_after(events, name, &mut Vec::new()).await
-}
-
-/// The next `name` event, noting the names of those skipped in `skipped`.
-async fn next_named_after(events: &mut Events, name: &str, skipped: &mut Vec<String>) -> Value {
-    tokio::time::timeout(WAIT, async {
-        loop {
-            let e = events.recv().await.expect("the socket stays open");
-            if e.name == name {
-                return e.args.into_iter().next().unwrap_or(Value::Null);
-            }
-            skipped.push(e.name);
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no {name} within {WAIT:?}"))
-}
-
-async fn create(server: &TestServer, host: &str) -> String {
-    let token = server.token(host);
-    let (status, body) = server
-        .post(
-            "/api/meetings/create",
-            Some(&token),
-            json!({ "title": "resume" }),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body["meeting"]["roomId"].as_str().unwrap().to_owned()
 }
 
 /// Whom `user` finds in the meeting when joining it (the live registry), by user.
@@ -132,25 +69,18 @@ async fn others_seen_by(server: &TestServer, user: &str, room: &str) -> Vec<Stri
 
 /// Who the meeting's history has in it now (rows without a leave time), by user.
 async fn present_rows(server: &TestServer, room: &str) -> Vec<String> {
-    let mut users: Vec<String> = server
-        .state
-        .store
-        .participant_history(&RoomId::new(room))
+    history_rows(server, room)
         .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.left_at.is_none())
-        .map(|r| r.user_id.to_string())
-        .collect();
-    users.sort();
-    users
+        .into_iter()
+        .filter_map(|(user, open)| open.then_some(user))
+        .collect()
 }
 
 #[tokio::test]
 async fn a_dropped_connection_resumes_without_a_leave_and_gets_what_it_missed() {
     let db = Db::sqlite();
     let server = TestServer::start(config(&db.url(), &[("RECONNECT_GRACE_SECONDS", "20")])).await;
-    let room = create(&server, "ann").await;
+    let room = create(&server, "ann", "resume").await;
     let (ann, mut ann_events, _) = joined(&server, "ann", &room).await;
     let (bob, _, bob_data) = joined(&server, "bob", &room).await;
     next_named(&mut ann_events, "participant-joined").await;
@@ -274,7 +204,7 @@ async fn a_connection_that_does_not_come_back_leaves_after_the_grace_period_and_
     let db = Db::sqlite();
     let grace = Duration::from_secs(3);
     let server = TestServer::start(config(&db.url(), &[("RECONNECT_GRACE_SECONDS", "3")])).await;
-    let room = create(&server, "ann").await;
+    let room = create(&server, "ann", "resume").await;
     let (_ann, mut ann_events, _) = joined(&server, "ann", &room).await;
     let (bob, _, bob_data) = joined(&server, "bob", &room).await;
     next_named(&mut ann_events, "participant-joined").await;
@@ -302,7 +232,7 @@ async fn a_connection_that_does_not_come_back_leaves_after_the_grace_period_and_
 async fn without_a_grace_period_a_dropped_connection_leaves_at_once() {
     let db = Db::sqlite();
     let server = TestServer::start(config(&db.url(), &[("RECONNECT_GRACE_SECONDS", "0")])).await;
-    let room = create(&server, "ann").await;
+    let room = create(&server, "ann", "resume").await;
     let (_ann, mut ann_events, _) = joined(&server, "ann", &room).await;
     let (bob, _, _) = joined(&server, "bob", &room).await;
     next_named(&mut ann_events, "participant-joined").await;
@@ -336,7 +266,7 @@ async fn a_connection_resumes_on_another_node() {
     ];
     let a = TestServer::start_in_cluster(config(&db.url(), &vars)).await;
     let b = TestServer::start_in_cluster(config(&db.url(), &vars)).await;
-    let room = create(&a, "ann").await;
+    let room = create(&a, "ann", "resume").await;
     let (ann, mut ann_events, _) = joined(&a, "ann", &room).await;
     let (bob, _, bob_data) = joined(&a, "bob", &room).await;
     next_named(&mut ann_events, "participant-joined").await;

@@ -14,6 +14,8 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod sio;
+
 pub const SECRET: &str = "test-secret-0123456789abcdef0123456789";
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
