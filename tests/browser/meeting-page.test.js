@@ -83,7 +83,9 @@ describe("meeting page", { skip: skip || false }, () => {
     await a.getByTestId("toggle-hand").click();
     await h.waitFor(() => M(host, () => window.__meeting.hands.length === 2), { what: "the host to see both hands" });
     assert.deepEqual(await M(host, () => window.__meeting.hands.map((x) => x.userName)), ["Bo", "Ada"]);
-    assert.equal(await a.getByTestId("toggle-hand").textContent(), "✋ Lower hand");
+    // Ada's own button follows her acknowledgement, which may reach her page a moment
+    // after the host's page got the broadcast.
+    await h.waitFor(async () => (await a.getByTestId("toggle-hand").textContent()) === "✋ Lower hand", { what: "Ada's button to offer lowering her hand" });
     await host.getByTestId("toggle-participants").click();
     assert.deepEqual(await host.getByTestId("hand").allTextContents(), ["✋ 1. Bo", "✋ 2. Ada"]);
     assert.equal(await host.locator(`[data-testid=tile][data-peer-id="${id.b}"] [data-testid=tile-hand]`).textContent(), "✋ 1");
