@@ -237,12 +237,7 @@ impl Engine {
         let _ = guarded(|| p.rtc.handle_input(Input::Timeout(now)));
         self.mark_dirty(key);
         for (publisher, mid) in keyframes {
-            let rid = self
-                .participants
-                .get(&publisher)
-                .and_then(|p| p.publications.iter().find(|x| x.mid == mid))
-                .and_then(|x| x.target);
-            self.request_keyframe(publisher, mid, rid, now);
+            self.request_target_keyframe(publisher, mid, now);
         }
         self.drive(now);
         result

@@ -327,6 +327,17 @@ impl Engine {
         self.request_keyframe(publisher, mid, layer, now);
     }
 
+    /// Ask publisher `key` for a keyframe of its video `mid` in the layer its subscribers
+    /// are being switched to (its current target), as [`Self::request_keyframe`] does.
+    pub(super) fn request_target_keyframe(&mut self, key: Key, mid: Mid, now: Instant) {
+        let rid = self
+            .participants
+            .get(&key)
+            .and_then(|p| p.publications.iter().find(|x| x.mid == mid))
+            .and_then(|x| x.target);
+        self.request_keyframe(key, mid, rid, now);
+    }
+
     /// Send a PLI for `(mid, rid)` of `key`, at most once per `keyframe_interval`;
     /// a request inside the interval is sent when it ends.
     pub(super) fn request_keyframe(&mut self, key: Key, mid: Mid, rid: Option<Rid>, now: Instant) {

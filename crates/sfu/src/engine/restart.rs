@@ -69,12 +69,7 @@ impl Engine {
             }
         }
         for (publisher, mid) in wanted {
-            let rid = self
-                .participants
-                .get(&publisher)
-                .and_then(|p| p.publications.iter().find(|x| x.mid == mid))
-                .and_then(|x| x.target);
-            self.request_keyframe(publisher, mid, rid, now);
+            self.request_target_keyframe(publisher, mid, now);
         }
     }
 }
